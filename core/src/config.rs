@@ -1,0 +1,69 @@
+//! Instance configuration, set through [`SlipwayBuilder`](crate::SlipwayBuilder).
+
+use std::time::Duration;
+
+use crate::auth::Argon2Params;
+
+/// Who may sign up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignupPolicy {
+    /// Anyone may sign up (default).
+    #[default]
+    Open,
+    /// Only the first user (who becomes admin) may sign up.
+    FirstUserOnly,
+    /// Nobody may sign up.
+    Closed,
+}
+
+impl std::str::FromStr for SignupPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(Self::Open),
+            "first-user-only" => Ok(Self::FirstUserOnly),
+            "closed" => Ok(Self::Closed),
+            other => Err(format!(
+                "unknown signup policy `{other}`; expected open, first-user-only or closed"
+            )),
+        }
+    }
+}
+
+/// The settings of one Slipway instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Access token lifetime (default 24 h).
+    pub token_ttl: Duration,
+    /// The `iss` claim of access tokens (default `slipway`).
+    pub issuer: String,
+    /// Who may sign up.
+    pub signup: SignupPolicy,
+    /// Largest accepted request body in bytes (default 64 KiB).
+    pub body_limit: usize,
+    /// Argon2id parameters.
+    pub argon2: Argon2Params,
+    /// How many password hashes may run at once (default: the number of CPUs).
+    pub max_concurrent_hashes: usize,
+    /// Failed sign-ins per email before 429 (default 5).
+    pub signin_max_failures: u32,
+    /// The window those failures are counted in (default 15 min).
+    pub signin_window: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(24 * 3600),
+            issuer: "slipway".to_string(),
+            signup: SignupPolicy::Open,
+            body_limit: 64 * 1024,
+            argon2: Argon2Params::default(),
+            max_concurrent_hashes: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            signin_max_failures: 5,
+            signin_window: Duration::from_secs(15 * 60),
+        }
+    }
+}

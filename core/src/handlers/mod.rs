@@ -1,0 +1,100 @@
+//! The endpoint table and what every handler shares (authentication, roles).
+
+use futures::future::BoxFuture;
+use http::{header, Method};
+
+use crate::error::{ApiError, StoreError};
+use crate::http::{ApiRequest, Response};
+use crate::model::{Role, User};
+use crate::{Claims, Slipway};
+
+pub(crate) mod auth;
+pub(crate) mod health;
+pub(crate) mod openapi;
+
+/// A handler: takes the instance and the read request.
+pub(crate) type Handler = fn(Slipway, ApiRequest) -> BoxFuture<'static, Result<Response, ApiError>>;
+
+/// One endpoint: method, path template, handler.
+pub(crate) struct Endpoint {
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    pub(crate) handler: Handler,
+}
+
+/// Every HTTP endpoint of the API. Keep in step with `openapi::ApiDoc`.
+pub(crate) static ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        method: Method::POST,
+        path: "/auth/signup",
+        handler: |s, r| Box::pin(auth::signup(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/auth/signin",
+        handler: |s, r| Box::pin(auth::signin(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/auth/me",
+        handler: |s, r| Box::pin(auth::me(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/health",
+        handler: |s, r| Box::pin(health::health(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/openapi.json",
+        handler: |s, r| Box::pin(openapi::openapi_json(s, r)),
+    },
+];
+
+/// The bearer token of a request, from `Authorization: Bearer <token>`.
+pub(crate) fn bearer(req: &ApiRequest) -> Option<&str> {
+    let value = req.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Verifies a token and loads its user; 401 for every failure.
+pub(crate) async fn authenticate_token(
+    slipway: &Slipway,
+    token: &str,
+) -> Result<(User, Claims), ApiError> {
+    let claims = slipway.inner.tokens.verify(token).map_err(|_| {
+        ApiError::unauthorized("The access token is invalid or has expired; sign in again")
+    })?;
+    match slipway.store().get_user(&claims.sub).await {
+        Ok(user) => Ok((user, claims)),
+        Err(StoreError::NotFound) => Err(ApiError::unauthorized(
+            "The account this access token belongs to no longer exists",
+        )),
+        Err(e) => Err(ApiError::from_store(e, "User")),
+    }
+}
+
+/// The signed-in user of a request; 401 when there is none.
+pub(crate) async fn current_user(slipway: &Slipway, req: &ApiRequest) -> Result<User, ApiError> {
+    let token = bearer(req).ok_or_else(|| {
+        ApiError::unauthorized("An access token is required: send Authorization: Bearer <token>")
+    })?;
+    authenticate_token(slipway, token).await.map(|(u, _)| u)
+}
+
+/// The signed-in user, who must be an admin (403 otherwise).
+#[allow(dead_code)] // used by the admin-only endpoints
+pub(crate) async fn current_admin(slipway: &Slipway, req: &ApiRequest) -> Result<User, ApiError> {
+    let user = current_user(slipway, req).await?;
+    if user.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "Only an administrator may do this; ask an admin of this instance",
+        ));
+    }
+    Ok(user)
+}

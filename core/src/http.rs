@@ -1,0 +1,346 @@
+//! Endpoints as tower Services, and the request/response plumbing they share.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http_body::Body;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{ApiError, BoxError};
+use crate::handlers::{self, Endpoint};
+use crate::Slipway;
+
+/// The response type of every Slipway service.
+pub type Response = http::Response<Full<Bytes>>;
+
+/// A JSON response with the given status.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut resp = http::Response::new(Full::new(Bytes::from(body)));
+            *resp.status_mut() = status;
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+/// An empty response (204 No Content).
+pub fn no_content() -> Response {
+    let mut resp = http::Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
+/// One route of the API.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path template with `{name}` parameters, e.g. `/project/{id}`.
+    pub path: &'static str,
+    /// The service answering it.
+    pub service: EndpointService,
+}
+
+pub(crate) fn routes(slipway: &Slipway) -> Vec<Route> {
+    handlers::ENDPOINTS
+        .iter()
+        .map(|ep| Route {
+            method: ep.method.clone(),
+            path: ep.path,
+            service: EndpointService {
+                slipway: slipway.clone(),
+                endpoint: ep,
+            },
+        })
+        .collect()
+}
+
+/// A request as handlers see it: the body already read (within the limit).
+#[allow(dead_code)] // uri/params serve the resource endpoints
+pub(crate) struct ApiRequest {
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) params: Vec<(&'static str, String)>,
+    pub(crate) body: Bytes,
+}
+
+#[allow(dead_code)]
+impl ApiRequest {
+    /// A path parameter by name (empty when absent).
+    pub(crate) fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// A query parameter by name, percent-decoded.
+    pub(crate) fn query(&self, name: &str) -> Option<String> {
+        let q = self.uri.query()?;
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The body parsed as JSON object into `T`, with messages that name the
+    /// field at fault.
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        crate::validate::parse_json(&self.headers, &self.body)
+    }
+}
+
+/// Matches `path` against a template like `/project/{id}`.
+fn match_template(
+    template: &'static str,
+    segments: &[&str],
+) -> Option<Vec<(&'static str, String)>> {
+    let tsegs: Vec<&'static str> = template.split('/').filter(|s| !s.is_empty()).collect();
+    if tsegs.len() != segments.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (t, s) in tsegs.iter().zip(segments) {
+        if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            if s.is_empty() {
+                return None;
+            }
+            let value = percent_decode(s)?;
+            params.push((name, value));
+        } else if t != s {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|v| v.into_owned())
+}
+
+fn path_segments(path: &str) -> Vec<&str> {
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    if trimmed.is_empty() {
+        Vec::new()
+    } else {
+        trimmed.split('/').collect()
+    }
+}
+
+async fn read_body<B>(slipway: &Slipway, headers: &HeaderMap, body: B) -> Result<Bytes, ApiError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let limit = slipway.config().body_limit;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than the limit of {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(_) => Err(ApiError::bad_request("The request body could not be read")),
+    }
+}
+
+async fn dispatch<B>(
+    slipway: Slipway,
+    endpoint: &'static Endpoint,
+    params: Vec<(&'static str, String)>,
+    req: http::Request<B>,
+) -> Response
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = req.into_parts();
+    let body = match read_body(&slipway, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let api_req = ApiRequest {
+        uri: parts.uri,
+        headers: parts.headers,
+        params,
+        body,
+    };
+    match (endpoint.handler)(slipway, api_req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The service of one endpoint. Mount it at its [`Route::path`]; it extracts
+/// path parameters from the end of the request path, so any prefix works.
+#[derive(Clone)]
+pub struct EndpointService {
+    slipway: Slipway,
+    endpoint: &'static Endpoint,
+}
+
+impl std::fmt::Debug for EndpointService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointService")
+            .field("method", &self.endpoint.method)
+            .field("path", &self.endpoint.path)
+            .finish()
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for EndpointService
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let slipway = self.slipway.clone();
+        let endpoint = self.endpoint;
+        Box::pin(async move {
+            let segments = path_segments(req.uri().path());
+            let n = endpoint.path.split('/').filter(|s| !s.is_empty()).count();
+            let tail = &segments[segments.len().saturating_sub(n)..];
+            let Some(params) = match_template(endpoint.path, tail) else {
+                return Ok(not_found_route(req.uri().path()).into_response());
+            };
+            if req.method() != endpoint.method {
+                return Ok(method_not_allowed(req.method(), std::slice::from_ref(&endpoint.method)));
+            }
+            Ok(dispatch(slipway, endpoint, params, req).await)
+        })
+    }
+}
+
+fn not_found_route(path: &str) -> ApiError {
+    let shown: String = path.chars().take(200).collect();
+    ApiError::not_found(format!("Cannot find route {shown}"))
+}
+
+fn method_not_allowed(method: &Method, allowed: &[Method]) -> Response {
+    let list = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("Method {method} is not allowed here; allowed: {list}"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&list) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}
+
+/// One service for the whole API: routes by method and path (exact match),
+/// answering JSON 404 for unknown paths and 405 for wrong methods.
+#[derive(Clone, Debug)]
+pub struct SlipwayService {
+    slipway: Slipway,
+}
+
+impl SlipwayService {
+    pub(crate) fn new(slipway: Slipway) -> Self {
+        Self { slipway }
+    }
+
+    /// Answers a request for a path no route serves: 404, or 405 with `Allow`
+    /// when the path exists for other methods. Adapters use it as fallback.
+    pub fn fallback_response(method: &Method, path: &str) -> Response {
+        let segments = path_segments(path);
+        let allowed: Vec<Method> = handlers::ENDPOINTS
+            .iter()
+            .filter(|ep| match_template(ep.path, &segments).is_some())
+            .map(|ep| ep.method.clone())
+            .collect();
+        if allowed.is_empty() {
+            not_found_route(path).into_response()
+        } else {
+            method_not_allowed(method, &allowed)
+        }
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for SlipwayService
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let slipway = self.slipway.clone();
+        Box::pin(async move {
+            let segments = path_segments(req.uri().path());
+            for ep in handlers::ENDPOINTS.iter() {
+                if ep.method != req.method() {
+                    continue;
+                }
+                if let Some(params) = match_template(ep.path, &segments) {
+                    return Ok(dispatch(slipway, ep, params, req).await);
+                }
+            }
+            Ok(Self::fallback_response(req.method(), req.uri().path()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_and_decode() {
+        let p = match_template("/project/{id}", &["project", "a%20b"]).unwrap();
+        assert_eq!(p, vec![("id", "a b".to_string())]);
+        assert!(match_template("/project/{id}", &["project"]).is_none());
+        assert!(match_template("/project/{id}", &["projects", "x"]).is_none());
+        assert!(match_template("/project/{id}", &["project", ""]).is_none());
+        assert_eq!(
+            match_template("/domains/{id}/verify", &["domains", "1", "verify"]).unwrap(),
+            vec![("id", "1".to_string())]
+        );
+    }
+}

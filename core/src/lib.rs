@@ -1,0 +1,252 @@
+//! # slipway-core
+//!
+//! The framework-agnostic core of Slipway, the control-plane API of a
+//! self-hosted deployment platform: the model, the [`Store`] trait, every
+//! endpoint as a [`tower::Service`], and the in-memory store.
+//!
+//! Hosts mount it through an adapter (`slipway-axum`, `slipway-warp`) or serve
+//! [`Slipway::service`] directly from hyper.
+//!
+//! ```
+//! use slipway_core::{Slipway, SignupPolicy, MemoryStore};
+//!
+//! let slipway = Slipway::builder()
+//!     .secret(b"an instance secret of at least 32 bytes!".to_vec())
+//!     .store(MemoryStore::new())
+//!     .signup(SignupPolicy::FirstUserOnly)
+//!     .build()
+//!     .expect("valid configuration");
+//! assert!(slipway.routes().iter().any(|r| r.path == "/auth/signup"));
+//! ```
+
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+mod handlers;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::auth::{Argon2Params, Claims};
+pub use crate::config::{Config, SignupPolicy};
+pub use crate::crypto::{InstanceSecret, SecretString};
+pub use crate::error::{ApiError, ErrorBody, StoreError};
+pub use crate::http::{EndpointService, Route, SlipwayService};
+pub use crate::store::Store;
+#[cfg(feature = "memory")]
+pub use crate::store::{MemoryStore, MemoryStoreOptions};
+
+use crate::auth::{limiter::Limiter, password::Hasher, token::Tokens};
+use crate::crypto::Keyring;
+
+/// A Slipway instance: configuration, store, keys. Cheap to clone.
+#[derive(Clone)]
+pub struct Slipway {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    config: Config,
+    store: Arc<dyn Store>,
+    tokens: Tokens,
+    #[allow(dead_code)] // used by the authorization and GitHub endpoints
+    keyring: Keyring,
+    hasher: Hasher,
+    signin_limiter: Limiter,
+    #[cfg(feature = "testing")]
+    testing_jwt_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Slipway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slipway")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`SlipwayBuilder`] could not build.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No instance secret was given.
+    #[error("an instance secret is required (at least 32 bytes)")]
+    MissingSecret,
+    /// The secret is too short.
+    #[error(transparent)]
+    SecretTooShort(#[from] crypto::SecretTooShort),
+    /// No store was given (and the `memory` feature is off).
+    #[error("a store is required")]
+    MissingStore,
+    /// Invalid Argon2 parameters.
+    #[error("invalid argon2 parameters: {0}")]
+    Argon2(String),
+    /// Any other invalid setting.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Builds a [`Slipway`]; see [`Slipway::builder`].
+#[derive(Default)]
+pub struct SlipwayBuilder {
+    config: Config,
+    secret: Option<Vec<u8>>,
+    previous_secrets: Vec<Vec<u8>>,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl std::fmt::Debug for SlipwayBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlipwayBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SlipwayBuilder {
+    /// The instance secret (at least 32 bytes), root of the token and
+    /// encryption keys.
+    pub fn secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+    /// A former instance secret: data sealed with it can still be opened
+    /// after a rotation. May be called several times.
+    pub fn previous_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.previous_secrets.push(secret.into());
+        self
+    }
+    /// The store (default: a fresh [`MemoryStore`] when the feature is on).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+    /// The store, already shared.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+    /// Access token lifetime.
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.config.token_ttl = ttl;
+        self
+    }
+    /// Signup policy.
+    pub fn signup(mut self, policy: SignupPolicy) -> Self {
+        self.config.signup = policy;
+        self
+    }
+    /// Request body limit in bytes.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.config.body_limit = bytes;
+        self
+    }
+    /// Argon2id parameters.
+    pub fn argon2(mut self, params: Argon2Params) -> Self {
+        self.config.argon2 = params;
+        self
+    }
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Edits the configuration in place.
+    pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Validates the settings and builds the instance.
+    pub fn build(self) -> Result<Slipway, BuildError> {
+        let secret = InstanceSecret::new(self.secret.ok_or(BuildError::MissingSecret)?)?;
+        let previous = self
+            .previous_secrets
+            .into_iter()
+            .map(InstanceSecret::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let store = match self.store {
+            Some(s) => s,
+            #[cfg(feature = "memory")]
+            None => Arc::new(MemoryStore::new()),
+            #[cfg(not(feature = "memory"))]
+            None => return Err(BuildError::MissingStore),
+        };
+        let config = self.config;
+        if config.token_ttl.is_zero() {
+            return Err(BuildError::Invalid(
+                "token lifetime must be positive".into(),
+            ));
+        }
+        if config.body_limit == 0 {
+            return Err(BuildError::Invalid("body limit must be positive".into()));
+        }
+        let hasher = Hasher::new(config.argon2, config.max_concurrent_hashes)
+            .map_err(|e| BuildError::Argon2(e.to_string()))?;
+        Ok(Slipway {
+            inner: Arc::new(Shared {
+                tokens: Tokens::new(&secret, &config.issuer, config.token_ttl),
+                keyring: Keyring::new(&secret, &previous),
+                hasher,
+                signin_limiter: Limiter::new(config.signin_max_failures, config.signin_window),
+                #[cfg(feature = "testing")]
+                testing_jwt_key: secret.jwt_key().to_vec(),
+                store,
+                config,
+            }),
+        })
+    }
+}
+
+impl Slipway {
+    /// Starts configuring an instance.
+    pub fn builder() -> SlipwayBuilder {
+        SlipwayBuilder::default()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Issues an access token for a user, with the configured lifetime or `ttl`.
+    pub fn issue_token(&self, user: &model::User, ttl: Option<Duration>) -> String {
+        self.inner.tokens.issue(user, ttl)
+    }
+
+    /// Verifies an access token and loads its (still existing) user.
+    pub async fn authenticate_token(&self, token: &str) -> Result<(model::User, Claims), ApiError> {
+        handlers::authenticate_token(self, token).await
+    }
+
+    /// The derived HS256 key, so tests can forge tokens with the right key
+    /// (other algorithms, past expiry) and check they are refused.
+    #[cfg(feature = "testing")]
+    pub fn testing_jwt_key(&self) -> Vec<u8> {
+        self.inner.testing_jwt_key.clone()
+    }
+
+    /// Every route: method, path template (`/project/{id}`) and its service.
+    pub fn routes(&self) -> Vec<Route> {
+        http::routes(self)
+    }
+
+    /// One service answering every route (JSON 404/405 for the rest), for
+    /// hosts that do not route themselves.
+    pub fn service(&self) -> SlipwayService {
+        SlipwayService::new(self.clone())
+    }
+}

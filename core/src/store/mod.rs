@@ -1,0 +1,184 @@
+//! The storage abstraction: one object-safe async trait, [`Store`].
+//!
+//! Every project-affecting write builds the [`NewEvent`](crate::model::NewEvent) describing it and
+//! appends it to the event log **in the same atomic step** as the change: when
+//! the write fails, no event exists; when it succeeds, the event has an id
+//! greater than every earlier one.
+//!
+//! Ownership is part of every user-scoped query: asking for another user's
+//! project, network or authorization answers [`StoreError::NotFound`].
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use crate::error::StoreError;
+use crate::model::{
+    Authorization, Domain, FeedItem, Network, NetworkPatch, NewUser, Project, ProjectPatch, User,
+};
+
+#[cfg(feature = "memory")]
+mod memory;
+#[cfg(feature = "memory")]
+pub use memory::{MemoryStore, MemoryStoreOptions};
+
+/// A stream of the event log: first the events after `since`, then live ones.
+pub type EventStream = BoxStream<'static, Result<FeedItem, StoreError>>;
+
+/// Result alias for store methods.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Persistent state of a Slipway instance.
+///
+/// Implementations: [`MemoryStore`] (feature `memory`), `slipway_postgres::PgStore`,
+/// `slipway_redis::RedisStore`. All of them pass the conformance suite in
+/// `slipway_core::testing` (feature `testing`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the backend answers (used by `GET /health`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- users -------------------------------------------------------------
+
+    /// Creates a user. The store assigns the role atomically: the first user
+    /// of the instance is `admin`, later ones `member`.
+    ///
+    /// If `first_only` is set and a user already exists, nothing is written and
+    /// the answer is `Conflict { field: "signup" }`. A duplicate email answers
+    /// `Conflict { field: "email" }`, a duplicate GitHub id `Conflict { field: "githubId" }`.
+    async fn create_user(&self, user: NewUser, first_only: bool) -> StoreResult<User>;
+
+    /// Reads a user by id.
+    async fn get_user(&self, id: &str) -> StoreResult<User>;
+
+    /// Finds a user by (lowercased) email.
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+
+    /// Finds a user by linked GitHub account id.
+    async fn find_user_by_github_id(&self, github_id: i64) -> StoreResult<Option<User>>;
+
+    /// Links a GitHub account to a user (`Conflict { field: "githubId" }` when
+    /// another user has it).
+    async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User>;
+
+    /// Deletes a user with everything they own (authorizations, projects and
+    /// their networks; a DELETE event per project).
+    async fn delete_user(&self, id: &str) -> StoreResult<()>;
+
+    // ---- authorizations ----------------------------------------------------
+
+    /// Stores a new authorization.
+    async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization>;
+
+    /// Inserts `auth`, or, when the user already has an authorization of the
+    /// same kind and name, replaces its secret and info (keeping its id and
+    /// creation time). Returns the stored record.
+    async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization>;
+
+    /// The user's authorizations, oldest first.
+    async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>>;
+
+    /// One of the user's authorizations.
+    async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization>;
+
+    /// Deletes one of the user's authorizations.
+    async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()>;
+
+    // ---- projects ----------------------------------------------------------
+
+    /// Creates a project (its `networks` are empty) and appends a CREATE
+    /// event ([`NewEvent::for_project`](crate::model::NewEvent::for_project)) atomically. Conflicts: `sourceId`,
+    /// `vmId`, `path`.
+    async fn create_project(&self, project: Project) -> StoreResult<Project>;
+
+    /// The owner's projects, oldest first, each with its networks.
+    async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>>;
+
+    /// One of the owner's projects, with its networks.
+    async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project>;
+
+    /// Applies `patch` to one of the owner's projects and appends an UPDATE
+    /// event carrying the updated project ([`NewEvent::for_project`](crate::model::NewEvent::for_project)), atomically.
+    async fn update_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: ProjectPatch,
+    ) -> StoreResult<Project>;
+
+    /// Deletes one of the owner's projects with its networks and appends a
+    /// DELETE event ([`NewEvent::deleted`](crate::model::NewEvent::deleted)), atomically.
+    async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()>;
+
+    // ---- network connections ----------------------------------------------
+
+    /// Creates a network connection on one of the owner's projects
+    /// (`NotFound` when the project is not theirs) and appends an UPDATE event
+    /// for the project (with its networks), atomically. Conflicts: `domain` (hostname taken, or
+    /// the covering registered domain `network.domain_id` no longer exists).
+    async fn create_network(&self, owner_id: &str, network: Network) -> StoreResult<Network>;
+
+    /// The owner's network connections, optionally of one project, oldest first.
+    async fn list_networks(
+        &self,
+        owner_id: &str,
+        project_id: Option<&str>,
+    ) -> StoreResult<Vec<Network>>;
+
+    /// One of the owner's network connections.
+    async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network>;
+
+    /// Changes one of the owner's network connections and appends an UPDATE
+    /// event for its project, atomically.
+    async fn update_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: NetworkPatch,
+    ) -> StoreResult<Network>;
+
+    /// Deletes one of the owner's network connections and appends an UPDATE
+    /// event for its project, atomically.
+    async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()>;
+
+    // ---- domains -----------------------------------------------------------
+
+    /// Registers a domain. Conflicts: `domain` (name taken), `main` (a main
+    /// domain exists already).
+    async fn create_domain(&self, domain: Domain) -> StoreResult<Domain>;
+
+    /// All domains, oldest first.
+    async fn list_domains(&self) -> StoreResult<Vec<Domain>>;
+
+    /// One domain.
+    async fn get_domain(&self, id: &str) -> StoreResult<Domain>;
+
+    /// Sets the `linked` flag of a domain.
+    async fn set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain>;
+
+    /// Deletes a domain; `Conflict { field: "networks" }` while network
+    /// connections use it.
+    async fn delete_domain(&self, id: &str) -> StoreResult<()>;
+
+    // ---- configuration -----------------------------------------------------
+
+    /// Reads an instance setting (a JSON document) by key.
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>>;
+
+    /// Writes (replaces) an instance setting.
+    async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()>;
+
+    // ---- event log ---------------------------------------------------------
+
+    /// The id of the newest event (0 when the log is empty).
+    async fn last_event_id(&self) -> StoreResult<u64>;
+
+    /// The event log after `since` (exclusive), then live events as they are
+    /// written — by this process or any other sharing the backend — in id
+    /// order, with no gap and no duplicate. When `since` is older than the
+    /// retained log the stream starts with [`FeedItem::Resync`] and continues
+    /// with the oldest retained events. `None` means "from now on".
+    async fn events(&self, since: Option<u64>) -> StoreResult<EventStream>;
+}
+
+// The trait must stay object safe: core holds it as `Arc<dyn Store>`.
+const _: Option<&dyn Store> = None;

@@ -1,0 +1,68 @@
+//! The store conformance suite (feature `testing`).
+//!
+//! Every case is a plain `async fn(&dyn Store)` in [`cases`]; the
+//! [`store_conformance!`](crate::store_conformance) macro expands to one named
+//! `#[tokio::test]` per case, each on a fresh, empty store from the caller's
+//! setup function:
+//!
+//! ```ignore
+//! async fn setup() -> Option<std::sync::Arc<dyn slipway_core::Store>> {
+//!     // None skips the test (for example: no database URL in the environment).
+//!     Some(std::sync::Arc::new(slipway_core::MemoryStore::new()))
+//! }
+//! slipway_core::store_conformance!(setup);
+//! ```
+//!
+//! The setup function must give a store whose event log retains **at most 100
+//! events** (the stale-cursor case writes more than that).
+//!
+//! Callers need `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
+
+pub mod cases;
+
+/// Expands to one `#[tokio::test]` per conformance case, each calling
+/// `$setup().await` for a fresh empty store (`None` skips with a notice).
+#[macro_export]
+macro_rules! store_conformance {
+    ($setup:path) => {
+        $crate::store_conformance!(@cases $setup;
+            ping_answers,
+            first_user_is_admin_then_members,
+            first_only_refuses_second_user,
+            duplicate_email_conflicts,
+            concurrent_signups_same_email_one_wins,
+            users_found_by_email_and_github_id,
+            link_github_unique,
+            delete_user_removes_user_and_projects,
+            project_create_read_list,
+            project_uniqueness_conflicts,
+            concurrent_project_creates_same_vm_one_wins,
+            project_update_and_conflicts,
+            project_delete_cascades_networks,
+            projects_are_owner_scoped,
+            network_crud_and_events,
+            network_domain_rules,
+            networks_are_owner_scoped,
+            domain_crud_and_rules,
+            authorization_crud_and_scope,
+            authorization_upsert_replaces,
+            settings_roundtrip,
+            event_ids_increase_and_payloads,
+            failed_write_appends_no_event,
+            events_replay_then_live,
+            events_resync_when_since_is_stale,
+        );
+    };
+    (@cases $setup:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(store) = $setup().await else {
+                    eprintln!(concat!("skipped ", stringify!($case), ": store not available"));
+                    return;
+                };
+                $crate::testing::cases::$case(&*store).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,229 @@
+//! The standalone Slipway server, as a library so tests start it in-process.
+//!
+//! `main.rs` parses [`Args`] (flags with environment fallbacks), builds the
+//! instance with [`build`], and serves it with [`serve`] until SIGINT/SIGTERM.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use slipway_core::{InstanceSecret, SignupPolicy, Slipway, SlipwayBuilder};
+use tokio::net::TcpListener;
+
+mod stores;
+
+/// Command-line flags, each with an environment fallback.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "slipway-server",
+    version,
+    about = "Standalone Slipway control-plane API server"
+)]
+pub struct Args {
+    /// Address to bind.
+    #[arg(long, env = "SLIPWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Instance secret (at least 32 bytes). Generated for the run when
+    /// missing and the store is in memory.
+    #[arg(long, env = "SLIPWAY_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// `memory:`, `postgres://...` or `redis://...`.
+    #[arg(
+        long,
+        env = "SLIPWAY_DATABASE_URL",
+        default_value = "memory:",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// `open`, `first-user-only` or `closed`.
+    #[arg(long, env = "SLIPWAY_SIGNUP", default_value = "open")]
+    pub signup: SignupPolicy,
+
+    /// Access token lifetime (`15m`, `24h`).
+    #[arg(long, env = "SLIPWAY_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+
+    /// GitHub web base URL.
+    #[arg(long, env = "SLIPWAY_GITHUB_URL", default_value = "https://github.com")]
+    pub github_url: String,
+
+    /// GitHub API base URL.
+    #[arg(
+        long,
+        env = "SLIPWAY_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+
+    /// DNS resolvers for domain checks, `ip:port,...` (default: the system's).
+    #[arg(long, env = "SLIPWAY_DNS_SERVERS", value_delimiter = ',')]
+    pub dns_servers: Vec<SocketAddr>,
+
+    /// Grace period for in-flight requests on shutdown.
+    #[arg(long, env = "SLIPWAY_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl Args {
+    /// Defaults for every flag, as if none were given (no environment read).
+    pub fn defaults() -> Self {
+        Args::parse_from(["slipway-server"])
+    }
+}
+
+/// Builds the instance: opens the store named by the database URL and
+/// applies every setting. `customize` may adjust the builder (tests use it).
+pub async fn build(
+    args: &Args,
+    customize: impl FnOnce(SlipwayBuilder) -> SlipwayBuilder,
+) -> anyhow::Result<Slipway> {
+    let store = stores::open(&args.database_url).await?;
+    let secret = match &args.secret {
+        Some(s) => {
+            InstanceSecret::new(s.as_bytes().to_vec()).context("SLIPWAY_SECRET is invalid")?;
+            s.as_bytes().to_vec()
+        }
+        None if store.persistent => anyhow::bail!(
+            "SLIPWAY_SECRET (--secret) is required with a persistent store: tokens and stored \
+             credentials must survive a restart"
+        ),
+        None => {
+            tracing::warn!(
+                "no SLIPWAY_SECRET given: generated a random one for this run; tokens will not \
+                 survive a restart"
+            );
+            let mut bytes = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+            hex::encode(bytes).into_bytes()
+        }
+    };
+    let builder = Slipway::builder()
+        .secret(secret)
+        .shared_store(store.store)
+        .signup(args.signup)
+        .token_ttl(args.token_ttl);
+    customize(builder).build().context("invalid configuration")
+}
+
+/// The HTTP application: Slipway's routes with request logging.
+#[cfg(feature = "axum")]
+pub fn app(slipway: Slipway) -> axum::Router {
+    use tower_http::trace::TraceLayer;
+    slipway_axum::router(slipway).layer(
+        TraceLayer::new_for_http()
+            // Only method and path: query strings may carry tokens (`/ws?token=`).
+            .make_span_with(|req: &http::Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            })
+            .on_request(())
+            .on_response(
+                |resp: &http::Response<_>, latency: Duration, _span: &tracing::Span| {
+                    tracing::info!(
+                        status = resp.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1000.0,
+                        "served"
+                    );
+                },
+            )
+            .on_failure(()),
+    )
+}
+
+/// Serves `slipway` on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish.
+#[cfg(feature = "axum")]
+pub async fn serve(
+    listener: TcpListener,
+    slipway: Slipway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(slipway))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A server running in the background (for tests and embedding).
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The served instance.
+    pub slipway: Slipway,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, waits for in-flight requests.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+}
+
+/// Binds `addr` and serves `slipway` in a background task.
+#[cfg(feature = "axum")]
+pub async fn spawn(addr: SocketAddr, slipway: Slipway) -> std::io::Result<Running> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, slipway.clone(), async move {
+        let _ = rx.await;
+    }));
+    Ok(Running {
+        addr,
+        slipway,
+        stop: Some(tx),
+        task,
+    })
+}
+
+/// Binds `addr` and serves `slipway` on the named adapter (`axum`; `warp`
+/// when built with that feature) in a background task.
+pub async fn spawn_adapter(
+    adapter: &str,
+    addr: SocketAddr,
+    slipway: Slipway,
+) -> anyhow::Result<Running> {
+    match adapter {
+        "axum" => Ok(spawn(addr, slipway).await?),
+        other => anyhow::bail!("adapter `{other}` is not available in this build"),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(not(feature = "axum"))]
+compile_error!("slipway-server needs a host framework: enable the `axum` feature (default)");

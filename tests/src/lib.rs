@@ -1,0 +1,197 @@
+//! Black-box test harness: starts a real slipway-server in-process on
+//! 127.0.0.1:0 and drives it over HTTP with reqwest.
+//!
+//! The store and adapter under test come from the environment, so the same
+//! suite runs unchanged against every combination (`scripts/test` loops):
+//!
+//! | variable | values | default |
+//! |---|---|---|
+//! | `SLIPWAY_TEST_STORE` | `memory`, `postgres`, `redis` | `memory` |
+//! | `SLIPWAY_TEST_ADAPTER` | `axum`, `warp` | `axum` |
+
+use std::time::Duration;
+
+use reqwest::{header::HeaderMap, Method, StatusCode};
+use serde_json::{json, Value};
+use slipway_core::SlipwayBuilder;
+use slipway_server::{Args, Running};
+
+/// The store kind under test.
+pub fn store_kind() -> String {
+    std::env::var("SLIPWAY_TEST_STORE").unwrap_or_else(|_| "memory".into())
+}
+
+/// The adapter under test.
+pub fn adapter_kind() -> String {
+    std::env::var("SLIPWAY_TEST_ADAPTER").unwrap_or_else(|_| "axum".into())
+}
+
+/// A fresh, empty database URL for one test server of the store under test.
+pub async fn fresh_database_url() -> String {
+    match store_kind().as_str() {
+        "memory" => "memory:".to_string(),
+        other => panic!("SLIPWAY_TEST_STORE={other} is not supported by this build"),
+    }
+}
+
+/// A test secret (32+ bytes), fixed so tests can reason about tokens.
+pub const SECRET: &str = "test-secret-of-at-least-32-bytes-long!!";
+
+/// Fast Argon2 parameters for tests that create many users.
+pub fn fast_argon2() -> slipway_core::Argon2Params {
+    slipway_core::Argon2Params {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    }
+}
+
+/// An HTTP answer: status, headers, JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct Answer {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body as JSON (`Value::String` with the raw text when not JSON).
+    pub body: Value,
+}
+
+impl Answer {
+    /// Asserts the status and Slipway's error body shape; returns the message.
+    pub fn expect_error(&self, status: u16) -> String {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {self:?}");
+        assert_eq!(self.body["statusCode"], json!(status), "{self:?}");
+        assert_eq!(
+            self.body["error"],
+            json!(self.status.canonical_reason().unwrap()),
+            "{self:?}"
+        );
+        let msg = self.body["message"].as_str().expect("message is a string");
+        assert!(!msg.is_empty());
+        assert_eq!(
+            self.headers.get("content-type").unwrap(),
+            "application/json",
+            "errors are JSON"
+        );
+        msg.to_string()
+    }
+
+    /// Asserts the status; returns the body.
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {self:?}");
+        &self.body
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestServer {
+    /// The server.
+    pub running: Running,
+    /// Base URL (`http://127.0.0.1:port`).
+    pub url: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+}
+
+impl TestServer {
+    /// A server with default settings (and fast Argon2).
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}, |b| b).await
+    }
+
+    /// A server with adjusted flags and builder.
+    pub async fn start_with(
+        args: impl FnOnce(&mut Args),
+        builder: impl FnOnce(SlipwayBuilder) -> SlipwayBuilder,
+    ) -> Self {
+        let mut a = Args::defaults();
+        a.secret = Some(SECRET.to_string());
+        a.database_url = fresh_database_url().await;
+        a.listen = "127.0.0.1:0".parse().unwrap();
+        args(&mut a);
+        let slipway = slipway_server::build(&a, |b| builder(b.argon2(fast_argon2())))
+            .await
+            .expect("server builds");
+        let running = slipway_server::spawn_adapter(&adapter_kind(), a.listen, slipway)
+            .await
+            .expect("server starts");
+        let url = running.url();
+        Self {
+            running,
+            url,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self.client.request(method, format!("{}{}", self.url, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::answer(req.send().await.expect("request sent")).await
+    }
+
+    /// Reads a response into an [`Answer`].
+    pub async fn answer(resp: reqwest::Response) -> Answer {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body read");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.call(Method::GET, path, token, None).await
+    }
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+    /// PATCH with a JSON body.
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+    /// DELETE.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Answer {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// Signs up a user named `name` (email `<name>@example.com`, password
+    /// `password-<name>`); returns the access token.
+    pub async fn signup(&self, name: &str) -> String {
+        let a = self
+            .post(
+                "/auth/signup",
+                None,
+                json!({"name": name, "email": format!("{name}@example.com"), "password": format!("password-{name}")}),
+            )
+            .await;
+        a.expect(201)["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_string()
+    }
+}
