@@ -9,6 +9,8 @@ use crate::model::{Role, User};
 use crate::{Claims, Slipway};
 
 pub(crate) mod auth;
+#[allow(dead_code)] // used by the authorization endpoints
+pub(crate) mod authorizations_github;
 pub(crate) mod health;
 pub(crate) mod openapi;
 
