@@ -12,7 +12,49 @@ use clap::Parser;
 use slipway_core::{InstanceSecret, SignupPolicy, Slipway, SlipwayBuilder};
 use tokio::net::TcpListener;
 
+#[cfg(feature = "warp")]
+pub mod host_warp;
 mod stores;
+
+/// The host framework serving the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Adapter {
+    /// axum (feature `axum`, the default).
+    Axum,
+    /// warp (feature `warp`).
+    Warp,
+}
+
+impl Adapter {
+    /// The adapter used when none is chosen: axum when compiled in.
+    pub const DEFAULT: Adapter = if cfg!(feature = "axum") {
+        Adapter::Axum
+    } else {
+        Adapter::Warp
+    };
+
+    /// Parses `axum` or `warp`.
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        <Self as clap::ValueEnum>::from_str(name, true)
+            .map_err(|_| anyhow::anyhow!("unknown adapter `{name}`: use axum or warp"))
+    }
+
+    /// Fails clearly when this build does not include the adapter.
+    pub fn ensure_compiled(self) -> anyhow::Result<()> {
+        let (compiled, name) = match self {
+            Adapter::Axum => (cfg!(feature = "axum"), "axum"),
+            Adapter::Warp => (cfg!(feature = "warp"), "warp"),
+        };
+        if compiled {
+            Ok(())
+        } else {
+            anyhow::bail!(
+                "adapter `{name}` is not compiled into this slipway-server; rebuild with \
+                 `--features {name}`"
+            )
+        }
+    }
+}
 
 /// Command-line flags, each with an environment fallback.
 #[derive(Debug, Clone, Parser)]
@@ -25,6 +67,10 @@ pub struct Args {
     /// Address to bind.
     #[arg(long, env = "SLIPWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Host framework: `axum` or `warp` (each needs its cargo feature).
+    #[arg(long, env = "SLIPWAY_ADAPTER", value_enum, default_value_t = Adapter::DEFAULT)]
+    pub adapter: Adapter,
 
     /// Instance secret (at least 32 bytes). Generated for the run when
     /// missing and the store is in memory.
@@ -190,17 +236,46 @@ pub async fn spawn(addr: SocketAddr, slipway: Slipway) -> std::io::Result<Runnin
     })
 }
 
-/// Binds `addr` and serves `slipway` on the named adapter (`axum`; `warp`
-/// when built with that feature) in a background task.
+/// Serves `slipway` on `listener` with the chosen adapter until `shutdown`
+/// resolves, then lets in-flight requests finish.
+pub async fn serve_on(
+    adapter: Adapter,
+    listener: TcpListener,
+    slipway: Slipway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    adapter.ensure_compiled().map_err(std::io::Error::other)?;
+    match adapter {
+        #[cfg(feature = "axum")]
+        Adapter::Axum => serve(listener, slipway, shutdown).await,
+        #[cfg(feature = "warp")]
+        Adapter::Warp => host_warp::serve(listener, slipway, shutdown).await,
+        #[allow(unreachable_patterns)]
+        _ => Ok(()), // not compiled in: refused above
+    }
+}
+
+/// Binds `addr` and serves `slipway` on the named adapter (`axum`, `warp`)
+/// in a background task; fails when this build does not include it.
 pub async fn spawn_adapter(
     adapter: &str,
     addr: SocketAddr,
     slipway: Slipway,
 ) -> anyhow::Result<Running> {
-    match adapter {
-        "axum" => Ok(spawn(addr, slipway).await?),
-        other => anyhow::bail!("adapter `{other}` is not available in this build"),
-    }
+    let adapter = Adapter::parse(adapter)?;
+    adapter.ensure_compiled()?;
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve_on(adapter, listener, slipway.clone(), async move {
+        let _ = rx.await;
+    }));
+    Ok(Running {
+        addr,
+        slipway,
+        stop: Some(tx),
+        task,
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -225,5 +300,7 @@ pub async fn shutdown_signal() {
     }
 }
 
-#[cfg(not(feature = "axum"))]
-compile_error!("slipway-server needs a host framework: enable the `axum` feature (default)");
+#[cfg(not(any(feature = "axum", feature = "warp")))]
+compile_error!(
+    "slipway-server needs a host framework: enable the `axum` (default) or `warp` feature"
+);
