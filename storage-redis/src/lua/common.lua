@@ -1,0 +1,73 @@
+-- Shared helpers, prepended to every script (see scripts.rs).
+-- ARGV[1] = key prefix, ARGV[2] = event retention; script arguments start at ARGV[3].
+-- Every script checks everything BEFORE its first write: Redis does not roll a
+-- script back, so a refused write must not have touched anything.
+-- Answers: {'ok', ...} | {'conflict', field} | {'notfound'} | {'retry'}.
+local P = ARGV[1]
+local RETENTION = tonumber(ARGV[2])
+
+local function k(...)
+  return P .. ':' .. table.concat({...}, ':')
+end
+
+local function next_seq()
+  return redis.call('INCR', k('seq'))
+end
+
+-- Appends a project.update event: the id comes from an INCR in this same
+-- script, so ids are contiguous and the stream entry id is '<id>-0'.
+local function emit(owner, pid, kind, data)
+  local id = redis.call('INCR', k('eventid'))
+  redis.call('XADD', k('events'), 'MAXLEN', RETENTION, id .. '-0',
+    'owner', owner, 'project', pid, 'kind', kind, 'data', data)
+  return id
+end
+
+local function present(v)
+  return v and v ~= cjson.null
+end
+
+-- Removes `field` from index `hash` when it still points at `id`.
+local function hdel_if(hash, field, id)
+  if present(field) and redis.call('HGET', hash, field) == id then
+    redis.call('HDEL', hash, field)
+  end
+end
+
+local function remove_network(nid, owner)
+  local raw = redis.call('GET', k('network', nid))
+  if not raw then return end
+  local n = cjson.decode(raw)
+  hdel_if(k('idx', 'netdomain'), n.domain, nid)
+  redis.call('SREM', k('domain', n.domainId, 'networks'), nid)
+  redis.call('ZREM', k('user', owner, 'networks'), nid)
+  redis.call('ZREM', k('project', n.projectId, 'networks'), nid)
+  redis.call('DEL', k('network', nid))
+end
+
+local function remove_project(pid, owner)
+  local raw = redis.call('GET', k('project', pid))
+  if not raw then return end
+  local p = cjson.decode(raw)
+  for _, nid in ipairs(redis.call('ZRANGE', k('project', pid, 'networks'), 0, -1)) do
+    remove_network(nid, owner)
+  end
+  redis.call('DEL', k('project', pid, 'networks'), k('project', pid, 'ver'), k('project', pid))
+  hdel_if(k('idx', 'source'), p.sourceId, pid)
+  hdel_if(k('idx', 'vm'), p.vmId, pid)
+  hdel_if(k('idx', 'path'), p.path, pid)
+  redis.call('ZREM', k('user', owner, 'projects'), pid)
+end
+
+-- The project `pid` when `owner` owns it, else nil.
+local function owned_project(pid, owner)
+  local raw = redis.call('GET', k('project', pid))
+  if not raw then return nil end
+  local p = cjson.decode(raw)
+  if p.ownerId ~= owner then return nil end
+  return p
+end
+
+local function version_is(pid, expected)
+  return redis.call('GET', k('project', pid, 'ver')) == expected
+end

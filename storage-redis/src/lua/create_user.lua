@@ -1,0 +1,18 @@
+-- ARGV: 3 id, 4 email, 5 githubId ('' = none), 6 first_only ('1'/'0'),
+--       7 record as admin, 8 record as member.
+local id, email, gid, first_only = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
+local first = redis.call('ZCARD', k('users')) == 0
+if first_only and not first then return {'conflict', 'signup'} end
+if redis.call('HEXISTS', k('idx', 'email'), email) == 1 then return {'conflict', 'email'} end
+if gid ~= '' and redis.call('HEXISTS', k('idx', 'github'), gid) == 1 then
+  return {'conflict', 'githubId'}
+end
+if redis.call('EXISTS', k('user', id)) == 1 then return {'conflict', 'id'} end
+local role = 'member'
+local rec = ARGV[8]
+if first then role = 'admin'; rec = ARGV[7] end
+redis.call('SET', k('user', id), rec)
+redis.call('HSET', k('idx', 'email'), email, id)
+if gid ~= '' then redis.call('HSET', k('idx', 'github'), gid, id) end
+redis.call('ZADD', k('users'), next_seq(), id)
+return {'ok', role}

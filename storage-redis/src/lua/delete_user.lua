@@ -1,0 +1,19 @@
+-- ARGV: 3 user id. Deletes the user, their authorizations and projects (a
+-- DELETE event per project, oldest first).
+local uid = ARGV[3]
+local raw = redis.call('GET', k('user', uid))
+if not raw then return {'notfound'} end
+local u = cjson.decode(raw)
+hdel_if(k('idx', 'email'), u.email, uid)
+hdel_if(k('idx', 'github'), u.githubId, uid)
+for _, aid in ipairs(redis.call('ZRANGE', k('user', uid, 'auths'), 0, -1)) do
+  redis.call('DEL', k('auth', aid))
+end
+for _, pid in ipairs(redis.call('ZRANGE', k('user', uid, 'projects'), 0, -1)) do
+  remove_project(pid, uid)
+  emit(uid, pid, 'DELETE', cjson.encode({id = pid}))
+end
+redis.call('DEL', k('user', uid, 'auths'), k('user', uid, 'authidx'),
+  k('user', uid, 'projects'), k('user', uid, 'networks'), k('user', uid))
+redis.call('ZREM', k('users'), uid)
+return {'ok'}

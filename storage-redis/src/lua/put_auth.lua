@@ -1,0 +1,18 @@
+-- ARGV: 3 user id, 4 auth id, 5 index field (kind NUL name), 6 record,
+--       7 mode ('create' | 'upsert'), 8 (upsert) id of the record the caller
+--       found under the index field, '' for none.
+local uid, aid, field, rec, mode = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+if redis.call('EXISTS', k('user', uid)) == 0 then return {'notfound'} end
+local existing = redis.call('HGET', k('user', uid, 'authidx'), field)
+if mode == 'upsert' then
+  if (existing or '') ~= ARGV[8] then return {'retry'} end
+  if existing then
+    redis.call('SET', k('auth', existing), rec)
+    return {'ok', existing}
+  end
+end
+if redis.call('EXISTS', k('auth', aid)) == 1 then return {'conflict', 'id'} end
+redis.call('SET', k('auth', aid), rec)
+redis.call('ZADD', k('user', uid, 'auths'), next_seq(), aid)
+if not existing then redis.call('HSET', k('user', uid, 'authidx'), field, aid) end
+return {'ok', aid}

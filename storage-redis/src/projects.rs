@@ -1,0 +1,303 @@
+//! Projects and network connections.
+//!
+//! Project-affecting writes follow one pattern: read the project, its
+//! networks and its version in one snapshot (`read_projects.lua`), compute the
+//! result and the event payload with core's own types, then run the write
+//! script guarded by that version; a moved version means "read again".
+
+use redis::AsyncCommands;
+use slipway_core::error::StoreError;
+use slipway_core::model::{EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch};
+use slipway_core::store::StoreResult;
+
+use crate::records::{from_json, to_json, NetworkRec, ProjectRec};
+use crate::scripts::*;
+use crate::{refused, RedisStore, Reply, MAX_ATTEMPTS};
+
+/// A project as read in one snapshot, with its version.
+struct Snapshot {
+    version: String,
+    project: Project,
+}
+
+async fn snapshots(s: &RedisStore, owner_id: &str, only: &str) -> StoreResult<Vec<Snapshot>> {
+    let rows: Vec<(String, String, Vec<String>)> =
+        s.read(&READ_PROJECTS, &[owner_id, only]).await?;
+    rows.into_iter()
+        .map(|(version, raw, nets)| {
+            let networks = nets
+                .iter()
+                .map(|n| Ok(Network::from(from_json::<NetworkRec>(n)?)))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Snapshot {
+                version,
+                project: from_json::<ProjectRec>(&raw)?.into_project(networks),
+            })
+        })
+        .collect()
+}
+
+async fn snapshot(s: &RedisStore, owner_id: &str, id: &str) -> StoreResult<Snapshot> {
+    if id.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    snapshots(s, owner_id, id)
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
+
+/// The JSON payload core would put in the event.
+fn payload(kind: EventKind, project: &Project) -> StoreResult<String> {
+    to_json(&NewEvent::for_project(kind, project).data)
+}
+
+fn path_args(path: &Option<String>) -> (&'static str, &str) {
+    match path {
+        Some(p) => ("1", p.as_str()),
+        None => ("0", ""),
+    }
+}
+
+pub(crate) async fn create_project(s: &RedisStore, project: Project) -> StoreResult<Project> {
+    let mut project = project;
+    project.networks.clear();
+    let rec = to_json(&ProjectRec::from_project(&project))?;
+    let data = payload(EventKind::Create, &project)?;
+    let (has_path, path) = path_args(&project.path);
+    let reply = s
+        .write(
+            &CREATE_PROJECT,
+            &[
+                &project.id,
+                &project.owner_id,
+                &project.source_id,
+                &project.vm_id,
+                has_path,
+                path,
+                &rec,
+                &data,
+            ],
+        )
+        .await?;
+    match reply {
+        Reply::Ok(_) => Ok(project),
+        other => refused(other),
+    }
+}
+
+pub(crate) async fn list_projects(s: &RedisStore, owner_id: &str) -> StoreResult<Vec<Project>> {
+    Ok(snapshots(s, owner_id, "")
+        .await?
+        .into_iter()
+        .map(|snap| snap.project)
+        .collect())
+}
+
+pub(crate) async fn get_project(s: &RedisStore, owner_id: &str, id: &str) -> StoreResult<Project> {
+    Ok(snapshot(s, owner_id, id).await?.project)
+}
+
+pub(crate) async fn update_project(
+    s: &RedisStore,
+    owner_id: &str,
+    id: &str,
+    patch: ProjectPatch,
+) -> StoreResult<Project> {
+    for _ in 0..MAX_ATTEMPTS {
+        let Snapshot { version, project } = snapshot(s, owner_id, id).await?;
+        let mut p = project;
+        let patch = patch.clone();
+        if let Some(name) = patch.name {
+            p.name = name;
+        }
+        if let Some(description) = patch.description {
+            p.description = description;
+        }
+        if let Some(path) = patch.path {
+            p.path = path;
+        }
+        if let Some(source_id) = patch.source_id {
+            p.source_id = source_id;
+        }
+        if let Some(vm_id) = patch.vm_id {
+            p.vm_id = vm_id;
+        }
+        p.updated_at = patch.updated_at;
+        let rec = to_json(&ProjectRec::from_project(&p))?;
+        let data = payload(EventKind::Update, &p)?;
+        let (has_path, path) = path_args(&p.path);
+        let reply = s
+            .write(
+                &UPDATE_PROJECT,
+                &[
+                    id,
+                    owner_id,
+                    &version,
+                    &p.source_id,
+                    &p.vm_id,
+                    has_path,
+                    path,
+                    &rec,
+                    &data,
+                ],
+            )
+            .await?;
+        match reply {
+            Reply::Ok(_) => return Ok(p),
+            Reply::Retry => continue,
+            other => return refused(other),
+        }
+    }
+    refused(Reply::Retry)
+}
+
+pub(crate) async fn delete_project(s: &RedisStore, owner_id: &str, id: &str) -> StoreResult<()> {
+    match s.write(&DELETE_PROJECT, &[id, owner_id]).await? {
+        Reply::Ok(_) => Ok(()),
+        other => refused(other),
+    }
+}
+
+// ---- network connections ---------------------------------------------------
+
+async fn network_rec(s: &RedisStore, id: &str) -> StoreResult<Option<NetworkRec>> {
+    s.get_raw(&format!("network:{id}"))
+        .await?
+        .map(|raw| from_json::<NetworkRec>(&raw))
+        .transpose()
+}
+
+pub(crate) async fn create_network(
+    s: &RedisStore,
+    owner_id: &str,
+    network: Network,
+) -> StoreResult<Network> {
+    let rec = to_json(&NetworkRec::from(&network))?;
+    for _ in 0..MAX_ATTEMPTS {
+        let Snapshot { version, project } = snapshot(s, owner_id, &network.project_id).await?;
+        let mut full = project;
+        full.networks.push(network.clone());
+        let data = payload(EventKind::Update, &full)?;
+        let reply = s
+            .write(
+                &CREATE_NETWORK,
+                &[
+                    &network.id,
+                    &network.project_id,
+                    owner_id,
+                    &version,
+                    &network.domain,
+                    &network.domain_id,
+                    &rec,
+                    &data,
+                ],
+            )
+            .await?;
+        match reply {
+            Reply::Ok(_) => return Ok(network),
+            Reply::Retry => continue,
+            other => return refused(other),
+        }
+    }
+    refused(Reply::Retry)
+}
+
+pub(crate) async fn list_networks(
+    s: &RedisStore,
+    owner_id: &str,
+    project_id: Option<&str>,
+) -> StoreResult<Vec<Network>> {
+    let raws = match project_id {
+        None => {
+            s.records_of(&format!("user:{owner_id}:networks"), "network")
+                .await?
+        }
+        Some(pid) => match snapshot(s, owner_id, pid).await {
+            Ok(snap) => return Ok(snap.project.networks),
+            Err(StoreError::NotFound) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        },
+    };
+    raws.iter()
+        .map(|raw| Ok(Network::from(from_json::<NetworkRec>(raw)?)))
+        .collect()
+}
+
+pub(crate) async fn get_network(s: &RedisStore, owner_id: &str, id: &str) -> StoreResult<Network> {
+    let rec = network_rec(s, id).await?.ok_or(StoreError::NotFound)?;
+    // Ownership goes through the project.
+    let mut conn = s.conn();
+    let pkey = s.key(&format!("project:{}", rec.project_id));
+    let raw: Option<String> = s.timed(async { conn.get(pkey).await }).await?;
+    let owned = match raw {
+        Some(raw) => from_json::<ProjectRec>(&raw)?.owner_id == owner_id,
+        None => false,
+    };
+    if !owned {
+        return Err(StoreError::NotFound);
+    }
+    Ok(rec.into())
+}
+
+pub(crate) async fn update_network(
+    s: &RedisStore,
+    owner_id: &str,
+    id: &str,
+    patch: NetworkPatch,
+) -> StoreResult<Network> {
+    for _ in 0..MAX_ATTEMPTS {
+        let rec = network_rec(s, id).await?.ok_or(StoreError::NotFound)?;
+        let Snapshot { version, project } = snapshot(s, owner_id, &rec.project_id).await?;
+        let mut full = project;
+        let Some(slot) = full.networks.iter_mut().find(|n| n.id == id) else {
+            continue; // deleted meanwhile: the next read says so
+        };
+        let mut n = slot.clone();
+        let (host, did) = match &patch.domain {
+            Some((domain, domain_id)) => {
+                n.domain = domain.clone();
+                n.domain_id = domain_id.clone();
+                (domain.as_str(), domain_id.as_str())
+            }
+            None => ("", ""),
+        };
+        if let Some(port) = patch.port {
+            n.port = port;
+        }
+        *slot = n.clone();
+        let new_rec = to_json(&NetworkRec::from(&n))?;
+        let data = payload(EventKind::Update, &full)?;
+        let reply = s
+            .write(
+                &UPDATE_NETWORK,
+                &[id, owner_id, &version, host, did, &new_rec, &data],
+            )
+            .await?;
+        match reply {
+            Reply::Ok(_) => return Ok(n),
+            Reply::Retry => continue,
+            other => return refused(other),
+        }
+    }
+    refused(Reply::Retry)
+}
+
+pub(crate) async fn delete_network(s: &RedisStore, owner_id: &str, id: &str) -> StoreResult<()> {
+    for _ in 0..MAX_ATTEMPTS {
+        let rec = network_rec(s, id).await?.ok_or(StoreError::NotFound)?;
+        let Snapshot { version, project } = snapshot(s, owner_id, &rec.project_id).await?;
+        let mut full = project;
+        full.networks.retain(|n| n.id != id);
+        let data = payload(EventKind::Update, &full)?;
+        match s
+            .write(&DELETE_NETWORK, &[id, owner_id, &version, &data])
+            .await?
+        {
+            Reply::Ok(_) => return Ok(()),
+            Reply::Retry => continue,
+            other => return refused(other),
+        }
+    }
+    refused(Reply::Retry)
+}

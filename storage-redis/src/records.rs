@@ -1,0 +1,234 @@
+//! How records are kept in Redis: one JSON string per record.
+//!
+//! These are storage shapes, distinct from core's model types: they carry the
+//! fields core's views skip (`ownerId`, `domainId`), secrets as base64 and the
+//! GitHub id as a string (Lua reads these records with cjson, whose numbers
+//! are doubles).
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use slipway_core::error::StoreError;
+use slipway_core::model::{
+    Authorization, AuthorizationType, Domain, Network, Project, Role, Sealed, User,
+};
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(StoreError::other)
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(StoreError::other)
+}
+
+fn bad(what: &str) -> StoreError {
+    StoreError::other(format!("malformed {what} record in Redis"))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserRec {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) role: String,
+    pub(crate) password_hash: Option<String>,
+    pub(crate) github_id: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+impl UserRec {
+    pub(crate) fn from_user(u: &User) -> Self {
+        UserRec {
+            id: u.id.clone(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            role: u.role.as_str().to_string(),
+            password_hash: u.password_hash.clone(),
+            github_id: u.github_id.map(|g| g.to_string()),
+            created_at: u.created_at,
+        }
+    }
+
+    pub(crate) fn into_user(self) -> Result<User, StoreError> {
+        Ok(User {
+            role: Role::parse(&self.role).ok_or_else(|| bad("user"))?,
+            github_id: match self.github_id {
+                Some(g) => Some(g.parse().map_err(|_| bad("user"))?),
+                None => None,
+            },
+            id: self.id,
+            name: self.name,
+            email: self.email,
+            password_hash: self.password_hash,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AuthRec {
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    /// The sealed secret, base64.
+    pub(crate) secret: String,
+    pub(crate) info: serde_json::Value,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+impl AuthRec {
+    pub(crate) fn from_auth(a: &Authorization) -> Self {
+        AuthRec {
+            id: a.id.clone(),
+            user_id: a.user_id.clone(),
+            name: a.name.clone(),
+            kind: a.kind.as_str().to_string(),
+            secret: base64::engine::general_purpose::STANDARD.encode(&a.secret.0),
+            info: a.info.clone(),
+            created_at: a.created_at,
+        }
+    }
+
+    pub(crate) fn into_auth(self) -> Result<Authorization, StoreError> {
+        Ok(Authorization {
+            kind: AuthorizationType::parse(&self.kind).ok_or_else(|| bad("authorization"))?,
+            secret: Sealed(
+                base64::engine::general_purpose::STANDARD
+                    .decode(&self.secret)
+                    .map_err(|_| bad("authorization"))?,
+            ),
+            id: self.id,
+            user_id: self.user_id,
+            name: self.name,
+            info: self.info,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// The index field of an authorization: kind, NUL, name.
+pub(crate) fn auth_index_field(kind: AuthorizationType, name: &str) -> String {
+    format!("{}\0{}", kind.as_str(), name)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ProjectRec {
+    pub(crate) id: String,
+    pub(crate) owner_id: String,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) source_id: String,
+    pub(crate) vm_id: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+}
+
+impl ProjectRec {
+    pub(crate) fn from_project(p: &Project) -> Self {
+        ProjectRec {
+            id: p.id.clone(),
+            owner_id: p.owner_id.clone(),
+            name: p.name.clone(),
+            description: p.description.clone(),
+            path: p.path.clone(),
+            source_id: p.source_id.clone(),
+            vm_id: p.vm_id.clone(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+
+    pub(crate) fn into_project(self, networks: Vec<Network>) -> Project {
+        Project {
+            id: self.id,
+            owner_id: self.owner_id,
+            name: self.name,
+            description: self.description,
+            path: self.path,
+            source_id: self.source_id,
+            vm_id: self.vm_id,
+            networks,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NetworkRec {
+    pub(crate) id: String,
+    pub(crate) domain: String,
+    pub(crate) port: u16,
+    pub(crate) project_id: String,
+    pub(crate) domain_id: String,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+impl From<&Network> for NetworkRec {
+    fn from(n: &Network) -> Self {
+        NetworkRec {
+            id: n.id.clone(),
+            domain: n.domain.clone(),
+            port: n.port,
+            project_id: n.project_id.clone(),
+            domain_id: n.domain_id.clone(),
+            created_at: n.created_at,
+        }
+    }
+}
+
+impl From<NetworkRec> for Network {
+    fn from(n: NetworkRec) -> Self {
+        Network {
+            id: n.id,
+            domain: n.domain,
+            port: n.port,
+            project_id: n.project_id,
+            domain_id: n.domain_id,
+            created_at: n.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DomainRec {
+    pub(crate) id: String,
+    pub(crate) domain: String,
+    pub(crate) challenge: String,
+    pub(crate) main: bool,
+    pub(crate) linked: bool,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+impl From<&Domain> for DomainRec {
+    fn from(d: &Domain) -> Self {
+        DomainRec {
+            id: d.id.clone(),
+            domain: d.domain.clone(),
+            challenge: d.challenge.clone(),
+            main: d.main,
+            linked: d.linked,
+            created_at: d.created_at,
+        }
+    }
+}
+
+impl From<DomainRec> for Domain {
+    fn from(d: DomainRec) -> Self {
+        Domain {
+            id: d.id,
+            domain: d.domain,
+            challenge: d.challenge,
+            main: d.main,
+            linked: d.linked,
+            created_at: d.created_at,
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The Lua scripts, each prefixed with the shared helpers of `common.lua`.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+macro_rules! script {
+    ($file:literal) => {
+        LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("lua/common.lua"),
+                "\n",
+                include_str!(concat!("lua/", $file))
+            ))
+        })
+    };
+}
+
+pub(crate) static CREATE_USER: LazyLock<Script> = script!("create_user.lua");
+pub(crate) static LINK_GITHUB: LazyLock<Script> = script!("link_github.lua");
+pub(crate) static DELETE_USER: LazyLock<Script> = script!("delete_user.lua");
+pub(crate) static PUT_AUTH: LazyLock<Script> = script!("put_auth.lua");
+pub(crate) static DELETE_AUTH: LazyLock<Script> = script!("delete_auth.lua");
+pub(crate) static CREATE_PROJECT: LazyLock<Script> = script!("create_project.lua");
+pub(crate) static UPDATE_PROJECT: LazyLock<Script> = script!("update_project.lua");
+pub(crate) static DELETE_PROJECT: LazyLock<Script> = script!("delete_project.lua");
+pub(crate) static READ_PROJECTS: LazyLock<Script> = script!("read_projects.lua");
+pub(crate) static CREATE_NETWORK: LazyLock<Script> = script!("create_network.lua");
+pub(crate) static UPDATE_NETWORK: LazyLock<Script> = script!("update_network.lua");
+pub(crate) static DELETE_NETWORK: LazyLock<Script> = script!("delete_network.lua");
+pub(crate) static CREATE_DOMAIN: LazyLock<Script> = script!("create_domain.lua");
+pub(crate) static DELETE_DOMAIN: LazyLock<Script> = script!("delete_domain.lua");
+pub(crate) static REPLACE: LazyLock<Script> = script!("replace.lua");

@@ -1,0 +1,152 @@
+//! The [`Store`] implementation: each method delegates to its module.
+
+use async_trait::async_trait;
+use slipway_core::model::{
+    Authorization, Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, User,
+};
+use slipway_core::store::{EventStream, Store, StoreResult};
+
+use crate::{events, projects, users, RedisStore};
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.conn();
+        self.timed(async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
+            .await
+    }
+
+    async fn create_user(&self, user: NewUser, first_only: bool) -> StoreResult<User> {
+        users::create_user(self, user, first_only).await
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<User> {
+        users::get_user(self, id).await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        users::user_by_index(self, "email", email).await
+    }
+
+    async fn find_user_by_github_id(&self, github_id: i64) -> StoreResult<Option<User>> {
+        users::user_by_index(self, "github", &github_id.to_string()).await
+    }
+
+    async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
+        users::link_github(self, user_id, github_id).await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        users::delete_user(self, id).await
+    }
+
+    async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
+        users::create_authorization(self, auth).await
+    }
+
+    async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
+        users::upsert_authorization(self, auth).await
+    }
+
+    async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
+        users::list_authorizations(self, user_id).await
+    }
+
+    async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization> {
+        users::get_authorization(self, user_id, id).await
+    }
+
+    async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        users::delete_authorization(self, user_id, id).await
+    }
+
+    async fn create_project(&self, project: Project) -> StoreResult<Project> {
+        projects::create_project(self, project).await
+    }
+
+    async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+        projects::list_projects(self, owner_id).await
+    }
+
+    async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+        projects::get_project(self, owner_id, id).await
+    }
+
+    async fn update_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: ProjectPatch,
+    ) -> StoreResult<Project> {
+        projects::update_project(self, owner_id, id, patch).await
+    }
+
+    async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+        projects::delete_project(self, owner_id, id).await
+    }
+
+    async fn create_network(&self, owner_id: &str, network: Network) -> StoreResult<Network> {
+        projects::create_network(self, owner_id, network).await
+    }
+
+    async fn list_networks(
+        &self,
+        owner_id: &str,
+        project_id: Option<&str>,
+    ) -> StoreResult<Vec<Network>> {
+        projects::list_networks(self, owner_id, project_id).await
+    }
+
+    async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+        projects::get_network(self, owner_id, id).await
+    }
+
+    async fn update_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: NetworkPatch,
+    ) -> StoreResult<Network> {
+        projects::update_network(self, owner_id, id, patch).await
+    }
+
+    async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+        projects::delete_network(self, owner_id, id).await
+    }
+
+    async fn create_domain(&self, domain: Domain) -> StoreResult<Domain> {
+        users::create_domain(self, domain).await
+    }
+
+    async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
+        users::list_domains(self).await
+    }
+
+    async fn get_domain(&self, id: &str) -> StoreResult<Domain> {
+        users::get_domain(self, id).await
+    }
+
+    async fn set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain> {
+        users::set_domain_linked(self, id, linked).await
+    }
+
+    async fn delete_domain(&self, id: &str) -> StoreResult<()> {
+        users::delete_domain(self, id).await
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        users::get_setting(self, key).await
+    }
+
+    async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
+        users::put_setting(self, key, value).await
+    }
+
+    async fn last_event_id(&self) -> StoreResult<u64> {
+        events::last_event_id(self).await
+    }
+
+    async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
+        events::events(self, since).await
+    }
+}

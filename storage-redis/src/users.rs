@@ -1,0 +1,292 @@
+//! Users, authorizations, domains and settings.
+
+use redis::AsyncCommands;
+use slipway_core::error::StoreError;
+use slipway_core::model::{Authorization, Domain, NewUser, Role, User};
+use slipway_core::store::StoreResult;
+
+use crate::records::{auth_index_field, from_json, to_json, AuthRec, DomainRec, UserRec};
+use crate::scripts::*;
+use crate::{refused, RedisStore, Reply, MAX_ATTEMPTS};
+
+pub(crate) async fn create_user(
+    s: &RedisStore,
+    user: NewUser,
+    first_only: bool,
+) -> StoreResult<User> {
+    let mut user = User {
+        id: user.id,
+        name: user.name,
+        email: user.email,
+        role: Role::Admin,
+        password_hash: user.password_hash,
+        github_id: user.github_id,
+        created_at: user.created_at,
+    };
+    let as_admin = to_json(&UserRec::from_user(&user))?;
+    user.role = Role::Member;
+    let as_member = to_json(&UserRec::from_user(&user))?;
+    let gid = user.github_id.map(|g| g.to_string()).unwrap_or_default();
+    let reply = s
+        .write(
+            &CREATE_USER,
+            &[
+                &user.id,
+                &user.email,
+                &gid,
+                if first_only { "1" } else { "0" },
+                &as_admin,
+                &as_member,
+            ],
+        )
+        .await?;
+    match reply {
+        Reply::Ok(v) => {
+            user.role = if v.first().map(String::as_str) == Some("admin") {
+                Role::Admin
+            } else {
+                Role::Member
+            };
+            Ok(user)
+        }
+        other => refused(other),
+    }
+}
+
+async fn user_raw(s: &RedisStore, id: &str) -> StoreResult<Option<String>> {
+    s.get_raw(&format!("user:{id}")).await
+}
+
+pub(crate) async fn get_user(s: &RedisStore, id: &str) -> StoreResult<User> {
+    match user_raw(s, id).await? {
+        Some(raw) => from_json::<UserRec>(&raw)?.into_user(),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+/// The user an index hash names for `field`, if any.
+pub(crate) async fn user_by_index(
+    s: &RedisStore,
+    idx: &str,
+    field: &str,
+) -> StoreResult<Option<User>> {
+    let mut conn = s.conn();
+    let key = s.key(&format!("idx:{idx}"));
+    let id: Option<String> = s.timed(async { conn.hget(key, field).await }).await?;
+    let Some(id) = id else { return Ok(None) };
+    match get_user(s, &id).await {
+        Ok(u) => Ok(Some(u)),
+        // Deleted between the two reads.
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) async fn link_github(
+    s: &RedisStore,
+    user_id: &str,
+    github_id: i64,
+) -> StoreResult<User> {
+    let gid = github_id.to_string();
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(raw) = user_raw(s, user_id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let mut rec: UserRec = from_json(&raw)?;
+        rec.github_id = Some(gid.clone());
+        let new = to_json(&rec)?;
+        match s.write(&LINK_GITHUB, &[user_id, &gid, &raw, &new]).await? {
+            Reply::Ok(_) => return rec.into_user(),
+            Reply::Retry => continue,
+            other => return refused(other),
+        }
+    }
+    refused(Reply::Retry)
+}
+
+pub(crate) async fn delete_user(s: &RedisStore, id: &str) -> StoreResult<()> {
+    match s.write(&DELETE_USER, &[id]).await? {
+        Reply::Ok(_) => Ok(()),
+        other => refused(other),
+    }
+}
+
+// ---- authorizations --------------------------------------------------------
+
+pub(crate) async fn create_authorization(
+    s: &RedisStore,
+    auth: Authorization,
+) -> StoreResult<Authorization> {
+    let rec = to_json(&AuthRec::from_auth(&auth))?;
+    let field = auth_index_field(auth.kind, &auth.name);
+    match s
+        .write(
+            &PUT_AUTH,
+            &[&auth.user_id, &auth.id, &field, &rec, "create", ""],
+        )
+        .await?
+    {
+        Reply::Ok(_) => Ok(auth),
+        other => refused(other),
+    }
+}
+
+pub(crate) async fn upsert_authorization(
+    s: &RedisStore,
+    auth: Authorization,
+) -> StoreResult<Authorization> {
+    let field = auth_index_field(auth.kind, &auth.name);
+    let idx = s.key(&format!("user:{}:authidx", auth.user_id));
+    for _ in 0..MAX_ATTEMPTS {
+        let mut conn = s.conn();
+        let existing_id: Option<String> = s.timed(async { conn.hget(&idx, &field).await }).await?;
+        // The record to write: the existing one (its id and creation time)
+        // with the new secret and info, or `auth` itself.
+        let stored = match &existing_id {
+            Some(eid) => match s.get_raw(&format!("auth:{eid}")).await? {
+                Some(raw) => {
+                    let mut old = from_json::<AuthRec>(&raw)?.into_auth()?;
+                    old.secret = auth.secret.clone();
+                    old.info = auth.info.clone();
+                    old
+                }
+                None => continue,
+            },
+            None => auth.clone(),
+        };
+        let rec = to_json(&AuthRec::from_auth(&stored))?;
+        let expected = existing_id.as_deref().unwrap_or("");
+        match s
+            .write(
+                &PUT_AUTH,
+                &[&auth.user_id, &auth.id, &field, &rec, "upsert", expected],
+            )
+            .await?
+        {
+            Reply::Ok(_) => return Ok(stored),
+            Reply::Retry => continue,
+            other => return refused(other),
+        }
+    }
+    refused(Reply::Retry)
+}
+
+pub(crate) async fn list_authorizations(
+    s: &RedisStore,
+    user_id: &str,
+) -> StoreResult<Vec<Authorization>> {
+    s.records_of(&format!("user:{user_id}:auths"), "auth")
+        .await?
+        .iter()
+        .map(|raw| from_json::<AuthRec>(raw)?.into_auth())
+        .filter(|a| a.as_ref().map_or(true, |a| a.user_id == user_id))
+        .collect()
+}
+
+pub(crate) async fn get_authorization(
+    s: &RedisStore,
+    user_id: &str,
+    id: &str,
+) -> StoreResult<Authorization> {
+    let raw = s
+        .get_raw(&format!("auth:{id}"))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let a = from_json::<AuthRec>(&raw)?.into_auth()?;
+    if a.user_id != user_id {
+        return Err(StoreError::NotFound);
+    }
+    Ok(a)
+}
+
+pub(crate) async fn delete_authorization(
+    s: &RedisStore,
+    user_id: &str,
+    id: &str,
+) -> StoreResult<()> {
+    match s.write(&DELETE_AUTH, &[user_id, id]).await? {
+        Reply::Ok(_) => Ok(()),
+        other => refused(other),
+    }
+}
+
+// ---- domains ---------------------------------------------------------------
+
+pub(crate) async fn create_domain(s: &RedisStore, domain: Domain) -> StoreResult<Domain> {
+    let rec = to_json(&DomainRec::from(&domain))?;
+    let main = if domain.main { "1" } else { "0" };
+    match s
+        .write(&CREATE_DOMAIN, &[&domain.id, &domain.domain, main, &rec])
+        .await?
+    {
+        Reply::Ok(_) => Ok(domain),
+        other => refused(other),
+    }
+}
+
+pub(crate) async fn list_domains(s: &RedisStore) -> StoreResult<Vec<Domain>> {
+    s.records_of("domains", "domain")
+        .await?
+        .iter()
+        .map(|raw| Ok(from_json::<DomainRec>(raw)?.into()))
+        .collect()
+}
+
+pub(crate) async fn get_domain(s: &RedisStore, id: &str) -> StoreResult<Domain> {
+    let raw = s
+        .get_raw(&format!("domain:{id}"))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(from_json::<DomainRec>(&raw)?.into())
+}
+
+pub(crate) async fn set_domain_linked(
+    s: &RedisStore,
+    id: &str,
+    linked: bool,
+) -> StoreResult<Domain> {
+    let key = format!("domain:{id}");
+    for _ in 0..MAX_ATTEMPTS {
+        let raw = s.get_raw(&key).await?.ok_or(StoreError::NotFound)?;
+        let mut rec: DomainRec = from_json(&raw)?;
+        rec.linked = linked;
+        let new = to_json(&rec)?;
+        match s.write(&REPLACE, &[&key, &raw, &new]).await? {
+            Reply::Ok(_) => return Ok(rec.into()),
+            Reply::Retry => continue,
+            other => return refused(other),
+        }
+    }
+    refused(Reply::Retry)
+}
+
+pub(crate) async fn delete_domain(s: &RedisStore, id: &str) -> StoreResult<()> {
+    match s.write(&DELETE_DOMAIN, &[id]).await? {
+        Reply::Ok(_) => Ok(()),
+        other => refused(other),
+    }
+}
+
+// ---- settings --------------------------------------------------------------
+
+pub(crate) async fn get_setting(
+    s: &RedisStore,
+    key: &str,
+) -> StoreResult<Option<serde_json::Value>> {
+    let mut conn = s.conn();
+    let hash = s.key("settings");
+    let raw: Option<String> = s.timed(async { conn.hget(hash, key).await }).await?;
+    raw.map(|r| from_json(&r)).transpose()
+}
+
+pub(crate) async fn put_setting(
+    s: &RedisStore,
+    key: &str,
+    value: serde_json::Value,
+) -> StoreResult<()> {
+    let mut conn = s.conn();
+    let hash = s.key("settings");
+    let raw = to_json(&value)?;
+    s.timed(async { conn.hset::<_, _, _, ()>(hash, key, raw).await })
+        .await
+}
