@@ -49,6 +49,19 @@ pub struct Config {
     pub signin_max_failures: u32,
     /// The window those failures are counted in (default 15 min).
     pub signin_window: Duration,
+    /// GitHub web base URL: the OAuth token endpoint is
+    /// `<github_url>/login/oauth/access_token` (default `https://github.com`).
+    pub github_url: String,
+    /// GitHub API base URL (default `https://api.github.com`; GitHub
+    /// Enterprise: `https://<host>/api/v3`).
+    pub github_api_url: String,
+    /// How long one GitHub call may take before the request answers 504
+    /// (default 10 s).
+    pub github_timeout: Duration,
+    /// Whether `personal_access_token` authorizations are checked with GitHub
+    /// (`GET /user`, `repo` scope on classic tokens). Turn off for offline
+    /// installs (default on).
+    pub verify_personal_access_tokens: bool,
 }
 
 impl Default for Config {
@@ -64,6 +77,10 @@ impl Default for Config {
                 .unwrap_or(2),
             signin_max_failures: 5,
             signin_window: Duration::from_secs(15 * 60),
+            github_url: "https://github.com".to_string(),
+            github_api_url: "https://api.github.com".to_string(),
+            github_timeout: Duration::from_secs(10),
+            verify_personal_access_tokens: true,
         }
     }
 }

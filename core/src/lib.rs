@@ -29,6 +29,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+mod github;
 mod handlers;
 mod validate;
 
@@ -61,6 +62,7 @@ struct Shared {
     keyring: Keyring,
     hasher: Hasher,
     signin_limiter: Limiter,
+    github: github::GitHub,
     #[cfg(feature = "testing")]
     testing_jwt_key: Vec<u8>,
 }
@@ -154,6 +156,30 @@ impl SlipwayBuilder {
         self.config.argon2 = params;
         self
     }
+    /// GitHub web base URL (default `https://github.com`; GitHub Enterprise:
+    /// `https://<host>`).
+    pub fn github_url(mut self, url: impl Into<String>) -> Self {
+        self.config.github_url = url.into();
+        self
+    }
+    /// GitHub API base URL (default `https://api.github.com`; GitHub
+    /// Enterprise: `https://<host>/api/v3`).
+    pub fn github_api_url(mut self, url: impl Into<String>) -> Self {
+        self.config.github_api_url = url.into();
+        self
+    }
+    /// How long one GitHub call may take before the request answers 504
+    /// (default 10 s).
+    pub fn github_timeout(mut self, timeout: Duration) -> Self {
+        self.config.github_timeout = timeout;
+        self
+    }
+    /// Whether personal access tokens are checked with GitHub (default
+    /// `true`; turn off for installs that cannot reach GitHub).
+    pub fn verify_personal_access_tokens(mut self, verify: bool) -> Self {
+        self.config.verify_personal_access_tokens = verify;
+        self
+    }
     /// Replaces the whole configuration.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -189,12 +215,14 @@ impl SlipwayBuilder {
         if config.body_limit == 0 {
             return Err(BuildError::Invalid("body limit must be positive".into()));
         }
+        let github = github::GitHub::new(&config).map_err(BuildError::Invalid)?;
         let hasher = Hasher::new(config.argon2, config.max_concurrent_hashes)
             .map_err(|e| BuildError::Argon2(e.to_string()))?;
         Ok(Slipway {
             inner: Arc::new(Shared {
                 tokens: Tokens::new(&secret, &config.issuer, config.token_ttl),
                 keyring: Keyring::new(&secret, &previous),
+                github,
                 hasher,
                 signin_limiter: Limiter::new(config.signin_max_failures, config.signin_window),
                 #[cfg(feature = "testing")]

@@ -11,6 +11,8 @@ use crate::{Claims, Slipway};
 pub(crate) mod auth;
 #[allow(dead_code)] // used by the authorization endpoints
 pub(crate) mod authorizations_github;
+pub(crate) mod configuration;
+pub(crate) mod github_signin;
 pub(crate) mod health;
 pub(crate) mod openapi;
 
@@ -40,6 +42,21 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         method: Method::GET,
         path: "/auth/me",
         handler: |s, r| Box::pin(auth::me(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/auth/github",
+        handler: |s, r| Box::pin(github_signin::github_signin(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/configuration",
+        handler: |s, r| Box::pin(configuration::get_configuration(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/configuration/github",
+        handler: |s, r| Box::pin(configuration::configure_github(s, r)),
     },
     Endpoint {
         method: Method::GET,
