@@ -18,10 +18,8 @@ use crate::model::Sealed;
 /// Minimum length of the instance secret in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 
-#[allow(dead_code)]
 const SEAL_VERSION: u8 = 1;
 const KEY_ID_LEN: usize = 8;
-#[allow(dead_code)]
 const NONCE_LEN: usize = 24;
 
 /// A secret value in memory: no `Serialize`, a redacted `Debug`, zeroized on drop.
@@ -111,14 +109,12 @@ impl InstanceSecret {
     }
 }
 
-#[allow(dead_code)]
 struct SealingKey {
     id: [u8; KEY_ID_LEN],
     cipher: XChaCha20Poly1305,
 }
 
 /// Seals and opens stored secrets with the current key and any previous ones.
-#[allow(dead_code)] // used by the authorization and GitHub endpoints
 pub(crate) struct Keyring {
     current: SealingKey,
     previous: Vec<SealingKey>,
@@ -129,7 +125,6 @@ pub(crate) struct Keyring {
 #[error("a stored secret could not be decrypted: {0}")]
 pub struct OpenError(&'static str);
 
-#[allow(dead_code)]
 impl Keyring {
     pub(crate) fn new(current: &InstanceSecret, previous: &[InstanceSecret]) -> Self {
         Self {

@@ -69,7 +69,6 @@ pub(crate) fn routes(slipway: &Slipway) -> Vec<Route> {
 }
 
 /// A request as handlers see it: the body already read (within the limit).
-#[allow(dead_code)] // uri/params serve the resource endpoints
 pub(crate) struct ApiRequest {
     pub(crate) uri: Uri,
     pub(crate) headers: HeaderMap,
@@ -77,7 +76,6 @@ pub(crate) struct ApiRequest {
     pub(crate) body: Bytes,
 }
 
-#[allow(dead_code)]
 impl ApiRequest {
     /// A path parameter by name (empty when absent).
     pub(crate) fn param(&self, name: &str) -> &str {

@@ -141,6 +141,60 @@ pub(crate) fn hostname(value: &str) -> Result<String, &'static str> {
     Ok(v)
 }
 
+/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`)
+/// or a value (`Some(Some(v))`); use with `#[serde(default)]`.
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// An opaque reference (`sourceId`, `vmId`): 1-128 characters of
+/// `[A-Za-z0-9._:-]`.
+pub(crate) fn reference(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{field} must be 1-128 characters of letters, digits, '.', '_', ':' and '-'"
+        )))
+    }
+}
+
+/// A TCP port: a JSON integer 1-65535 (not a string, a fraction or negative).
+pub(crate) fn port(value: &serde_json::Value) -> Result<u16, ApiError> {
+    value
+        .as_u64()
+        .filter(|p| (1..=65535).contains(p))
+        .map(|p| p as u16)
+        .ok_or_else(|| ApiError::bad_request("port must be an integer between 1 and 65535"))
+}
+
+/// A hostname that names a domain or a host under one: [`hostname`] rules,
+/// at least two labels, and not an IP address. Returns it normalized.
+pub(crate) fn domain_name(field: &str, value: &str) -> Result<String, ApiError> {
+    let name = hostname(value).map_err(|why| {
+        ApiError::bad_request(format!("{field} {why} (for example app.example.com)"))
+    })?;
+    let Some((_, tld)) = name.rsplit_once('.') else {
+        return Err(ApiError::bad_request(format!(
+            "{field} must be a fully qualified name with at least two labels, like example.com"
+        )));
+    };
+    if tld.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(format!(
+            "{field} must be a hostname, not an IP address"
+        )));
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +207,33 @@ mod tests {
         ] {
             assert!(email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ports_and_references() {
+        use serde_json::json;
+        assert_eq!(port(&json!(80)).unwrap(), 80);
+        assert_eq!(port(&json!(65535)).unwrap(), 65535);
+        for bad in [
+            json!(0),
+            json!(65536),
+            json!(3.5),
+            json!("80"),
+            json!(-1),
+            json!(null),
+        ] {
+            assert!(port(&bad).is_err(), "{bad}");
+        }
+        assert!(reference("vmId", "vm-1:a.b_c").is_ok());
+        assert!(reference("vmId", "").is_err());
+        assert!(reference("vmId", "a b").is_err());
+        assert!(reference("vmId", &"a".repeat(129)).is_err());
+        assert_eq!(
+            domain_name("domain", "Example.COM.").unwrap(),
+            "example.com"
+        );
+        assert!(domain_name("domain", "localhost").is_err());
+        assert!(domain_name("domain", "10.0.0.1").is_err());
     }
 
     #[test]

@@ -152,7 +152,8 @@ pub async fn build(
         .secret(secret)
         .shared_store(store.store)
         .signup(args.signup)
-        .token_ttl(args.token_ttl);
+        .token_ttl(args.token_ttl)
+        .dns_servers(args.dns_servers.clone());
     customize(builder).build().context("invalid configuration")
 }
 

@@ -1,0 +1,131 @@
+//! Domain ownership checks over DNS.
+//!
+//! A domain is verified by publishing its challenge as a TXT record at
+//! `_slipway-challenge.<domain>`. The lookup goes through a hickory resolver
+//! whose nameservers come from [`Config::dns_servers`](crate::Config::dns_servers)
+//! (the system's configuration when empty), queried once over UDP with
+//! [`Config::dns_timeout`](crate::Config::dns_timeout). A resolver is built per
+//! check, so no answer is ever served from an earlier check's cache.
+
+use std::time::Duration;
+
+use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::xfer::Protocol;
+use hickory_resolver::proto::ProtoErrorKind;
+use hickory_resolver::{ResolveError, ResolveErrorKind, TokioResolver};
+
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// The label prefix of the challenge record.
+pub(crate) const CHALLENGE_PREFIX: &str = "_slipway-challenge";
+
+/// The name of the TXT record that must hold a domain's challenge.
+pub(crate) fn challenge_name(domain: &str) -> String {
+    format!("{CHALLENGE_PREFIX}.{domain}")
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// TXT records exist; each is its character-strings joined.
+    Found(Vec<String>),
+    /// The name does not exist or has no TXT record.
+    Missing,
+}
+
+fn resolver(config: &Config) -> Result<TokioResolver, ApiError> {
+    let provider = TokioConnectionProvider::default();
+    let mut builder = if config.dns_servers.is_empty() {
+        TokioResolver::builder(provider).map_err(|e| {
+            ApiError::bad_gateway(format!(
+                "DNS is not available: the system resolver configuration could not be read ({e})"
+            ))
+        })?
+    } else {
+        let mut rc = ResolverConfig::new();
+        for addr in &config.dns_servers {
+            let mut ns = NameServerConfig::new(*addr, Protocol::Udp);
+            ns.trust_negative_responses = true;
+            rc.add_name_server(ns);
+        }
+        TokioResolver::builder_with_config(rc, provider)
+    };
+    let opts: &mut ResolverOpts = builder.options_mut();
+    opts.timeout = config.dns_timeout;
+    opts.attempts = 1;
+    opts.ndots = 0;
+    opts.try_tcp_on_error = false;
+    opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
+    Ok(builder.build())
+}
+
+/// Looks up the TXT records at `name` (a fully qualified name, no trailing dot).
+///
+/// 504 when the resolver gets no answer in time, 502 for any other resolver
+/// failure (SERVFAIL, refused, unreachable); NXDOMAIN and "no TXT record" are
+/// [`Lookup::Missing`].
+pub(crate) async fn lookup_txt(config: &Config, name: &str) -> Result<Lookup, ApiError> {
+    let resolver = resolver(config)?;
+    let fqdn = format!("{name}.");
+    // The resolver enforces the timeout itself; this outer bound only guards
+    // against a resolver that never returns.
+    let bound = config.dns_timeout * 2 + Duration::from_secs(1);
+    let result = match tokio::time::timeout(bound, resolver.txt_lookup(fqdn)).await {
+        Ok(r) => r,
+        Err(_) => return Err(timeout_error(name)),
+    };
+    match result {
+        Ok(lookup) => {
+            let values = lookup
+                .iter()
+                .map(|txt| {
+                    txt.txt_data()
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part).into_owned())
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>();
+            if values.is_empty() {
+                Ok(Lookup::Missing)
+            } else {
+                Ok(Lookup::Found(values))
+            }
+        }
+        Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Lookup::Missing),
+        Err(e) if is_timeout(&e) => Err(timeout_error(name)),
+        Err(e) => {
+            tracing::warn!(error = %e, name, "DNS lookup failed");
+            Err(ApiError::bad_gateway(format!(
+                "The DNS lookup of {name} failed; check the DNS servers and try again"
+            )))
+        }
+    }
+}
+
+fn is_timeout(e: &ResolveError) -> bool {
+    match e.kind() {
+        ResolveErrorKind::Proto(p) => matches!(p.kind(), ProtoErrorKind::Timeout),
+        _ => false,
+    }
+}
+
+fn timeout_error(name: &str) -> ApiError {
+    ApiError::gateway_timeout(format!(
+        "The DNS servers did not answer the lookup of {name} in time; try again later"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_record_name() {
+        assert_eq!(
+            challenge_name("example.com"),
+            "_slipway-challenge.example.com"
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! `slipway-bench`: a load generator for Slipway. It starts slipway-server
+//! (as a child process of this binary by default, so the RSS it reports is
+//! the server's alone), runs each scenario for a set time over N keep-alive
+//! HTTP/1.1 connections, and compares every figure with a baseline measured
+//! in the same run on the same machine. See BENCHMARKS.md.
+//!
+//! ```sh
+//! cargo run --release -p slipway-bench
+//! ```
+
+use std::net::{SocketAddr, ToSocketAddrs as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+mod load;
+mod report;
+mod scenarios;
+mod servers;
+mod ws;
+
+use report::{Machine, Report, Row};
+use scenarios::Ctx;
+use servers::Mode;
+
+/// Benchmarks Slipway against baselines measured in the same run.
+#[derive(Debug, Parser)]
+#[command(name = "slipway-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// (internal) Serve Slipway on 127.0.0.1:0 until stdin closes.
+    Serve {
+        /// Instance secret.
+        #[arg(long)]
+        secret: String,
+        /// Store URL.
+        #[arg(long, default_value = "memory:")]
+        database_url: String,
+    },
+    /// (internal) Serve the bare axum JWT baseline until stdin closes.
+    ServeBaseline {
+        /// Instance secret (the JWT key is derived from it as Slipway does).
+        #[arg(long)]
+        secret: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Concurrent keep-alive connections per HTTP scenario.
+    #[arg(long, short = 'c', default_value_t = 32)]
+    connections: usize,
+    /// Measured time per scenario.
+    #[arg(long, short = 'd', default_value = "3s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Unmeasured warm-up per scenario.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// Benchmark an external slipway-server (`http://host:port`) instead of
+    /// starting one; RSS is then not reported.
+    #[arg(long)]
+    url: Option<String>,
+    /// Run the servers in this process instead of child processes (RSS then
+    /// includes the load generator).
+    #[arg(long)]
+    in_process: bool,
+    /// Run only the scenarios whose name contains one of these words
+    /// (comma-separated, e.g. `signin,health`).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Subscribed sockets in the WebSocket fan-out scenario.
+    #[arg(long, default_value_t = 1000)]
+    ws_sockets: usize,
+    /// Writes (rounds) in the WebSocket fan-out scenario.
+    #[arg(long, default_value_t = 20)]
+    ws_rounds: usize,
+    /// Sockets in the idle WebSocket memory scenario.
+    #[arg(long, default_value_t = 10_000)]
+    idle_sockets: usize,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "bench-results")]
+    out_dir: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Some(Command::Serve {
+            secret,
+            database_url,
+        }) => rt.block_on(servers::serve_child(&secret, &database_url)),
+        Some(Command::ServeBaseline { secret }) => {
+            rt.block_on(servers::serve_baseline_child(&secret))
+        }
+        None => rt.block_on(run(cli.run)),
+    }
+}
+
+fn parse_url(url: &str) -> anyhow::Result<SocketAddr> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("--url must start with http://")?;
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    hostport
+        .to_socket_addrs()?
+        .next()
+        .with_context(|| format!("{hostport} resolves to no address"))
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // 10,000 sockets need as many descriptors here and in the server child
+    // (which inherits the limit).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if (n as usize) < args.idle_sockets + 1024 => eprintln!(
+            "warning: only {n} file descriptors allowed; the idle WebSocket scenario may fail"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: could not raise RLIMIT_NOFILE: {e}"),
+    }
+    let machine = Machine::detect();
+    let started = chrono::Utc::now();
+    let ctx = Ctx {
+        mode: if args.in_process {
+            Mode::InProcess
+        } else {
+            Mode::Child
+        },
+        external: args.url.as_deref().map(parse_url).transpose()?,
+        secret: format!(
+            "slipway-bench-secret-{}",
+            slipway_core::crypto::random_token(32)
+        ),
+        connections: args.connections,
+        warmup: args.warmup,
+        duration: args.duration,
+    };
+    let wanted =
+        |name: &str| args.only.is_empty() || args.only.iter().any(|w| name.contains(w.as_str()));
+    eprintln!(
+        "slipway-bench: {}; {} connections, {:?} per scenario (+{:?} warm-up)",
+        machine.describe(),
+        ctx.connections,
+        ctx.duration,
+        ctx.warmup
+    );
+
+    let mut rows: Vec<Row> = Vec::new();
+    let push = |rows: &mut Vec<Row>, row: Row| {
+        eprintln!(
+            "{}",
+            report::table(std::slice::from_ref(&row))
+                .lines()
+                .nth(2)
+                .unwrap_or("")
+        );
+        rows.push(row);
+    };
+
+    let store = "memory";
+    let db = "memory:";
+    let base_a = if wanted("read") || wanted("project") || wanted("baseline") {
+        let row = ctx.baseline_jwt().await?;
+        push(&mut rows, row.clone());
+        Some(row)
+    } else {
+        None
+    };
+    if wanted("read") {
+        let mut row = ctx.authenticated_read(db, store).await?;
+        if let Some(b) = &base_a {
+            row.against(b);
+            row.ratio_target(0.70);
+        }
+        push(&mut rows, row);
+    }
+    if wanted("list") || wanted("project") {
+        match ctx.list_projects(db, store).await? {
+            Some(mut row) => {
+                if let Some(b) = &base_a {
+                    row.against(b);
+                }
+                push(&mut rows, row);
+            }
+            None => eprintln!("GET /project: skipped, this server has no project endpoints"),
+        }
+    }
+    if wanted("create") || wanted("project") {
+        match ctx.create_projects(db, store).await? {
+            Some(mut row) => {
+                if let Some(b) = &base_a {
+                    row.against(b);
+                }
+                push(&mut rows, row);
+            }
+            None => eprintln!("POST /project: skipped, this server has no project endpoints"),
+        }
+    }
+    let base_b = if wanted("signin") || wanted("argon2") || wanted("baseline") {
+        let row = scenarios::baseline_argon2(ctx.duration).await?;
+        push(&mut rows, row.clone());
+        Some(row)
+    } else {
+        None
+    };
+    if wanted("signin") {
+        let mut row = ctx.signin(db, store).await?;
+        if let Some(b) = &base_b {
+            row.against(b);
+            row.ratio_target(0.90);
+        }
+        push(&mut rows, row);
+    }
+    if wanted("health") {
+        let row = ctx.health_under_signin(db, store).await?;
+        push(&mut rows, row);
+    }
+
+    if wanted("ws") || wanted("fan-out") {
+        match ctx
+            .ws_fanout(db, store, args.ws_sockets, args.ws_rounds)
+            .await?
+        {
+            Some(row) => push(&mut rows, row),
+            None => eprintln!("WebSocket fan-out: skipped, this server has no /ws"),
+        }
+    }
+    if wanted("ws") || wanted("idle") {
+        match ctx.ws_idle(db, store, args.idle_sockets).await? {
+            Some(row) => push(&mut rows, row),
+            None => eprintln!("idle WebSockets: skipped, this server has no /ws"),
+        }
+    }
+
+    let table = report::table(&rows);
+    println!("\n{}\n\n{table}", machine.describe());
+    let stamp = started.format("%Y%m%dT%H%M%SZ").to_string();
+    let settings = serde_json::json!({
+        "connections": ctx.connections,
+        "durationMs": ctx.duration.as_millis() as u64,
+        "warmupMs": ctx.warmup.as_millis() as u64,
+        "mode": match (ctx.external, ctx.mode) {
+            (Some(_), _) => "external",
+            (None, Mode::Child) => "child-process",
+            (None, Mode::InProcess) => "in-process",
+        },
+    });
+    let path = report::write_json(
+        &args.out_dir,
+        &stamp,
+        &Report {
+            started_at: started.to_rfc3339(),
+            machine: &machine,
+            settings,
+            results: &rows,
+        },
+    )?;
+    println!("results written to {}", path.display());
+    Ok(())
+}

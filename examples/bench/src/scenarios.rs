@@ -1,0 +1,403 @@
+//! The HTTP scenarios and the baselines they are compared with.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use serde_json::json;
+use slipway_core::Slipway;
+
+use crate::load::{self, request, Conn, MakeRequest};
+use crate::report::Row;
+use crate::servers::{Mode, Server, BASELINE_PATH};
+
+/// Settings shared by every scenario.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    /// How servers are started.
+    pub(crate) mode: Mode,
+    /// An external Slipway server instead of starting one.
+    pub(crate) external: Option<SocketAddr>,
+    /// The instance secret given to every server started here.
+    pub(crate) secret: String,
+    /// Concurrent connections.
+    pub(crate) connections: usize,
+    /// Unmeasured time at the start of each scenario.
+    pub(crate) warmup: Duration,
+    /// Measured time of each scenario.
+    pub(crate) duration: Duration,
+}
+
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+/// A value unique to this run (for emails, source ids).
+pub(crate) fn unique() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A signed-up user of a server under test.
+pub(crate) struct Account {
+    /// The email.
+    pub(crate) email: String,
+    /// The password.
+    pub(crate) password: String,
+    /// An access token.
+    pub(crate) token: String,
+}
+
+/// Signs a new user up.
+pub(crate) async fn signup(conn: &mut Conn) -> anyhow::Result<Account> {
+    let email = format!("bench-{}@example.com", unique());
+    let password = "correct horse battery staple".to_string();
+    let body = json!({"name": "Bench", "email": email, "password": password});
+    let v = conn
+        .json(
+            request(
+                Method::POST,
+                "/auth/signup",
+                None,
+                Some(body.to_string().into_bytes()),
+            ),
+            StatusCode::CREATED,
+        )
+        .await?;
+    let token = v["accessToken"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("signup answered no accessToken: {v}"))?
+        .to_string();
+    Ok(Account {
+        email,
+        password,
+        token,
+    })
+}
+
+fn project_body(tag: &str) -> Vec<u8> {
+    json!({
+        "name": format!("bench {tag}"),
+        "description": "a project created by slipway-bench",
+        "sourceId": format!("src-{tag}"),
+        "vmId": format!("vm-{tag}"),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Creates a project; `None` when this server has no `POST /project` yet.
+pub(crate) async fn create_project(conn: &mut Conn, token: &str) -> anyhow::Result<Option<String>> {
+    let tag = unique();
+    let (status, body) = conn
+        .send(request(
+            Method::POST,
+            "/project",
+            Some(token),
+            Some(project_body(&tag)),
+        ))
+        .await?;
+    match status {
+        StatusCode::CREATED => {
+            let v: serde_json::Value = serde_json::from_slice(&body)?;
+            Ok(v["id"].as_str().map(str::to_string))
+        }
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => Ok(None),
+        other => anyhow::bail!(
+            "POST /project answered {other}: {}",
+            String::from_utf8_lossy(&body)
+        ),
+    }
+}
+
+impl Ctx {
+    /// Starts a fresh Slipway server on `database_url` (or uses the external one).
+    pub(crate) async fn start(&self, database_url: &str) -> anyhow::Result<Server> {
+        match self.external {
+            Some(addr) => Ok(Server::External { addr }),
+            None => Server::slipway(self.mode, &self.secret, database_url).await,
+        }
+    }
+
+    /// Runs one load against `server`, with RSS before and after.
+    async fn measure(
+        &self,
+        server: &Server,
+        name: &str,
+        store: &str,
+        make: MakeRequest,
+        expect: StatusCode,
+    ) -> Row {
+        let before = server.rss_kib();
+        let r = load::run(
+            server.addr(),
+            self.connections,
+            self.warmup,
+            self.duration,
+            make,
+            expect,
+        )
+        .await;
+        let mut row = Row::from_load(name, store, self.connections, &r);
+        row.rss_before_kib = before;
+        row.rss_after_kib = server.rss_kib();
+        row
+    }
+
+    /// Baseline (a): the bare axum server verifying the same JWT.
+    pub(crate) async fn baseline_jwt(&self) -> anyhow::Result<Row> {
+        let server = Server::baseline(self.mode, &self.secret).await?;
+        // A token minted with the same key and claims as Slipway's.
+        let slipway = Slipway::builder()
+            .secret(self.secret.as_bytes().to_vec())
+            .build()?;
+        let user = slipway_core::model::User {
+            id: "0b6c3c1e-6a4e-4f0e-9d1e-2f1f5d7b9a10".into(),
+            name: "Bench".into(),
+            email: "bench@example.com".into(),
+            role: slipway_core::model::Role::Member,
+            password_hash: None,
+            github_id: None,
+            created_at: chrono::Utc::now(),
+        };
+        let token = slipway.issue_token(&user, None);
+        let make: MakeRequest =
+            Arc::new(move |_, _| request(Method::GET, BASELINE_PATH, Some(&token), None));
+        let row = self
+            .measure(
+                &server,
+                "baseline (a): axum + JWT verify",
+                "-",
+                make,
+                StatusCode::OK,
+            )
+            .await;
+        server.stop().await;
+        Ok(row)
+    }
+
+    /// Authenticated read: `GET /project/{id}`, or `GET /auth/me` while this
+    /// server has no projects.
+    pub(crate) async fn authenticated_read(&self, db: &str, store: &str) -> anyhow::Result<Row> {
+        let server = self.start(db).await?;
+        let mut conn = Conn::open(server.addr()).await?;
+        let account = signup(&mut conn).await?;
+        let token = account.token.clone();
+        let (name, make): (&str, MakeRequest) = match create_project(&mut conn, &token).await? {
+            Some(id) => {
+                let path = format!("/project/{id}");
+                (
+                    "GET /project/{id}",
+                    Arc::new(move |_, _| request(Method::GET, &path, Some(&token), None)),
+                )
+            }
+            None => (
+                "GET /auth/me",
+                Arc::new(move |_, _| request(Method::GET, "/auth/me", Some(&token), None)),
+            ),
+        };
+        drop(conn);
+        let mut row = self
+            .measure(&server, name, store, make, StatusCode::OK)
+            .await;
+        if name == "GET /auth/me" {
+            row.add_note(
+                "no POST /project on this server yet: the authenticated read is GET /auth/me",
+            );
+        }
+        server.stop().await;
+        Ok(row)
+    }
+
+    /// `GET /project` listing 50 projects (`None` without project endpoints).
+    pub(crate) async fn list_projects(&self, db: &str, store: &str) -> anyhow::Result<Option<Row>> {
+        let server = self.start(db).await?;
+        let mut conn = Conn::open(server.addr()).await?;
+        let account = signup(&mut conn).await?;
+        for _ in 0..50 {
+            if create_project(&mut conn, &account.token).await?.is_none() {
+                server.stop().await;
+                return Ok(None);
+            }
+        }
+        let listed = conn
+            .json(
+                request(Method::GET, "/project", Some(&account.token), None),
+                StatusCode::OK,
+            )
+            .await?;
+        let n = listed.as_array().map(Vec::len).unwrap_or(0);
+        drop(conn);
+        let token = account.token.clone();
+        let make: MakeRequest =
+            Arc::new(move |_, _| request(Method::GET, "/project", Some(&token), None));
+        let mut row = self
+            .measure(
+                &server,
+                "GET /project (50 projects)",
+                store,
+                make,
+                StatusCode::OK,
+            )
+            .await;
+        if n != 50 {
+            row.add_note(format!("the listing held {n} projects, not 50"));
+        }
+        server.stop().await;
+        Ok(Some(row))
+    }
+
+    /// `POST /project`, each with unique ids (`None` without the endpoint).
+    pub(crate) async fn create_projects(
+        &self,
+        db: &str,
+        store: &str,
+    ) -> anyhow::Result<Option<Row>> {
+        let server = self.start(db).await?;
+        let mut conn = Conn::open(server.addr()).await?;
+        let account = signup(&mut conn).await?;
+        if create_project(&mut conn, &account.token).await?.is_none() {
+            server.stop().await;
+            return Ok(None);
+        }
+        drop(conn);
+        let token = account.token.clone();
+        let run = unique();
+        let make: MakeRequest = Arc::new(move |c, seq| {
+            let tag = format!("{run}-{c}-{seq}");
+            request(
+                Method::POST,
+                "/project",
+                Some(&token),
+                Some(project_body(&tag)),
+            )
+        });
+        let row = self
+            .measure(&server, "POST /project", store, make, StatusCode::CREATED)
+            .await;
+        server.stop().await;
+        Ok(Some(row))
+    }
+
+    fn signin_request(account: &Account) -> MakeRequest {
+        let body = json!({"email": account.email, "password": account.password})
+            .to_string()
+            .into_bytes();
+        Arc::new(move |_, _| request(Method::POST, "/auth/signin", None, Some(body.clone())))
+    }
+
+    /// `POST /auth/signin` with the right password, back to back.
+    pub(crate) async fn signin(&self, db: &str, store: &str) -> anyhow::Result<Row> {
+        let server = self.start(db).await?;
+        let mut conn = Conn::open(server.addr()).await?;
+        let account = signup(&mut conn).await?;
+        drop(conn);
+        let row = self
+            .measure(
+                &server,
+                "POST /auth/signin",
+                store,
+                Self::signin_request(&account),
+                StatusCode::OK,
+            )
+            .await;
+        server.stop().await;
+        Ok(row)
+    }
+
+    /// `GET /health` on one connection while sign-ins on every other
+    /// connection saturate the CPUs; the row holds the health latencies.
+    pub(crate) async fn health_under_signin(&self, db: &str, store: &str) -> anyhow::Result<Row> {
+        let server = self.start(db).await?;
+        let mut conn = Conn::open(server.addr()).await?;
+        let account = signup(&mut conn).await?;
+        drop(conn);
+        let before = server.rss_kib();
+        let addr = server.addr();
+        let signins = load::run(
+            addr,
+            self.connections,
+            self.warmup,
+            self.duration,
+            Self::signin_request(&account),
+            StatusCode::OK,
+        );
+        let health: MakeRequest = Arc::new(|_, _| request(Method::GET, "/health", None, None));
+        let health = load::run(addr, 1, self.warmup, self.duration, health, StatusCode::OK);
+        let (signins, health) = tokio::join!(signins, health);
+        let mut row = Row::from_load("GET /health under sign-in load", store, 1, &health);
+        row.rss_before_kib = before;
+        row.rss_after_kib = server.rss_kib();
+        row.target = Some("p99 < 10 ms".into());
+        row.met = row.p99_ms.map(|p| p < 10.0);
+        row.add_note(format!(
+            "meanwhile {} connections signed in at {:.1}/s ({} errors)",
+            self.connections,
+            signins.rps(),
+            signins.errors
+        ));
+        server.stop().await;
+        Ok(row)
+    }
+}
+
+/// Baseline (b): raw argon2id hashes per second with Slipway's default
+/// parameters (m=19 MiB, t=2, p=1), one blocking task per CPU.
+pub(crate) async fn baseline_argon2(duration: Duration) -> anyhow::Result<Row> {
+    let params = slipway_core::Argon2Params::default();
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let until = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..cpus {
+        tasks.push(tokio::task::spawn_blocking(
+            move || -> anyhow::Result<Vec<Duration>> {
+                use argon2::password_hash::{PasswordHasher as _, SaltString};
+                let p = argon2::Params::new(
+                    params.memory_kib,
+                    params.iterations,
+                    params.parallelism,
+                    None,
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let argon =
+                    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
+                let mut times = Vec::new();
+                while Instant::now() < until {
+                    let t0 = Instant::now();
+                    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+                    argon
+                        .hash_password(b"correct horse battery staple", &salt)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    times.push(t0.elapsed());
+                }
+                Ok(times)
+            },
+        ));
+    }
+    let started = Instant::now();
+    let mut h = load::histogram();
+    for t in tasks {
+        for d in t.await?? {
+            h.saturating_record(d.as_micros().max(1) as u64);
+        }
+    }
+    let elapsed = started.elapsed();
+    let mut row = Row {
+        scenario: "baseline (b): argon2id hashes".into(),
+        store: "-".into(),
+        connections: cpus,
+        rps: Some(h.len() as f64 / elapsed.as_secs_f64()),
+        ..Row::default()
+    };
+    row.set_percentiles(&h);
+    row.add_note(format!(
+        "m={} KiB, t={}, p={}, {cpus} blocking threads",
+        params.memory_kib, params.iterations, params.parallelism
+    ));
+    Ok(row)
+}

@@ -1,0 +1,285 @@
+//! The servers under test: Slipway and the bare axum JWT baseline, each run
+//! as a child process of this binary (so its RSS is its own), in-process, or
+//! (Slipway only) an external server given by URL.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::{HeaderMap, StatusCode};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Serialize;
+use slipway_core::{Claims, Slipway};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, ChildStdin, Command};
+
+/// How the servers are started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A child process of this binary (`slipway-bench serve ...`).
+    Child,
+    /// A task in this process (RSS then includes the load generator).
+    InProcess,
+}
+
+/// A running server the load generator talks to.
+pub(crate) enum Server {
+    /// A child process.
+    Child {
+        /// The process.
+        child: Box<Child>,
+        /// Its stdin: closing it tells it to exit.
+        stdin: Option<ChildStdin>,
+        /// Where it listens.
+        addr: SocketAddr,
+    },
+    /// A task of this process.
+    InProcess {
+        /// Where it listens.
+        addr: SocketAddr,
+        /// Stops it.
+        stop: tokio::sync::oneshot::Sender<()>,
+    },
+    /// A server started by someone else.
+    External {
+        /// Where it listens.
+        addr: SocketAddr,
+    },
+}
+
+impl Server {
+    /// Starts Slipway on the store `database_url`.
+    pub(crate) async fn slipway(
+        mode: Mode,
+        secret: &str,
+        database_url: &str,
+    ) -> anyhow::Result<Self> {
+        match mode {
+            Mode::Child => {
+                Self::child(&["serve", "--secret", secret, "--database-url", database_url]).await
+            }
+            Mode::InProcess => {
+                let slipway = build_slipway(secret, database_url).await?;
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                let addr = listener.local_addr()?;
+                let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+                tokio::spawn(slipway_server::serve(listener, slipway, async move {
+                    let _ = rx.await;
+                }));
+                Ok(Server::InProcess { addr, stop })
+            }
+        }
+    }
+
+    /// Starts the bare axum server that verifies the same JWT (baseline a).
+    pub(crate) async fn baseline(mode: Mode, secret: &str) -> anyhow::Result<Self> {
+        match mode {
+            Mode::Child => Self::child(&["serve-baseline", "--secret", secret]).await,
+            Mode::InProcess => {
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                let addr = listener.local_addr()?;
+                let app = baseline_app(secret)?;
+                let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = rx.await;
+                        })
+                        .await
+                });
+                Ok(Server::InProcess { addr, stop })
+            }
+        }
+    }
+
+    async fn child(args: &[&str]) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the server child process")?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines
+            .next_line()
+            .await?
+            .context("the server child exited before listening")?;
+        let addr = line
+            .strip_prefix("LISTENING ")
+            .with_context(|| format!("unexpected first line from the server child: {line}"))?
+            .parse()?;
+        // Keep draining its stdout so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let stdin = child.stdin.take();
+        Ok(Server::Child {
+            child: Box::new(child),
+            stdin,
+            addr,
+        })
+    }
+
+    /// Where the server listens.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        match self {
+            Server::Child { addr, .. }
+            | Server::InProcess { addr, .. }
+            | Server::External { addr } => *addr,
+        }
+    }
+
+    /// The server's resident set size in KiB, when it can be read.
+    pub(crate) fn rss_kib(&self) -> Option<u64> {
+        match self {
+            Server::Child { child, .. } => rss_kib(&format!("/proc/{}/status", child.id()?)),
+            Server::InProcess { .. } => rss_kib("/proc/self/status"),
+            Server::External { .. } => None,
+        }
+    }
+
+    /// Stops the server (children exit when their stdin closes).
+    pub(crate) async fn stop(self) {
+        match self {
+            Server::Child {
+                mut child, stdin, ..
+            } => {
+                drop(stdin);
+                let waited =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), child.wait()).await;
+                if waited.is_err() {
+                    let _ = child.kill().await;
+                }
+            }
+            Server::InProcess { stop, .. } => {
+                let _ = stop.send(());
+            }
+            Server::External { .. } => {}
+        }
+    }
+}
+
+/// `VmRSS` of a `/proc/<pid>/status` file, in KiB.
+fn rss_kib(path: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(path).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Builds the Slipway instance the standalone server would build.
+async fn build_slipway(secret: &str, database_url: &str) -> anyhow::Result<Slipway> {
+    let mut args = slipway_server::Args::defaults();
+    args.secret = Some(secret.to_string());
+    args.database_url = database_url.to_string();
+    slipway_server::build(&args, |b| b).await
+}
+
+/// Waits until stdin is closed (the parent stopped or died).
+async fn stdin_closed() {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    while let Ok(n) = stdin.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// `slipway-bench serve`: Slipway as the standalone server serves it (without
+/// request logging: no subscriber is installed), until stdin closes.
+pub(crate) async fn serve_child(secret: &str, database_url: &str) -> anyhow::Result<()> {
+    let slipway = build_slipway(secret, database_url).await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    println!("LISTENING {}", listener.local_addr()?);
+    tokio::spawn(slipway_server::serve(
+        listener,
+        slipway,
+        std::future::pending(),
+    ));
+    stdin_closed().await;
+    // Open WebSockets would hold a graceful shutdown: just leave.
+    std::process::exit(0);
+}
+
+/// `slipway-bench serve-baseline`: the bare axum JWT server, until stdin closes.
+pub(crate) async fn serve_baseline_child(secret: &str) -> anyhow::Result<()> {
+    let app = baseline_app(secret)?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    println!("LISTENING {}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    stdin_closed().await;
+    std::process::exit(0);
+}
+
+/// The path the baseline server answers on (any path works).
+pub(crate) const BASELINE_PATH: &str = "/baseline";
+
+struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// A fixed object shaped like a project, serialized per request.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Fixed {
+    id: &'static str,
+    name: &'static str,
+    description: &'static str,
+    path: Option<&'static str>,
+    source_id: &'static str,
+    vm_id: &'static str,
+    networks: [u8; 0],
+    created_at: &'static str,
+    updated_at: &'static str,
+}
+
+const FIXED: Fixed = Fixed {
+    id: "0b6c3c1e-6a4e-4f0e-9d1e-2f1f5d7b9a10",
+    name: "bench project",
+    description: "a fixed object",
+    path: None,
+    source_id: "bench-source",
+    vm_id: "bench-vm",
+    networks: [],
+    created_at: "2026-01-01T00:00:00Z",
+    updated_at: "2026-01-01T00:00:00Z",
+};
+
+/// Baseline (a): verifies the same HS256 JWT as Slipway (same key, algorithm,
+/// issuer, required claims, no leeway) and answers a fixed JSON object.
+fn baseline_app(secret: &str) -> anyhow::Result<axum::Router> {
+    // Build a Slipway with the same secret only to read the derived JWT key.
+    let slipway = Slipway::builder()
+        .secret(secret.as_bytes().to_vec())
+        .build()?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.set_issuer(&[slipway.config().issuer.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
+    let verifier = Arc::new(Verifier {
+        key: DecodingKey::from_secret(&slipway.testing_jwt_key()),
+        validation,
+    });
+    Ok(axum::Router::new()
+        .fallback(baseline_handler)
+        .with_state(verifier))
+}
+
+async fn baseline_handler(State(v): State<Arc<Verifier>>, headers: HeaderMap) -> Response {
+    let claims = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .and_then(|t| jsonwebtoken::decode::<Claims>(t, &v.key, &v.validation).ok());
+    match claims {
+        Some(_) => Json(FIXED).into_response(),
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
