@@ -1,0 +1,116 @@
+//! Converts sqlx errors into [`StoreError`] once, by SQLSTATE and constraint name.
+
+use slipway_core::StoreError;
+
+/// SQLSTATE of a unique violation.
+const UNIQUE_VIOLATION: &str = "23505";
+/// SQLSTATE of a foreign key violation.
+const FOREIGN_KEY_VIOLATION: &str = "23503";
+
+/// The API field a unique constraint protects.
+fn unique_field(constraint: &str) -> Option<&'static str> {
+    Some(match constraint {
+        "users_email_key" => "email",
+        "users_github_id_key" => "githubId",
+        "projects_source_id_key" => "sourceId",
+        "projects_vm_id_key" => "vmId",
+        "projects_path_key" => "path",
+        "networks_domain_key" | "domains_domain_key" => "domain",
+        "domains_main_key" => "main",
+        _ => return None,
+    })
+}
+
+/// Whether a database error means "the database cannot serve right now"
+/// rather than "this request is wrong".
+fn transient_sqlstate(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || code.starts_with("53") // insufficient resources (too many connections, ...)
+        || code.starts_with("57P") // admin / crash shutdown, cannot connect now
+        || code == "57014" // query canceled: statement_timeout
+        || code == "55P03" // lock not available
+        || code == "40001" // serialization failure
+        || code == "40P01" // deadlock detected
+}
+
+/// Maps an sqlx error to the store error core understands.
+pub(crate) fn map(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let constraint = db.constraint().unwrap_or("");
+            match code.as_str() {
+                UNIQUE_VIOLATION => match unique_field(constraint) {
+                    Some(field) => StoreError::conflict(field),
+                    None => StoreError::other(err),
+                },
+                FOREIGN_KEY_VIOLATION => match constraint {
+                    // The covering registered domain is gone.
+                    "networks_domain_id_fkey" => StoreError::conflict("domain"),
+                    // The owner, user or project referred to is gone.
+                    "networks_project_id_fkey"
+                    | "projects_owner_id_fkey"
+                    | "authorizations_user_id_fkey" => StoreError::NotFound,
+                    _ => StoreError::other(err),
+                },
+                c if transient_sqlstate(c) => StoreError::unavailable(err),
+                _ => StoreError::other(err),
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::unavailable(err),
+        _ => StoreError::other(err),
+    }
+}
+
+/// Whether `err` is a foreign key violation of `constraint`.
+pub(crate) fn is_fk_violation(err: &sqlx::Error, constraint: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some(FOREIGN_KEY_VIOLATION)
+                && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unique_constraint_of_the_schema_has_a_field() {
+        let schema = include_str!("../migrations/20261127000001_initial.sql");
+        for line in schema.lines() {
+            let Some(pos) = line.find("_key") else {
+                continue;
+            };
+            let start = line[..pos]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(0, |i| i + 1);
+            let name = &line[start..pos + 4];
+            assert!(unique_field(name).is_some(), "{name} is not mapped");
+        }
+    }
+
+    #[test]
+    fn transport_failures_are_unavailable() {
+        assert!(matches!(
+            map(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(matches!(map(io.into()), StoreError::Unavailable(_)));
+        assert!(matches!(
+            map(sqlx::Error::RowNotFound),
+            StoreError::NotFound
+        ));
+        assert!(transient_sqlstate("57P01"));
+        assert!(transient_sqlstate("08006"));
+        assert!(!transient_sqlstate("23505"));
+    }
+}

@@ -1,0 +1,390 @@
+//! Projects and their network connections; every write appends its event in
+//! the same transaction.
+//!
+//! Writes that change a project lock its row first (`FOR UPDATE`), so two
+//! writes to one project take turns and each event carries the project as
+//! it is after that write (networks included).
+
+use slipway_core::model::{
+    EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch, Timestamp,
+};
+use slipway_core::store::StoreResult;
+use slipway_core::StoreError;
+use sqlx::PgConnection;
+
+use crate::events;
+use crate::store::{micros, Db, PgStore};
+
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: String,
+    owner_id: String,
+    name: String,
+    description: Option<String>,
+    path: Option<String>,
+    source_id: String,
+    vm_id: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<ProjectRow> for Project {
+    fn from(r: ProjectRow) -> Self {
+        Project {
+            id: r.id,
+            owner_id: r.owner_id,
+            name: r.name,
+            description: r.description,
+            path: r.path,
+            source_id: r.source_id,
+            vm_id: r.vm_id,
+            networks: Vec::new(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct NetworkRow {
+    id: String,
+    domain: String,
+    port: i32,
+    project_id: String,
+    domain_id: String,
+    created_at: Timestamp,
+}
+
+impl From<NetworkRow> for Network {
+    fn from(r: NetworkRow) -> Self {
+        Network {
+            id: r.id,
+            domain: r.domain,
+            port: u16::try_from(r.port).unwrap_or(0),
+            project_id: r.project_id,
+            domain_id: r.domain_id,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Columns of a project, in [`ProjectRow`] order.
+macro_rules! project_cols {
+    () => {
+        "id, owner_id, name, description, path, source_id, vm_id, created_at, updated_at"
+    };
+}
+
+/// Columns of a network, in [`NetworkRow`] order (`n.` qualified).
+macro_rules! network_cols {
+    () => {
+        "n.id, n.domain, n.port, n.project_id, n.domain_id, n.created_at"
+    };
+}
+
+/// The networks of one project, oldest first.
+async fn networks_of(
+    conn: &mut PgConnection,
+    project_id: &str,
+) -> Result<Vec<Network>, sqlx::Error> {
+    let rows: Vec<NetworkRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        network_cols!(),
+        " FROM networks n WHERE n.project_id = $1 ORDER BY n.seq"
+    ))
+    .bind(project_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(Network::from).collect())
+}
+
+/// Locks one of the owner's projects for the rest of the transaction.
+async fn lock_project(conn: &mut PgConnection, owner_id: &str, id: &str) -> StoreResult<Project> {
+    let row: Option<ProjectRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        project_cols!(),
+        " FROM projects WHERE id = $1 AND owner_id = $2 FOR UPDATE"
+    ))
+    .bind(id)
+    .bind(owner_id)
+    .fetch_optional(conn)
+    .await
+    .db()?;
+    row.map(Project::from).ok_or(StoreError::NotFound)
+}
+
+impl PgStore {
+    /// Appends the UPDATE event of a (locked) project, networks included.
+    async fn append_update(
+        &self,
+        conn: &mut PgConnection,
+        mut project: Project,
+    ) -> StoreResult<Project> {
+        project.networks = networks_of(conn, &project.id).await.db()?;
+        let event = NewEvent::for_project(EventKind::Update, &project);
+        events::append(conn, event, self.inner.options.event_retention)
+            .await
+            .db()?;
+        Ok(project)
+    }
+
+    pub(crate) async fn pg_create_project(&self, project: Project) -> StoreResult<Project> {
+        let mut project = project;
+        project.networks.clear();
+        project.created_at = micros(project.created_at);
+        project.updated_at = micros(project.updated_at);
+        let mut tx = self.inner.pool.begin().await.db()?;
+        sqlx::query(
+            "INSERT INTO projects (id, owner_id, name, description, path, source_id, vm_id, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&project.id)
+        .bind(&project.owner_id)
+        .bind(&project.name)
+        .bind(&project.description)
+        .bind(&project.path)
+        .bind(&project.source_id)
+        .bind(&project.vm_id)
+        .bind(project.created_at)
+        .bind(project.updated_at)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+        let event = NewEvent::for_project(EventKind::Create, &project);
+        events::append(&mut tx, event, self.inner.options.event_retention)
+            .await
+            .db()?;
+        tx.commit().await.db()?;
+        Ok(project)
+    }
+
+    pub(crate) async fn pg_list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+        let pool = &self.inner.pool;
+        let rows: Vec<ProjectRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            project_cols!(),
+            " FROM projects WHERE owner_id = $1 ORDER BY seq"
+        ))
+        .bind(owner_id)
+        .fetch_all(pool)
+        .await
+        .db()?;
+        let nets: Vec<NetworkRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            network_cols!(),
+            " FROM networks n JOIN projects p ON p.id = n.project_id \
+             WHERE p.owner_id = $1 ORDER BY n.seq"
+        ))
+        .bind(owner_id)
+        .fetch_all(pool)
+        .await
+        .db()?;
+        let mut projects: Vec<Project> = rows.into_iter().map(Project::from).collect();
+        for n in nets {
+            if let Some(p) = projects.iter_mut().find(|p| p.id == n.project_id) {
+                p.networks.push(n.into());
+            }
+        }
+        Ok(projects)
+    }
+
+    pub(crate) async fn pg_get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+        let mut conn = self.inner.pool.acquire().await.db()?;
+        let row: Option<ProjectRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            project_cols!(),
+            " FROM projects WHERE id = $1 AND owner_id = $2"
+        ))
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?;
+        let mut project = row.map(Project::from).ok_or(StoreError::NotFound)?;
+        project.networks = networks_of(&mut conn, id).await.db()?;
+        Ok(project)
+    }
+
+    pub(crate) async fn pg_update_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: ProjectPatch,
+    ) -> StoreResult<Project> {
+        let mut tx = self.inner.pool.begin().await.db()?;
+        let row: Option<ProjectRow> = sqlx::query_as(concat!(
+            "UPDATE projects SET name = COALESCE($3, name), \
+             description = CASE WHEN $4 THEN $5 ELSE description END, \
+             path = CASE WHEN $6 THEN $7 ELSE path END, \
+             source_id = COALESCE($8, source_id), vm_id = COALESCE($9, vm_id), \
+             updated_at = $10 WHERE id = $1 AND owner_id = $2 RETURNING ",
+            project_cols!()
+        ))
+        .bind(id)
+        .bind(owner_id)
+        .bind(patch.name)
+        .bind(patch.description.is_some())
+        .bind(patch.description.flatten())
+        .bind(patch.path.is_some())
+        .bind(patch.path.flatten())
+        .bind(patch.source_id)
+        .bind(patch.vm_id)
+        .bind(patch.updated_at)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        let project = row.map(Project::from).ok_or(StoreError::NotFound)?;
+        let project = self.append_update(&mut tx, project).await?;
+        tx.commit().await.db()?;
+        Ok(project)
+    }
+
+    pub(crate) async fn pg_delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+        let mut tx = self.inner.pool.begin().await.db()?;
+        // Networks go by ON DELETE CASCADE.
+        let done = sqlx::query("DELETE FROM projects WHERE id = $1 AND owner_id = $2")
+            .bind(id)
+            .bind(owner_id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let event = NewEvent::deleted(owner_id, id);
+        events::append(&mut tx, event, self.inner.options.event_retention)
+            .await
+            .db()?;
+        tx.commit().await.db()?;
+        Ok(())
+    }
+
+    pub(crate) async fn pg_create_network(
+        &self,
+        owner_id: &str,
+        network: Network,
+    ) -> StoreResult<Network> {
+        let mut network = network;
+        network.created_at = micros(network.created_at);
+        let mut tx = self.inner.pool.begin().await.db()?;
+        let project = lock_project(&mut tx, owner_id, &network.project_id).await?;
+        // A taken hostname or a deleted covering domain fail here by
+        // constraint (networks_domain_key, networks_domain_id_fkey).
+        sqlx::query(
+            "INSERT INTO networks (id, domain, port, project_id, domain_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&network.id)
+        .bind(&network.domain)
+        .bind(i32::from(network.port))
+        .bind(&network.project_id)
+        .bind(&network.domain_id)
+        .bind(network.created_at)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+        self.append_update(&mut tx, project).await?;
+        tx.commit().await.db()?;
+        Ok(network)
+    }
+
+    pub(crate) async fn pg_list_networks(
+        &self,
+        owner_id: &str,
+        project_id: Option<&str>,
+    ) -> StoreResult<Vec<Network>> {
+        let rows: Vec<NetworkRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            network_cols!(),
+            " FROM networks n JOIN projects p ON p.id = n.project_id \
+             WHERE p.owner_id = $1 AND ($2::text IS NULL OR n.project_id = $2) ORDER BY n.seq"
+        ))
+        .bind(owner_id)
+        .bind(project_id)
+        .fetch_all(&self.inner.pool)
+        .await
+        .db()?;
+        Ok(rows.into_iter().map(Network::from).collect())
+    }
+
+    pub(crate) async fn pg_get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+        let row: Option<NetworkRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            network_cols!(),
+            " FROM networks n JOIN projects p ON p.id = n.project_id \
+             WHERE n.id = $1 AND p.owner_id = $2"
+        ))
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .db()?;
+        row.map(Network::from).ok_or(StoreError::NotFound)
+    }
+
+    /// Locks the project of one of the owner's networks; returns it.
+    async fn lock_network_project(
+        &self,
+        conn: &mut PgConnection,
+        owner_id: &str,
+        id: &str,
+    ) -> StoreResult<Project> {
+        let project_id: Option<String> = sqlx::query_scalar(
+            "SELECT n.project_id FROM networks n JOIN projects p ON p.id = n.project_id \
+             WHERE n.id = $1 AND p.owner_id = $2",
+        )
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?;
+        let project_id = project_id.ok_or(StoreError::NotFound)?;
+        lock_project(conn, owner_id, &project_id).await
+    }
+
+    pub(crate) async fn pg_update_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: NetworkPatch,
+    ) -> StoreResult<Network> {
+        let mut tx = self.inner.pool.begin().await.db()?;
+        let project = self.lock_network_project(&mut tx, owner_id, id).await?;
+        let (domain, domain_id) = patch.domain.unzip();
+        let row: Option<NetworkRow> = sqlx::query_as(concat!(
+            "UPDATE networks n SET domain = COALESCE($3, n.domain), \
+             domain_id = COALESCE($4, n.domain_id), port = COALESCE($5, n.port) \
+             WHERE n.id = $1 AND n.project_id = $2 RETURNING ",
+            network_cols!()
+        ))
+        .bind(id)
+        .bind(&project.id)
+        .bind(domain)
+        .bind(domain_id)
+        .bind(patch.port.map(i32::from))
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        let network = row.map(Network::from).ok_or(StoreError::NotFound)?;
+        self.append_update(&mut tx, project).await?;
+        tx.commit().await.db()?;
+        Ok(network)
+    }
+
+    pub(crate) async fn pg_delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+        let mut tx = self.inner.pool.begin().await.db()?;
+        let project = self.lock_network_project(&mut tx, owner_id, id).await?;
+        let done = sqlx::query("DELETE FROM networks WHERE id = $1 AND project_id = $2")
+            .bind(id)
+            .bind(&project.id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.append_update(&mut tx, project).await?;
+        tx.commit().await.db()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! Domains, authorizations and settings.
+
+use slipway_core::model::{Authorization, AuthorizationType, Domain, Sealed, Timestamp};
+use slipway_core::store::StoreResult;
+use slipway_core::StoreError;
+
+use crate::error::is_fk_violation;
+use crate::store::{micros, Db, PgStore, LOCK_NS_AUTH};
+
+#[derive(sqlx::FromRow)]
+struct DomainRow {
+    id: String,
+    domain: String,
+    challenge: String,
+    main: bool,
+    linked: bool,
+    created_at: Timestamp,
+}
+
+impl From<DomainRow> for Domain {
+    fn from(r: DomainRow) -> Self {
+        Domain {
+            id: r.id,
+            domain: r.domain,
+            challenge: r.challenge,
+            main: r.main,
+            linked: r.linked,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AuthRow {
+    id: String,
+    user_id: String,
+    name: String,
+    kind: String,
+    secret: Vec<u8>,
+    info: serde_json::Value,
+    created_at: Timestamp,
+}
+
+impl TryFrom<AuthRow> for Authorization {
+    type Error = StoreError;
+    fn try_from(r: AuthRow) -> StoreResult<Self> {
+        Ok(Authorization {
+            kind: AuthorizationType::parse(&r.kind).ok_or_else(|| {
+                StoreError::other(format!("unknown authorization type {:?}", r.kind))
+            })?,
+            id: r.id,
+            user_id: r.user_id,
+            name: r.name,
+            secret: Sealed(r.secret),
+            info: r.info,
+            created_at: r.created_at,
+        })
+    }
+}
+
+impl PgStore {
+    pub(crate) async fn pg_create_domain(&self, domain: Domain) -> StoreResult<Domain> {
+        let mut domain = domain;
+        domain.created_at = micros(domain.created_at);
+        sqlx::query(
+            "INSERT INTO domains (id, domain, challenge, main, linked, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&domain.id)
+        .bind(&domain.domain)
+        .bind(&domain.challenge)
+        .bind(domain.main)
+        .bind(domain.linked)
+        .bind(domain.created_at)
+        .execute(&self.inner.pool)
+        .await
+        .db()?;
+        Ok(domain)
+    }
+
+    pub(crate) async fn pg_list_domains(&self) -> StoreResult<Vec<Domain>> {
+        let rows: Vec<DomainRow> = sqlx::query_as(
+            "SELECT id, domain, challenge, main, linked, created_at FROM domains ORDER BY seq",
+        )
+        .fetch_all(&self.inner.pool)
+        .await
+        .db()?;
+        Ok(rows.into_iter().map(Domain::from).collect())
+    }
+
+    pub(crate) async fn pg_get_domain(&self, id: &str) -> StoreResult<Domain> {
+        let row: Option<DomainRow> = sqlx::query_as(
+            "SELECT id, domain, challenge, main, linked, created_at FROM domains WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .db()?;
+        row.map(Domain::from).ok_or(StoreError::NotFound)
+    }
+
+    pub(crate) async fn pg_set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain> {
+        let row: Option<DomainRow> = sqlx::query_as(
+            "UPDATE domains SET linked = $2 WHERE id = $1 \
+             RETURNING id, domain, challenge, main, linked, created_at",
+        )
+        .bind(id)
+        .bind(linked)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .db()?;
+        row.map(Domain::from).ok_or(StoreError::NotFound)
+    }
+
+    pub(crate) async fn pg_delete_domain(&self, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM domains WHERE id = $1")
+            .bind(id)
+            .execute(&self.inner.pool)
+            .await;
+        match done {
+            // networks.domain_id is ON DELETE RESTRICT.
+            Err(e) if is_fk_violation(&e, "networks_domain_id_fkey") => {
+                Err(StoreError::conflict("networks"))
+            }
+            Err(e) => Err(crate::error::map(e)),
+            Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    pub(crate) async fn pg_create_authorization(
+        &self,
+        auth: Authorization,
+    ) -> StoreResult<Authorization> {
+        let mut auth = auth;
+        auth.created_at = micros(auth.created_at);
+        insert_authorization(&self.inner.pool, &auth).await?;
+        Ok(auth)
+    }
+
+    pub(crate) async fn pg_upsert_authorization(
+        &self,
+        auth: Authorization,
+    ) -> StoreResult<Authorization> {
+        let mut auth = auth;
+        auth.created_at = micros(auth.created_at);
+        let mut tx = self.inner.pool.begin().await.db()?;
+        // One upsert per user at a time, so two never both insert.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(LOCK_NS_AUTH)
+            .bind(&auth.user_id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        let row: Option<AuthRow> = sqlx::query_as(
+            "UPDATE authorizations SET secret = $1, info = $2 WHERE id = ( \
+               SELECT id FROM authorizations WHERE user_id = $3 AND kind = $4 AND name = $5 \
+               ORDER BY seq LIMIT 1) \
+             RETURNING id, user_id, name, kind, secret, info, created_at",
+        )
+        .bind(&auth.secret.0)
+        .bind(&auth.info)
+        .bind(&auth.user_id)
+        .bind(auth.kind.as_str())
+        .bind(&auth.name)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        let stored = match row {
+            Some(row) => row.try_into()?,
+            None => {
+                insert_authorization(&mut *tx, &auth).await?;
+                auth
+            }
+        };
+        tx.commit().await.db()?;
+        Ok(stored)
+    }
+
+    pub(crate) async fn pg_list_authorizations(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<Authorization>> {
+        let rows: Vec<AuthRow> = sqlx::query_as(
+            "SELECT id, user_id, name, kind, secret, info, created_at FROM authorizations \
+             WHERE user_id = $1 ORDER BY seq",
+        )
+        .bind(user_id)
+        .fetch_all(&self.inner.pool)
+        .await
+        .db()?;
+        rows.into_iter().map(Authorization::try_from).collect()
+    }
+
+    pub(crate) async fn pg_get_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> StoreResult<Authorization> {
+        let row: Option<AuthRow> = sqlx::query_as(
+            "SELECT id, user_id, name, kind, secret, info, created_at FROM authorizations \
+             WHERE id = $1 AND user_id = $2",
+        )
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .db()?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    pub(crate) async fn pg_delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM authorizations WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.inner.pool)
+            .await
+            .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn pg_get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .db()
+    }
+
+    pub(crate) async fn pg_put_setting(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.inner.pool)
+        .await
+        .db()?;
+        Ok(())
+    }
+}
+
+/// Inserts an authorization; a missing user is `NotFound` (foreign key).
+async fn insert_authorization<'e, E>(executor: E, auth: &Authorization) -> StoreResult<()>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    sqlx::query(
+        "INSERT INTO authorizations (id, user_id, name, kind, secret, info, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&auth.id)
+    .bind(&auth.user_id)
+    .bind(&auth.name)
+    .bind(auth.kind.as_str())
+    .bind(&auth.secret.0)
+    .bind(&auth.info)
+    .bind(auth.created_at)
+    .execute(executor)
+    .await
+    .db()?;
+    Ok(())
+}
