@@ -1,5 +1,6 @@
 //! Instance configuration, set through [`SlipwayBuilder`](crate::SlipwayBuilder).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::auth::Argon2Params;
@@ -49,6 +50,19 @@ pub struct Config {
     pub signin_max_failures: u32,
     /// The window those failures are counted in (default 15 min).
     pub signin_window: Duration,
+    /// DNS servers used to verify domains (queried over UDP); empty means the
+    /// system's resolver configuration (default).
+    pub dns_servers: Vec<SocketAddr>,
+    /// How long one domain verification waits for DNS (default 5 s).
+    pub dns_timeout: Duration,
+    /// WebSocket: how many frames may wait for a slow client before its
+    /// queue is dropped and replaced by one `resync` (default 256).
+    pub ws_buffer: usize,
+    /// WebSocket: how often the server pings (default 30 s).
+    pub ws_ping_interval: Duration,
+    /// WebSocket: how long a ping may go unanswered, or one frame take to
+    /// send, before the peer counts as dead and is dropped (default 10 s).
+    pub ws_pong_timeout: Duration,
     /// GitHub web base URL: the OAuth token endpoint is
     /// `<github_url>/login/oauth/access_token` (default `https://github.com`).
     pub github_url: String,
@@ -77,6 +91,11 @@ impl Default for Config {
                 .unwrap_or(2),
             signin_max_failures: 5,
             signin_window: Duration::from_secs(15 * 60),
+            dns_servers: Vec::new(),
+            dns_timeout: Duration::from_secs(5),
+            ws_buffer: 256,
+            ws_ping_interval: Duration::from_secs(30),
+            ws_pong_timeout: Duration::from_secs(10),
             github_url: "https://github.com".to_string(),
             github_api_url: "https://api.github.com".to_string(),
             github_timeout: Duration::from_secs(10),

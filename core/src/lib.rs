@@ -28,8 +28,11 @@ pub mod model;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod ws;
 
 mod github;
+mod deploy_key;
+mod dns;
 mod handlers;
 mod validate;
 
@@ -58,7 +61,6 @@ struct Shared {
     config: Config,
     store: Arc<dyn Store>,
     tokens: Tokens,
-    #[allow(dead_code)] // used by the authorization and GitHub endpoints
     keyring: Keyring,
     hasher: Hasher,
     signin_limiter: Limiter,
@@ -156,6 +158,17 @@ impl SlipwayBuilder {
         self.config.argon2 = params;
         self
     }
+    /// DNS servers for domain verification (`ip:port`); empty (the default)
+    /// uses the system's resolver configuration.
+    pub fn dns_servers(mut self, servers: Vec<std::net::SocketAddr>) -> Self {
+        self.config.dns_servers = servers;
+        self
+    }
+    /// How long a domain verification waits for DNS (default 5 s).
+    pub fn dns_timeout(mut self, timeout: Duration) -> Self {
+        self.config.dns_timeout = timeout;
+        self
+    }
     /// GitHub web base URL (default `https://github.com`; GitHub Enterprise:
     /// `https://<host>`).
     pub fn github_url(mut self, url: impl Into<String>) -> Self {
@@ -211,6 +224,9 @@ impl SlipwayBuilder {
             return Err(BuildError::Invalid(
                 "token lifetime must be positive".into(),
             ));
+        }
+        if config.dns_timeout.is_zero() {
+            return Err(BuildError::Invalid("DNS timeout must be positive".into()));
         }
         if config.body_limit == 0 {
             return Err(BuildError::Invalid("body limit must be positive".into()));

@@ -9,12 +9,15 @@ use crate::model::{Role, User};
 use crate::{Claims, Slipway};
 
 pub(crate) mod auth;
-#[allow(dead_code)] // used by the authorization endpoints
+pub(crate) mod authorizations;
 pub(crate) mod authorizations_github;
+pub(crate) mod domains;
 pub(crate) mod configuration;
 pub(crate) mod github_signin;
 pub(crate) mod health;
+pub(crate) mod networks;
 pub(crate) mod openapi;
+pub(crate) mod projects;
 
 /// A handler: takes the instance and the read request.
 pub(crate) type Handler = fn(Slipway, ApiRequest) -> BoxFuture<'static, Result<Response, ApiError>>;
@@ -57,6 +60,101 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         method: Method::POST,
         path: "/configuration/github",
         handler: |s, r| Box::pin(configuration::configure_github(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/project",
+        handler: |s, r| Box::pin(projects::create(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/project",
+        handler: |s, r| Box::pin(projects::list(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/project/{id}",
+        handler: |s, r| Box::pin(projects::get(s, r)),
+    },
+    Endpoint {
+        method: Method::PATCH,
+        path: "/project/{id}",
+        handler: |s, r| Box::pin(projects::update(s, r)),
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/project/{id}",
+        handler: |s, r| Box::pin(projects::delete(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/networks",
+        handler: |s, r| Box::pin(networks::create(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/networks",
+        handler: |s, r| Box::pin(networks::list(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/networks/{id}",
+        handler: |s, r| Box::pin(networks::get(s, r)),
+    },
+    Endpoint {
+        method: Method::PATCH,
+        path: "/networks/{id}",
+        handler: |s, r| Box::pin(networks::update(s, r)),
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/networks/{id}",
+        handler: |s, r| Box::pin(networks::delete(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/domains",
+        handler: |s, r| Box::pin(domains::create(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/domains",
+        handler: |s, r| Box::pin(domains::list(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/domains/{id}",
+        handler: |s, r| Box::pin(domains::get(s, r)),
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/domains/{id}",
+        handler: |s, r| Box::pin(domains::delete(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/domains/{id}/verify",
+        handler: |s, r| Box::pin(domains::verify(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/authorization",
+        handler: |s, r| Box::pin(authorizations::create(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/authorization",
+        handler: |s, r| Box::pin(authorizations::list(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/authorization/{id}",
+        handler: |s, r| Box::pin(authorizations::get(s, r)),
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/authorization/{id}",
+        handler: |s, r| Box::pin(authorizations::delete(s, r)),
     },
     Endpoint {
         method: Method::GET,
