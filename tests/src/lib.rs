@@ -30,8 +30,29 @@ pub fn adapter_kind() -> String {
 pub async fn fresh_database_url() -> String {
     match store_kind().as_str() {
         "memory" => "memory:".to_string(),
+        "redis" => {
+            let base = std::env::var("SLIPWAY_TEST_REDIS_URL")
+                .expect("SLIPWAY_TEST_STORE=redis needs SLIPWAY_TEST_REDIS_URL");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}prefix={}", unique_name("slipway-test"))
+        }
         other => panic!("SLIPWAY_TEST_STORE={other} is not supported by this build"),
     }
+}
+
+/// A name no other test server of this machine uses: `<stem>-<pid>-<nanos>-<n>`.
+pub fn unique_name(stem: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{stem}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A test secret (32+ bytes), fixed so tests can reason about tokens.

@@ -21,6 +21,9 @@ pub(crate) async fn open(url: &str) -> anyhow::Result<Opened> {
             "this slipway-server was built without PostgreSQL support; rebuild with \
              `--features postgres` to use {scheme}:// URLs"
         ),
+        #[cfg(feature = "redis")]
+        "redis" | "rediss" => open_redis(url).await,
+        #[cfg(not(feature = "redis"))]
         "redis" | "rediss" => anyhow::bail!(
             "this slipway-server was built without Redis support; rebuild with \
              `--features redis` to use {scheme}:// URLs"
@@ -29,4 +32,58 @@ pub(crate) async fn open(url: &str) -> anyhow::Result<Opened> {
             "unsupported database URL scheme `{scheme}`: use memory:, postgres://... or redis://..."
         ),
     }
+}
+
+/// Opens a `redis://` URL with `slipway_redis::RedisStore`.
+///
+/// The key prefix comes from an optional `prefix` query parameter
+/// (`redis://127.0.0.1:6379/0?prefix=prod`, default `slipway`), removed before
+/// the URL reaches redis-rs. Instances with different prefixes share one Redis
+/// without seeing each other's data; nodes of one instance use the same prefix.
+#[cfg(feature = "redis")]
+async fn open_redis(url: &str) -> anyhow::Result<Opened> {
+    let (url, prefix) = split_redis_prefix(url)?;
+    let options = slipway_redis::RedisOptions {
+        prefix: prefix.unwrap_or_else(|| "slipway".into()),
+        ..Default::default()
+    };
+    let store = slipway_redis::RedisStore::connect(&url, options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the Redis store: {e}"))?;
+    Ok(Opened {
+        store: Arc::new(store),
+        persistent: true,
+    })
+}
+
+/// Splits `?prefix=` off a Redis URL: `(url without it, prefix)`.
+#[cfg(feature = "redis")]
+fn split_redis_prefix(url: &str) -> anyhow::Result<(String, Option<String>)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), None));
+    };
+    let mut prefix = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.strip_prefix("prefix=") {
+            Some(p) => {
+                let ok = !p.is_empty()
+                    && p.len() <= 128
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+                anyhow::ensure!(
+                    ok,
+                    "the Redis URL's `prefix` must be 1-128 characters of [A-Za-z0-9._:-]"
+                );
+                prefix = Some(p.to_string());
+            }
+            None => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, prefix))
 }
