@@ -19,14 +19,21 @@
 //! # let _ = app;
 //! ```
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::Request;
-use axum::response::IntoResponse;
-use axum::routing::{on_service, MethodFilter, MethodRouter};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, on_service, MethodFilter, MethodRouter};
 use axum::Router;
-use slipway_core::{Slipway, SlipwayService};
+use futures::{future, SinkExt, StreamExt};
+use http::{HeaderMap, Uri};
+use slipway_core::ws::WsMessage;
+use slipway_core::{ApiError, Slipway, SlipwayService};
 
-/// A router serving every Slipway route. Nest it under any prefix.
+/// A router serving every Slipway route and the `/ws` live feed. Nest it
+/// under any prefix.
 pub fn router(slipway: Slipway) -> Router {
+    let ws_slipway = slipway.clone();
     let mut by_path: Vec<(&'static str, MethodRouter)> = Vec::new();
     for route in slipway.routes() {
         let Ok(filter) = MethodFilter::try_from(route.method.clone()) else {
@@ -42,7 +49,58 @@ pub fn router(slipway: Slipway) -> Router {
     for (path, mr) in by_path {
         router = router.route(path, mr.fallback(fallback));
     }
-    router.fallback(fallback)
+    let ws_route = get(move |h: HeaderMap, u: Uri, up| ws(ws_slipway.clone(), h, u, up));
+    router
+        .route("/ws", ws_route.fallback(fallback))
+        .fallback(fallback)
+}
+
+/// `GET /ws`: authenticates before upgrading, then runs the core protocol
+/// over the socket, converting axum's messages to and from [`WsMessage`].
+async fn ws(
+    slipway: Slipway,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let session = match slipway.ws_accept(&headers, uri.query()).await {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            let msg = format!("/ws needs a WebSocket upgrade: {}", rejection.body_text());
+            return ApiError::new(rejection.status(), msg)
+                .into_response()
+                .into_response();
+        }
+    };
+    upgrade.on_upgrade(move |socket| {
+        let socket = socket.map(|m| m.map(from_axum)).with(|m: WsMessage| {
+            future::ready(Ok::<_, axum::Error>(match m {
+                WsMessage::Text(t) => Message::Text(t.into()),
+                WsMessage::Binary(b) => Message::Binary(b.into()),
+                WsMessage::Ping(p) => Message::Ping(p.into()),
+                WsMessage::Pong(p) => Message::Pong(p.into()),
+                WsMessage::Close(c) => Message::Close(c.map(|(code, reason)| CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })),
+            }))
+        });
+        session.run(socket)
+    })
+}
+
+fn from_axum(m: Message) -> WsMessage {
+    match m {
+        Message::Text(t) => WsMessage::Text(t.as_str().to_owned()),
+        Message::Binary(b) => WsMessage::Binary(b.to_vec()),
+        Message::Ping(p) => WsMessage::Ping(p.to_vec()),
+        Message::Pong(p) => WsMessage::Pong(p.to_vec()),
+        Message::Close(c) => WsMessage::Close(c.map(|f| (f.code, f.reason.as_str().to_owned()))),
+    }
 }
 
 async fn fallback(req: Request) -> impl IntoResponse {

@@ -28,6 +28,7 @@ pub mod model;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod ws;
 
 mod github;
 mod deploy_key;

@@ -1,0 +1,246 @@
+//! Live project updates over WebSocket, independent of any web framework.
+//!
+//! An adapter mounts `GET /ws` and does three things:
+//!
+//! 1. calls [`Slipway::ws_accept`] with the request's headers and query
+//!    string **before** upgrading; an `Err` is a complete JSON error response
+//!    (401 for a missing, bad or expired token, 400 for a bad `since`, 503
+//!    when the store is down) to send instead of upgrading;
+//! 2. upgrades the connection with its framework;
+//! 3. converts the framework's messages to and from [`WsMessage`] and hands
+//!    the resulting `Stream + Sink` to [`WsSession::run`].
+//!
+//! ```
+//! use futures::{Sink, Stream};
+//! use slipway_core::{http::Response, ws::WsMessage, Slipway};
+//!
+//! /// Refuses with an HTTP response, or upgrades and runs the feed.
+//! async fn on_ws_request<S, E>(
+//!     slipway: &Slipway,
+//!     headers: &http::HeaderMap,
+//!     query: Option<&str>,
+//!     upgrade: impl std::future::Future<Output = S>,
+//! ) -> Option<Response>
+//! where
+//!     S: Stream<Item = Result<WsMessage, E>> + Sink<WsMessage> + Send + Unpin,
+//! {
+//!     match slipway.ws_accept(headers, query).await {
+//!         Err(refusal) => Some(refusal), // 401/400/503 JSON, no upgrade
+//!         Ok(session) => {
+//!             session.run(upgrade.await).await;
+//!             None
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! # Protocol
+//!
+//! The client authenticates with `?token=<jwt>` or `Authorization: Bearer
+//! <jwt>` (the query parameter wins when both are present) and may pass
+//! `?since=<eventId>` to resume. Every server → client frame is a JSON text
+//! message:
+//!
+//! | frame | when |
+//! |---|---|
+//! | `{"event":"connect","data":{"userId":"…","lastEventId":"41"}}` | first, once |
+//! | `{"event":"project.update","id":"42","data":{"projectId":"…","type":"CREATE","data":{…}}}` | a project of the user changed |
+//! | `{"event":"resync"}` | events were lost: refetch `GET /project` |
+//!
+//! - Event ids are decimal **strings** of an unsigned 64-bit integer, both in
+//!   `id` and in `lastEventId`; they increase with every event of the
+//!   instance (so a user's ids have gaps: other users' events are not sent).
+//! - `lastEventId` is the id the feed starts after: `since` when given, else
+//!   the newest event of the instance at connect time. Remember the `id` of
+//!   the last `project.update` you processed and reconnect with
+//!   `?since=<that id>` (or `lastEventId` when none came): you get exactly
+//!   the events you missed, in order, then live ones — no gap, no duplicate.
+//! - `type` is `CREATE`, `UPDATE` (the project or one of its network
+//!   connections changed) or `DELETE`; `data` is the project as
+//!   `GET /project/{id}` shows it, or `{"id": "…"}` on `DELETE`.
+//! - A user only receives events of projects they own (for `DELETE`: owned at
+//!   the time of deletion), whatever they ask for.
+//! - `resync` comes when `since` is older than the retained event log, or when
+//!   the client reads too slowly and more than
+//!   [`Config::ws_buffer`](crate::Config::ws_buffer) frames wait for it (its
+//!   waiting frames are dropped). The feed continues after it; the client
+//!   should refetch its projects.
+//! - The server pings every [`Config::ws_ping_interval`](crate::Config::ws_ping_interval)
+//!   (30 s); a peer that does not answer within
+//!   [`Config::ws_pong_timeout`](crate::Config::ws_pong_timeout) (10 s), or
+//!   that does not take a frame within that time, is dropped (close code
+//!   [`CLOSE_PING_TIMEOUT`], when it can still be sent).
+//! - When the access token expires the server closes with code
+//!   [`CLOSE_TOKEN_EXPIRED`] (4001) and reason `token expired`; reconnect
+//!   with a fresh token and `since`.
+//! - If the event log cannot be read (store down), the server closes with
+//!   1011; reconnect with `since`.
+//! - Text and binary messages from the client are ignored: the socket is
+//!   server → client only.
+//!
+//! # What the transport must do
+//!
+//! Answering the client's pings and replying to its close frame are the
+//! transport's job (tungstenite, used by axum and warp, does both
+//! automatically); [`WsSession::run`] ignores incoming pings and ends when a
+//! close frame, an error or the end of the stream arrives.
+
+use http::HeaderMap;
+
+use crate::error::ApiError;
+use crate::store::EventStream;
+use crate::Slipway;
+
+mod feed;
+mod frames;
+mod session;
+#[cfg(test)]
+mod tests;
+
+/// Close code sent when the access token expires (reason `token expired`).
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+/// Close code sent to a peer that left a ping unanswered (reason `ping timeout`).
+pub const CLOSE_PING_TIMEOUT: u16 = 4002;
+/// Close code sent when the event log cannot be read (reason `event stream unavailable`).
+pub const CLOSE_FEED_FAILED: u16 = 1011;
+
+/// A WebSocket message, as adapters convert it from and to their framework's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsMessage {
+    /// A UTF-8 text message (every frame the server sends).
+    Text(String),
+    /// A binary message (ignored when received).
+    Binary(Vec<u8>),
+    /// A ping with its payload.
+    Ping(Vec<u8>),
+    /// A pong with its payload.
+    Pong(Vec<u8>),
+    /// A close message with an optional code and reason.
+    Close(Option<(u16, String)>),
+}
+
+/// An authenticated WebSocket connection that has not started yet; made by
+/// [`Slipway::ws_accept`], driven by [`WsSession::run`].
+///
+/// It is already subscribed to the event log, so no event written after
+/// [`Slipway::ws_accept`] returned can be missed during the upgrade.
+pub struct WsSession {
+    slipway: Slipway,
+    user_id: String,
+    /// Token expiry, seconds since the epoch.
+    expires_at: i64,
+    last_event_id: u64,
+    events: EventStream,
+}
+
+impl std::fmt::Debug for WsSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsSession")
+            .field("user_id", &self.user_id)
+            .field("last_event_id", &self.last_event_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsSession {
+    /// The authenticated user's id.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The id the feed starts after (sent as `lastEventId`).
+    pub fn last_event_id(&self) -> u64 {
+        self.last_event_id
+    }
+}
+
+impl Slipway {
+    /// Checks a WebSocket request before the upgrade: authenticates the token
+    /// (`?token=` or `Authorization: Bearer`), parses `?since=` and subscribes
+    /// to the event log.
+    ///
+    /// `query` is the raw query string (without `?`). On `Err`, send the
+    /// response as it is (a JSON error: 401 with `WWW-Authenticate: Bearer`
+    /// for a missing, invalid or expired token; 400 when `since` is not an
+    /// event id; 503 when the store is unavailable) and do not upgrade.
+    pub async fn ws_accept(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<WsSession, crate::http::Response> {
+        self.ws_accept_inner(headers, query)
+            .await
+            .map_err(ApiError::into_response)
+    }
+
+    async fn ws_accept_inner(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<WsSession, ApiError> {
+        let params: Vec<(String, String)> = query
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let token = param("token")
+            .filter(|t| !t.is_empty())
+            .or_else(|| bearer(headers))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "An access token is required: connect to /ws?token=<token> or send \
+                     Authorization: Bearer <token>",
+                )
+            })?;
+        let (user, claims) = crate::handlers::authenticate_token(self, token).await?;
+        let since = match param("since") {
+            None => None,
+            Some(s) => Some(s.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(
+                    "since must be an event id (a non-negative integer, the id of the last \
+                     project.update frame received)",
+                )
+            })?),
+        };
+        let store = self.store();
+        let start = match since {
+            Some(s) => s,
+            None => store
+                .last_event_id()
+                .await
+                .map_err(|e| ApiError::from_store(e, "Event"))?,
+        };
+        // Subscribing after `start`, rather than "from now on", closes the
+        // window between reading the last id and subscribing.
+        let events = store
+            .events(Some(start))
+            .await
+            .map_err(|e| ApiError::from_store(e, "Event"))?;
+        Ok(WsSession {
+            slipway: self.clone(),
+            user_id: user.id,
+            expires_at: claims.exp,
+            last_event_id: start,
+            events,
+        })
+    }
+}
+
+/// The bearer token of `Authorization: Bearer <token>`.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty()).then_some(token)
+}

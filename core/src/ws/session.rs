@@ -1,0 +1,127 @@
+//! [`WsSession::run`]: the protocol loop over a generic `Stream + Sink`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use tokio::time::{sleep_until, timeout, Instant, MissedTickBehavior};
+
+use super::feed::{pump, AbortOnDrop, Out, Queue};
+use super::{frames, WsMessage, WsSession};
+use super::{CLOSE_FEED_FAILED, CLOSE_PING_TIMEOUT, CLOSE_TOKEN_EXPIRED};
+
+/// How long to wait for the peer's close frame after sending ours.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+impl WsSession {
+    /// Runs the feed on an upgraded connection until the client leaves, the
+    /// token expires, the peer stops answering pings, or the event log fails.
+    ///
+    /// `socket` yields the client's messages (an `Err` ends the session) and
+    /// takes the server's. The session spawns one task that drains the event
+    /// log into a bounded queue of [`Config::ws_buffer`](crate::Config::ws_buffer)
+    /// frames; it is stopped when `run` returns or is dropped. See the
+    /// [module documentation](super) for the protocol.
+    pub async fn run<S, E>(self, socket: S)
+    where
+        S: Stream<Item = Result<WsMessage, E>> + Sink<WsMessage> + Send + Unpin,
+    {
+        let WsSession {
+            slipway,
+            user_id,
+            expires_at,
+            last_event_id,
+            events,
+        } = self;
+        let config = slipway.config();
+        let send_timeout = config.ws_pong_timeout;
+        let ping_every = config.ws_ping_interval;
+        let queue = Arc::new(Queue::new(config.ws_buffer));
+        let _pump = AbortOnDrop(tokio::spawn(pump(events, user_id.clone(), queue.clone())));
+        let (mut tx, mut rx) = socket.split();
+
+        let hello = WsMessage::Text(frames::connect(&user_id, last_event_id));
+        if !send(&mut tx, hello, send_timeout).await {
+            return;
+        }
+
+        let expiry = sleep_until(Instant::now() + until_epoch_secs(expires_at));
+        tokio::pin!(expiry);
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let pong_due = sleep_until(Instant::now());
+        tokio::pin!(pong_due);
+        let mut awaiting_pong = false;
+
+        let close = loop {
+            let has_item = !queue.is_empty();
+            tokio::select! {
+                biased;
+                () = &mut expiry => break Some((CLOSE_TOKEN_EXPIRED, "token expired")),
+                () = &mut pong_due, if awaiting_pong => {
+                    tracing::debug!("websocket peer did not answer a ping; dropping it");
+                    break Some((CLOSE_PING_TIMEOUT, "ping timeout"));
+                }
+                msg = rx.next() => match msg {
+                    Some(Ok(WsMessage::Pong(_))) => awaiting_pong = false,
+                    Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break None,
+                    // Pings are answered by the transport; the socket is
+                    // server -> client only, so text and binary are ignored.
+                    Some(Ok(_)) => {}
+                },
+                _ = ping.tick() => {
+                    if !send(&mut tx, WsMessage::Ping(Vec::new()), send_timeout).await {
+                        break None;
+                    }
+                    if !awaiting_pong {
+                        awaiting_pong = true;
+                        pong_due.as_mut().reset(Instant::now() + config.ws_pong_timeout);
+                    }
+                }
+                () = std::future::ready(()), if has_item => {
+                    let frame = match queue.pop() {
+                        Some(Out::Frame(text)) => text,
+                        Some(Out::Resync) => frames::resync(),
+                        Some(Out::End) => break Some((CLOSE_FEED_FAILED, "event stream unavailable")),
+                        None => continue,
+                    };
+                    if !send(&mut tx, WsMessage::Text(frame), send_timeout).await {
+                        tracing::debug!("websocket peer too slow or gone; dropping it");
+                        break None;
+                    }
+                }
+                () = queue.pushed(), if !has_item => {}
+            }
+        };
+
+        if let Some((code, reason)) = close {
+            let frame = WsMessage::Close(Some((code, reason.to_string())));
+            if send(&mut tx, frame, send_timeout.min(CLOSE_GRACE)).await {
+                // Give the peer a moment to answer the closing handshake.
+                let _ = timeout(CLOSE_GRACE, async {
+                    while let Some(Ok(msg)) = rx.next().await {
+                        if matches!(msg, WsMessage::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
+        }
+    }
+}
+
+/// Sends one message within `limit`; `false` when the peer is gone or too slow.
+async fn send<T>(tx: &mut T, msg: WsMessage, limit: Duration) -> bool
+where
+    T: Sink<WsMessage> + Unpin,
+{
+    matches!(timeout(limit, tx.send(msg)).await, Ok(Ok(())))
+}
+
+/// Time left until `epoch_secs` (seconds since the Unix epoch), by the wall clock.
+fn until_epoch_secs(epoch_secs: i64) -> Duration {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let left_ms = epoch_secs.saturating_mul(1000).saturating_sub(now_ms);
+    Duration::from_millis(left_ms.max(0) as u64)
+}
