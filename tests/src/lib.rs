@@ -8,6 +8,16 @@
 //! |---|---|---|
 //! | `SLIPWAY_TEST_STORE` | `memory`, `postgres`, `redis` | `memory` |
 //! | `SLIPWAY_TEST_ADAPTER` | `axum`, `warp` | `axum` |
+//!
+//! Every answer read through [`TestServer::call`] (and its shorthands) or
+//! [`TestServer::answer`] is checked against the server's own
+//! `/openapi.json` (see [`openapi`]): the operation and its status must be
+//! documented and the JSON body must match the documented schema. There is
+//! no opt-out: a new endpoint, status or field must be documented first.
+//! [`dns::FakeDns`] stands in for public DNS in domain verification tests.
+
+pub mod dns;
+pub mod openapi;
 
 use std::time::Duration;
 
@@ -138,6 +148,7 @@ impl TestServer {
             .await
             .expect("server starts");
         let url = running.url();
+        openapi::register(&url);
         Self {
             running,
             url,
@@ -156,18 +167,30 @@ impl TestServer {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let mut req = self.client.request(method, format!("{}{}", self.url, path));
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{}{}", self.url, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
             req = req.json(&b);
         }
-        Self::answer(req.send().await.expect("request sent")).await
+        let (url, answer) = Self::read(req.send().await.expect("request sent")).await;
+        openapi::validate_answer(&url, Some(&method), answer.status.as_u16(), &answer.body).await;
+        answer
     }
 
-    /// Reads a response into an [`Answer`].
+    /// Reads a response into an [`Answer`], checking it against the served
+    /// OpenAPI document (any method of the path; see [`openapi`]).
     pub async fn answer(resp: reqwest::Response) -> Answer {
+        let (url, answer) = Self::read(resp).await;
+        openapi::validate_answer(&url, None, answer.status.as_u16(), &answer.body).await;
+        answer
+    }
+
+    async fn read(resp: reqwest::Response) -> (reqwest::Url, Answer) {
+        let url = resp.url().clone();
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body read");
@@ -176,11 +199,14 @@ impl TestServer {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        (
+            url,
+            Answer {
+                status,
+                headers,
+                body,
+            },
+        )
     }
 
     /// GET.
