@@ -19,6 +19,8 @@
 pub mod dns;
 pub mod openapi;
 
+pub mod fake_github;
+
 use std::time::Duration;
 
 use reqwest::{header::HeaderMap, Method, StatusCode};

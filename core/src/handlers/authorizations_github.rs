@@ -15,13 +15,14 @@ use crate::Slipway;
 /// The scope a classic token needs to clone and deploy private repositories.
 const REQUIRED_SCOPE: &str = "repo";
 
-/// Seals a GitHub token of `user_id` for storage (context: the owner's id,
-/// so a ciphertext cannot be moved to another user's record).
+/// Seals a GitHub token of `user_id` for storage, with the same context as
+/// `POST /authorization` (bound to the owner), so a ciphertext cannot
+/// be moved to another user's record.
 pub(crate) fn seal_secret(slipway: &Slipway, user_id: &str, secret: &SecretString) -> Sealed {
-    slipway
-        .inner
-        .keyring
-        .seal(user_id, secret.expose().as_bytes())
+    slipway.inner.keyring.seal(
+        &super::authorizations::seal_context(user_id),
+        secret.expose().as_bytes(),
+    )
 }
 
 /// The non-secret facts kept about a checked GitHub token.

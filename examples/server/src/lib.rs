@@ -106,6 +106,15 @@ pub struct Args {
     )]
     pub github_api_url: String,
 
+    /// How long one GitHub call may take before the request answers 504.
+    #[arg(long, env = "SLIPWAY_GITHUB_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub github_timeout: Duration,
+
+    /// Check personal access tokens with GitHub (`true`/`false`); turn off
+    /// for installs that cannot reach GitHub.
+    #[arg(long, env = "SLIPWAY_GITHUB_VERIFY_TOKENS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub github_verify_tokens: bool,
+
     /// DNS resolvers for domain checks, `ip:port,...` (default: the system's).
     #[arg(long, env = "SLIPWAY_DNS_SERVERS", value_delimiter = ',')]
     pub dns_servers: Vec<SocketAddr>,
@@ -153,7 +162,11 @@ pub async fn build(
         .shared_store(store.store)
         .signup(args.signup)
         .token_ttl(args.token_ttl)
-        .dns_servers(args.dns_servers.clone());
+        .dns_servers(args.dns_servers.clone())
+        .github_url(args.github_url.clone())
+        .github_api_url(args.github_api_url.clone())
+        .github_timeout(args.github_timeout)
+        .verify_personal_access_tokens(args.github_verify_tokens);
     customize(builder).build().context("invalid configuration")
 }
 
