@@ -48,6 +48,18 @@ pub async fn fresh_database_url() -> String {
             let sep = if base.contains('?') { '&' } else { '?' };
             format!("{base}{sep}prefix={}", unique_name("slipway-test"))
         }
+        "postgres" => {
+            let admin = std::env::var(slipway_postgres::testing::URL_VAR).unwrap_or_else(|_| {
+                panic!(
+                    "SLIPWAY_TEST_STORE=postgres needs {}: the URL of a PostgreSQL server \
+                     where the tests may create databases",
+                    slipway_postgres::testing::URL_VAR
+                )
+            });
+            slipway_postgres::testing::fresh_database(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("cannot create a test database on PostgreSQL: {e}"))
+        }
         other => panic!("SLIPWAY_TEST_STORE={other} is not supported by this build"),
     }
 }

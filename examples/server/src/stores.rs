@@ -17,6 +17,9 @@ pub(crate) async fn open(url: &str) -> anyhow::Result<Opened> {
             store: Arc::new(slipway_core::MemoryStore::new()),
             persistent: false,
         }),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => open_postgres(url).await,
+        #[cfg(not(feature = "postgres"))]
         "postgres" | "postgresql" => anyhow::bail!(
             "this slipway-server was built without PostgreSQL support; rebuild with \
              `--features postgres` to use {scheme}:// URLs"
@@ -32,6 +35,19 @@ pub(crate) async fn open(url: &str) -> anyhow::Result<Opened> {
             "unsupported database URL scheme `{scheme}`: use memory:, postgres://... or redis://..."
         ),
     }
+}
+
+/// Opens a `postgres://` URL with `slipway_postgres::PgStore` (migrations
+/// run on connect; several servers may share the database).
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> anyhow::Result<Opened> {
+    let store = slipway_postgres::PgStore::connect(url, slipway_postgres::PgOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?;
+    Ok(Opened {
+        store: Arc::new(store),
+        persistent: true,
+    })
 }
 
 /// Opens a `redis://` URL with `slipway_redis::RedisStore`.

@@ -1,0 +1,156 @@
+//! Two slipway-server nodes on one PostgreSQL database: what one node
+//! writes, the other serves and streams (LISTEN/NOTIFY across nodes).
+//!
+//! Needs `SLIPWAY_TEST_POSTGRES_URL` (skips without it, fails without it
+//! under `SLIPWAY_REQUIRE_BACKENDS=1`). Runs whatever `SLIPWAY_TEST_STORE`
+//! says: both nodes always use PgStore.
+
+mod postgres_support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use slipway_core::model::{EventKind, FeedItem};
+use slipway_core::store::EventStream;
+use slipway_tests::TestServer;
+
+async fn node(url: &str) -> TestServer {
+    let url = url.to_string();
+    TestServer::start_with(move |args| args.database_url = url, |b| b).await
+}
+
+async fn next_event(feed: &mut EventStream) -> slipway_core::model::Event {
+    let item = tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the feed goes on")
+        .expect("no store error");
+    match item {
+        FeedItem::Event(e) => e,
+        FeedItem::Resync => panic!("unexpected resync"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_created_on_one_node_signs_in_on_the_other() {
+    let Some(admin) =
+        postgres_support::admin_url("a_user_created_on_one_node_signs_in_on_the_other")
+    else {
+        return;
+    };
+    let url = postgres_support::fresh_database(&admin).await;
+    let a = node(&url).await;
+    let b = node(&url).await;
+
+    let token = a.signup("ada").await;
+    let signin = b
+        .post(
+            "/auth/signin",
+            None,
+            json!({"email": "ada@example.com", "password": "password-ada"}),
+        )
+        .await;
+    let token_b = signin.expect(200)["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let me = b.get("/auth/me", Some(&token)).await;
+    assert_eq!(me.expect(200)["email"], "ada@example.com");
+    assert_eq!(me.body["role"], "admin");
+    // The token B issued works on A too (same secret, same users).
+    a.get("/auth/me", Some(&token_b)).await.expect(200);
+    // The first user is one across nodes: a signup on B is a member.
+    let token_c = b.signup("cy").await;
+    let me = a.get("/auth/me", Some(&token_c)).await;
+    assert_eq!(me.expect(200)["role"], "member");
+    // One email across nodes.
+    b.post(
+        "/auth/signup",
+        None,
+        json!({"name": "ada", "email": "ada@example.com", "password": "password-ada"}),
+    )
+    .await
+    .expect_error(409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_writes_on_one_node_reach_the_other_nodes_feed() {
+    let Some(admin) =
+        postgres_support::admin_url("project_writes_on_one_node_reach_the_other_nodes_feed")
+    else {
+        return;
+    };
+    let url = postgres_support::fresh_database(&admin).await;
+    let a = node(&url).await;
+    let b = node(&url).await;
+    let token = a.signup("ada").await;
+
+    let mut feed_b = b.running.slipway.store().events(None).await.unwrap();
+    let mut feed_a = a.running.slipway.store().events(None).await.unwrap();
+    let created = a
+        .post(
+            "/project",
+            Some(&token),
+            json!({"name": "web", "sourceId": "src-1", "vmId": "vm-1"}),
+        )
+        .await;
+    let pid = created.expect(201)["id"].as_str().unwrap().to_string();
+    let ev = next_event(&mut feed_b).await;
+    assert_eq!(
+        (ev.kind, ev.project_id.as_str()),
+        (EventKind::Create, pid.as_str())
+    );
+    assert_eq!(ev.data["vmId"], "vm-1");
+
+    // B serves A's project, enforces uniqueness against it, and its writes
+    // reach A's feed in the same order as B's.
+    assert_eq!(
+        b.get(&format!("/project/{pid}"), Some(&token))
+            .await
+            .expect(200)["name"],
+        "web"
+    );
+    b.post(
+        "/project",
+        Some(&token),
+        json!({"name": "clash", "sourceId": "src-2", "vmId": "vm-1"}),
+    )
+    .await
+    .expect_error(409);
+    b.patch(
+        &format!("/project/{pid}"),
+        Some(&token),
+        json!({"name": "renamed"}),
+    )
+    .await
+    .expect(200);
+    let create_on_a = next_event(&mut feed_a).await;
+    let update_on_a = next_event(&mut feed_a).await;
+    assert_eq!(create_on_a, ev);
+    assert_eq!(update_on_a.kind, EventKind::Update);
+    assert_eq!(update_on_a.data["name"], "renamed");
+    let update_on_b = next_event(&mut feed_b).await;
+    assert_eq!(update_on_b, update_on_a);
+
+    // A replay from B starts where asked, whoever wrote.
+    let mut replay = b
+        .running
+        .slipway
+        .store()
+        .events(Some(ev.id - 1))
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut replay).await, ev);
+    assert_eq!(next_event(&mut replay).await, update_on_a);
+
+    a.delete(&format!("/project/{pid}"), Some(&token))
+        .await
+        .expect(204);
+    b.get(&format!("/project/{pid}"), Some(&token))
+        .await
+        .expect_error(404);
+    let deleted = next_event(&mut feed_b).await;
+    assert_eq!(deleted.kind, EventKind::Delete);
+    assert_eq!(deleted.data, json!({"id": pid}));
+}
