@@ -14,6 +14,7 @@ use serde_json::json;
 use slipway_core::model::{EventKind, FeedItem};
 use slipway_core::store::EventStream;
 use slipway_tests::TestServer;
+use tokio_tungstenite::tungstenite::Message;
 
 async fn node(url: &str) -> TestServer {
     let url = url.to_string();
@@ -72,6 +73,79 @@ async fn a_user_created_on_one_node_signs_in_on_the_other() {
     )
     .await
     .expect_error(409);
+}
+
+/// The next JSON text frame of a WebSocket (pings are answered by tungstenite).
+async fn frame<S>(ws: &mut S) -> serde_json::Value
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the socket stays open")
+            .expect("no socket error");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("a JSON frame"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_created_on_one_node_reaches_a_websocket_on_the_other() {
+    let Some(admin) = postgres_support::admin_url(
+        "a_project_created_on_one_node_reaches_a_websocket_on_the_other",
+    ) else {
+        return;
+    };
+    let url = postgres_support::fresh_database(&admin).await;
+    let a = node(&url).await;
+    let b = node(&url).await;
+    let token = a.signup("ada").await;
+    let other = a.signup("bob").await;
+
+    let ws_url = format!("ws://{}/ws?token={token}", b.running.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .expect("node B upgrades");
+    let hello = frame(&mut ws).await;
+    assert_eq!(hello["event"], "connect");
+
+    // Another user's project (created on A) is not ours to see; ours is.
+    a.post(
+        "/project",
+        Some(&other),
+        json!({"name": "theirs", "sourceId": "src-0", "vmId": "vm-0"}),
+    )
+    .await
+    .expect(201);
+    let created = a
+        .post(
+            "/project",
+            Some(&token),
+            json!({"name": "web", "sourceId": "src-1", "vmId": "vm-1"}),
+        )
+        .await;
+    let pid = created.expect(201)["id"].as_str().unwrap().to_string();
+    let update = frame(&mut ws).await;
+    assert_eq!(update["event"], "project.update", "{update}");
+    assert_eq!(update["data"]["type"], "CREATE");
+    assert_eq!(update["data"]["projectId"], pid.as_str());
+    assert_eq!(update["data"]["data"]["vmId"], "vm-1");
+
+    a.patch(
+        &format!("/project/{pid}"),
+        Some(&token),
+        json!({"name": "renamed"}),
+    )
+    .await
+    .expect(200);
+    let update = frame(&mut ws).await;
+    assert_eq!(update["data"]["type"], "UPDATE");
+    assert_eq!(update["data"]["data"]["name"], "renamed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
