@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod load;
+mod pg;
 mod report;
 mod scenarios;
 mod servers;
@@ -86,6 +87,13 @@ struct RunArgs {
     /// Sockets in the idle WebSocket memory scenario.
     #[arg(long, default_value_t = 10_000)]
     idle_sockets: usize,
+    /// Also run the scenarios on this PostgreSQL database (a throwaway one:
+    /// the bench creates users and projects), with baseline (c).
+    #[arg(long, env = "SLIPWAY_BENCH_POSTGRES_URL", hide_env_values = true)]
+    postgres_url: Option<String>,
+    /// Also run the scenarios on this Redis server (keys under `slipway-bench:`).
+    #[arg(long, env = "SLIPWAY_BENCH_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
     /// Where the JSON results go.
     #[arg(long, default_value = "bench-results")]
     out_dir: PathBuf,
@@ -157,90 +165,38 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
 
     let mut rows: Vec<Row> = Vec::new();
-    let push = |rows: &mut Vec<Row>, row: Row| {
-        eprintln!(
-            "{}",
-            report::table(std::slice::from_ref(&row))
-                .lines()
-                .nth(2)
-                .unwrap_or("")
-        );
-        rows.push(row);
-    };
-
-    let store = "memory";
-    let db = "memory:";
     let base_a = if wanted("read") || wanted("project") || wanted("baseline") {
         let row = ctx.baseline_jwt().await?;
-        push(&mut rows, row.clone());
+        report::push(&mut rows, row.clone());
         Some(row)
     } else {
         None
     };
-    if wanted("read") {
-        let mut row = ctx.authenticated_read(db, store).await?;
-        if let Some(b) = &base_a {
-            row.against(b);
-            row.ratio_target(0.70);
-        }
-        push(&mut rows, row);
-    }
-    if wanted("list") || wanted("project") {
-        match ctx.list_projects(db, store).await? {
-            Some(mut row) => {
-                if let Some(b) = &base_a {
-                    row.against(b);
-                }
-                push(&mut rows, row);
-            }
-            None => eprintln!("GET /project: skipped, this server has no project endpoints"),
-        }
-    }
-    if wanted("create") || wanted("project") {
-        match ctx.create_projects(db, store).await? {
-            Some(mut row) => {
-                if let Some(b) = &base_a {
-                    row.against(b);
-                }
-                push(&mut rows, row);
-            }
-            None => eprintln!("POST /project: skipped, this server has no project endpoints"),
-        }
-    }
     let base_b = if wanted("signin") || wanted("argon2") || wanted("baseline") {
         let row = scenarios::baseline_argon2(ctx.duration).await?;
-        push(&mut rows, row.clone());
+        report::push(&mut rows, row.clone());
         Some(row)
     } else {
         None
     };
-    if wanted("signin") {
-        let mut row = ctx.signin(db, store).await?;
-        if let Some(b) = &base_b {
-            row.against(b);
-            row.ratio_target(0.90);
-        }
-        push(&mut rows, row);
-    }
-    if wanted("health") {
-        let row = ctx.health_under_signin(db, store).await?;
-        push(&mut rows, row);
-    }
+    let baselines = Baselines {
+        a: base_a,
+        b: base_b,
+    };
 
-    if wanted("ws") || wanted("fan-out") {
-        match ctx
-            .ws_fanout(db, store, args.ws_sockets, args.ws_rounds)
-            .await?
-        {
-            Some(row) => push(&mut rows, row),
-            None => eprintln!("WebSocket fan-out: skipped, this server has no /ws"),
-        }
+    let mut stores = vec![("memory", "memory:".to_string())];
+    match &args.postgres_url {
+        Some(url) if ctx.external.is_none() => stores.push(("postgres", url.clone())),
+        _ => eprintln!(
+            "PostgreSQL scenarios: skipped (no --postgres-url / SLIPWAY_BENCH_POSTGRES_URL)"
+        ),
     }
-    if wanted("ws") || wanted("idle") {
-        match ctx.ws_idle(db, store, args.idle_sockets).await? {
-            Some(row) => push(&mut rows, row),
-            None => eprintln!("idle WebSockets: skipped, this server has no /ws"),
-        }
+    match &args.redis_url {
+        Some(url) if ctx.external.is_none() => stores.push(("redis", url.clone())),
+        _ => eprintln!("Redis scenarios: skipped (no --redis-url / SLIPWAY_BENCH_REDIS_URL)"),
+    }
+    for (store, db) in &stores {
+        store_scenarios(&mut rows, &ctx, &args, &wanted, &baselines, store, db).await?;
     }
 
     let table = report::table(&rows);
@@ -267,5 +223,98 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
     )?;
     println!("results written to {}", path.display());
+    Ok(())
+}
+
+/// The baselines every store's figures are compared with.
+struct Baselines {
+    /// (a) bare axum + JWT verify.
+    a: Option<Row>,
+    /// (b) raw argon2id hashes.
+    b: Option<Row>,
+}
+
+/// Every scenario on one store.
+async fn store_scenarios(
+    rows: &mut Vec<Row>,
+    ctx: &Ctx,
+    args: &RunArgs,
+    wanted: &dyn Fn(&str) -> bool,
+    base: &Baselines,
+    store: &str,
+    db: &str,
+) -> anyhow::Result<()> {
+    let compare = |row: &mut Row, b: &Option<Row>, target: Option<f64>| {
+        if let Some(b) = b {
+            row.against(b);
+            if let Some(t) = target {
+                row.ratio_target(t);
+            }
+        }
+    };
+    if wanted("read") {
+        let (mut row, project_id) = ctx.authenticated_read(db, store).await?;
+        if store == "postgres" {
+            match &project_id {
+                Some(id) => {
+                    let c = pg::baseline_select(db, id, ctx.connections, ctx.warmup, ctx.duration)
+                        .await?;
+                    compare(&mut row, &Some(c.clone()), Some(0.50));
+                    report::push(rows, c);
+                }
+                None => row.add_note("no project to SELECT: baseline (c) skipped"),
+            }
+            if let Some(a) = &base.a {
+                row.add_note(format!(
+                    "{:.0}% of baseline (a)",
+                    100.0 * row.rps.unwrap_or(0.0) / a.rps.unwrap_or(f64::NAN)
+                ));
+            }
+        } else {
+            compare(&mut row, &base.a, (store == "memory").then_some(0.70));
+        }
+        report::push(rows, row);
+    }
+    if wanted("list") || wanted("project") {
+        match ctx.list_projects(db, store).await? {
+            Some(mut row) => {
+                compare(&mut row, &base.a, None);
+                report::push(rows, row);
+            }
+            None => eprintln!("GET /project: skipped, this server has no project endpoints"),
+        }
+    }
+    if wanted("create") || wanted("project") {
+        match ctx.create_projects(db, store).await? {
+            Some(mut row) => {
+                compare(&mut row, &base.a, None);
+                report::push(rows, row);
+            }
+            None => eprintln!("POST /project: skipped, this server has no project endpoints"),
+        }
+    }
+    if wanted("signin") {
+        let mut row = ctx.signin(db, store).await?;
+        compare(&mut row, &base.b, Some(0.90));
+        report::push(rows, row);
+    }
+    if wanted("health") {
+        report::push(rows, ctx.health_under_signin(db, store).await?);
+    }
+    if wanted("ws") || wanted("fan-out") {
+        match ctx
+            .ws_fanout(db, store, args.ws_sockets, args.ws_rounds)
+            .await?
+        {
+            Some(row) => report::push(rows, row),
+            None => eprintln!("WebSocket fan-out: skipped, this server has no /ws"),
+        }
+    }
+    if wanted("ws") || wanted("idle") {
+        match ctx.ws_idle(db, store, args.idle_sockets).await? {
+            Some(row) => report::push(rows, row),
+            None => eprintln!("idle WebSockets: skipped, this server has no /ws"),
+        }
+    }
     Ok(())
 }

@@ -107,6 +107,18 @@ impl Row {
     }
 }
 
+/// Prints a row's table line (progress) and keeps it.
+pub(crate) fn push(rows: &mut Vec<Row>, row: Row) {
+    eprintln!(
+        "{}",
+        table(std::slice::from_ref(&row))
+            .lines()
+            .nth(2)
+            .unwrap_or("")
+    );
+    rows.push(row);
+}
+
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -183,6 +195,9 @@ pub(crate) struct Machine {
     pub(crate) cpu_model: String,
     /// `MemTotal` from /proc/meminfo, MiB.
     pub(crate) memory_mib: u64,
+    /// The 1/5/15-minute load averages when the run started (other work on
+    /// the machine skews every figure).
+    pub(crate) load_average: String,
 }
 
 impl Machine {
@@ -203,7 +218,14 @@ impl Machine {
             .and_then(|v| v.parse::<u64>().ok())
             .map(|kib| kib / 1024)
             .unwrap_or(0);
+        let load_average = std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
         Machine {
+            load_average,
             cpus: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
@@ -215,8 +237,8 @@ impl Machine {
     /// One line for the table header.
     pub(crate) fn describe(&self) -> String {
         format!(
-            "{} CPUs ({}), {} MiB memory",
-            self.cpus, self.cpu_model, self.memory_mib
+            "{} CPUs ({}), {} MiB memory, load average {} at start",
+            self.cpus, self.cpu_model, self.memory_mib, self.load_average
         )
     }
 }

@@ -32,13 +32,12 @@ pub(crate) struct Ctx {
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
-/// A value unique to this run (for emails, source ids).
+/// A value unique to this run (for emails, source ids), also across runs
+/// against the same database.
 pub(crate) fn unique() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        UNIQUE.fetch_add(1, Ordering::Relaxed)
-    )
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| slipway_core::crypto::random_token(8).to_lowercase());
+    format!("{run}-{}", UNIQUE.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A signed-up user of a server under test.
@@ -180,13 +179,18 @@ impl Ctx {
     }
 
     /// Authenticated read: `GET /project/{id}`, or `GET /auth/me` while this
-    /// server has no projects.
-    pub(crate) async fn authenticated_read(&self, db: &str, store: &str) -> anyhow::Result<Row> {
+    /// server has no projects. Returns the row and the project read.
+    pub(crate) async fn authenticated_read(
+        &self,
+        db: &str,
+        store: &str,
+    ) -> anyhow::Result<(Row, Option<String>)> {
         let server = self.start(db).await?;
         let mut conn = Conn::open(server.addr()).await?;
         let account = signup(&mut conn).await?;
         let token = account.token.clone();
-        let (name, make): (&str, MakeRequest) = match create_project(&mut conn, &token).await? {
+        let project = create_project(&mut conn, &token).await?;
+        let (name, make): (&str, MakeRequest) = match project.clone() {
             Some(id) => {
                 let path = format!("/project/{id}");
                 (
@@ -209,7 +213,7 @@ impl Ctx {
             );
         }
         server.stop().await;
-        Ok(row)
+        Ok((row, project))
     }
 
     /// `GET /project` listing 50 projects (`None` without project endpoints).

@@ -172,12 +172,42 @@ fn rss_kib(path: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Builds the Slipway instance the standalone server would build.
+/// Builds the Slipway instance the standalone server would build. PostgreSQL
+/// and Redis stores are opened here with their default options, so the bench
+/// does not depend on which store features slipway-server was built with.
 async fn build_slipway(secret: &str, database_url: &str) -> anyhow::Result<Slipway> {
-    let mut args = slipway_server::Args::defaults();
-    args.secret = Some(secret.to_string());
-    args.database_url = database_url.to_string();
-    slipway_server::build(&args, |b| b).await
+    let scheme = database_url.split(':').next().unwrap_or("");
+    let store: Arc<dyn slipway_core::Store> = match scheme {
+        "postgres" | "postgresql" => Arc::new(
+            slipway_postgres::PgStore::connect(
+                database_url,
+                slipway_postgres::PgOptions::default(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?,
+        ),
+        "redis" | "rediss" => Arc::new(
+            slipway_redis::RedisStore::connect(
+                database_url,
+                slipway_redis::RedisOptions {
+                    prefix: "slipway-bench".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the Redis store: {e}"))?,
+        ),
+        _ => {
+            let mut args = slipway_server::Args::defaults();
+            args.secret = Some(secret.to_string());
+            args.database_url = database_url.to_string();
+            return slipway_server::build(&args, |b| b).await;
+        }
+    };
+    Ok(Slipway::builder()
+        .secret(secret.as_bytes().to_vec())
+        .shared_store(store)
+        .build()?)
 }
 
 /// Waits until stdin is closed (the parent stopped or died).
