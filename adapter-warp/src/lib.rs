@@ -31,6 +31,10 @@
 //! wrong methods (405 with `Allow`) and malformed input all answer Slipway's
 //! JSON errors, never a warp rejection.
 //!
+//! `GET /ws` (the live project feed) is checked by core before warp upgrades
+//! it — a bad token gets core's 401 and no upgrade — and then core's protocol
+//! runs over warp's socket.
+//!
 //! The filter answers **every** request that reaches it, like a nested
 //! router: mount it under a prefix, or put your own filters first
 //! (`yours.or(slipway_warp::routes(s))`) when mounting it at the root.
@@ -45,25 +49,32 @@ use tower::ServiceExt;
 use warp::filters::path::Tail;
 use warp::{Filter, Rejection, Reply};
 
-/// A filter serving every Slipway route. Mount it under any prefix with
-/// `warp::path("api").and(slipway_warp::routes(slipway))`.
+mod ws;
+
+/// A filter serving every Slipway route and the `/ws` live feed. Mount it
+/// under any prefix with `warp::path("api").and(slipway_warp::routes(slipway))`.
 pub fn routes(slipway: Slipway) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let service = slipway.service();
-    warp::method()
+    let http = warp::method()
         .and(warp::path::tail())
         .and(raw_query())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .then(move |method, tail: Tail, query, headers, body| {
             let service = service.clone();
-            async move { call(service, method, tail.as_str(), query, headers, body).await }
-        })
+            async move {
+                call(service, method, tail.as_str(), query, headers, body)
+                    .await
+                    .into_response()
+            }
+        });
+    ws::route(slipway).or(http).unify()
 }
 
 /// The raw query string, `None` when the request has none (warp's own
 /// `query::raw` rejects then).
-fn raw_query() -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone
-{
+pub(crate) fn raw_query(
+) -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
     warp::query::raw()
         .map(Some)
         .or(warp::any().map(|| None))
@@ -107,7 +118,7 @@ where
     into_reply(resp).await
 }
 
-async fn into_reply(resp: slipway_core::http::Response) -> http::Response<Bytes> {
+pub(crate) async fn into_reply(resp: slipway_core::http::Response) -> http::Response<Bytes> {
     let (parts, body) = resp.into_parts();
     let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
