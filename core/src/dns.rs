@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::proto::ProtoErrorKind;
 use hickory_resolver::{ResolveError, ResolveErrorKind, TokioResolver};
@@ -93,7 +94,7 @@ pub(crate) async fn lookup_txt(config: &Config, name: &str) -> Result<Lookup, Ap
                 Ok(Lookup::Found(values))
             }
         }
-        Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Lookup::Missing),
+        Err(e) if is_missing(&e) => Ok(Lookup::Missing),
         Err(e) if is_timeout(&e) => Err(timeout_error(name)),
         Err(e) => {
             tracing::warn!(error = %e, name, "DNS lookup failed");
@@ -101,6 +102,23 @@ pub(crate) async fn lookup_txt(config: &Config, name: &str) -> Result<Lookup, Ap
                 "The DNS lookup of {name} failed; check the DNS servers and try again"
             )))
         }
+    }
+}
+
+/// NXDOMAIN, or a NOERROR answer without TXT records. (hickory reports
+/// SERVFAIL and REFUSED as "no records" too; those are failures.)
+fn is_missing(e: &ResolveError) -> bool {
+    match e.kind() {
+        ResolveErrorKind::Proto(p) => match p.kind() {
+            ProtoErrorKind::NoRecordsFound { response_code, .. } => {
+                matches!(
+                    *response_code,
+                    ResponseCode::NXDomain | ResponseCode::NoError
+                )
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }
 
