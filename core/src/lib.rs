@@ -30,9 +30,9 @@ pub mod store;
 pub mod testing;
 pub mod ws;
 
-mod github;
 mod deploy_key;
 mod dns;
+mod github;
 mod handlers;
 mod validate;
 
