@@ -42,8 +42,9 @@
 //! by itself. Every store call is bounded by `RedisOptions::command_timeout`;
 //! when Redis cannot be reached the call answers
 //! [`StoreError::Unavailable`](slipway_core::StoreError::Unavailable) (HTTP 503).
-//! Event streams read on their own connection and reconnect with backoff,
-//! continuing after the last delivered event.
+//! The event log is read by one tail reader per store on its own connection
+//! (see the `events` module), which reconnects with backoff and continues
+//! after the last event it read.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -78,8 +79,11 @@ pub struct RedisOptions {
     /// How long one blocking stream read (`XREAD BLOCK`) waits before it is
     /// issued again.
     pub block_timeout: Duration,
-    /// Longest pause between reconnection attempts of an event stream.
+    /// Longest pause between reconnection attempts of the event log reader.
     pub max_reconnect_delay: Duration,
+    /// How many live events a subscriber may fall behind before it gets
+    /// `FeedItem::Resync`.
+    pub subscriber_buffer: usize,
 }
 
 impl Default for RedisOptions {
@@ -91,6 +95,7 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_secs(1),
             block_timeout: Duration::from_secs(5),
             max_reconnect_delay: Duration::from_secs(2),
+            subscriber_buffer: 1024,
         }
     }
 }
@@ -106,6 +111,8 @@ struct Inner {
     manager: ConnectionManager,
     options: RedisOptions,
     retention: String,
+    /// The event log's tail reader, started by the first `events()` call.
+    hub: tokio::sync::OnceCell<events::Hub>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -158,6 +165,7 @@ impl RedisStore {
                 manager,
                 options,
                 retention,
+                hub: tokio::sync::OnceCell::new(),
             }),
         })
     }
