@@ -94,6 +94,11 @@ impl PgOptions {
         self.event_retention = n.max(1);
         self
     }
+    /// Sets [`PgOptions::poll_interval`].
+    pub fn poll_interval(mut self, d: Duration) -> Self {
+        self.poll_interval = d;
+        self
+    }
     /// Sets [`PgOptions::subscriber_buffer`].
     pub fn subscriber_buffer(mut self, n: usize) -> Self {
         self.subscriber_buffer = n.max(1);

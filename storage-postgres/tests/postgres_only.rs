@@ -1,0 +1,223 @@
+//! What the conformance suite cannot show: concurrent writers and commit
+//! order, a listener connection that dies, nodes migrating at once.
+//!
+//! Needs `SLIPWAY_TEST_POSTGRES_URL` (read at run time); skips without it
+//! unless `SLIPWAY_REQUIRE_BACKENDS=1`.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use slipway_core::model::{FeedItem, Project};
+use slipway_core::store::EventStream;
+use slipway_core::testing::cases::{new_project, new_user};
+use slipway_core::Store;
+use slipway_postgres::{testing, PgOptions, PgStore};
+
+async fn fresh_url() -> Option<String> {
+    let admin = testing::admin_url()?;
+    Some(
+        testing::fresh_database(&admin)
+            .await
+            .expect("a fresh database"),
+    )
+}
+
+async fn next_id(feed: &mut EventStream) -> u64 {
+    match tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the stream goes on")
+        .expect("no store error")
+    {
+        FeedItem::Event(e) => e.id,
+        FeedItem::Resync => panic!("unexpected resync"),
+    }
+}
+
+/// Many racing writers: a follower sees every event once, ids dense and in
+/// order (ids commit in order, so reading "after N" never skips one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_are_followed_without_gap_or_duplicate() {
+    let Some(url) = fresh_url().await else { return };
+    let store = PgStore::connect(
+        &url,
+        PgOptions::default().poll_interval(Duration::from_secs(3600)),
+    )
+    .await
+    .unwrap();
+    let owner = store.create_user(new_user("a"), false).await.unwrap();
+    let mut feed = store.events(Some(0)).await.unwrap();
+    let writers = (0..8).map(|_| {
+        let store = store.clone();
+        let owner = owner.id.clone();
+        tokio::spawn(async move {
+            for _ in 0..25 {
+                store.create_project(new_project(&owner)).await.unwrap();
+            }
+        })
+    });
+    for w in futures::future::join_all(writers).await {
+        w.unwrap();
+    }
+    for expected in 1..=200 {
+        assert_eq!(next_id(&mut feed).await, expected);
+    }
+    assert_eq!(store.last_event_id().await.unwrap(), 200);
+    let extra = tokio::time::timeout(Duration::from_millis(300), feed.next()).await;
+    assert!(extra.is_err(), "no duplicate or extra event: {extra:?}");
+}
+
+/// The listener's connection is killed: the feed goes on after the
+/// reconnect with nothing lost or repeated (the safety-net poll is off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_survives_a_killed_listener_connection() {
+    let Some(url) = fresh_url().await else { return };
+    let store = PgStore::connect(
+        &url,
+        PgOptions::default().poll_interval(Duration::from_secs(3600)),
+    )
+    .await
+    .unwrap();
+    let owner = store.create_user(new_user("a"), false).await.unwrap();
+    let mut feed = store.events(None).await.unwrap();
+    let create = |store: &PgStore| {
+        let p: Project = new_project(&owner.id);
+        let store = store.clone();
+        async move { store.create_project(p).await.unwrap() }
+    };
+    create(&store).await;
+    assert_eq!(next_id(&mut feed).await, 1);
+
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(killed, vec![true], "exactly the listener was terminated");
+    for _ in 0..3 {
+        create(&store).await;
+    }
+    for expected in 2..=4 {
+        assert_eq!(next_id(&mut feed).await, expected);
+    }
+    // A second subscriber started after the reconnect sees live events too.
+    let mut late = store.events(None).await.unwrap();
+    create(&store).await;
+    assert_eq!(next_id(&mut late).await, 5);
+    assert_eq!(next_id(&mut feed).await, 5);
+}
+
+/// Nodes starting at once on an empty database: migrations run once, both
+/// nodes work, and the first user is admin only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_at_once_migrate_safely() {
+    let Some(url) = fresh_url().await else { return };
+    let (a, b, c) = tokio::join!(
+        PgStore::connect(&url, PgOptions::default()),
+        PgStore::connect(&url, PgOptions::default()),
+        PgStore::connect(&url, PgOptions::default()),
+    );
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    let users =
+        futures::future::join_all([&a, &b, &c].map(|s| s.create_user(new_user("n"), false))).await;
+    let admins = users
+        .iter()
+        .filter(|u| u.as_ref().unwrap().role == slipway_core::model::Role::Admin)
+        .count();
+    assert_eq!(admins, 1);
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(applied, 1);
+}
+
+/// A loopback TCP proxy in front of PostgreSQL that can be cut and restored.
+struct Proxy {
+    port: u16,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(port: u16, target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("proxy port");
+        let port = listener.local_addr().unwrap().port();
+        let tasks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let conns = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().unwrap().push(conn);
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        Self { port, tasks }
+    }
+
+    /// Closes the port and every proxied connection.
+    fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// The database goes away (connections reset, port refused): calls answer
+/// `Unavailable` within the timeouts, never `Other`; when it is back the
+/// same store serves again by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_database_is_unavailable_then_recovers() {
+    let Some(url) = fresh_url().await else { return };
+    let parsed = url::Url::parse(&url).unwrap();
+    let target = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(0, target.clone()).await;
+    let mut via = parsed.clone();
+    via.set_port(Some(proxy.port)).unwrap();
+    let options = PgOptions::default()
+        .acquire_timeout(Duration::from_millis(500))
+        .max_connections(2);
+    let store = PgStore::connect(via.as_str(), options).await.unwrap();
+    let user = store.create_user(new_user("a"), false).await.unwrap();
+    let mut feed = store.events(None).await.unwrap();
+
+    proxy.cut();
+    for _ in 0..3 {
+        let err = store.get_user(&user.id).await.unwrap_err();
+        assert!(
+            matches!(err, slipway_core::StoreError::Unavailable(_)),
+            "{err:?}"
+        );
+    }
+    let err = store
+        .create_project(new_project(&user.id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, slipway_core::StoreError::Unavailable(_)),
+        "{err:?}"
+    );
+    assert!(matches!(
+        store.ping().await,
+        Err(slipway_core::StoreError::Unavailable(_))
+    ));
+
+    let back = Proxy::start(proxy.port, target).await;
+    assert_eq!(store.get_user(&user.id).await.unwrap(), user);
+    store.create_project(new_project(&user.id)).await.unwrap();
+    // The feed that lived through the outage goes on.
+    assert_eq!(next_id(&mut feed).await, 1);
+    back.cut();
+}
