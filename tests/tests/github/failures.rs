@@ -142,3 +142,21 @@ async fn unreachable_github_is_502() {
         .expect_error(502);
     gh.finish();
 }
+
+#[tokio::test]
+async fn app_deleted_on_github_is_502_asking_an_admin() {
+    let gh = Gh::start().await;
+    let (_admin, client_id) = gh.admin_with_app().await;
+    let u = gh.fake.add_user("orphan", "orphan@example.com", true);
+    let code = gh.fake.issue_code(&client_id, u, &["user:email"]);
+    gh.fake.remove_app(&client_id);
+    let msg = gh
+        .post("/auth/github", None, json!({ "code": code }))
+        .await
+        .expect_error(502);
+    assert!(
+        msg.contains("incorrect_client_credentials") && msg.contains("admin"),
+        "{msg}"
+    );
+    gh.finish();
+}

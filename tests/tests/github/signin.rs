@@ -45,6 +45,11 @@ async fn signin_creates_a_member_and_keeps_the_token_as_oauth_authorization() {
     assert_eq!(auths[0].kind, AuthorizationType::Oauth);
     assert_eq!(auths[0].name, "octocat");
     assert_eq!(auths[0].info["login"], json!("octocat"));
+    let listed = gh.get("/authorization", Some(&token)).await;
+    let listed = listed.expect(200).as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["type"], json!("oauth"));
+    assert_eq!(listed[0]["name"], json!("octocat"));
     // The stored secret is sealed: no issued token appears in its bytes.
     for secret in gh.fake.secrets() {
         let raw = String::from_utf8_lossy(&auths[0].secret.0).into_owned();
