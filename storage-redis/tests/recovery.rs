@@ -1,0 +1,151 @@
+//! RedisStore when Redis goes away and comes back, and with slow subscribers.
+//! Each test runs its own redis-server (AOF, `appendfsync always`).
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use slipway_core::model::{FeedItem, ProjectPatch};
+use slipway_core::store::EventStream;
+use slipway_core::testing::cases::{new_project, new_user, next_item};
+use slipway_core::{Store, StoreError};
+use slipway_redis::{RedisOptions, RedisStore};
+use support::RedisServer;
+
+fn options() -> RedisOptions {
+    RedisOptions {
+        prefix: "recovery".into(),
+        command_timeout: Duration::from_millis(500),
+        connect_timeout: Duration::from_millis(500),
+        ..Default::default()
+    }
+}
+
+async fn next_id(feed: &mut EventStream) -> u64 {
+    match next_item(feed).await {
+        FeedItem::Event(e) => e.id,
+        FeedItem::Resync => panic!("unexpected resync"),
+    }
+}
+
+/// Retries `op` while it answers `Unavailable` (bounded): the store must
+/// recover by itself once Redis is back.
+async fn until_available<T, F, Fut>(mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    for _ in 0..100 {
+        match op().await {
+            Ok(v) => return v,
+            Err(StoreError::Unavailable(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("expected success or Unavailable, got {e:?}"),
+        }
+    }
+    panic!("the store did not recover");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
+    let Some(mut redis) = RedisServer::start_fresh("event_feed_resumes") else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
+    let user = store.create_user(new_user("a"), false).await.unwrap();
+    let project = store.create_project(new_project(&user.id)).await.unwrap();
+    let mut feed = store.events(None).await.unwrap();
+    let rename = |name: &str| ProjectPatch {
+        name: Some(name.into()),
+        updated_at: chrono::Utc::now(),
+        ..Default::default()
+    };
+    store
+        .update_project(&user.id, &project.id, rename("one"))
+        .await
+        .unwrap();
+    let first = next_id(&mut feed).await;
+
+    redis.kill();
+    // Every call answers Unavailable (503), none hangs and none is `Other`.
+    for _ in 0..3 {
+        let r = store
+            .update_project(&user.id, &project.id, rename("lost"))
+            .await;
+        assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    }
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.events(None).await.err(),
+        Some(StoreError::Unavailable(_))
+    ));
+
+    let (dir, port) = (redis.dir.clone(), redis.port);
+    let _redis = RedisServer::start_on(&dir, port);
+    // Another node writes first, then this one: the feed gets both, in order,
+    // right after the event it delivered before the crash.
+    let other = RedisStore::connect(&format!("redis://127.0.0.1:{port}"), options())
+        .await
+        .unwrap();
+    other
+        .update_project(&user.id, &project.id, rename("two"))
+        .await
+        .unwrap();
+    until_available(|| store.update_project(&user.id, &project.id, rename("three"))).await;
+    let second = next_id(&mut feed).await;
+    let third = next_id(&mut feed).await;
+    assert_eq!((second, third), (first + 1, first + 2));
+    let read = store.get_project(&user.id, &project.id).await.unwrap();
+    assert_eq!(read.name, "three");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_falls_behind_gets_resync() {
+    let Some(redis) = RedisServer::start_fresh("slow_subscriber_resync") else {
+        return;
+    };
+    let store = RedisStore::connect(
+        &redis.url(),
+        RedisOptions {
+            subscriber_buffer: 4,
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    let user = store.create_user(new_user("a"), false).await.unwrap();
+    let mut slow = store.events(None).await.unwrap();
+    let mut fast = store.events(None).await.unwrap();
+    let mut last = 0;
+    for _ in 0..12 {
+        store.create_project(new_project(&user.id)).await.unwrap();
+        last = store.last_event_id().await.unwrap();
+    }
+    // Once the fast subscriber has the last event, the slow one (which read
+    // nothing) is more than 4 behind.
+    loop {
+        if let FeedItem::Event(e) = next_item(&mut fast).await {
+            if e.id == last {
+                break;
+            }
+        }
+    }
+    assert_eq!(next_item(&mut slow).await, FeedItem::Resync);
+    let mut ids = Vec::new();
+    while let Ok(Some(Ok(FeedItem::Event(e)))) =
+        tokio::time::timeout(Duration::from_millis(300), slow.next()).await
+    {
+        ids.push(e.id);
+    }
+    assert_eq!(
+        ids.last(),
+        Some(&last),
+        "continues up to the newest: {ids:?}"
+    );
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let _ = std::fs::remove_dir_all(&redis.dir);
+}
