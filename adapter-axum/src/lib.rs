@@ -21,7 +21,9 @@
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
+use slipway_core::http::ClientAddr;
+use std::net::SocketAddr;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, on_service, MethodFilter, MethodRouter};
 use axum::Router;
@@ -53,7 +55,25 @@ pub fn router(slipway: Slipway) -> Router {
     router
         .route("/ws", ws_route.fallback(fallback))
         .fallback(fallback)
+        .layer(axum::middleware::map_request(client_addr))
 }
+
+/// Copies the peer address from `ConnectInfo` (present when the host serves
+/// with `into_make_service_with_connect_info::<SocketAddr>()`) into core's
+/// [`ClientAddr`], which limits failed sign-ins per address.
+async fn client_addr(mut req: Request) -> Request {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(ip) = peer {
+        req.extensions_mut().insert(ClientAddr(ip));
+    }
+    req
+}
+
+/// Read buffer of each WebSocket (see `ws`).
+const WS_READ_BUFFER: usize = 4 * 1024;
 
 /// `GET /ws`: authenticates before upgrading, then runs the core protocol
 /// over the socket, converting axum's messages to and from [`WsMessage`].
@@ -76,6 +96,16 @@ async fn ws(
                 .into_response();
         }
     };
+    // Clients only send pongs and close frames: a small read buffer (it
+    // still grows for a larger frame) instead of tungstenite's 128 KiB,
+    // which it zero-fills, so every idle socket would cost 128 KiB of RSS.
+    // The transport cuts off messages over twice the limit; core closes
+    // those over the limit with 1009.
+    let max = slipway.config().ws_max_message_size.saturating_mul(2);
+    let upgrade = upgrade
+        .read_buffer_size(WS_READ_BUFFER)
+        .max_message_size(max)
+        .max_frame_size(max);
     upgrade.on_upgrade(move |socket| {
         let socket = socket.map(|m| m.map(from_axum)).with(|m: WsMessage| {
             future::ready(Ok::<_, axum::Error>(match m {
