@@ -193,7 +193,11 @@ impl PgStore {
 /// Runs the embedded migrations under a session advisory lock, on a
 /// connection of its own (no statement timeout while waiting for the lock).
 async fn migrate(connect: &PgConnectOptions) -> Result<(), sqlx::Error> {
-    let mut conn = sqlx::postgres::PgConnection::connect_with(connect).await?;
+    // Without NOTICEs such as "relation _sqlx_migrations already exists".
+    let quiet = connect
+        .clone()
+        .options([("client_min_messages", "warning")]);
+    let mut conn = sqlx::postgres::PgConnection::connect_with(&quiet).await?;
     sqlx::query("SELECT pg_advisory_lock($1, $2)")
         .bind(LOCK_NS)
         .bind(LOCK_MIGRATE)
