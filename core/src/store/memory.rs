@@ -2,14 +2,23 @@
 //!
 //! The mutex is never held across an `.await`; every write, its uniqueness
 //! checks and its event happen under one lock acquisition, so they are atomic.
+//!
+//! Live events fan out through a `tokio::sync::broadcast` channel, so any
+//! number of subscribers can follow the log and a slow one never slows a
+//! writer (it lags and gets [`FeedItem::Resync`]). Events are published
+//! **after** the state mutex is released (see `StateGuard`), so waking many
+//! subscribers never holds up other reads or writes. Publication stays in id
+//! order without making writers wait: whoever publishes also publishes the
+//! events other writers handed over meanwhile (`fanout`).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use tokio::sync::broadcast;
-use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
+
+use self::fanout::{lock_ignoring_poison, Fanout};
 
 use super::{EventStream, Store, StoreResult};
 use crate::error::StoreError;
@@ -17,6 +26,8 @@ use crate::model::{
     Authorization, Domain, Event, EventKind, FeedItem, Network, NetworkPatch, NewEvent, NewUser,
     Project, ProjectPatch, Role, User,
 };
+
+mod fanout;
 
 /// Options of a [`MemoryStore`].
 #[derive(Debug, Clone)]
@@ -45,7 +56,7 @@ pub struct MemoryStore {
 
 struct Inner {
     state: Mutex<State>,
-    live: broadcast::Sender<Event>,
+    live: Fanout,
     options: MemoryStoreOptions,
 }
 
@@ -61,6 +72,42 @@ struct State {
     settings: BTreeMap<String, serde_json::Value>,
     events: VecDeque<Event>,
     last_event_id: u64,
+    /// Events appended under the current lock, published when it is released.
+    unpublished: Vec<Event>,
+}
+
+/// The locked state. Dropping it releases the mutex first and then
+/// publishes the events appended meanwhile, so no lock is held while
+/// subscribers are woken.
+struct StateGuard<'a> {
+    guard: Option<MutexGuard<'a, State>>,
+    inner: &'a Inner,
+}
+
+impl Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.guard.as_deref().expect("guard present until drop")
+    }
+}
+
+impl DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_deref_mut().expect("guard present until drop")
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        let events = std::mem::take(&mut guard.unpublished);
+        drop(guard);
+        if !events.is_empty() {
+            self.inner.live.publish(events);
+        }
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -83,7 +130,7 @@ impl MemoryStore {
 
     /// An empty store with the given options.
     pub fn with_options(options: MemoryStoreOptions) -> Self {
-        let (live, _) = broadcast::channel(options.subscriber_buffer.max(1));
+        let live = Fanout::new(options.subscriber_buffer);
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
@@ -93,13 +140,13 @@ impl MemoryStore {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> StateGuard<'_> {
         // A panic while holding the lock cannot leave a half-applied write
         // (all checks run before any mutation), so poisoning is ignored.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        StateGuard {
+            guard: Some(lock_ignoring_poison(&self.inner.state)),
+            inner: &self.inner,
+        }
     }
 
     /// Appends an event under the lock the caller holds.
@@ -110,8 +157,7 @@ impl MemoryStore {
         while st.events.len() > self.inner.options.event_retention.max(1) {
             st.events.pop_front();
         }
-        // No receiver is not an error: nobody is listening.
-        let _ = self.inner.live.send(event);
+        st.unpublished.push(event);
     }
 }
 
@@ -558,9 +604,10 @@ impl Store for MemoryStore {
     }
 
     async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
-        // Subscribe and snapshot under the same lock: every event is either in
-        // the snapshot or arrives on the receiver, never both, never neither.
-        let (backlog, rx) = {
+        // Subscribe and snapshot under the same lock: every later event
+        // arrives on the receiver, in id order; earlier ones still being
+        // published may arrive too and are skipped by id.
+        let (backlog, rx, next) = {
             let st = self.lock();
             let rx = self.inner.live.subscribe();
             let mut backlog: Vec<FeedItem> = Vec::new();
@@ -583,12 +630,9 @@ impl Store for MemoryStore {
                         .map(FeedItem::Event),
                 );
             }
-            (backlog, rx)
+            (backlog, rx, st.last_event_id + 1)
         };
-        let live = BroadcastStream::new(rx).map(|item| match item {
-            Ok(ev) => Ok(FeedItem::Event(ev)),
-            Err(BroadcastStreamRecvError::Lagged(_)) => Ok(FeedItem::Resync),
-        });
+        let live = fanout::live(rx, next);
         Ok(futures::stream::iter(backlog.into_iter().map(Ok))
             .chain(live)
             .boxed())

@@ -466,3 +466,34 @@ async fn ws_pings_and_drops_a_peer_that_does_not_pong() {
     c.session.await.unwrap();
     assert_eq!(c.from_server.next().await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ws_feed_stays_ordered_under_concurrent_writers() {
+    let e = env(10_000, |c| c.ws_buffer = 10_000);
+    let ada = e.user("ada").await;
+    let mut c = e.connect(&ada, "", 16).await;
+    assert_eq!(c.frame().await["event"], "connect");
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = e.store.clone();
+            let owner = ada.clone();
+            tokio::spawn(async move {
+                let e = Env {
+                    slipway: Slipway::builder().secret(vec![9u8; 32]).build().unwrap(),
+                    store,
+                };
+                let p = e.project(&owner).await;
+                for i in 0..50 {
+                    e.rename(&p, &format!("w{w}-{i}")).await;
+                }
+            })
+        })
+        .collect();
+    // Every event of the instance is Ada's: ids must come consecutively.
+    for id in 1..=408u64 {
+        assert_eq!(c.frame().await["id"], id.to_string());
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+}
