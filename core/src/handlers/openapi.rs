@@ -114,6 +114,7 @@ fn op_responses(
         super::authorizations::get,
         super::authorizations::delete,
         super::health::health,
+        openapi_json,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors),
@@ -125,6 +126,10 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This OpenAPI 3.1 document", body = Object))
+)]
 pub(crate) async fn openapi_json(
     _slipway: Slipway,
     _req: ApiRequest,
