@@ -22,15 +22,15 @@
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Request};
-use slipway_core::http::ClientAddr;
-use std::net::SocketAddr;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, on_service, MethodFilter, MethodRouter};
 use axum::Router;
 use futures::{future, SinkExt, StreamExt};
 use http::{HeaderMap, Uri};
+use slipway_core::http::ClientAddr;
 use slipway_core::ws::WsMessage;
 use slipway_core::{ApiError, Slipway, SlipwayService};
+use std::net::SocketAddr;
 
 /// A router serving every Slipway route and the `/ws` live feed. Nest it
 /// under any prefix.

@@ -44,7 +44,9 @@ use futures::{Stream, TryStreamExt};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Uri};
 use http_body_util::{BodyExt, StreamBody};
+use slipway_core::http::ClientAddr;
 use slipway_core::{Slipway, SlipwayService};
+use std::net::SocketAddr;
 use tower::ServiceExt;
 use warp::filters::path::Tail;
 use warp::{Filter, Rejection, Reply};
@@ -60,14 +62,18 @@ pub fn routes(slipway: Slipway) -> impl Filter<Extract = (impl Reply,), Error = 
         .and(raw_query())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
-        .then(move |method, tail: Tail, query, headers, body| {
-            let service = service.clone();
-            async move {
-                call(service, method, tail.as_str(), query, headers, body)
-                    .await
-                    .into_response()
-            }
-        });
+        .and(warp::addr::remote())
+        .then(
+            move |method, tail: Tail, query, headers, body, peer: Option<SocketAddr>| {
+                let service = service.clone();
+                async move {
+                    let client = peer.map(|p| ClientAddr(p.ip()));
+                    call(service, method, tail.as_str(), query, headers, body, client)
+                        .await
+                        .into_response()
+                }
+            },
+        );
     ws::route(slipway).or(http).unify()
 }
 
@@ -90,6 +96,7 @@ async fn call<S, B>(
     query: Option<String>,
     headers: HeaderMap,
     body: S,
+    client: Option<ClientAddr>,
 ) -> http::Response<Bytes>
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
@@ -111,6 +118,10 @@ where
     *req.method_mut() = method;
     *req.uri_mut() = Uri::from(path_and_query);
     *req.headers_mut() = headers;
+    if let Some(client) = client {
+        // Core limits failed sign-ins per client address.
+        req.extensions_mut().insert(client);
+    }
     let resp = match service.oneshot(req).await {
         Ok(resp) => resp,
         Err(never) => match never {},

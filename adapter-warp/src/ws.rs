@@ -45,7 +45,12 @@ async fn accept(
             .await
             .into_response();
     };
+    // The transport cuts off messages over twice the limit; core closes
+    // those over the limit with 1009.
+    let max = slipway.config().ws_max_message_size.saturating_mul(2);
     upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
         .on_upgrade(move |socket| {
             let socket = socket
                 .map(|m| m.map(from_warp))

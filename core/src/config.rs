@@ -48,6 +48,10 @@ pub struct Config {
     pub max_concurrent_hashes: usize,
     /// Failed sign-ins per email before 429 (default 5).
     pub signin_max_failures: u32,
+    /// Failed sign-ins per client address (any email) before 429 (default
+    /// 50). Needs the adapter to pass the address (a
+    /// [`ClientAddr`](crate::http::ClientAddr) request extension).
+    pub signin_max_failures_per_addr: u32,
     /// The window those failures are counted in (default 15 min).
     pub signin_window: Duration,
     /// DNS servers used to verify domains (queried over UDP); empty means the
@@ -55,6 +59,25 @@ pub struct Config {
     pub dns_servers: Vec<SocketAddr>,
     /// How long one domain verification waits for DNS (default 5 s).
     pub dns_timeout: Duration,
+    /// Largest total size of the request headers in bytes (names, values
+    /// and 4 bytes of separators per header), else 431 (default 16 KiB).
+    pub max_header_bytes: usize,
+    /// Deepest accepted nesting of arrays and objects in a JSON body, else
+    /// 400 (default 32).
+    pub json_max_depth: usize,
+    /// Longest accepted JSON string (in characters), anywhere in a body,
+    /// else 400 naming the field (default 8192). Fields have their own,
+    /// smaller limits on top.
+    pub json_max_string_length: usize,
+    /// Most elements of one JSON array in a body, else 400 naming the field
+    /// (default 1000).
+    pub json_max_array_length: usize,
+    /// WebSocket: largest message (and frame) a client may send, in bytes;
+    /// a larger one closes the connection with 1009 (default 16 KiB).
+    pub ws_max_message_size: usize,
+    /// WebSocket: most simultaneous connections of one user on this node;
+    /// more are refused with 429 before the upgrade (default 16).
+    pub ws_max_connections_per_user: usize,
     /// WebSocket: how many frames may wait for a slow client before its
     /// queue is dropped and replaced by one `resync` (default 256).
     pub ws_buffer: usize,
@@ -90,6 +113,13 @@ impl Default for Config {
                 .map(|n| n.get())
                 .unwrap_or(2),
             signin_max_failures: 5,
+            signin_max_failures_per_addr: 50,
+            max_header_bytes: 16 * 1024,
+            json_max_depth: 32,
+            json_max_string_length: 8192,
+            json_max_array_length: 1000,
+            ws_max_message_size: 16 * 1024,
+            ws_max_connections_per_user: 16,
             signin_window: Duration::from_secs(15 * 60),
             dns_servers: Vec::new(),
             dns_timeout: Duration::from_secs(5),

@@ -20,6 +20,12 @@ use crate::Slipway;
 /// The response type of every Slipway service.
 pub type Response = http::Response<Full<Bytes>>;
 
+/// The address of the client that sent a request. Adapters put it in the
+/// request's extensions (axum from `ConnectInfo`, warp from
+/// `warp::addr::remote`); core uses it to limit failed sign-ins per address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// A JSON response with the given status.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
@@ -30,6 +36,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Re
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
+            nosniff(&mut resp);
             resp
         }
         Err(e) => ApiError::internal(e).into_response(),
@@ -40,7 +47,33 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Re
 pub fn no_content() -> Response {
     let mut resp = http::Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = StatusCode::NO_CONTENT;
+    nosniff(&mut resp);
     resp
+}
+
+/// `X-Content-Type-Options: nosniff`, on every response core makes.
+fn nosniff(resp: &mut Response) {
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
+/// 431 when the headers are larger than the configured limit: the sum of
+/// names and values, plus 4 bytes (`: ` and CRLF) per header.
+pub(crate) fn check_header_size(slipway: &Slipway, headers: &HeaderMap) -> Result<(), ApiError> {
+    let limit = slipway.config().max_header_bytes;
+    let total: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.as_bytes().len() + 4)
+        .sum();
+    if total > limit {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("Request headers are larger than the limit of {limit} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// One route of the API.
@@ -74,6 +107,8 @@ pub(crate) struct ApiRequest {
     pub(crate) headers: HeaderMap,
     pub(crate) params: Vec<(&'static str, String)>,
     pub(crate) body: Bytes,
+    pub(crate) client: Option<ClientAddr>,
+    pub(crate) limits: crate::validate::JsonLimits,
 }
 
 impl ApiRequest {
@@ -97,7 +132,7 @@ impl ApiRequest {
     /// The body parsed as JSON object into `T`, with messages that name the
     /// field at fault.
     pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        crate::validate::parse_json(&self.headers, &self.body)
+        crate::validate::parse_json(&self.headers, &self.body, &self.limits)
     }
 }
 
@@ -180,6 +215,9 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
+    if let Err(e) = check_header_size(&slipway, &parts.headers) {
+        return e.into_response();
+    }
     let body = match read_body(&slipway, &parts.headers, body).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
@@ -189,6 +227,8 @@ where
         headers: parts.headers,
         params,
         body,
+        client: parts.extensions.get::<ClientAddr>().copied(),
+        limits: crate::validate::JsonLimits::from_config(slipway.config()),
     };
     match (endpoint.handler)(slipway, api_req).await {
         Ok(resp) => resp,
@@ -237,7 +277,10 @@ where
                 return Ok(not_found_route(req.uri().path()).into_response());
             };
             if req.method() != endpoint.method {
-                return Ok(method_not_allowed(req.method(), std::slice::from_ref(&endpoint.method)));
+                return Ok(method_not_allowed(
+                    req.method(),
+                    std::slice::from_ref(&endpoint.method),
+                ));
             }
             Ok(dispatch(slipway, endpoint, params, req).await)
         })

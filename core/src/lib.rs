@@ -64,6 +64,8 @@ struct Shared {
     keyring: Keyring,
     hasher: Hasher,
     signin_limiter: Limiter,
+    signin_addr_limiter: Limiter,
+    ws_registry: ws::Registry,
     github: github::GitHub,
     #[cfg(feature = "testing")]
     testing_jwt_key: Vec<u8>,
@@ -231,6 +233,22 @@ impl SlipwayBuilder {
         if config.body_limit == 0 {
             return Err(BuildError::Invalid("body limit must be positive".into()));
         }
+        if !(1..=128).contains(&config.json_max_depth) {
+            return Err(BuildError::Invalid(
+                "JSON depth limit must be between 1 and 128".into(),
+            ));
+        }
+        if config.max_header_bytes == 0
+            || config.json_max_string_length == 0
+            || config.json_max_array_length == 0
+            || config.ws_max_message_size == 0
+            || config.ws_max_connections_per_user == 0
+            || config.signin_max_failures_per_addr == 0
+        {
+            return Err(BuildError::Invalid(
+                "header, JSON, WebSocket and sign-in limits must be positive".into(),
+            ));
+        }
         let github = github::GitHub::new(&config).map_err(BuildError::Invalid)?;
         let hasher = Hasher::new(config.argon2, config.max_concurrent_hashes)
             .map_err(|e| BuildError::Argon2(e.to_string()))?;
@@ -241,6 +259,11 @@ impl SlipwayBuilder {
                 github,
                 hasher,
                 signin_limiter: Limiter::new(config.signin_max_failures, config.signin_window),
+                signin_addr_limiter: Limiter::new(
+                    config.signin_max_failures_per_addr,
+                    config.signin_window,
+                ),
+                ws_registry: ws::Registry::default(),
                 #[cfg(feature = "testing")]
                 testing_jwt_key: secret.jwt_key().to_vec(),
                 store,

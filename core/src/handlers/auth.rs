@@ -151,7 +151,7 @@ pub(crate) async fn signup(slipway: Slipway, req: ApiRequest) -> Result<Response
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 400, description = "Invalid input", body = ErrorBody),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts for this email; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts for this email or from this client address; see Retry-After", body = ErrorBody),
     )
 )]
 pub(crate) async fn signin(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
@@ -166,6 +166,14 @@ pub(crate) async fn signin(slipway: Slipway, req: ApiRequest) -> Result<Response
         ));
     }
     let limiter = &slipway.inner.signin_limiter;
+    let by_addr = &slipway.inner.signin_addr_limiter;
+    let addr = req.client.map(|c| c.0.to_string());
+    if let Some(wait) = addr.as_deref().and_then(|a| by_addr.check(a)) {
+        return Err(ApiError::too_many_requests(
+            "Too many failed sign-in attempts from this address; wait before trying again",
+            wait,
+        ));
+    }
     if let Some(wait) = limiter.check(&email) {
         return Err(ApiError::too_many_requests(
             "Too many failed sign-in attempts for this email; wait before trying again",
@@ -193,6 +201,11 @@ pub(crate) async fn signin(slipway: Slipway, req: ApiRequest) -> Result<Response
         }
         _ => {
             limiter.fail(&email);
+            // A success does not reset the address: one valid account must
+            // not let an address keep guessing the passwords of others.
+            if let Some(a) = &addr {
+                by_addr.fail(a);
+            }
             Err(ApiError::unauthorized("Invalid email or password"))
         }
     }

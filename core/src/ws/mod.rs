@@ -76,7 +76,16 @@
 //! - If the event log cannot be read (store down), the server closes with
 //!   1011; reconnect with `since`.
 //! - Text and binary messages from the client are ignored: the socket is
-//!   server → client only.
+//!   server → client only. One larger than
+//!   [`Config::ws_max_message_size`](crate::Config::ws_max_message_size)
+//!   (16 KiB) closes the connection with [`CLOSE_TOO_BIG`] (1009).
+//! - A user may hold
+//!   [`Config::ws_max_connections_per_user`](crate::Config::ws_max_connections_per_user)
+//!   (16) connections on one node; more are refused with 429 before the
+//!   upgrade.
+//! - When the server shuts down ([`Slipway::shutdown_websockets`]) every
+//!   connection is closed with [`CLOSE_GOING_AWAY`] (1001); reconnect with
+//!   `since` to another node or after the restart.
 //!
 //! # What the transport must do
 //!
@@ -93,6 +102,7 @@ use crate::Slipway;
 
 mod feed;
 mod frames;
+mod registry;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -103,6 +113,24 @@ pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 pub const CLOSE_PING_TIMEOUT: u16 = 4002;
 /// Close code sent when the event log cannot be read (reason `event stream unavailable`).
 pub const CLOSE_FEED_FAILED: u16 = 1011;
+/// Close code sent to every connection when the server shuts down (reason `server shutting down`).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code sent when a client's message is over the size limit (reason `message too big`).
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+pub(crate) use registry::Registry;
+
+/// A user's connection slot, given back when the session ends.
+struct Slot {
+    slipway: Slipway,
+    user_id: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.slipway.inner.ws_registry.release(&self.user_id);
+    }
+}
 
 /// A WebSocket message, as adapters convert it from and to their framework's type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +159,7 @@ pub struct WsSession {
     expires_at: i64,
     last_event_id: u64,
     events: EventStream,
+    slot: Slot,
 }
 
 impl std::fmt::Debug for WsSession {
@@ -155,6 +184,19 @@ impl WsSession {
 }
 
 impl Slipway {
+    /// Closes every WebSocket of this instance with [`CLOSE_GOING_AWAY`]
+    /// (1001) and resolves when all have ended; new ones are refused with
+    /// 503 from then on. Hosts call it on shutdown, next to stopping their
+    /// HTTP server, and bound it with their grace period.
+    pub async fn shutdown_websockets(&self) {
+        self.inner.ws_registry.shut_down().await
+    }
+
+    /// How many WebSocket sessions are open on this instance.
+    pub fn open_websockets(&self) -> usize {
+        self.inner.ws_registry.open()
+    }
+
     /// Checks a WebSocket request before the upgrade: authenticates the token
     /// (`?token=` or `Authorization: Bearer`), parses `?since=` and subscribes
     /// to the event log.
@@ -178,6 +220,14 @@ impl Slipway {
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<WsSession, ApiError> {
+        crate::http::check_header_size(self, headers)?;
+        let registry = &self.inner.ws_registry;
+        if registry.is_shutting_down() {
+            return Err(ApiError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "The server is shutting down; reconnect shortly",
+            ));
+        }
         let params: Vec<(String, String)> = query
             .map(|q| {
                 url::form_urlencoded::parse(q.as_bytes())
@@ -210,6 +260,20 @@ impl Slipway {
                 )
             })?),
         };
+        let max = self.config().ws_max_connections_per_user;
+        if !registry.acquire(&user.id, max) {
+            return Err(ApiError::too_many_requests(
+                format!(
+                    "Too many open WebSocket connections for this user (at most {max}); close \
+                     one before opening another"
+                ),
+                std::time::Duration::from_secs(5),
+            ));
+        }
+        let slot = Slot {
+            slipway: self.clone(),
+            user_id: user.id.clone(),
+        };
         let store = self.store();
         let start = match since {
             Some(s) => s,
@@ -230,6 +294,7 @@ impl Slipway {
             expires_at: claims.exp,
             last_event_id: start,
             events,
+            slot,
         })
     }
 }

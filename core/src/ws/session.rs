@@ -7,8 +7,9 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{sleep_until, timeout, Instant, MissedTickBehavior};
 
 use super::feed::{pump, AbortOnDrop, Out, Queue};
+use super::CLOSE_TOO_BIG;
 use super::{frames, WsMessage, WsSession};
-use super::{CLOSE_FEED_FAILED, CLOSE_PING_TIMEOUT, CLOSE_TOKEN_EXPIRED};
+use super::{CLOSE_FEED_FAILED, CLOSE_GOING_AWAY, CLOSE_PING_TIMEOUT, CLOSE_TOKEN_EXPIRED};
 
 /// How long to wait for the peer's close frame after sending ours.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -32,8 +33,11 @@ impl WsSession {
             expires_at,
             last_event_id,
             events,
+            slot: _slot,
         } = self;
         let config = slipway.config();
+        let max_message = config.ws_max_message_size;
+        let mut shutdown = slipway.inner.ws_registry.shutdown_signal();
         let send_timeout = config.ws_pong_timeout;
         let ping_every = config.ws_ping_interval;
         let queue = Arc::new(Queue::new(config.ws_buffer));
@@ -58,6 +62,7 @@ impl WsSession {
             tokio::select! {
                 biased;
                 () = &mut expiry => break Some((CLOSE_TOKEN_EXPIRED, "token expired")),
+                () = going_away(&mut shutdown) => break Some((CLOSE_GOING_AWAY, "server shutting down")),
                 () = &mut pong_due, if awaiting_pong => {
                     tracing::debug!("websocket peer did not answer a ping; dropping it");
                     break Some((CLOSE_PING_TIMEOUT, "ping timeout"));
@@ -65,6 +70,12 @@ impl WsSession {
                 msg = rx.next() => match msg {
                     Some(Ok(WsMessage::Pong(_))) => awaiting_pong = false,
                     Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break None,
+                    Some(Ok(WsMessage::Text(t))) if t.len() > max_message => {
+                        break Some((CLOSE_TOO_BIG, "message too big"));
+                    }
+                    Some(Ok(WsMessage::Binary(b))) if b.len() > max_message => {
+                        break Some((CLOSE_TOO_BIG, "message too big"));
+                    }
                     // Pings are answered by the transport; the socket is
                     // server -> client only, so text and binary are ignored.
                     Some(Ok(_)) => {}
@@ -109,6 +120,12 @@ impl WsSession {
             }
         }
     }
+}
+
+/// Resolves once the server shuts down (the guard is not held, so the
+/// future stays `Send`).
+async fn going_away(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
 }
 
 /// Sends one message within `limit`; `false` when the peer is gone or too slow.

@@ -14,7 +14,10 @@ use tokio::net::TcpListener;
 
 #[cfg(feature = "warp")]
 pub mod host_warp;
+pub mod layers;
 mod stores;
+
+pub use layers::HttpOptions;
 
 /// The host framework serving the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -122,12 +125,77 @@ pub struct Args {
     /// Grace period for in-flight requests on shutdown.
     #[arg(long, env = "SLIPWAY_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Longest time one request may take before it answers 503 (axum host).
+    #[arg(long, env = "SLIPWAY_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// CORS origins, `https://app.example.com,...` or `*`; empty: CORS off
+    /// (axum host).
+    #[arg(long, env = "SLIPWAY_CORS_ORIGINS", value_delimiter = ',', value_parser = layers::parse_origin)]
+    pub cors_origins: Vec<String>,
+
+    /// Largest request body in bytes (413 above).
+    #[arg(long, env = "SLIPWAY_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub body_limit: usize,
+
+    /// Largest total size of the request headers in bytes (431 above).
+    #[arg(long, env = "SLIPWAY_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Deepest nesting of arrays and objects in a JSON body (400 above; at most 128).
+    #[arg(long, env = "SLIPWAY_JSON_MAX_DEPTH", default_value_t = 32)]
+    pub json_max_depth: usize,
+
+    /// Longest JSON string in a body, in characters (400 above).
+    #[arg(long, env = "SLIPWAY_JSON_MAX_STRING_LENGTH", default_value_t = 8192)]
+    pub json_max_string_length: usize,
+
+    /// Most elements of one JSON array in a body (400 above).
+    #[arg(long, env = "SLIPWAY_JSON_MAX_ARRAY_LENGTH", default_value_t = 1000)]
+    pub json_max_array_length: usize,
+
+    /// Failed sign-ins per email before 429.
+    #[arg(long, env = "SLIPWAY_SIGNIN_MAX_FAILURES", default_value_t = 5)]
+    pub signin_max_failures: u32,
+
+    /// Failed sign-ins per client address before 429.
+    #[arg(
+        long,
+        env = "SLIPWAY_SIGNIN_MAX_FAILURES_PER_ADDR",
+        default_value_t = 50
+    )]
+    pub signin_max_failures_per_addr: u32,
+
+    /// Window the sign-in failures are counted in.
+    #[arg(long, env = "SLIPWAY_SIGNIN_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub signin_window: Duration,
+
+    /// Largest WebSocket message a client may send, in bytes (closed with 1009 above).
+    #[arg(long, env = "SLIPWAY_WS_MAX_MESSAGE_SIZE", default_value_t = 16 * 1024)]
+    pub ws_max_message_size: usize,
+
+    /// Most WebSocket connections of one user on this node (429 above).
+    #[arg(
+        long,
+        env = "SLIPWAY_WS_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 16
+    )]
+    pub ws_max_connections_per_user: usize,
 }
 
 impl Args {
     /// Defaults for every flag, as if none were given (no environment read).
     pub fn defaults() -> Self {
         Args::parse_from(["slipway-server"])
+    }
+
+    /// The HTTP host settings (time limit, CORS) these flags ask for.
+    pub fn http_options(&self) -> HttpOptions {
+        HttpOptions {
+            request_timeout: self.request_timeout,
+            cors_origins: self.cors_origins.clone(),
+        }
     }
 }
 
@@ -166,15 +234,33 @@ pub async fn build(
         .github_url(args.github_url.clone())
         .github_api_url(args.github_api_url.clone())
         .github_timeout(args.github_timeout)
-        .verify_personal_access_tokens(args.github_verify_tokens);
+        .verify_personal_access_tokens(args.github_verify_tokens)
+        .configure(|c| {
+            c.body_limit = args.body_limit;
+            c.max_header_bytes = args.max_header_bytes;
+            c.json_max_depth = args.json_max_depth;
+            c.json_max_string_length = args.json_max_string_length;
+            c.json_max_array_length = args.json_max_array_length;
+            c.signin_max_failures = args.signin_max_failures;
+            c.signin_max_failures_per_addr = args.signin_max_failures_per_addr;
+            c.signin_window = args.signin_window;
+            c.ws_max_message_size = args.ws_max_message_size;
+            c.ws_max_connections_per_user = args.ws_max_connections_per_user;
+        });
     customize(builder).build().context("invalid configuration")
 }
 
 /// The HTTP application: Slipway's routes with request logging.
 #[cfg(feature = "axum")]
 pub fn app(slipway: Slipway) -> axum::Router {
+    app_with(slipway, &HttpOptions::default())
+}
+
+/// [`app`] with the given time limit and CORS settings.
+#[cfg(feature = "axum")]
+pub fn app_with(slipway: Slipway, opts: &HttpOptions) -> axum::Router {
     use tower_http::trace::TraceLayer;
-    slipway_axum::router(slipway).layer(
+    layers::apply(slipway_axum::router(slipway), opts).layer(
         TraceLayer::new_for_http()
             // Only method and path: query strings may carry tokens (`/ws?token=`).
             .make_span_with(|req: &http::Request<_>| {
@@ -202,9 +288,35 @@ pub async fn serve(
     slipway: Slipway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(slipway))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, slipway, &HttpOptions::default(), shutdown).await
+}
+
+/// [`serve`] with the given time limit and CORS settings. When `shutdown`
+/// resolves it stops accepting, closes WebSockets with 1001, and returns
+/// once in-flight requests and WebSockets are done.
+#[cfg(feature = "axum")]
+pub async fn serve_with(
+    listener: TcpListener,
+    slipway: Slipway,
+    opts: &HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app_with(slipway.clone(), opts).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(close_websockets_on(slipway.clone(), shutdown))
+        .await?;
+    slipway.shutdown_websockets().await;
+    Ok(())
+}
+
+/// Resolves with `shutdown`, after telling WebSockets to go away (upgraded
+/// connections are not waited for by the HTTP server's graceful shutdown).
+pub(crate) async fn close_websockets_on(
+    slipway: Slipway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    shutdown.await;
+    tokio::spawn(async move { slipway.shutdown_websockets().await });
 }
 
 /// A server running in the background (for tests and embedding).
@@ -258,12 +370,37 @@ pub async fn serve_on(
     slipway: Slipway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on_with(
+        adapter,
+        listener,
+        slipway,
+        &HttpOptions::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve_on`] with the given HTTP options (time limit and CORS apply on
+/// axum; on warp, use warp's own filters).
+pub async fn serve_on_with(
+    adapter: Adapter,
+    listener: TcpListener,
+    slipway: Slipway,
+    opts: &HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     adapter.ensure_compiled().map_err(std::io::Error::other)?;
+    let _ = opts;
     match adapter {
         #[cfg(feature = "axum")]
-        Adapter::Axum => serve(listener, slipway, shutdown).await,
+        Adapter::Axum => serve_with(listener, slipway, opts, shutdown).await,
         #[cfg(feature = "warp")]
-        Adapter::Warp => host_warp::serve(listener, slipway, shutdown).await,
+        Adapter::Warp => {
+            let stop = close_websockets_on(slipway.clone(), shutdown);
+            host_warp::serve(listener, slipway.clone(), stop).await?;
+            slipway.shutdown_websockets().await;
+            Ok(())
+        }
         #[allow(unreachable_patterns)]
         _ => Ok(()), // not compiled in: refused above
     }
@@ -276,20 +413,66 @@ pub async fn spawn_adapter(
     addr: SocketAddr,
     slipway: Slipway,
 ) -> anyhow::Result<Running> {
+    spawn_adapter_with(adapter, addr, slipway, HttpOptions::default()).await
+}
+
+/// [`spawn_adapter`] with the given HTTP options.
+pub async fn spawn_adapter_with(
+    adapter: &str,
+    addr: SocketAddr,
+    slipway: Slipway,
+    opts: HttpOptions,
+) -> anyhow::Result<Running> {
     let adapter = Adapter::parse(adapter)?;
     adapter.ensure_compiled()?;
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve_on(adapter, listener, slipway.clone(), async move {
-        let _ = rx.await;
-    }));
+    let served = slipway.clone();
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = rx.await;
+        };
+        serve_on_with(adapter, listener, served, &opts, stop).await
+    });
     Ok(Running {
         addr,
         slipway,
         stop: Some(tx),
         task,
     })
+}
+
+/// The whole server, as `main` runs it: builds the instance, serves it on
+/// `args.listen` until SIGINT/SIGTERM, then stops accepting, lets in-flight
+/// requests finish, closes WebSockets with 1001 and returns — at the latest
+/// after `args.shutdown_grace`. `ready` gets the bound address.
+pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    args.adapter.ensure_compiled()?;
+    let slipway = build(&args, |b| b).await?;
+    let listener = TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, adapter = ?args.adapter, "slipway-server listening");
+    ready(addr);
+    let grace = args.shutdown_grace;
+    let opts = args.http_options();
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(async move {
+        let stop = async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests, closing WebSockets");
+            let _ = stopped_tx.send(());
+        };
+        serve_on_with(args.adapter, listener, slipway, &opts, stop).await
+    });
+    tokio::select! {
+        res = &mut server => { res??; }
+        _ = async { let _ = stopped_rx.await; tokio::time::sleep(grace).await; } => {
+            tracing::warn!("grace period over; exiting with requests still in flight");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

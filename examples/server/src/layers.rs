@@ -1,0 +1,121 @@
+//! HTTP hardening of the standalone server on axum: a per-request time limit
+//! answering Slipway's JSON 503, and CORS (off unless origins are given).
+
+use std::time::Duration;
+
+#[cfg(feature = "axum")]
+use axum::{
+    response::{IntoResponse, Response},
+    Router,
+};
+use http::HeaderValue;
+#[cfg(feature = "axum")]
+use http::{header, Method, StatusCode};
+#[cfg(feature = "axum")]
+use slipway_core::ApiError;
+#[cfg(feature = "axum")]
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    timeout::TimeoutLayer,
+};
+
+/// Time limit and CORS settings of the HTTP host.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Longest time one request (headers to last response byte produced,
+    /// body upload included) may take before it answers 503 (default 30 s).
+    pub request_timeout: Duration,
+    /// Origins allowed by CORS; empty turns CORS off (default), `*` allows
+    /// any origin (tokens are sent as headers, never cookies).
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// Parses one CORS origin flag value: `*` or `scheme://host[:port]`.
+pub fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s == "*" {
+        return Ok(s.to_string());
+    }
+    let ok = (s.starts_with("http://") || s.starts_with("https://"))
+        && !s.ends_with('/')
+        && HeaderValue::from_str(s).is_ok();
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not an origin: use `*` or scheme://host[:port] without a path"
+        ))
+    }
+}
+
+#[cfg(feature = "axum")]
+/// Wraps the router with the time limit and, when configured, CORS.
+pub(crate) fn apply(router: Router, opts: &HttpOptions) -> Router {
+    let limit = opts.request_timeout;
+    let router = router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limit,
+        ))
+        .layer(axum::middleware::map_response(
+            move |resp: Response| async move { timeout_as_json(resp, limit) },
+        ));
+    match cors(&opts.cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+#[cfg(feature = "axum")]
+/// The timeout layer answers an empty 503; give it Slipway's JSON body.
+fn timeout_as_json(resp: Response, limit: Duration) -> Response {
+    if resp.status() != StatusCode::SERVICE_UNAVAILABLE
+        || resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return resp;
+    }
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "The request took longer than the limit of {}; try again",
+            humantime::format_duration(limit)
+        ),
+    )
+    .into_response()
+    .into_response()
+}
+
+#[cfg(feature = "axum")]
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(Duration::from_secs(600)),
+    )
+}
