@@ -108,3 +108,96 @@ async fn writes_on_one_node_reach_the_other() {
     assert_eq!(deleted.kind, EventKind::Delete);
     assert_eq!(deleted.data, json!({"id": pid}));
 }
+
+/// The next JSON text frame of a WebSocket (pings are answered by tungstenite).
+async fn frame<S>(ws: &mut S) -> serde_json::Value
+where
+    S: futures::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the socket stays open")
+            .expect("no socket error");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("a JSON frame"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_node_a_reaches_a_websocket_on_node_b() {
+    let Some(base) = redis_support::redis_url("a_write_on_node_a_reaches_a_websocket_on_node_b")
+    else {
+        return;
+    };
+    let url = redis_support::with_fresh_prefix(&base, "slipway-multinode-ws");
+    let a = node(&url).await;
+    let b = node(&url).await;
+    let token = a.signup("ada").await;
+    let other = a.signup("bob").await;
+
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", b.running.addr))
+            .await
+            .expect("node B upgrades");
+    let hello = frame(&mut ws).await;
+    assert_eq!(hello["event"], "connect");
+
+    // Bob's project (written on A) is not Ada's to see; hers is, in order.
+    a.post(
+        "/project",
+        Some(&other),
+        json!({"name": "theirs", "sourceId": "src-0", "vmId": "vm-0"}),
+    )
+    .await
+    .expect(201);
+    let created = a
+        .post(
+            "/project",
+            Some(&token),
+            json!({"name": "web", "sourceId": "src-1", "vmId": "vm-1"}),
+        )
+        .await;
+    let pid = created.expect(201)["id"].as_str().unwrap().to_string();
+    let update = frame(&mut ws).await;
+    assert_eq!(update["event"], "project.update", "{update}");
+    assert_eq!(update["data"]["type"], "CREATE");
+    assert_eq!(update["data"]["projectId"], pid.as_str());
+    assert_eq!(update["data"]["data"]["vmId"], "vm-1");
+    let create_id: u64 = update["id"].as_str().unwrap().parse().unwrap();
+
+    a.patch(
+        &format!("/project/{pid}"),
+        Some(&token),
+        json!({"name": "renamed"}),
+    )
+    .await
+    .expect(200);
+    let update = frame(&mut ws).await;
+    assert_eq!(update["data"]["type"], "UPDATE");
+    assert_eq!(update["data"]["data"]["name"], "renamed");
+    let update_id: u64 = update["id"].as_str().unwrap().parse().unwrap();
+    assert!(update_id > create_id);
+
+    // A client of node B resuming from before the update gets exactly it.
+    let (mut again, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{}/ws?token={token}&since={create_id}",
+        b.running.addr
+    ))
+    .await
+    .expect("node B upgrades");
+    assert_eq!(frame(&mut again).await["event"], "connect");
+    let replayed = frame(&mut again).await;
+    assert_eq!(replayed["id"], update["id"]);
+    assert_eq!(replayed["data"], update["data"]);
+}
