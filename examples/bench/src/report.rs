@@ -80,7 +80,12 @@ impl Row {
 
     /// Compares throughput with a baseline row.
     pub(crate) fn against(&mut self, baseline: &Row) {
-        self.baseline = Some(baseline.scenario.clone());
+        // "baseline (a): ..." → "baseline (a)"
+        let label = match baseline.scenario.split_once(':') {
+            Some((short, _)) => short.to_string(),
+            None => baseline.scenario.clone(),
+        };
+        self.baseline = Some(label);
         if let (Some(a), Some(b)) = (self.rps, baseline.rps) {
             if b > 0.0 {
                 self.ratio = Some(a / b);

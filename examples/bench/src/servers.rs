@@ -201,13 +201,21 @@ async fn build_slipway(secret: &str, database_url: &str) -> anyhow::Result<Slipw
             let mut args = slipway_server::Args::defaults();
             args.secret = Some(secret.to_string());
             args.database_url = database_url.to_string();
-            return slipway_server::build(&args, |b| b).await;
+            return slipway_server::build(&args, bench_settings).await;
         }
     };
-    Ok(Slipway::builder()
-        .secret(secret.as_bytes().to_vec())
-        .shared_store(store)
-        .build()?)
+    Ok(bench_settings(
+        Slipway::builder()
+            .secret(secret.as_bytes().to_vec())
+            .shared_store(store),
+    )
+    .build()?)
+}
+
+/// The one setting the bench changes: the fan-out and idle-socket scenarios
+/// open thousands of sockets of one user, past the default per-user cap.
+fn bench_settings(b: slipway_core::SlipwayBuilder) -> slipway_core::SlipwayBuilder {
+    b.configure(|c| c.ws_max_connections_per_user = 1_000_000)
 }
 
 /// Waits until stdin is closed (the parent stopped or died).
