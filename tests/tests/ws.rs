@@ -423,7 +423,12 @@ async fn ws_a_thousand_subscribers_each_get_the_event() {
         limit >= 2 * N as u64 + 100,
         "open-files limit {limit} is too low for {N} sockets"
     );
-    let s = TestServer::start().await;
+    // One user holds every connection, so lift the per-user cap (16).
+    let s = TestServer::start_with(
+        |_| {},
+        |b| b.configure(|c| c.ws_max_connections_per_user = N + 1),
+    )
+    .await;
     let ada = s.signup("ada").await;
     let url = ws_url(&s, &format!("token={ada}"));
     let sockets: Vec<Ws> = futures::stream::iter(0..N)
