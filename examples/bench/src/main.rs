@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod load;
+mod paired;
 mod pg;
 mod report;
 mod scenarios;
@@ -254,7 +255,9 @@ async fn store_scenarios(
     };
     if wanted("read") {
         let (mut row, project_id) = ctx.authenticated_read(db, store).await?;
+        // The row is already compared with baseline (a), measured interleaved.
         if store == "postgres" {
+            let ratio_a = row.ratio;
             match &project_id {
                 Some(id) => {
                     let c = pg::baseline_select(db, id, ctx.connections, ctx.warmup, ctx.duration)
@@ -264,14 +267,11 @@ async fn store_scenarios(
                 }
                 None => row.add_note("no project to SELECT: baseline (c) skipped"),
             }
-            if let Some(a) = &base.a {
-                row.add_note(format!(
-                    "{:.0}% of baseline (a)",
-                    100.0 * row.rps.unwrap_or(0.0) / a.rps.unwrap_or(f64::NAN)
-                ));
+            if let Some(r) = ratio_a {
+                row.add_note(format!("{:.0}% of baseline (a)", 100.0 * r));
             }
-        } else {
-            compare(&mut row, &base.a, (store == "memory").then_some(0.70));
+        } else if store == "memory" {
+            row.ratio_target(0.70);
         }
         report::push(rows, row);
     }

@@ -30,6 +30,9 @@ pub(crate) struct Ctx {
     pub(crate) duration: Duration,
 }
 
+/// The name of baseline (a)'s row.
+pub(crate) const BASELINE_A: &str = "baseline (a): axum + JWT verify";
+
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
 /// A value unique to this run (for emails, source ids), also across runs
@@ -146,10 +149,9 @@ impl Ctx {
         row
     }
 
-    /// Baseline (a): the bare axum server verifying the same JWT.
-    pub(crate) async fn baseline_jwt(&self) -> anyhow::Result<Row> {
-        let server = Server::baseline(self.mode, &self.secret).await?;
-        // A token minted with the same key and claims as Slipway's.
+    /// Requests for baseline (a): a token minted with the same key and claims
+    /// as Slipway's.
+    pub(crate) fn baseline_requests(&self) -> anyhow::Result<MakeRequest> {
         let slipway = Slipway::builder()
             .secret(self.secret.as_bytes().to_vec())
             .build()?;
@@ -163,16 +165,17 @@ impl Ctx {
             created_at: chrono::Utc::now(),
         };
         let token = slipway.issue_token(&user, None);
-        let make: MakeRequest =
-            Arc::new(move |_, _| request(Method::GET, BASELINE_PATH, Some(&token), None));
+        Ok(Arc::new(move |_, _| {
+            request(Method::GET, BASELINE_PATH, Some(&token), None)
+        }))
+    }
+
+    /// Baseline (a): the bare axum server verifying the same JWT.
+    pub(crate) async fn baseline_jwt(&self) -> anyhow::Result<Row> {
+        let server = Server::baseline(self.mode, &self.secret).await?;
+        let make = self.baseline_requests()?;
         let row = self
-            .measure(
-                &server,
-                "baseline (a): axum + JWT verify",
-                "-",
-                make,
-                StatusCode::OK,
-            )
+            .measure(&server, BASELINE_A, "-", make, StatusCode::OK)
             .await;
         server.stop().await;
         Ok(row)
@@ -205,8 +208,8 @@ impl Ctx {
         };
         drop(conn);
         let mut row = self
-            .measure(&server, name, store, make, StatusCode::OK)
-            .await;
+            .paired_with_baseline(&server, name, store, make)
+            .await?;
         if name == "GET /auth/me" {
             row.add_note(
                 "no POST /project on this server yet: the authenticated read is GET /auth/me",
