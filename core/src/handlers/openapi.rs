@@ -70,6 +70,7 @@ impl Modify for CommonErrors {
                 if secured {
                     add("401", "Missing, invalid or expired token");
                 }
+                add("431", "Request headers over the limit");
                 add("500", "Internal error (a bug; details only in the log)");
                 add("503", "The store is unavailable");
             }
