@@ -116,6 +116,11 @@ async fn create_read_list_update_delete() {
         .await
         .expect_error(400);
     assert!(msg.contains("projectId"), "{msg}");
+    let msg = s
+        .patch(&url, Some(a), json!({"domain": null}))
+        .await
+        .expect_error(400);
+    assert!(msg.contains("domain"), "{msg}");
     assert_eq!(s.delete(&url, Some(a)).await.expect(204), &Value::Null);
     s.get(&url, Some(a)).await.expect_error(404);
     s.delete(&url, Some(a)).await.expect_error(404);
@@ -165,7 +170,14 @@ async fn port_must_be_an_integer_from_1_to_65535() {
         )
         .await;
     let url = format!("/networks/{}", n.expect(201)["id"].as_str().unwrap());
-    for bad in [json!(0), json!(65536), json!(3.5), json!("80"), json!(-1)] {
+    for bad in [
+        json!(0),
+        json!(65536),
+        json!(3.5),
+        json!("80"),
+        json!(-1),
+        json!(null),
+    ] {
         let msg =
             w.s.patch(&url, Some(&w.a), json!({"port": bad}))
                 .await

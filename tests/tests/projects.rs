@@ -326,3 +326,30 @@ async fn another_users_project_is_404_on_every_verb_and_nothing_changes() {
             .expect_error(401);
     }
 }
+
+#[tokio::test]
+async fn concurrent_creates_with_one_vm_id_exactly_one_wins() {
+    let s = TestServer::start().await;
+    let a = s.signup("ada").await;
+    let b = s.signup("bob").await;
+    let before = last_event(&s).await;
+    let attempts = (0..8).map(|i| {
+        let token = if i % 2 == 0 { &a } else { &b };
+        let body = json!({"name": "race", "sourceId": format!("src-{i}"), "vmId": "vm-shared"});
+        s.post("/project", Some(token), body)
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let created = answers.iter().filter(|x| x.status == 201).count();
+    let conflicts: Vec<String> = answers
+        .iter()
+        .filter(|x| x.status == 409)
+        .map(|x| x.expect_error(409))
+        .collect();
+    assert_eq!(created, 1, "{answers:?}");
+    assert_eq!(conflicts.len(), 7);
+    assert!(
+        conflicts.iter().all(|m| m.contains("vmId")),
+        "{conflicts:?}"
+    );
+    assert_eq!(last_event(&s).await, before + 1, "one CREATE event");
+}

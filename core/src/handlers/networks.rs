@@ -33,13 +33,13 @@ pub(crate) struct CreateNetwork {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UpdateNetwork {
     /// New hostname.
-    #[serde(default)]
-    #[schema(example = "www.example.com")]
-    domain: Option<String>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<String>, example = "www.example.com")]
+    domain: Option<Option<String>>,
     /// New port, an integer 1-65535.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "validate::nullable")]
     #[schema(value_type = Option<u16>, minimum = 1, maximum = 65535)]
-    port: Option<serde_json::Value>,
+    port: Option<Option<serde_json::Value>>,
     /// Must be the connection's current project if given: connections do not move.
     #[serde(default)]
     project_id: Option<String>,
@@ -183,7 +183,16 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
 pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let user = super::current_user(&slipway, &req).await?;
     let body: UpdateNetwork = req.json()?;
-    let port = body.port.as_ref().map(validate::port).transpose()?;
+    let port = match &body.port {
+        None => None,
+        Some(None) => return Err(ApiError::bad_request("port cannot be null")),
+        Some(Some(p)) => Some(validate::port(p)?),
+    };
+    let domain = match body.domain {
+        None => None,
+        Some(None) => return Err(ApiError::bad_request("domain cannot be null")),
+        Some(Some(d)) => Some(d),
+    };
     let id = req.param("id");
     let current = slipway
         .store()
@@ -197,7 +206,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
             ));
         }
     }
-    let domain = match &body.domain {
+    let domain = match &domain {
         Some(d) => Some(covering_domain(&slipway, d).await?),
         None => None,
     };
