@@ -221,3 +221,69 @@ async fn unreachable_database_is_unavailable_then_recovers() {
     assert_eq!(next_id(&mut feed).await, 1);
     back.cut();
 }
+
+/// Every pooled connection carries the configured statement timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_connections_carry_the_statement_timeout() {
+    let Some(url) = fresh_url().await else { return };
+    let options = PgOptions::default().statement_timeout(Duration::from_millis(1500));
+    let store = PgStore::connect(&url, options).await.unwrap();
+    let setting: String = sqlx::query_scalar("SELECT current_setting('statement_timeout')")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(setting, "1500ms");
+}
+
+/// Racing network creates on one project: the last event describes the
+/// project with every network (writes to one project take turns).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_network_writes_leave_a_complete_last_event() {
+    use slipway_core::testing::cases::{new_domain, new_network};
+    let Some(url) = fresh_url().await else { return };
+    let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    let owner = store.create_user(new_user("a"), false).await.unwrap();
+    let domain = store
+        .create_domain(new_domain("example.com"))
+        .await
+        .unwrap();
+    let project = store.create_project(new_project(&owner.id)).await.unwrap();
+    let mut feed = store.events(None).await.unwrap();
+    let writes = (0..8).map(|i| {
+        let (store, owner, project, domain) = (
+            store.clone(),
+            owner.id.clone(),
+            project.id.clone(),
+            domain.clone(),
+        );
+        tokio::spawn(async move {
+            let host = format!("n{i}.example.com");
+            store
+                .create_network(&owner, new_network(&project, &host, &domain))
+                .await
+                .unwrap();
+        })
+    });
+    for w in futures::future::join_all(writes).await {
+        w.unwrap();
+    }
+    let mut last = None;
+    for _ in 0..8 {
+        let item = tokio::time::timeout(Duration::from_secs(10), feed.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        match item {
+            FeedItem::Event(e) => last = Some(e),
+            FeedItem::Resync => panic!("unexpected resync"),
+        }
+    }
+    let last = last.unwrap();
+    assert_eq!(
+        last.data["networks"].as_array().unwrap().len(),
+        8,
+        "{}",
+        last.data
+    );
+}
