@@ -279,3 +279,136 @@ async fn websocket_connections_per_user_are_limited() {
     };
     assert_eq!(s.running.slipway.open_websockets(), 3);
 }
+
+#[tokio::test]
+async fn every_answer_is_nosniff_and_tokens_are_not_cached() {
+    let s = TestServer::start().await;
+    let token = s.signup("ada").await;
+    let signin = s
+        .post(
+            "/auth/signin",
+            None,
+            json!({"email": "ada@example.com", "password": "password-ada"}),
+        )
+        .await;
+    assert_eq!(signin.headers["cache-control"], "no-store");
+    let project = s
+        .post(
+            "/project",
+            Some(&token),
+            json!({"name": "p", "sourceId": "src-h", "vmId": "vm-h"}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let id = project["id"].as_str().unwrap();
+    let answers = [
+        s.get("/auth/me", Some(&token)).await,                   // 200
+        s.get("/auth/me", None).await,                           // 401
+        s.delete(&format!("/project/{id}"), Some(&token)).await, // 204
+        s.get(&format!("/project/{id}"), Some(&token)).await,    // 404
+        s.post("/auth/signup", None, json!({})).await,           // 400
+        s.call(reqwest::Method::PUT, "/auth/me", None, None).await, // 405
+    ];
+    for a in answers {
+        assert_eq!(a.headers["x-content-type-options"], "nosniff", "{a:?}");
+    }
+    let unknown = s
+        .client
+        .get(format!("{}/nowhere", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+    assert_eq!(unknown.headers()["x-content-type-options"], "nosniff");
+}
+
+/// A server on the adapter under test with the given HTTP options.
+async fn start_with_options(opts: slipway_server::HttpOptions) -> slipway_server::Running {
+    let mut args = slipway_server::Args::defaults();
+    args.secret = Some(slipway_tests::SECRET.into());
+    let slipway = slipway_server::build(&args, |b| b.argon2(slipway_tests::fast_argon2()))
+        .await
+        .unwrap();
+    slipway_server::spawn_adapter_with(
+        &slipway_tests::adapter_kind(),
+        "127.0.0.1:0".parse().unwrap(),
+        slipway,
+        opts,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_answers_json_503() {
+    if slipway_tests::adapter_kind() != "axum" {
+        return; // the time limit is the axum host's tower-http layer
+    }
+    let running = start_with_options(slipway_server::HttpOptions {
+        request_timeout: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    // Headers and half of a body; the rest never comes.
+    let mut tcp = TcpStream::connect(running.addr).await.unwrap();
+    tcp.write_all(
+        b"POST /auth/signin HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+          content-length: 100\r\nconnection: close\r\n\r\n{\"email\":",
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(HANG, tcp.read_to_end(&mut out))
+        .await
+        .expect("answered")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("content-type: application/json"), "{text}");
+    assert!(
+        text.contains("took longer than the limit of 300ms"),
+        "{text}"
+    );
+    // A request within the limit is unaffected.
+    let ok = reqwest::get(format!("http://{}/health", running.addr))
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_allows_only_configured_origins() {
+    if slipway_tests::adapter_kind() != "axum" {
+        return; // CORS is the axum host's tower-http layer
+    }
+    let preflight = |addr: std::net::SocketAddr, origin: &'static str| async move {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, format!("http://{addr}/project"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+            .await
+            .unwrap()
+    };
+    let off = start_with_options(Default::default()).await;
+    let r = preflight(off.addr, "https://app.example.com").await;
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+
+    let on = start_with_options(slipway_server::HttpOptions {
+        cors_origins: vec!["https://app.example.com".into()],
+        ..Default::default()
+    })
+    .await;
+    let r = preflight(on.addr, "https://app.example.com").await;
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let r = preflight(on.addr, "https://evil.example.net").await;
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+}
