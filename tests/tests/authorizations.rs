@@ -278,3 +278,65 @@ async fn another_users_authorization_is_404_on_every_verb() {
     let list = s.get("/authorization", Some(&a)).await;
     assert_eq!(list.expect(200), &json!([created]));
 }
+
+/// Everything logged in this test binary (TRACE for slipway crates).
+fn captured_log() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    #[derive(Clone)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = Capture(buf.clone());
+        let filter = tracing_subscriber::EnvFilter::new(
+            "slipway_core=trace,slipway_server=trace,slipway_axum=trace,slipway_warp=trace,\
+             tower_http=trace,info",
+        );
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+        buf
+    })
+}
+
+#[tokio::test]
+async fn keys_never_reach_the_log() {
+    let log = captured_log();
+    let s = TestServer::start().await;
+    let t = s.signup("ada").await;
+    for (label, key, _, _) in KEYS {
+        s.post("/authorization", Some(&t), deploy_key(label, key))
+            .await
+            .expect(201);
+    }
+    for key in [ENCRYPTED_OPENSSH, ENCRYPTED_PKCS8, ENCRYPTED_PKCS1] {
+        s.post("/authorization", Some(&t), deploy_key("enc", key))
+            .await
+            .expect_error(400);
+    }
+    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    assert!(
+        text.contains("/authorization"),
+        "requests are logged, so a leak would be seen: {text}"
+    );
+    for (_, key, public, _) in KEYS {
+        assert_no_material(&text, key, public);
+    }
+    for key in [ENCRYPTED_OPENSSH, ENCRYPTED_PKCS8, ENCRYPTED_PKCS1] {
+        for line in material(key) {
+            assert!(!text.contains(&line[..16]), "encrypted key logged");
+        }
+    }
+}
