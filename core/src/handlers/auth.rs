@@ -30,11 +30,11 @@ pub(crate) struct SignupRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SigninRequest {
-    /// Email address (case does not matter).
-    #[schema(example = "ada@example.com")]
+    /// Email address (case does not matter), at most 254 characters.
+    #[schema(example = "ada@example.com", min_length = 1, max_length = 254)]
     pub(crate) email: String,
-    /// Password.
-    #[schema(value_type = String, format = Password)]
+    /// Password, 1-256 characters.
+    #[schema(value_type = String, format = Password, min_length = 1, max_length = 256)]
     pub(crate) password: SecretString,
 }
 
@@ -157,7 +157,7 @@ pub(crate) async fn signup(slipway: Slipway, req: ApiRequest) -> Result<Response
 pub(crate) async fn signin(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let body: SigninRequest = req.json()?;
     let email = body.email.trim().to_lowercase();
-    if email.is_empty() || email.len() > 254 {
+    if email.is_empty() || email.chars().count() > 254 {
         return Err(ApiError::bad_request("email must be a valid email address"));
     }
     if body.password.expose().is_empty() || body.password.expose().chars().count() > 256 {
