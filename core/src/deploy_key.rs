@@ -129,3 +129,31 @@ fn pkcs8_public(body: &str) -> Result<KeyData, ApiError> {
     }
     Err(invalid())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_is_not_an_unencrypted_private_key() {
+        let msg = |text: &str| parse(text).err().expect("refused").message().to_string();
+        assert!(msg("").contains("data.key"));
+        assert!(msg("hello").contains("data.key"));
+        assert!(msg("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA").contains("public key"));
+        assert!(
+            msg("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
+                .contains("public key")
+        );
+        assert!(msg(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----"
+        )
+        .contains("encrypted"));
+        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+                      DEK-Info: AES-256-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----";
+        assert!(msg(legacy).contains("encrypted"));
+        assert!(msg(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----"
+        )
+        .contains("data.key"));
+    }
+}
