@@ -16,10 +16,10 @@
 //! no opt-out: a new endpoint, status or field must be documented first.
 //! [`dns::FakeDns`] stands in for public DNS in domain verification tests.
 
+pub mod fake_github;
+
 pub mod dns;
 pub mod openapi;
-
-pub mod fake_github;
 
 use std::time::Duration;
 
@@ -154,6 +154,10 @@ impl TestServer {
         a.secret = Some(SECRET.to_string());
         a.database_url = fresh_database_url().await;
         a.listen = "127.0.0.1:0".parse().unwrap();
+        // Never reach the real GitHub from a test: by default point it at a
+        // closed loopback port (tests with a fake GitHub override these).
+        a.github_url = "http://127.0.0.1:9".into();
+        a.github_api_url = "http://127.0.0.1:9".into();
         args(&mut a);
         let slipway = slipway_server::build(&a, |b| builder(b.argon2(fast_argon2())))
             .await
