@@ -1,10 +1,12 @@
 //! The live feed at `/ws`, driven by a real WebSocket client
 //! (tokio-tungstenite) against the real server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
+use slipway_core::Store;
 use slipway_tests::TestServer;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -359,17 +361,45 @@ async fn ws_a_client_that_never_reads_does_not_delay_another() {
     }
 }
 
+/// A fresh store of the kind under test that retains only `n` events.
+async fn store_retaining(n: usize) -> Arc<dyn Store> {
+    match slipway_tests::store_kind().as_str() {
+        "memory" => Arc::new(slipway_core::MemoryStore::with_options(
+            slipway_core::MemoryStoreOptions {
+                event_retention: n,
+                ..Default::default()
+            },
+        )),
+        "postgres" => {
+            let url = slipway_tests::fresh_database_url().await;
+            let options = slipway_postgres::PgOptions::default().event_retention(n as u64);
+            Arc::new(
+                slipway_postgres::PgStore::connect(&url, options)
+                    .await
+                    .unwrap(),
+            )
+        }
+        "redis" => {
+            let url = std::env::var("SLIPWAY_TEST_REDIS_URL").expect("SLIPWAY_TEST_REDIS_URL");
+            let options = slipway_redis::RedisOptions {
+                prefix: slipway_tests::unique_name("slipway-test"),
+                event_retention: n,
+                ..Default::default()
+            };
+            Arc::new(
+                slipway_redis::RedisStore::connect(&url, options)
+                    .await
+                    .unwrap(),
+            )
+        }
+        other => panic!("unknown store {other}"),
+    }
+}
+
 #[tokio::test]
 async fn ws_stale_since_gets_resync() {
-    if slipway_tests::store_kind() != "memory" {
-        eprintln!("skipped: needs a store with a small event retention (memory)");
-        return;
-    }
-    let store = slipway_core::MemoryStore::with_options(slipway_core::MemoryStoreOptions {
-        event_retention: 5,
-        ..Default::default()
-    });
-    let s = TestServer::start_with(|_| {}, move |b| b.store(store)).await;
+    let store = store_retaining(5).await;
+    let s = TestServer::start_with(|_| {}, move |b| b.shared_store(store)).await;
     let ada = s.signup("ada").await;
     let p = create_project(&s, &ada, "v0").await; // event 1
     let pid = p["id"].as_str().unwrap().to_string();
