@@ -31,6 +31,7 @@ async fn shutdown_child_server() {
     args.database_url = "memory:".into();
     args.secret = Some(slipway_tests::SECRET.into());
     args.shutdown_grace = Duration::from_secs(30);
+    args.adapter = slipway_server::Adapter::parse(&slipway_tests::adapter_kind()).unwrap();
     let result = slipway_server::run(args, |addr| println!("LISTENING {addr}")).await;
     std::process::exit(if result.is_ok() { 0 } else { 1 });
 }
