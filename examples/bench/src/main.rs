@@ -68,7 +68,8 @@ struct RunArgs {
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
     warmup: Duration,
     /// Benchmark an external slipway-server (`http://host:port`) instead of
-    /// starting one; RSS is then not reported.
+    /// starting one; RSS is then not reported. For the WebSocket scenarios,
+    /// start it with `--ws-max-connections-per-user 20000`.
     #[arg(long)]
     url: Option<String>,
     /// Run the servers in this process instead of child processes (RSS then
