@@ -35,7 +35,8 @@ pub struct PgOptions {
     /// `Unavailable` (default 3 s). While the database is down, requests
     /// fail after this long.
     pub acquire_timeout: Duration,
-    /// Server-side limit of one SQL statement (`statement_timeout`, default 5 s).
+    /// Server-side limit of one SQL statement (`statement_timeout`, default
+    /// 5 s); `idle_in_transaction_session_timeout` is set to twice this.
     pub statement_timeout: Duration,
     /// Client-side limit of one store call, all statements included
     /// (default 10 s); past it the call answers `Unavailable`.
@@ -143,9 +144,14 @@ impl PgStore {
         let connect = connect.application_name("slipway");
         migrate(&connect).await?;
         let statement_ms = options.statement_timeout.as_millis().max(1).to_string();
-        let pool_connect = connect
-            .clone()
-            .options([("statement_timeout", statement_ms.as_str())]);
+        // A session stuck inside a transaction (say, a frozen client) would
+        // hold its row locks, the event counter's included: the server ends
+        // it after twice the statement timeout.
+        let idle_ms = (options.statement_timeout.as_millis().max(1) * 2).to_string();
+        let pool_connect = connect.clone().options([
+            ("statement_timeout", statement_ms.as_str()),
+            ("idle_in_transaction_session_timeout", idle_ms.as_str()),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .min_connections(options.min_connections)

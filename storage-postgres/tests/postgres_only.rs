@@ -233,6 +233,12 @@ async fn pooled_connections_carry_the_statement_timeout() {
         .await
         .unwrap();
     assert_eq!(setting, "1500ms");
+    let idle: String =
+        sqlx::query_scalar("SELECT current_setting('idle_in_transaction_session_timeout')")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(idle, "3s");
 }
 
 /// Racing network creates on one project: the last event describes the
