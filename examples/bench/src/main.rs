@@ -176,7 +176,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let baselines = Baselines { a: base_a };
 
-    let mut stores = vec![("memory", "memory:".to_string())];
+    let first = if ctx.external.is_some() {
+        "external"
+    } else {
+        "memory"
+    };
+    let mut stores = vec![(first, "memory:".to_string())];
     match &args.postgres_url {
         Some(url) if ctx.external.is_none() => stores.push(("postgres", url.clone())),
         _ => eprintln!(
