@@ -1,16 +1,29 @@
 """Schemathesis hooks for Slipway: sign up once, then send that user's token."""
 import os
+import threading
 import uuid
 
 import requests
 import schemathesis
 
 
+_LOCK = threading.Lock()
+_TOKEN = []
+
+
 @schemathesis.auth()
 class SlipwayToken:
-    """Signs up a fresh user (the first one is the instance's admin)."""
+    """Signs up one user for the whole run: the instance's first user, so
+    its admin, and every worker uses its token (admin-only operations get
+    exercised too)."""
 
     def get(self, case, ctx):
+        with _LOCK:
+            if not _TOKEN:
+                _TOKEN.append(self._signup())
+            return _TOKEN[0]
+
+    def _signup(self):
         base = os.environ["SLIPWAY_URL"]
         name = uuid.uuid4().hex[:12]
         resp = requests.post(
