@@ -379,9 +379,6 @@ async fn a_request_over_the_time_limit_answers_json_503() {
 
 #[tokio::test]
 async fn cors_is_off_by_default_and_allows_only_configured_origins() {
-    if slipway_tests::adapter_kind() != "axum" {
-        return; // CORS is the axum host's tower-http layer
-    }
     let preflight = |addr: std::net::SocketAddr, origin: &'static str| async move {
         reqwest::Client::new()
             .request(reqwest::Method::OPTIONS, format!("http://{addr}/project"))

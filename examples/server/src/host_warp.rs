@@ -30,7 +30,39 @@ pub async fn serve(
     slipway: Slipway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    warp::serve(app(slipway))
+    serve_with(listener, slipway, &crate::HttpOptions::default(), shutdown).await
+}
+
+/// [`serve`] with CORS when `opts` lists origins (warp's `cors` filter: a
+/// request from another origin is refused with 403). The request time limit
+/// is not applied on warp.
+pub async fn serve_with(
+    listener: TcpListener,
+    slipway: Slipway,
+    opts: &crate::HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let origins = &opts.cors_origins;
+    if origins.is_empty() {
+        warp::serve(app(slipway))
+            .incoming(listener)
+            .graceful(shutdown)
+            .run()
+            .await;
+        return Ok(());
+    }
+    let mut cors = warp::cors()
+        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allow_headers(["authorization", "content-type"])
+        .expose_header("retry-after")
+        .max_age(600);
+    cors = if origins.iter().any(|o| o == "*") {
+        cors.allow_any_origin()
+    } else {
+        // Checked by `layers::parse_origin` (warp panics on an invalid one).
+        cors.allow_origins(origins.iter().map(String::as_str))
+    };
+    warp::serve(app(slipway).with(cors))
         .incoming(listener)
         .graceful(shutdown)
         .run()

@@ -380,8 +380,8 @@ pub async fn serve_on(
     .await
 }
 
-/// [`serve_on`] with the given HTTP options (time limit and CORS apply on
-/// axum; on warp, use warp's own filters).
+/// [`serve_on`] with the given HTTP options (the time limit applies on axum
+/// only; CORS on both).
 pub async fn serve_on_with(
     adapter: Adapter,
     listener: TcpListener,
@@ -390,14 +390,13 @@ pub async fn serve_on_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     adapter.ensure_compiled().map_err(std::io::Error::other)?;
-    let _ = opts;
     match adapter {
         #[cfg(feature = "axum")]
         Adapter::Axum => serve_with(listener, slipway, opts, shutdown).await,
         #[cfg(feature = "warp")]
         Adapter::Warp => {
             let stop = close_websockets_on(slipway.clone(), shutdown);
-            host_warp::serve(listener, slipway.clone(), stop).await?;
+            host_warp::serve_with(listener, slipway.clone(), opts, stop).await?;
             slipway.shutdown_websockets().await;
             Ok(())
         }
