@@ -131,7 +131,7 @@ pub struct Args {
     pub request_timeout: Duration,
 
     /// CORS origins, `https://app.example.com,...` or `*`; empty: CORS off
-    /// (axum host).
+    /// (default).
     #[arg(long, env = "SLIPWAY_CORS_ORIGINS", value_delimiter = ',', value_parser = layers::parse_origin)]
     pub cors_origins: Vec<String>,
 
