@@ -58,11 +58,7 @@ impl Hasher {
         &self,
         f: impl FnOnce(Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(ApiError::internal)?;
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let argon = self
             .params
             .argon2()
