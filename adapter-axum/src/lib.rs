@@ -4,20 +4,29 @@
 //! natively (so the host's middleware and nesting apply); unknown paths and
 //! wrong methods answer Slipway's JSON errors.
 //!
-//! ```
+//! ```rust
 //! use axum::{routing::get, Router};
 //! use slipway_core::{MemoryStore, Slipway};
 //!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let slipway = Slipway::builder()
-//!     .secret(vec![7u8; 32])
+//!     .secret(std::env::var("SLIPWAY_SECRET")?.into_bytes()) // at least 32 bytes
 //!     .store(MemoryStore::new())
-//!     .build()
-//!     .unwrap();
-//! let app: Router = Router::new()
-//!     .route("/", get(|| async { "the host's own page" }))
-//!     .nest("/api", slipway_axum::router(slipway));
-//! # let _ = app;
+//!     .build()?;
+//!
+//! let app = Router::new()
+//!     .route("/", get(|| async { "my own page" }))
+//!     .nest("/api", slipway_axum::router(slipway)); // Slipway under /api
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! This example is also the README's; a test keeps the two copies identical.
+//! Serve with `into_make_service_with_connect_info::<SocketAddr>()` to let
+//! Slipway count failed sign-ins per client address too.
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
