@@ -205,13 +205,15 @@ pub async fn build(
     args: &Args,
     customize: impl FnOnce(SlipwayBuilder) -> SlipwayBuilder,
 ) -> anyhow::Result<Slipway> {
-    let store = stores::open(&args.database_url).await?;
+    // Settle the secret before touching a database: a misconfigured start
+    // fails without connecting or migrating anything.
+    let persistent = stores::is_persistent(&args.database_url);
     let secret = match &args.secret {
         Some(s) => {
             InstanceSecret::new(s.as_bytes().to_vec()).context("SLIPWAY_SECRET is invalid")?;
             s.as_bytes().to_vec()
         }
-        None if store.persistent => anyhow::bail!(
+        None if persistent => anyhow::bail!(
             "SLIPWAY_SECRET (--secret) is required with a persistent store: tokens and stored \
              credentials must survive a restart"
         ),
@@ -225,9 +227,10 @@ pub async fn build(
             hex::encode(bytes).into_bytes()
         }
     };
+    let store = stores::open(&args.database_url).await?;
     let builder = Slipway::builder()
         .secret(secret)
-        .shared_store(store.store)
+        .shared_store(store)
         .signup(args.signup)
         .token_ttl(args.token_ttl)
         .dns_servers(args.dns_servers.clone())

@@ -4,19 +4,16 @@ use std::sync::Arc;
 
 use slipway_core::Store;
 
-pub(crate) struct Opened {
-    pub(crate) store: Arc<dyn Store>,
-    /// Whether data outlives the process (then a secret is mandatory).
-    pub(crate) persistent: bool,
+/// Whether the store a URL names outlives the process (then the instance
+/// secret is mandatory): everything but `memory:`.
+pub(crate) fn is_persistent(url: &str) -> bool {
+    url.split(':').next().unwrap_or("") != "memory"
 }
 
-pub(crate) async fn open(url: &str) -> anyhow::Result<Opened> {
+pub(crate) async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let scheme = url.split(':').next().unwrap_or("");
     match scheme {
-        "memory" => Ok(Opened {
-            store: Arc::new(slipway_core::MemoryStore::new()),
-            persistent: false,
-        }),
+        "memory" => Ok(Arc::new(slipway_core::MemoryStore::new())),
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => open_postgres(url).await,
         #[cfg(not(feature = "postgres"))]
@@ -40,14 +37,11 @@ pub(crate) async fn open(url: &str) -> anyhow::Result<Opened> {
 /// Opens a `postgres://` URL with `slipway_postgres::PgStore` (migrations
 /// run on connect; several servers may share the database).
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str) -> anyhow::Result<Opened> {
+async fn open_postgres(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let store = slipway_postgres::PgStore::connect(url, slipway_postgres::PgOptions::default())
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?;
-    Ok(Opened {
-        store: Arc::new(store),
-        persistent: true,
-    })
+    Ok(Arc::new(store))
 }
 
 /// Opens a `redis://` URL with `slipway_redis::RedisStore`.
@@ -57,7 +51,7 @@ async fn open_postgres(url: &str) -> anyhow::Result<Opened> {
 /// the URL reaches redis-rs. Instances with different prefixes share one Redis
 /// without seeing each other's data; nodes of one instance use the same prefix.
 #[cfg(feature = "redis")]
-async fn open_redis(url: &str) -> anyhow::Result<Opened> {
+async fn open_redis(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let (url, prefix) = split_redis_prefix(url)?;
     let options = slipway_redis::RedisOptions {
         prefix: prefix.unwrap_or_else(|| "slipway".into()),
@@ -66,10 +60,7 @@ async fn open_redis(url: &str) -> anyhow::Result<Opened> {
     let store = slipway_redis::RedisStore::connect(&url, options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the Redis store: {e}"))?;
-    Ok(Opened {
-        store: Arc::new(store),
-        persistent: true,
-    })
+    Ok(Arc::new(store))
 }
 
 /// Splits `?prefix=` off a Redis URL: `(url without it, prefix)`.
