@@ -11,7 +11,6 @@
 //! order without making writers wait: whoever publishes also publishes the
 //! events other writers handed over meanwhile (`fanout`).
 
-use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -19,15 +18,17 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use self::fanout::{lock_ignoring_poison, Fanout};
+use self::state::{sorted, State};
 
 use super::{EventStream, Store, StoreResult};
 use crate::error::StoreError;
 use crate::model::{
-    Authorization, Domain, Event, EventKind, FeedItem, Network, NetworkPatch, NewEvent, NewUser,
-    Project, ProjectPatch, Role, User,
+    Authorization, Domain, EventKind, FeedItem, Network, NetworkPatch, NewEvent, NewUser, Project,
+    ProjectPatch, Role, User,
 };
 
 mod fanout;
+mod state;
 
 /// Options of a [`MemoryStore`].
 #[derive(Debug, Clone)]
@@ -58,22 +59,6 @@ struct Inner {
     state: Mutex<State>,
     live: Fanout,
     options: MemoryStoreOptions,
-}
-
-#[derive(Default)]
-struct State {
-    // BTreeMaps keyed by (sequence) keep "oldest first" listings cheap.
-    seq: u64,
-    users: BTreeMap<String, (u64, User)>,
-    auths: BTreeMap<String, (u64, Authorization)>,
-    projects: BTreeMap<String, (u64, Project)>,
-    networks: BTreeMap<String, (u64, Network)>,
-    domains: BTreeMap<String, (u64, Domain)>,
-    settings: BTreeMap<String, serde_json::Value>,
-    events: VecDeque<Event>,
-    last_event_id: u64,
-    /// Events appended under the current lock, published when it is released.
-    unpublished: Vec<Event>,
 }
 
 /// The locked state. Dropping it releases the mutex first and then
@@ -159,92 +144,17 @@ impl MemoryStore {
         }
         st.unpublished.push(event);
     }
-}
 
-fn sorted<T: Clone>(items: impl Iterator<Item = (u64, T)>) -> Vec<T> {
-    let mut v: Vec<(u64, T)> = items.collect();
-    v.sort_by_key(|(seq, _)| *seq);
-    v.into_iter().map(|(_, t)| t).collect()
-}
-
-impl State {
-    fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
-    }
-
-    fn project_with_networks(&self, p: &Project) -> Project {
-        let mut p = p.clone();
-        p.networks = sorted(
-            self.networks
-                .values()
-                .filter(|(_, n)| n.project_id == p.id)
-                .cloned(),
-        );
-        p
-    }
-
-    fn owned_project(&self, owner_id: &str, id: &str) -> StoreResult<&Project> {
-        match self.projects.get(id) {
-            Some((_, p)) if p.owner_id == owner_id => Ok(p),
-            _ => Err(StoreError::NotFound),
-        }
-    }
-
-    fn owned_network(&self, owner_id: &str, id: &str) -> StoreResult<&Network> {
-        let (_, n) = self.networks.get(id).ok_or(StoreError::NotFound)?;
-        self.owned_project(owner_id, &n.project_id)?;
-        Ok(n)
-    }
-
-    /// Checks the project uniqueness rules against every project but `except`.
-    fn check_project_unique(
+    /// Appends the UPDATE event of a project whose networks changed.
+    fn append_project_update(
         &self,
-        except: Option<&str>,
-        source_id: &str,
-        vm_id: &str,
-        path: Option<&str>,
+        st: &mut State,
+        owner_id: &str,
+        project_id: &str,
     ) -> StoreResult<()> {
-        for (_, p) in self.projects.values() {
-            if Some(p.id.as_str()) == except {
-                continue;
-            }
-            if p.source_id == source_id {
-                return Err(StoreError::conflict("sourceId"));
-            }
-            if p.vm_id == vm_id {
-                return Err(StoreError::conflict("vmId"));
-            }
-            if path.is_some() && p.path.as_deref() == path {
-                return Err(StoreError::conflict("path"));
-            }
-        }
+        let full = st.project_with_networks(st.owned_project(owner_id, project_id)?);
+        self.append(st, NewEvent::for_project(EventKind::Update, &full));
         Ok(())
-    }
-
-    fn check_network_domain(
-        &self,
-        except: Option<&str>,
-        domain: &str,
-        domain_id: &str,
-    ) -> StoreResult<()> {
-        if !self.domains.contains_key(domain_id) {
-            return Err(StoreError::conflict("domain"));
-        }
-        if self
-            .networks
-            .values()
-            .any(|(_, n)| Some(n.id.as_str()) != except && n.domain == domain)
-        {
-            return Err(StoreError::conflict("domain"));
-        }
-        Ok(())
-    }
-
-    fn remove_project(&mut self, id: &str) -> Option<Project> {
-        let (_, p) = self.projects.remove(id)?;
-        self.networks.retain(|_, (_, n)| n.project_id != id);
-        Some(p)
     }
 }
 
@@ -256,15 +166,15 @@ impl Store for MemoryStore {
 
     async fn create_user(&self, user: NewUser, first_only: bool) -> StoreResult<User> {
         let mut st = self.lock();
-        let first = st.users.is_empty();
+        let first = !st.has_users();
         if first_only && !first {
             return Err(StoreError::conflict("signup"));
         }
-        if st.users.values().any(|(_, u)| u.email == user.email) {
+        if st.user_by_email(&user.email).is_some() {
             return Err(StoreError::conflict("email"));
         }
         if let Some(gid) = user.github_id {
-            if st.users.values().any(|(_, u)| u.github_id == Some(gid)) {
+            if st.user_by_github_id(gid).is_some() {
                 return Err(StoreError::conflict("githubId"));
             }
         }
@@ -277,63 +187,29 @@ impl Store for MemoryStore {
             github_id: user.github_id,
             created_at: user.created_at,
         };
-        let seq = st.next_seq();
-        st.users.insert(user.id.clone(), (seq, user.clone()));
+        st.insert_user(user.clone());
         Ok(user)
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<User> {
-        let st = self.lock();
-        st.users
-            .get(id)
-            .map(|(_, u)| u.clone())
-            .ok_or(StoreError::NotFound)
+        self.lock().user(id).cloned().ok_or(StoreError::NotFound)
     }
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let st = self.lock();
-        Ok(st
-            .users
-            .values()
-            .find(|(_, u)| u.email == email)
-            .map(|(_, u)| u.clone()))
+        Ok(self.lock().user_by_email(email).cloned())
     }
 
     async fn find_user_by_github_id(&self, github_id: i64) -> StoreResult<Option<User>> {
-        let st = self.lock();
-        Ok(st
-            .users
-            .values()
-            .find(|(_, u)| u.github_id == Some(github_id))
-            .map(|(_, u)| u.clone()))
+        Ok(self.lock().user_by_github_id(github_id).cloned())
     }
 
     async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
-        let mut st = self.lock();
-        if st
-            .users
-            .values()
-            .any(|(_, u)| u.id != user_id && u.github_id == Some(github_id))
-        {
-            return Err(StoreError::conflict("githubId"));
-        }
-        let (_, user) = st.users.get_mut(user_id).ok_or(StoreError::NotFound)?;
-        user.github_id = Some(github_id);
-        Ok(user.clone())
+        self.lock().set_github_id(user_id, github_id)
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
         let mut st = self.lock();
-        if st.users.remove(id).is_none() {
-            return Err(StoreError::NotFound);
-        }
-        st.auths.retain(|_, (_, a)| a.user_id != id);
-        let owned: Vec<String> = sorted(
-            st.projects
-                .values()
-                .filter(|(_, p)| p.owner_id == id)
-                .map(|(s, p)| (*s, p.id.clone())),
-        );
+        let owned = st.remove_user(id).ok_or(StoreError::NotFound)?;
         for pid in owned {
             st.remove_project(&pid);
             self.append(&mut st, NewEvent::deleted(id, &pid));
@@ -343,7 +219,7 @@ impl Store for MemoryStore {
 
     async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
         let mut st = self.lock();
-        if !st.users.contains_key(&auth.user_id) {
+        if st.user(&auth.user_id).is_none() {
             return Err(StoreError::NotFound);
         }
         let seq = st.next_seq();
@@ -353,7 +229,7 @@ impl Store for MemoryStore {
 
     async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
         let mut st = self.lock();
-        if !st.users.contains_key(&auth.user_id) {
+        if st.user(&auth.user_id).is_none() {
             return Err(StoreError::NotFound);
         }
         if let Some((_, existing)) = st
@@ -401,33 +277,19 @@ impl Store for MemoryStore {
 
     async fn create_project(&self, project: Project) -> StoreResult<Project> {
         let mut st = self.lock();
-        if !st.users.contains_key(&project.owner_id) {
+        if st.user(&project.owner_id).is_none() {
             return Err(StoreError::NotFound);
         }
-        st.check_project_unique(
-            None,
-            &project.source_id,
-            &project.vm_id,
-            project.path.as_deref(),
-        )?;
+        st.check_project_unique(None, &project)?;
         let mut project = project;
         project.networks.clear();
-        let seq = st.next_seq();
-        st.projects
-            .insert(project.id.clone(), (seq, project.clone()));
+        st.put_project(project.clone());
         self.append(&mut st, NewEvent::for_project(EventKind::Create, &project));
         Ok(project)
     }
 
     async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
-        let st = self.lock();
-        let owned = sorted(
-            st.projects
-                .values()
-                .filter(|(_, p)| p.owner_id == owner_id)
-                .cloned(),
-        );
-        Ok(owned.iter().map(|p| st.project_with_networks(p)).collect())
+        Ok(self.lock().projects_of(owner_id))
     }
 
     async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
@@ -460,10 +322,8 @@ impl Store for MemoryStore {
             p.vm_id = vm_id;
         }
         p.updated_at = patch.updated_at;
-        st.check_project_unique(Some(id), &p.source_id, &p.vm_id, p.path.as_deref())?;
-        if let Some((_, slot)) = st.projects.get_mut(id) {
-            *slot = p.clone();
-        }
+        st.check_project_unique(Some(id), &p)?;
+        st.put_project(p.clone());
         let full = st.project_with_networks(&p);
         self.append(&mut st, NewEvent::for_project(EventKind::Update, &full));
         Ok(full)
@@ -481,12 +341,8 @@ impl Store for MemoryStore {
         let mut st = self.lock();
         st.owned_project(owner_id, &network.project_id)?;
         st.check_network_domain(None, &network.domain, &network.domain_id)?;
-        let seq = st.next_seq();
-        st.networks
-            .insert(network.id.clone(), (seq, network.clone()));
-        let project = st.owned_project(owner_id, &network.project_id)?;
-        let full = st.project_with_networks(project);
-        self.append(&mut st, NewEvent::for_project(EventKind::Update, &full));
+        st.put_network(network.clone());
+        self.append_project_update(&mut st, owner_id, &network.project_id)?;
         Ok(network)
     }
 
@@ -495,14 +351,7 @@ impl Store for MemoryStore {
         owner_id: &str,
         project_id: Option<&str>,
     ) -> StoreResult<Vec<Network>> {
-        let st = self.lock();
-        Ok(sorted(
-            st.networks
-                .values()
-                .filter(|(_, n)| project_id.is_none_or(|pid| pid == n.project_id))
-                .filter(|(_, n)| st.owned_project(owner_id, &n.project_id).is_ok())
-                .cloned(),
-        ))
+        Ok(self.lock().networks_of(owner_id, project_id))
     }
 
     async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
@@ -526,22 +375,16 @@ impl Store for MemoryStore {
         if let Some(port) = patch.port {
             n.port = port;
         }
-        if let Some((_, slot)) = st.networks.get_mut(id) {
-            *slot = n.clone();
-        }
-        let project = st.owned_project(owner_id, &n.project_id)?;
-        let full = st.project_with_networks(project);
-        self.append(&mut st, NewEvent::for_project(EventKind::Update, &full));
+        st.put_network(n.clone());
+        self.append_project_update(&mut st, owner_id, &n.project_id)?;
         Ok(n)
     }
 
     async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
         let mut st = self.lock();
-        let n = st.owned_network(owner_id, id)?.clone();
-        st.networks.remove(id);
-        let project = st.owned_project(owner_id, &n.project_id)?;
-        let full = st.project_with_networks(project);
-        self.append(&mut st, NewEvent::for_project(EventKind::Update, &full));
+        let project_id = st.owned_network(owner_id, id)?.project_id.clone();
+        st.remove_network(id);
+        self.append_project_update(&mut st, owner_id, &project_id)?;
         Ok(())
     }
 
@@ -583,7 +426,7 @@ impl Store for MemoryStore {
         if !st.domains.contains_key(id) {
             return Err(StoreError::NotFound);
         }
-        if st.networks.values().any(|(_, n)| n.domain_id == id) {
+        if st.domain_in_use(id) {
             return Err(StoreError::conflict("networks"));
         }
         st.domains.remove(id);

@@ -1,0 +1,301 @@
+//! The state of a [`MemoryStore`](super::MemoryStore) with the indexes that
+//! make its uniqueness checks and per-owner reads independent of the number of
+//! records. Indexed tables are only changed through the methods here, which
+//! keep every index in step.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use crate::error::StoreError;
+use crate::model::{Authorization, Domain, Event, Network, Project, User};
+use crate::store::StoreResult;
+
+/// Ids in insertion order (`(seq, id)`), for "oldest first" listings.
+type Ordered = BTreeSet<(u64, String)>;
+
+#[derive(Default)]
+pub(super) struct State {
+    seq: u64,
+    users: HashMap<String, (u64, User)>,
+    emails: HashMap<String, String>,
+    github_ids: HashMap<i64, String>,
+    pub(super) auths: BTreeMap<String, (u64, Authorization)>,
+    projects: HashMap<String, (u64, Project)>,
+    /// `(field, value)` → project id, for `sourceId`, `vmId` and `path`.
+    project_keys: HashMap<(&'static str, String), String>,
+    owner_projects: HashMap<String, Ordered>,
+    networks: HashMap<String, (u64, Network)>,
+    /// Hostname → network id.
+    hosts: HashMap<String, String>,
+    project_networks: HashMap<String, Ordered>,
+    pub(super) domains: BTreeMap<String, (u64, Domain)>,
+    pub(super) settings: BTreeMap<String, serde_json::Value>,
+    pub(super) events: VecDeque<Event>,
+    pub(super) last_event_id: u64,
+    /// Events appended under the current lock, published when it is released.
+    pub(super) unpublished: Vec<Event>,
+}
+
+/// Sorts `(seq, item)` pairs and drops the sequence numbers.
+pub(super) fn sorted<T: Clone>(items: impl Iterator<Item = (u64, T)>) -> Vec<T> {
+    let mut v: Vec<(u64, T)> = items.collect();
+    v.sort_by_key(|(seq, _)| *seq);
+    v.into_iter().map(|(_, t)| t).collect()
+}
+
+fn project_keys(p: &Project) -> Vec<(&'static str, String)> {
+    let mut keys = vec![("sourceId", p.source_id.clone()), ("vmId", p.vm_id.clone())];
+    if let Some(path) = &p.path {
+        keys.push(("path", path.clone()));
+    }
+    keys
+}
+
+impl State {
+    pub(super) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    // ---- users ---------------------------------------------------------
+
+    pub(super) fn has_users(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    pub(super) fn user(&self, id: &str) -> Option<&User> {
+        self.users.get(id).map(|(_, u)| u)
+    }
+
+    pub(super) fn user_by_email(&self, email: &str) -> Option<&User> {
+        self.emails.get(email).and_then(|id| self.user(id))
+    }
+
+    pub(super) fn user_by_github_id(&self, github_id: i64) -> Option<&User> {
+        self.github_ids.get(&github_id).and_then(|id| self.user(id))
+    }
+
+    /// Inserts a user whose email and GitHub id the caller checked are free.
+    pub(super) fn insert_user(&mut self, user: User) {
+        let seq = self.next_seq();
+        self.emails.insert(user.email.clone(), user.id.clone());
+        if let Some(gid) = user.github_id {
+            self.github_ids.insert(gid, user.id.clone());
+        }
+        self.users.insert(user.id.clone(), (seq, user));
+    }
+
+    pub(super) fn set_github_id(&mut self, user_id: &str, github_id: i64) -> StoreResult<User> {
+        if self
+            .github_ids
+            .get(&github_id)
+            .is_some_and(|owner| owner != user_id)
+        {
+            return Err(StoreError::conflict("githubId"));
+        }
+        let (_, user) = self.users.get_mut(user_id).ok_or(StoreError::NotFound)?;
+        if let Some(old) = user.github_id.replace(github_id) {
+            self.github_ids.remove(&old);
+        }
+        self.github_ids.insert(github_id, user_id.to_string());
+        Ok(user.clone())
+    }
+
+    /// Removes a user and their authorizations; returns the ids of their
+    /// projects (oldest first), which the caller removes with events.
+    pub(super) fn remove_user(&mut self, id: &str) -> Option<Vec<String>> {
+        let (_, user) = self.users.remove(id)?;
+        self.emails.remove(&user.email);
+        if let Some(gid) = user.github_id {
+            self.github_ids.remove(&gid);
+        }
+        self.auths.retain(|_, (_, a)| a.user_id != id);
+        Some(
+            self.owner_projects
+                .get(id)
+                .map(|set| set.iter().map(|(_, pid)| pid.clone()).collect())
+                .unwrap_or_default(),
+        )
+    }
+
+    // ---- projects ------------------------------------------------------
+
+    pub(super) fn owned_project(&self, owner_id: &str, id: &str) -> StoreResult<&Project> {
+        match self.projects.get(id) {
+            Some((_, p)) if p.owner_id == owner_id => Ok(p),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    /// The project with its networks, oldest first.
+    pub(super) fn project_with_networks(&self, p: &Project) -> Project {
+        let mut p = p.clone();
+        p.networks = self
+            .project_networks
+            .get(&p.id)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, nid)| self.networks.get(nid).map(|(_, n)| n.clone()))
+            .collect();
+        p
+    }
+
+    /// The owner's projects with their networks, oldest first.
+    pub(super) fn projects_of(&self, owner_id: &str) -> Vec<Project> {
+        self.owner_projects
+            .get(owner_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, pid)| self.projects.get(pid))
+            .map(|(_, p)| self.project_with_networks(p))
+            .collect()
+    }
+
+    /// Checks the project uniqueness rules against every project but `except`.
+    pub(super) fn check_project_unique(
+        &self,
+        except: Option<&str>,
+        p: &Project,
+    ) -> StoreResult<()> {
+        for (field, value) in project_keys(p) {
+            match self.project_keys.get(&(field, value)) {
+                Some(holder) if Some(holder.as_str()) != except => {
+                    return Err(StoreError::conflict(field))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts or replaces a project (keeping its place in listings) whose
+    /// uniqueness the caller checked; `networks` are not stored here.
+    pub(super) fn put_project(&mut self, mut p: Project) {
+        p.networks.clear();
+        let seq = match self.projects.get(&p.id) {
+            Some((seq, old)) => {
+                let seq = *seq;
+                for key in project_keys(old) {
+                    self.project_keys.remove(&key);
+                }
+                seq
+            }
+            None => {
+                let seq = self.next_seq();
+                self.owner_projects
+                    .entry(p.owner_id.clone())
+                    .or_default()
+                    .insert((seq, p.id.clone()));
+                seq
+            }
+        };
+        for key in project_keys(&p) {
+            self.project_keys.insert(key, p.id.clone());
+        }
+        self.projects.insert(p.id.clone(), (seq, p));
+    }
+
+    /// Removes a project with its networks.
+    pub(super) fn remove_project(&mut self, id: &str) -> Option<Project> {
+        let (seq, p) = self.projects.remove(id)?;
+        for key in project_keys(&p) {
+            self.project_keys.remove(&key);
+        }
+        if let Some(set) = self.owner_projects.get_mut(&p.owner_id) {
+            set.remove(&(seq, p.id.clone()));
+            if set.is_empty() {
+                self.owner_projects.remove(&p.owner_id);
+            }
+        }
+        for (_, nid) in self.project_networks.remove(id).unwrap_or_default() {
+            if let Some((_, n)) = self.networks.remove(&nid) {
+                self.hosts.remove(&n.domain);
+            }
+        }
+        Some(p)
+    }
+
+    // ---- networks ------------------------------------------------------
+
+    pub(super) fn owned_network(&self, owner_id: &str, id: &str) -> StoreResult<&Network> {
+        let (_, n) = self.networks.get(id).ok_or(StoreError::NotFound)?;
+        self.owned_project(owner_id, &n.project_id)?;
+        Ok(n)
+    }
+
+    /// The owner's networks (of one project, when given), oldest first.
+    pub(super) fn networks_of(&self, owner_id: &str, project_id: Option<&str>) -> Vec<Network> {
+        let projects: Vec<&str> = match project_id {
+            Some(pid) => match self.owned_project(owner_id, pid) {
+                Ok(p) => vec![p.id.as_str()],
+                Err(_) => vec![],
+            },
+            None => self
+                .owner_projects
+                .get(owner_id)
+                .into_iter()
+                .flatten()
+                .map(|(_, pid)| pid.as_str())
+                .collect(),
+        };
+        sorted(
+            projects
+                .into_iter()
+                .flat_map(|pid| self.project_networks.get(pid).into_iter().flatten())
+                .filter_map(|(_, nid)| self.networks.get(nid).cloned()),
+        )
+    }
+
+    /// The hostname must be free (but for `except`) and its covering domain
+    /// must still exist.
+    pub(super) fn check_network_domain(
+        &self,
+        except: Option<&str>,
+        host: &str,
+        domain_id: &str,
+    ) -> StoreResult<()> {
+        if !self.domains.contains_key(domain_id) {
+            return Err(StoreError::conflict("domain"));
+        }
+        match self.hosts.get(host) {
+            Some(holder) if Some(holder.as_str()) != except => Err(StoreError::conflict("domain")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Inserts or replaces a network whose rules the caller checked.
+    pub(super) fn put_network(&mut self, n: Network) {
+        let seq = match self.networks.get(&n.id) {
+            Some((seq, old)) => {
+                let seq = *seq;
+                self.hosts.remove(&old.domain);
+                seq
+            }
+            None => {
+                let seq = self.next_seq();
+                self.project_networks
+                    .entry(n.project_id.clone())
+                    .or_default()
+                    .insert((seq, n.id.clone()));
+                seq
+            }
+        };
+        self.hosts.insert(n.domain.clone(), n.id.clone());
+        self.networks.insert(n.id.clone(), (seq, n));
+    }
+
+    pub(super) fn remove_network(&mut self, id: &str) -> Option<Network> {
+        let (seq, n) = self.networks.remove(id)?;
+        self.hosts.remove(&n.domain);
+        if let Some(set) = self.project_networks.get_mut(&n.project_id) {
+            set.remove(&(seq, n.id.clone()));
+        }
+        Some(n)
+    }
+
+    /// Whether any network connection is covered by the domain.
+    pub(super) fn domain_in_use(&self, domain_id: &str) -> bool {
+        self.networks
+            .values()
+            .any(|(_, n)| n.domain_id == domain_id)
+    }
+}
