@@ -1,0 +1,115 @@
+//! The conformance cases. Each takes a fresh, empty store.
+
+mod accounts;
+mod events;
+mod networks;
+mod projects;
+
+pub use accounts::*;
+pub use events::*;
+pub use networks::*;
+pub use projects::*;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use crate::error::StoreError;
+use crate::model::*;
+use crate::store::{EventStream, Store};
+
+fn uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn now() -> Timestamp {
+    chrono::Utc::now()
+}
+
+/// A new user with a unique email.
+pub fn new_user(name: &str) -> NewUser {
+    let id = uid();
+    NewUser {
+        email: format!("{name}-{}@example.com", &id[..8]),
+        id,
+        name: name.to_string(),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        github_id: None,
+        created_at: now(),
+    }
+}
+
+/// A project owned by `owner` with unique sourceId / vmId.
+pub fn new_project(owner: &str) -> Project {
+    let id = uid();
+    Project {
+        source_id: format!("src-{id}"),
+        vm_id: format!("vm-{id}"),
+        id,
+        owner_id: owner.to_string(),
+        name: "demo".into(),
+        description: Some("a project".into()),
+        path: None,
+        networks: vec![],
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+/// A domain that is not main.
+pub fn new_domain(name: &str) -> Domain {
+    Domain {
+        id: uid(),
+        domain: name.to_string(),
+        challenge: "c".repeat(32),
+        main: false,
+        linked: false,
+        created_at: now(),
+    }
+}
+
+/// A network under `domain`.
+pub fn new_network(project_id: &str, host: &str, domain: &Domain) -> Network {
+    Network {
+        id: uid(),
+        domain: host.to_string(),
+        port: 8080,
+        project_id: project_id.to_string(),
+        domain_id: domain.id.clone(),
+        created_at: now(),
+    }
+}
+
+fn conflict_field(r: Result<impl std::fmt::Debug, StoreError>) -> String {
+    match r {
+        Err(StoreError::Conflict { field }) => field,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+fn is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::NotFound))
+}
+
+async fn user(store: &dyn Store, name: &str) -> User {
+    store
+        .create_user(new_user(name), false)
+        .await
+        .expect("create user")
+}
+
+/// Reads the next feed item, failing after 5 s.
+pub async fn next_item(stream: &mut EventStream) -> FeedItem {
+    tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("an event within 5 s")
+        .expect("the stream goes on")
+        .expect("no store error")
+}
+
+async fn next_event(stream: &mut EventStream) -> Event {
+    match next_item(stream).await {
+        FeedItem::Event(e) => e,
+        FeedItem::Resync => panic!("unexpected resync"),
+    }
+}
