@@ -137,7 +137,6 @@ pub async fn delete_user_removes_user_and_projects(store: &dyn Store) {
     assert!(is_not_found(store.delete_user(&a.id).await));
 }
 
-
 fn new_auth(user_id: &str, name: &str) -> Authorization {
     Authorization {
         id: uid(),
