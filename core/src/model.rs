@@ -211,6 +211,28 @@ pub struct ProjectPatch {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ProjectPatch {
+    /// Applies the patch to `project`, setting `updatedAt`.
+    pub fn apply(self, project: &mut Project) {
+        if let Some(name) = self.name {
+            project.name = name;
+        }
+        if let Some(description) = self.description {
+            project.description = description;
+        }
+        if let Some(path) = self.path {
+            project.path = path;
+        }
+        if let Some(source_id) = self.source_id {
+            project.source_id = source_id;
+        }
+        if let Some(vm_id) = self.vm_id {
+            project.vm_id = vm_id;
+        }
+        project.updated_at = self.updated_at;
+    }
+}
+
 /// A network connection: a hostname routed to a port of a project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

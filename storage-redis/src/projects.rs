@@ -107,23 +107,7 @@ pub(crate) async fn update_project(
     for _ in 0..MAX_ATTEMPTS {
         let Snapshot { version, project } = snapshot(s, owner_id, id).await?;
         let mut p = project;
-        let patch = patch.clone();
-        if let Some(name) = patch.name {
-            p.name = name;
-        }
-        if let Some(description) = patch.description {
-            p.description = description;
-        }
-        if let Some(path) = patch.path {
-            p.path = path;
-        }
-        if let Some(source_id) = patch.source_id {
-            p.source_id = source_id;
-        }
-        if let Some(vm_id) = patch.vm_id {
-            p.vm_id = vm_id;
-        }
-        p.updated_at = patch.updated_at;
+        patch.clone().apply(&mut p);
         let rec = to_json(&ProjectRec::from_project(&p))?;
         let data = payload(EventKind::Update, &p)?;
         let (has_path, path) = path_args(&p.path);

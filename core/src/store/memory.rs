@@ -306,22 +306,7 @@ impl Store for MemoryStore {
     ) -> StoreResult<Project> {
         let mut st = self.lock();
         let mut p = st.owned_project(owner_id, id)?.clone();
-        if let Some(name) = patch.name {
-            p.name = name;
-        }
-        if let Some(description) = patch.description {
-            p.description = description;
-        }
-        if let Some(path) = patch.path {
-            p.path = path;
-        }
-        if let Some(source_id) = patch.source_id {
-            p.source_id = source_id;
-        }
-        if let Some(vm_id) = patch.vm_id {
-            p.vm_id = vm_id;
-        }
-        p.updated_at = patch.updated_at;
+        patch.apply(&mut p);
         st.check_project_unique(Some(id), &p)?;
         st.put_project(p.clone());
         let full = st.project_with_networks(&p);
