@@ -1,11 +1,10 @@
-//! Two slipway-server nodes on one PostgreSQL database: what one node
-//! writes, the other serves and streams (LISTEN/NOTIFY across nodes).
+//! Two slipway-server nodes sharing one backend (the store under test:
+//! PostgreSQL with LISTEN/NOTIFY, Redis with its event stream): what one node
+//! writes, the other serves and streams, over HTTP and WebSocket.
 //!
-//! Needs `SLIPWAY_TEST_POSTGRES_URL` (skips without it, fails without it
-//! under `SLIPWAY_REQUIRE_BACKENDS=1`). Runs whatever `SLIPWAY_TEST_STORE`
-//! says: both nodes always use PgStore.
-
-mod postgres_support;
+//! Runs when `SLIPWAY_TEST_STORE` names a shared store (`postgres`, `redis`);
+//! with the in-memory store there is nothing to share, and the tests say so
+//! and return. `scripts/test` runs this file in the PostgreSQL and Redis passes.
 
 use std::time::Duration;
 
@@ -16,9 +15,17 @@ use slipway_core::store::EventStream;
 use slipway_tests::TestServer;
 use tokio_tungstenite::tungstenite::Message;
 
-async fn node(url: &str) -> TestServer {
-    let url = url.to_string();
-    TestServer::start_with(move |args| args.database_url = url, |b| b).await
+/// Two nodes on one fresh database (or key prefix); `None` on the memory store.
+async fn two_nodes(test: &str) -> Option<(TestServer, TestServer)> {
+    if slipway_tests::store_kind() == "memory" {
+        eprintln!("skipped {test}: the memory store is not shared between nodes");
+        return None;
+    }
+    let url = slipway_tests::fresh_database_url().await;
+    let node = |url: String| TestServer::start_with(move |args| args.database_url = url, |b| b);
+    let a = node(url.clone()).await;
+    let b = node(url).await;
+    Some((a, b))
 }
 
 async fn next_event(feed: &mut EventStream) -> slipway_core::model::Event {
@@ -35,14 +42,9 @@ async fn next_event(feed: &mut EventStream) -> slipway_core::model::Event {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_created_on_one_node_signs_in_on_the_other() {
-    let Some(admin) =
-        postgres_support::admin_url("a_user_created_on_one_node_signs_in_on_the_other")
-    else {
+    let Some((a, b)) = two_nodes("a_user_created_on_one_node_signs_in_on_the_other").await else {
         return;
     };
-    let url = postgres_support::fresh_database(&admin).await;
-    let a = node(&url).await;
-    let b = node(&url).await;
 
     let token = a.signup("ada").await;
     let signin = b
@@ -96,14 +98,11 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_project_created_on_one_node_reaches_a_websocket_on_the_other() {
-    let Some(admin) = postgres_support::admin_url(
-        "a_project_created_on_one_node_reaches_a_websocket_on_the_other",
-    ) else {
+    let Some((a, b)) =
+        two_nodes("a_project_created_on_one_node_reaches_a_websocket_on_the_other").await
+    else {
         return;
     };
-    let url = postgres_support::fresh_database(&admin).await;
-    let a = node(&url).await;
-    let b = node(&url).await;
     let token = a.signup("ada").await;
     let other = a.signup("bob").await;
 
@@ -135,6 +134,7 @@ async fn a_project_created_on_one_node_reaches_a_websocket_on_the_other() {
     assert_eq!(update["data"]["type"], "CREATE");
     assert_eq!(update["data"]["projectId"], pid.as_str());
     assert_eq!(update["data"]["data"]["vmId"], "vm-1");
+    let created_frame = update;
 
     a.patch(
         &format!("/project/{pid}"),
@@ -146,18 +146,27 @@ async fn a_project_created_on_one_node_reaches_a_websocket_on_the_other() {
     let update = frame(&mut ws).await;
     assert_eq!(update["data"]["type"], "UPDATE");
     assert_eq!(update["data"]["data"]["name"], "renamed");
+
+    // A client of node B resuming from before the update gets exactly it.
+    let create_id: u64 = created_frame["id"].as_str().unwrap().parse().unwrap();
+    let (mut again, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{}/ws?token={token}&since={create_id}",
+        b.running.addr
+    ))
+    .await
+    .expect("node B upgrades");
+    assert_eq!(frame(&mut again).await["event"], "connect");
+    let replayed = frame(&mut again).await;
+    assert_eq!(replayed["id"], update["id"]);
+    assert_eq!(replayed["data"], update["data"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn project_writes_on_one_node_reach_the_other_nodes_feed() {
-    let Some(admin) =
-        postgres_support::admin_url("project_writes_on_one_node_reach_the_other_nodes_feed")
+    let Some((a, b)) = two_nodes("project_writes_on_one_node_reach_the_other_nodes_feed").await
     else {
         return;
     };
-    let url = postgres_support::fresh_database(&admin).await;
-    let a = node(&url).await;
-    let b = node(&url).await;
     let token = a.signup("ada").await;
 
     let mut feed_b = b.running.slipway.store().events(None).await.unwrap();
