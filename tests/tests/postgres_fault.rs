@@ -4,7 +4,8 @@
 //!
 //! Starts a private PostgreSQL (initdb into a temp dir, a free port) so it
 //! can SIGKILL its postmaster. Skips without PostgreSQL's programs, fails
-//! without them under `SLIPWAY_REQUIRE_BACKENDS=1`.
+//! without them under `SLIPWAY_REQUIRE_BACKENDS=1`. Runs when the store under
+//! test is PostgreSQL (`SLIPWAY_TEST_STORE=postgres`), on the adapter under test.
 
 mod postgres_support;
 
@@ -82,6 +83,10 @@ async fn until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_creates_survive_a_postgres_crash() {
+    if slipway_tests::store_kind() != "postgres" {
+        eprintln!("skipped: runs in the PostgreSQL pass (SLIPWAY_TEST_STORE=postgres)");
+        return;
+    }
     if !PgInstance::available() {
         if slipway_postgres::testing::require_backends() {
             panic!("PostgreSQL programs are missing but SLIPWAY_REQUIRE_BACKENDS=1");
