@@ -38,7 +38,7 @@ use futures::{future, SinkExt, StreamExt};
 use http::{HeaderMap, Uri};
 use slipway_core::http::ClientAddr;
 use slipway_core::ws::WsMessage;
-use slipway_core::{ApiError, Slipway, SlipwayService};
+use slipway_core::{Slipway, SlipwayService};
 use std::net::SocketAddr;
 
 /// A router serving every Slipway route and the `/ws` live feed. Nest it
@@ -98,12 +98,7 @@ async fn ws(
     };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
-        Err(rejection) => {
-            let msg = format!("/ws needs a WebSocket upgrade: {}", rejection.body_text());
-            return ApiError::new(rejection.status(), msg)
-                .into_response()
-                .into_response();
-        }
+        Err(_) => return slipway_core::ws::upgrade_required().into_response(),
     };
     // Clients only send pongs and close frames: a small read buffer (it
     // still grows for a larger frame) instead of tungstenite's 128 KiB,

@@ -2,9 +2,9 @@
 //! protocol runs over warp's socket, its messages converted both ways.
 
 use futures::{future, SinkExt, StreamExt};
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use slipway_core::ws::WsMessage;
-use slipway_core::{ApiError, Slipway};
+use slipway_core::Slipway;
 use warp::filters::ws::{Message, Ws};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -37,11 +37,7 @@ async fn accept(
         Err(refusal) => return crate::into_reply(refusal).await.into_response(),
     };
     let Some(upgrade) = upgrade else {
-        let refusal = ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            "/ws needs a WebSocket upgrade",
-        );
-        return crate::into_reply(refusal.into_response())
+        return crate::into_reply(slipway_core::ws::upgrade_required())
             .await
             .into_response();
     };

@@ -157,6 +157,33 @@ async fn ws_connect_frame_first_with_query_or_header_token() {
     }
 }
 
+/// An authenticated plain GET (no upgrade headers) gets core's JSON 426 on
+/// every adapter, worded the same.
+#[tokio::test]
+async fn ws_plain_get_with_a_good_token_is_a_json_426() {
+    let s = TestServer::start().await;
+    let ada = s.signup("ada").await;
+    let resp = s
+        .client
+        .get(format!("{}/ws?token={ada}", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 426);
+    assert_eq!(resp.headers()["upgrade"], "websocket");
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["statusCode"], 426);
+    assert_eq!(body["error"], "Upgrade Required");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("/ws needs a WebSocket upgrade"),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn ws_bad_expired_or_missing_token_is_refused_before_upgrade() {
     let s = TestServer::start().await;

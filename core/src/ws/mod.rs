@@ -120,6 +120,24 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 
 pub(crate) use registry::Registry;
 
+/// The answer to an authenticated `GET /ws` that is not a WebSocket upgrade
+/// (missing `Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Key`
+/// or version 13): 426 with Slipway's JSON error body. Adapters answer it so
+/// every host words the refusal the same way.
+pub fn upgrade_required() -> crate::http::Response {
+    let mut resp = crate::ApiError::new(
+        http::StatusCode::UPGRADE_REQUIRED,
+        "/ws needs a WebSocket upgrade: send Connection: Upgrade, Upgrade: websocket, \
+         Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key",
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        http::header::UPGRADE,
+        http::HeaderValue::from_static("websocket"),
+    );
+    resp
+}
+
 /// A user's connection slot, given back when the session ends.
 struct Slot {
     slipway: Slipway,
