@@ -19,6 +19,7 @@
 pub mod fake_github;
 
 pub mod dns;
+pub mod logs;
 pub mod openapi;
 
 use std::time::Duration;

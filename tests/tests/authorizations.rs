@@ -279,41 +279,9 @@ async fn another_users_authorization_is_404_on_every_verb() {
     assert_eq!(list.expect(200), &json!([created]));
 }
 
-/// Everything logged in this test binary (TRACE for slipway crates).
-fn captured_log() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
-    use std::sync::{Arc, Mutex, OnceLock};
-    #[derive(Clone)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Capture {
-        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(data);
-            Ok(data.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUF.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = Capture(buf.clone());
-        let filter = tracing_subscriber::EnvFilter::new(
-            "slipway_core=trace,slipway_server=trace,slipway_axum=trace,slipway_warp=trace,\
-             tower_http=trace,info",
-        );
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
-        buf
-    })
-}
-
 #[tokio::test]
 async fn keys_never_reach_the_log() {
-    let log = captured_log();
+    slipway_tests::logs::install();
     let s = TestServer::start().await;
     let t = s.signup("ada").await;
     for (label, key, _, _) in KEYS {
@@ -326,7 +294,7 @@ async fn keys_never_reach_the_log() {
             .await
             .expect_error(400);
     }
-    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let text = slipway_tests::logs::captured();
     assert!(
         text.contains("/authorization"),
         "requests are logged, so a leak would be seen: {text}"

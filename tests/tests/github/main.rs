@@ -8,8 +8,7 @@
 //! far (a TRACE subscriber for the slipway crates writes into a shared buffer).
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -22,41 +21,8 @@ mod configuration;
 mod failures;
 mod signin;
 
-/// Everything the slipway crates log, at TRACE.
-fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
-    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUF.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = Capture(buf.clone());
-        let filter = tracing_subscriber::EnvFilter::new(
-            "slipway_core=trace,slipway_server=trace,slipway_axum=trace,slipway_warp=trace,\
-             tower_http=trace,info",
-        );
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
-        buf
-    })
-}
-
-#[derive(Clone)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn captured_log() -> String {
-    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+    slipway_tests::logs::captured()
 }
 
 /// Secrets submitted by any test of this binary, and every response body.
@@ -83,7 +49,7 @@ impl Gh {
 
     /// Server pointed at a fresh fake, then `adjust`ed.
     pub(crate) async fn start_with(adjust: impl FnOnce(&mut Args)) -> Self {
-        log_buffer();
+        slipway_tests::logs::install();
         let fake = FakeGitHub::start().await;
         let url = fake.url();
         let s = TestServer::start_with(
