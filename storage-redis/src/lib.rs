@@ -62,6 +62,8 @@ mod projects;
 mod records;
 mod scripts;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod users;
 
 /// Options of a [`RedisStore`].

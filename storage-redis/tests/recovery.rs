@@ -48,7 +48,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
-    let Some(mut redis) = RedisServer::start_fresh("event_feed_resumes") else {
+    let Some(mut redis) = support::start_fresh("event_feed_resumes") else {
         return;
     };
     let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
@@ -105,7 +105,7 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_falls_behind_gets_resync() {
-    let Some(redis) = RedisServer::start_fresh("slow_subscriber_resync") else {
+    let Some(redis) = support::start_fresh("slow_subscriber_resync") else {
         return;
     };
     let store = RedisStore::connect(
