@@ -40,6 +40,7 @@ use slipway_core::http::ClientAddr;
 use slipway_core::ws::WsMessage;
 use slipway_core::{Slipway, SlipwayService};
 use std::net::SocketAddr;
+use tower::ServiceExt;
 
 /// A router serving every Slipway route and the `/ws` live feed. Nest it
 /// under any prefix.
@@ -50,7 +51,10 @@ pub fn router(slipway: Slipway) -> Router {
         let Ok(filter) = MethodFilter::try_from(route.method.clone()) else {
             continue;
         };
-        let mr = on_service(filter, route.service);
+        // tower's `MapRequest` adds no allocation per request (an axum
+        // `middleware::map_request` layer boxes a future and clones the
+        // routed service on every request).
+        let mr = on_service(filter, route.service.map_request(client_addr));
         match by_path.iter_mut().find(|(p, _)| *p == route.path) {
             Some((_, existing)) => *existing = std::mem::take(existing).merge(mr),
             None => by_path.push((route.path, mr)),
@@ -64,13 +68,12 @@ pub fn router(slipway: Slipway) -> Router {
     router
         .route("/ws", ws_route.fallback(fallback))
         .fallback(fallback)
-        .layer(axum::middleware::map_request(client_addr))
 }
 
 /// Copies the peer address from `ConnectInfo` (present when the host serves
 /// with `into_make_service_with_connect_info::<SocketAddr>()`) into core's
 /// [`ClientAddr`], which limits failed sign-ins per address.
-async fn client_addr(mut req: Request) -> Request {
+fn client_addr(mut req: Request) -> Request {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -28,8 +28,11 @@ pub struct ClientAddr(pub std::net::IpAddr);
 
 /// A JSON response with the given status.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => {
+    // Most bodies (one project with its networks, a user) fit in 512 bytes:
+    // one allocation instead of a vector grown from empty.
+    let mut body = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => {
             let mut resp = http::Response::new(Full::new(Bytes::from(body)));
             *resp.status_mut() = status;
             resp.headers_mut().insert(
@@ -160,6 +163,27 @@ fn match_template(
     Some(params)
 }
 
+/// Matches the end of `path` against `template` (any prefix may precede
+/// it), without allocating unless the template has parameters.
+fn match_tail(template: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let mut segments = path.rsplit('/');
+    let mut params = Vec::new();
+    for t in template.rsplit('/').filter(|s| !s.is_empty()) {
+        let s = segments.next()?;
+        if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            if s.is_empty() {
+                return None;
+            }
+            params.push((name, percent_decode(s)?));
+        } else if t != s {
+            return None;
+        }
+    }
+    params.reverse();
+    Some(params)
+}
+
 fn percent_decode(s: &str) -> Option<String> {
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
@@ -188,6 +212,10 @@ where
             format!("Request body is larger than the limit of {limit} bytes"),
         )
     };
+    if body.is_end_stream() {
+        // No body (the usual GET or DELETE): nothing to collect.
+        return Ok(Bytes::new());
+    }
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -270,10 +298,7 @@ where
         let slipway = self.slipway.clone();
         let endpoint = self.endpoint;
         Box::pin(async move {
-            let segments = path_segments(req.uri().path());
-            let n = endpoint.path.split('/').filter(|s| !s.is_empty()).count();
-            let tail = &segments[segments.len().saturating_sub(n)..];
-            let Some(params) = match_template(endpoint.path, tail) else {
+            let Some(params) = match_tail(endpoint.path, req.uri().path()) else {
                 return Ok(not_found_route(req.uri().path()).into_response());
             };
             if req.method() != endpoint.method {
@@ -383,5 +408,22 @@ mod tests {
             match_template("/domains/{id}/verify", &["domains", "1", "verify"]).unwrap(),
             vec![("id", "1".to_string())]
         );
+    }
+
+    #[test]
+    fn tails_match_under_any_prefix() {
+        let p = match_tail("/project/{id}", "/api/v1/project/a%20b").unwrap();
+        assert_eq!(p, vec![("id", "a b".to_string())]);
+        assert_eq!(
+            match_tail("/domains/{id}/verify", "/domains/7/verify").unwrap(),
+            vec![("id", "7".to_string())]
+        );
+        assert_eq!(match_tail("/project", "/x/project").unwrap(), vec![]);
+        assert!(match_tail("/project/{id}", "/project/").is_none());
+        assert!(match_tail("/project/{id}", "/project").is_none());
+        assert!(match_tail("/project/{id}", "/projects/x").is_none());
+        assert!(match_tail("/project/{id}", "/").is_none());
+        assert!(match_tail("/project", "").is_none());
+        assert!(match_tail("/project/{id}", "/project/%FF").is_none());
     }
 }

@@ -260,27 +260,39 @@ pub fn app(slipway: Slipway) -> axum::Router {
 }
 
 /// [`app`] with the given time limit and CORS settings.
+///
+/// The host's layers (request tracing, CORS, the time limit and its JSON
+/// answer) form one tower stack added with a single `Router::layer`: axum
+/// boxes every route once per `layer` call, so one stack costs one box per
+/// request instead of one per layer.
 #[cfg(feature = "axum")]
 pub fn app_with(slipway: Slipway, opts: &HttpOptions) -> axum::Router {
+    use tower::ServiceBuilder;
     use tower_http::trace::TraceLayer;
-    layers::apply(slipway_axum::router(slipway), opts).layer(
-        TraceLayer::new_for_http()
-            // Only method and path: query strings may carry tokens (`/ws?token=`).
-            .make_span_with(|req: &http::Request<_>| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            })
-            .on_request(())
-            .on_response(
-                |resp: &http::Response<_>, latency: Duration, _span: &tracing::Span| {
-                    tracing::info!(
-                        status = resp.status().as_u16(),
-                        latency_ms = latency.as_secs_f64() * 1000.0,
-                        "served"
-                    );
-                },
-            )
-            .on_failure(()),
-    )
+    let limit = opts.request_timeout;
+    let trace = TraceLayer::new_for_http()
+        // Only method and path: query strings may carry tokens (`/ws?token=`).
+        .make_span_with(|req: &http::Request<_>| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        })
+        .on_request(())
+        .on_response(
+            |resp: &http::Response<_>, latency: Duration, _span: &tracing::Span| {
+                tracing::info!(
+                    status = resp.status().as_u16(),
+                    latency_ms = latency.as_secs_f64() * 1000.0,
+                    "served"
+                );
+            },
+        )
+        .on_failure(());
+    let stack = ServiceBuilder::new()
+        .layer(trace)
+        .option_layer(layers::cors(&opts.cors_origins))
+        // A plain function on the response: no future is boxed for it.
+        .map_response(move |resp: axum::response::Response| layers::timeout_as_json(resp, limit))
+        .layer(layers::timeout(limit));
+    slipway_axum::router(slipway).layer(stack)
 }
 
 /// Serves `slipway` on `listener` until `shutdown` resolves, then lets
@@ -305,6 +317,7 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app_with(slipway.clone(), opts).into_make_service_with_connect_info::<SocketAddr>();
+    let _anchor = layers::TimerAnchor::spawn();
     axum::serve(listener, app)
         .with_graceful_shutdown(close_websockets_on(slipway.clone(), shutdown))
         .await?;
