@@ -68,6 +68,7 @@ pub(crate) struct DomainView {
     /// The TXT record to publish for verification.
     challenge_record: ChallengeRecord,
     /// Creation time.
+    #[serde(serialize_with = "crate::model::rfc3339::serialize")]
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
