@@ -184,11 +184,23 @@ pub(crate) async fn authenticate_token(
     slipway: &Slipway,
     token: &str,
 ) -> Result<(User, Claims), ApiError> {
-    let claims = slipway.inner.tokens.verify(token).map_err(|_| {
+    let claims = verify_token(slipway, token)?;
+    let user = token_user(slipway.store().get_user(&claims.sub).await)?;
+    Ok((user, claims))
+}
+
+/// Verifies a token's signature, algorithm, issuer and expiry; 401 otherwise.
+fn verify_token(slipway: &Slipway, token: &str) -> Result<Claims, ApiError> {
+    slipway.inner.tokens.verify(token).map_err(|_| {
         ApiError::unauthorized("The access token is invalid or has expired; sign in again")
-    })?;
-    match slipway.store().get_user(&claims.sub).await {
-        Ok(user) => Ok((user, claims)),
+    })
+}
+
+/// The store's answer for a verified token's user: a user who no longer
+/// exists is a 401.
+pub(crate) fn token_user<T>(found: Result<T, StoreError>) -> Result<T, ApiError> {
+    match found {
+        Ok(found) => Ok(found),
         Err(StoreError::NotFound) => Err(ApiError::unauthorized(
             "The account this access token belongs to no longer exists",
         )),
@@ -196,12 +208,19 @@ pub(crate) async fn authenticate_token(
     }
 }
 
-/// The signed-in user of a request; 401 when there is none.
-pub(crate) async fn current_user(slipway: &Slipway, req: &ApiRequest) -> Result<User, ApiError> {
+/// The verified claims of a request's bearer token; 401 when it is missing
+/// or invalid. The caller still loads the user (see [`token_user`]).
+pub(crate) fn current_claims(slipway: &Slipway, req: &ApiRequest) -> Result<Claims, ApiError> {
     let token = bearer(req).ok_or_else(|| {
         ApiError::unauthorized("An access token is required: send Authorization: Bearer <token>")
     })?;
-    authenticate_token(slipway, token).await.map(|(u, _)| u)
+    verify_token(slipway, token)
+}
+
+/// The signed-in user of a request; 401 when there is none.
+pub(crate) async fn current_user(slipway: &Slipway, req: &ApiRequest) -> Result<User, ApiError> {
+    let claims = current_claims(slipway, req)?;
+    token_user(slipway.store().get_user(&claims.sub).await)
 }
 
 /// The signed-in user, who must be an admin (403 otherwise).

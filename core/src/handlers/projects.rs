@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{json_response, no_content, ApiRequest, Response};
 use crate::model::{Project, ProjectPatch};
-use crate::{validate, Slipway};
+use crate::{validate, Slipway, StoreError};
 
 /// Body of `POST /project`.
 #[derive(Deserialize, ToSchema)]
@@ -167,13 +167,22 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
     )
 )]
 pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    let user = super::current_user(&slipway, &req).await?;
-    let project = slipway
-        .store()
-        .get_project(&user.id, req.param("id"))
-        .await
-        .map_err(|e| ApiError::from_store(e, "Project"))?;
-    Ok(json_response(StatusCode::OK, &project))
+    // One store read on the common path: a project found under the token's
+    // user id proves that user exists, since deleting a user deletes their
+    // projects in the same step (`Store::delete_user`). Only when no
+    // project is found is the user read, to tell a 401 (the account is
+    // gone) from a 404; the answers are those of `current_user` followed
+    // by `get_project`.
+    let claims = super::current_claims(&slipway, &req)?;
+    let store = slipway.store();
+    match store.get_project(&claims.sub, req.param("id")).await {
+        Ok(project) => Ok(json_response(StatusCode::OK, &project)),
+        Err(StoreError::NotFound) => {
+            super::token_user(store.get_user(&claims.sub).await)?;
+            Err(ApiError::from_store(StoreError::NotFound, "Project"))
+        }
+        Err(e) => Err(ApiError::from_store(e, "Project")),
+    }
 }
 
 #[utoipa::path(

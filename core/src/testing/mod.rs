@@ -40,6 +40,7 @@ macro_rules! store_conformance {
             project_update_and_conflicts,
             project_delete_cascades_networks,
             projects_are_owner_scoped,
+            project_reads_networks_oldest_first,
             network_crud_and_events,
             network_domain_rules,
             networks_are_owner_scoped,

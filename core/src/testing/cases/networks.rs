@@ -181,3 +181,53 @@ pub async fn domain_crud_and_rules(store: &dyn Store) {
     assert!(is_not_found(store.delete_domain(&other.id).await));
     assert!(is_not_found(store.set_domain_linked("nope", true).await));
 }
+
+/// A project reads with its networks oldest first (stores that fetch them
+/// in the project's own query must keep that order and every field).
+pub async fn project_reads_networks_oldest_first(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let d = store
+        .create_domain(new_domain("example.com"))
+        .await
+        .unwrap();
+    let mut p = new_project(&a.id);
+    p.description = Some("with networks".into());
+    p.path = Some("/srv/ordered".into());
+    let p = store.create_project(p).await.unwrap();
+    let bare = store.create_project(new_project(&a.id)).await.unwrap();
+    let mut made = Vec::new();
+    for (host, port) in [
+        ("one.example.com", 8080),
+        ("two.example.com", 1),
+        ("three.example.com", 65535),
+    ] {
+        let mut n = new_network(&p.id, host, &d);
+        n.port = port;
+        made.push(store.create_network(&a.id, n).await.unwrap());
+    }
+    // An update keeps the network's place.
+    let patch = NetworkPatch {
+        port: Some(443),
+        ..Default::default()
+    };
+    made[0] = store
+        .update_network(&a.id, &made[0].id, patch)
+        .await
+        .unwrap();
+
+    let read = store.get_project(&a.id, &p.id).await.unwrap();
+    assert_eq!(read.networks, made, "every field, oldest first");
+    assert_eq!(read.description.as_deref(), Some("with networks"));
+    assert_eq!(read.path.as_deref(), Some("/srv/ordered"));
+    assert_eq!(store.list_networks(&a.id, Some(&p.id)).await.unwrap(), made);
+    assert!(store
+        .get_project(&a.id, &bare.id)
+        .await
+        .unwrap()
+        .networks
+        .is_empty());
+
+    store.delete_network(&a.id, &made[1].id).await.unwrap();
+    let read = store.get_project(&a.id, &p.id).await.unwrap();
+    assert_eq!(read.networks, vec![made[0].clone(), made[2].clone()]);
+}
