@@ -82,20 +82,47 @@ macro_rules! network_cols {
     };
 }
 
-/// The networks of one project, oldest first.
-async fn networks_of(
-    conn: &mut PgConnection,
-    project_id: &str,
-) -> Result<Vec<Network>, sqlx::Error> {
-    let rows: Vec<NetworkRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        network_cols!(),
-        " FROM networks n WHERE n.project_id = $1 ORDER BY n.seq"
-    ))
-    .bind(project_id)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(Network::from).collect())
+/// A network as the project's `networks` column keeps it.
+#[derive(serde::Deserialize)]
+struct NetworkJson {
+    id: String,
+    domain: String,
+    port: i32,
+    domain_id: String,
+    created_at: Timestamp,
+}
+
+/// A project row with its `networks` column.
+#[derive(sqlx::FromRow)]
+struct ProjectWithNetworks {
+    #[sqlx(flatten)]
+    project: ProjectRow,
+    networks: sqlx::types::Json<Vec<NetworkJson>>,
+}
+
+impl From<ProjectWithNetworks> for Project {
+    fn from(r: ProjectWithNetworks) -> Self {
+        let mut project = Project::from(r.project);
+        project.networks = into_networks(r.networks.0, &project.id);
+        project
+    }
+}
+
+/// The networks of project `project_id` from its `networks` column.
+fn into_networks(networks: Vec<NetworkJson>, project_id: &str) -> Vec<Network> {
+    networks
+        .into_iter()
+        .map(|n| {
+            Network::from(NetworkRow {
+                id: n.id,
+                domain: n.domain,
+                port: n.port,
+                project_id: project_id.to_string(),
+                domain_id: n.domain_id,
+                created_at: n.created_at,
+            })
+        })
+        .collect()
 }
 
 /// Locks one of the owner's projects for the rest of the transaction.
@@ -114,13 +141,26 @@ async fn lock_project(conn: &mut PgConnection, owner_id: &str, id: &str) -> Stor
 }
 
 impl PgStore {
-    /// Appends the UPDATE event of a (locked) project, networks included.
+    /// After a write to a (locked) project or its networks: rewrites the
+    /// project's copy of its networks from the networks table, and appends
+    /// the UPDATE event carrying the project, networks included.
     async fn append_update(
         &self,
         conn: &mut PgConnection,
         mut project: Project,
     ) -> StoreResult<Project> {
-        project.networks = networks_of(conn, &project.id).await.db()?;
+        let (networks,): (sqlx::types::Json<Vec<NetworkJson>>,) = sqlx::query_as(
+            "UPDATE projects SET networks = COALESCE(\
+             (SELECT jsonb_agg(jsonb_build_object('id', n.id, 'domain', n.domain, \
+             'port', n.port, 'domain_id', n.domain_id, 'created_at', n.created_at) \
+             ORDER BY n.seq) FROM networks n WHERE n.project_id = $1), '[]'::jsonb) \
+             WHERE id = $1 RETURNING networks",
+        )
+        .bind(&project.id)
+        .fetch_one(&mut *conn)
+        .await
+        .db()?;
+        project.networks = into_networks(networks.0, &project.id);
         let event = NewEvent::for_project(EventKind::Update, &project);
         events::append(conn, event, self.inner.options.event_retention)
             .await
@@ -159,50 +199,32 @@ impl PgStore {
     }
 
     pub(crate) async fn pg_list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
-        let pool = &self.inner.pool;
-        let rows: Vec<ProjectRow> = sqlx::query_as(concat!(
+        let rows: Vec<ProjectWithNetworks> = sqlx::query_as(concat!(
             "SELECT ",
             project_cols!(),
-            " FROM projects WHERE owner_id = $1 ORDER BY seq"
+            ", networks FROM projects WHERE owner_id = $1 ORDER BY seq"
         ))
         .bind(owner_id)
-        .fetch_all(pool)
+        .fetch_all(&self.inner.pool)
         .await
         .db()?;
-        let nets: Vec<NetworkRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            network_cols!(),
-            " FROM networks n JOIN projects p ON p.id = n.project_id \
-             WHERE p.owner_id = $1 ORDER BY n.seq"
-        ))
-        .bind(owner_id)
-        .fetch_all(pool)
-        .await
-        .db()?;
-        let mut projects: Vec<Project> = rows.into_iter().map(Project::from).collect();
-        for n in nets {
-            if let Some(p) = projects.iter_mut().find(|p| p.id == n.project_id) {
-                p.networks.push(n.into());
-            }
-        }
-        Ok(projects)
+        Ok(rows.into_iter().map(Project::from).collect())
     }
 
+    /// One primary-key lookup: the project row carries its networks
+    /// (`projects.networks`, kept in step by [`Self::append_update`]).
     pub(crate) async fn pg_get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
-        let mut conn = self.inner.pool.acquire().await.db()?;
-        let row: Option<ProjectRow> = sqlx::query_as(concat!(
+        let row: Option<ProjectWithNetworks> = sqlx::query_as(concat!(
             "SELECT ",
             project_cols!(),
-            " FROM projects WHERE id = $1 AND owner_id = $2"
+            ", networks FROM projects WHERE id = $1 AND owner_id = $2"
         ))
         .bind(id)
         .bind(owner_id)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&self.inner.pool)
         .await
         .db()?;
-        let mut project = row.map(Project::from).ok_or(StoreError::NotFound)?;
-        project.networks = networks_of(&mut conn, id).await.db()?;
-        Ok(project)
+        row.map(Project::from).ok_or(StoreError::NotFound)
     }
 
     pub(crate) async fn pg_update_project(

@@ -22,6 +22,9 @@ pub(crate) const LOCK_USERS: i32 = 2;
 /// Namespace of per-user authorization upsert locks (second key: hash of the user id).
 pub(crate) const LOCK_NS_AUTH: i32 = 0x534c_5058;
 
+/// A pooled connection idle for at least this long is pinged before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Settings of a [`PgStore`]: pool, timeouts and event retention.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -157,9 +160,22 @@ impl PgStore {
             .min_connections(options.min_connections)
             .acquire_timeout(options.acquire_timeout)
             .idle_timeout(options.idle_timeout)
-            // Ping a pooled connection before use, so connections that died
-            // with a restarted server are replaced instead of failing a call.
-            .test_before_acquire(true)
+            // Ping a pooled connection before use when it has been idle for
+            // a while, so connections that died with a restarted server are
+            // replaced instead of failing a call. sqlx already pings every
+            // connection when it goes back to the pool, so one that was
+            // returned moments ago is known to be alive: skipping the second
+            // ping saves a round trip on busy connections (see
+            // BENCHMARKS.md).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(pool_connect)
             .await?;
         let fanout = Fanout::new(connect, &options);

@@ -131,7 +131,13 @@ async fn nodes_starting_at_once_migrate_safely() {
         .fetch_one(a.pool())
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    // Each embedded migration applied exactly once.
+    let embedded = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("sql".as_ref()))
+        .count() as i64;
+    assert!(embedded >= 2);
+    assert_eq!(applied, embedded);
 }
 
 /// A loopback TCP proxy in front of PostgreSQL that can be cut and restored.
@@ -292,4 +298,65 @@ async fn racing_network_writes_leave_a_complete_last_event() {
         "{}",
         last.data
     );
+}
+
+/// A database made before `projects.networks` existed (only the first
+/// migration applied, networks already stored): opening it with this
+/// version adds the column and copies every project's networks into it,
+/// oldest first, so reads lose nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_copies_existing_networks_onto_projects() {
+    use slipway_postgres::sqlx::{self, Connection as _};
+    let Some(url) = fresh_url().await else { return };
+    let mut first = sqlx::migrate!("./migrations");
+    first.migrations = std::borrow::Cow::Owned(first.migrations[..1].to_vec());
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    first.run(&mut conn).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO users (id, name, email, role, created_at) \
+           VALUES ('u1', 'U', 'u@example.com', 'admin', now()); \
+         INSERT INTO domains (id, domain, challenge, main, linked, created_at) \
+           VALUES ('d1', 'example.com', 'c', false, true, now()); \
+         INSERT INTO projects (id, owner_id, name, source_id, vm_id, created_at, updated_at) \
+           VALUES ('p1', 'u1', 'One', 's1', 'v1', now(), now()), \
+                  ('p2', 'u1', 'Two', 's2', 'v2', now(), now()); \
+         INSERT INTO networks (id, domain, port, project_id, domain_id, created_at) \
+           VALUES ('n1', 'b.example.com', 80, 'p1', 'd1', now()), \
+                  ('n2', 'a.example.com', 443, 'p1', 'd1', now());",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    let p1 = store.get_project("u1", "p1").await.unwrap();
+    assert_eq!(
+        p1.networks
+            .iter()
+            .map(|n| (
+                n.id.as_str(),
+                n.domain.as_str(),
+                n.port,
+                n.domain_id.as_str()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            ("n1", "b.example.com", 80, "d1"),
+            ("n2", "a.example.com", 443, "d1")
+        ]
+    );
+    assert!(p1.networks.iter().all(|n| n.project_id == "p1"));
+    assert_eq!(
+        p1.networks,
+        store.list_networks("u1", Some("p1")).await.unwrap()
+    );
+    assert!(store
+        .get_project("u1", "p2")
+        .await
+        .unwrap()
+        .networks
+        .is_empty());
+    let listed = store.list_projects("u1").await.unwrap();
+    assert_eq!(listed[0].networks, p1.networks);
 }
