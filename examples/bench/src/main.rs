@@ -248,24 +248,19 @@ async fn store_scenarios(
         }
     };
     if wanted("read") {
-        let (mut row, project_id) = ctx.authenticated_read(db, store).await?;
-        // The row is already compared with baseline (a), measured interleaved.
+        // Compared with the baseline measured interleaved with it: (c) on
+        // PostgreSQL, (a) elsewhere.
+        let (mut row, base_row) = ctx.authenticated_read(db, store).await?;
+        let target = match store {
+            "postgres" if base_row.scenario == pg::BASELINE_C => Some(0.50),
+            "memory" => Some(0.70),
+            _ => None,
+        };
+        if let Some(t) = target {
+            row.ratio_target(t);
+        }
         if store == "postgres" {
-            let ratio_a = row.ratio;
-            match &project_id {
-                Some(id) => {
-                    let c = pg::baseline_select(db, id, ctx.connections, ctx.warmup, ctx.duration)
-                        .await?;
-                    compare(&mut row, &Some(c.clone()), Some(0.50));
-                    report::push(rows, c);
-                }
-                None => row.add_note("no project to SELECT: baseline (c) skipped"),
-            }
-            if let Some(r) = ratio_a {
-                row.add_note(format!("{:.0}% of baseline (a)", 100.0 * r));
-            }
-        } else if store == "memory" {
-            row.ratio_target(0.70);
+            report::push(rows, base_row);
         }
         report::push(rows, row);
     }

@@ -10,6 +10,7 @@ use serde_json::json;
 use slipway_core::Slipway;
 
 use crate::load::{self, request, Conn, MakeRequest};
+use crate::paired::Pair;
 use crate::report::Row;
 use crate::servers::{Mode, Server, BASELINE_PATH};
 
@@ -182,12 +183,14 @@ impl Ctx {
     }
 
     /// Authenticated read: `GET /project/{id}`, or `GET /auth/me` while this
-    /// server has no projects. Returns the row and the project read.
+    /// server has no projects, measured interleaved with its baseline: (c)
+    /// on PostgreSQL (the SELECT of the same project), (a) elsewhere.
+    /// Returns the row and the baseline's row.
     pub(crate) async fn authenticated_read(
         &self,
         db: &str,
         store: &str,
-    ) -> anyhow::Result<(Row, Option<String>)> {
+    ) -> anyhow::Result<(Row, Row)> {
         let server = self.start(db).await?;
         let mut conn = Conn::open(server.addr()).await?;
         let account = signup(&mut conn).await?;
@@ -207,16 +210,18 @@ impl Ctx {
             ),
         };
         drop(conn);
-        let mut row = self
-            .paired_with_baseline(&server, name, store, make)
-            .await?;
+        let pair = match (&project, store) {
+            (Some(project_id), "postgres") => Pair::Select { db, project_id },
+            _ => Pair::JwtServer,
+        };
+        let (mut row, base) = self.paired_with(&server, name, store, make, pair).await?;
         if name == "GET /auth/me" {
             row.add_note(
                 "no POST /project on this server yet: the authenticated read is GET /auth/me",
             );
         }
         server.stop().await;
-        Ok((row, project))
+        Ok((row, base))
     }
 
     /// `GET /project` listing 50 projects (`None` without project endpoints).
