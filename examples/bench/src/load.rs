@@ -60,6 +60,28 @@ pub(crate) struct LoadResult {
 }
 
 impl LoadResult {
+    /// Nothing measured yet, over a window of `window`.
+    pub(crate) fn empty(window: Duration) -> Self {
+        Self {
+            latencies: histogram(),
+            errors: 0,
+            window,
+            first_error: None,
+        }
+    }
+
+    /// Adds the latencies and errors of a run over the same window (another
+    /// connection of the same load).
+    pub(crate) fn absorb(&mut self, part: LoadResult) {
+        self.latencies
+            .add(&part.latencies)
+            .expect("same histogram bounds");
+        self.errors += part.errors;
+        if self.first_error.is_none() {
+            self.first_error = part.first_error;
+        }
+    }
+
     /// Successful requests per second over the measured window.
     pub(crate) fn rps(&self) -> f64 {
         self.latencies.len() as f64 / self.window.as_secs_f64()
@@ -133,28 +155,14 @@ pub(crate) async fn run(
             tokio::spawn(connection(addr, i, measure_from, until, make, expect))
         })
         .collect();
-    let mut total = LoadResult {
-        latencies: histogram(),
-        errors: 0,
-        window: duration,
-        first_error: None,
-    };
+    let mut total = LoadResult::empty(duration);
     for t in tasks {
-        let part = match t.await {
-            Ok(p) => p,
+        match t.await {
+            Ok(part) => total.absorb(part),
             Err(e) => {
                 total.errors += 1;
                 total.first_error.get_or_insert(format!("task failed: {e}"));
-                continue;
             }
-        };
-        total
-            .latencies
-            .add(&part.latencies)
-            .expect("same histogram bounds");
-        total.errors += part.errors;
-        if total.first_error.is_none() {
-            total.first_error = part.first_error;
         }
     }
     total

@@ -140,18 +140,13 @@ impl Baseline {
     }
 }
 
+/// Adds one slice to the slices so far (their windows add up).
 fn merge(total: &mut Option<LoadResult>, part: LoadResult) {
     match total {
         None => *total = Some(part),
         Some(t) => {
-            t.latencies
-                .add(&part.latencies)
-                .expect("same histogram bounds");
-            t.errors += part.errors;
             t.window += part.window;
-            if t.first_error.is_none() {
-                t.first_error = part.first_error;
-            }
+            t.absorb(part);
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use slipway_postgres::sqlx::{self, postgres::PgPoolOptions, PgPool, Row as _};
 use slipway_postgres::PgOptions;
 
-use crate::load::{histogram, LoadResult};
+use crate::load::LoadResult;
 
 /// The name of baseline (c)'s row.
 pub(crate) const BASELINE_C: &str = "baseline (c): sqlx primary-key SELECT";
@@ -59,9 +59,7 @@ impl SelectLoad {
                 let pool = self.pool.clone();
                 let id = self.project_id.clone();
                 tokio::spawn(async move {
-                    let mut h = histogram();
-                    let mut errors = 0u64;
-                    let mut first_error = None;
+                    let mut out = LoadResult::empty(duration);
                     while Instant::now() < until {
                         let t0 = Instant::now();
                         let res = sqlx::query(SELECT).bind(&id).fetch_one(&pool).await;
@@ -79,32 +77,23 @@ impl SelectLoad {
                         let measured = t0 >= measure_from;
                         match decoded {
                             Ok(()) if measured => {
-                                h.saturating_record(t0.elapsed().as_micros().max(1) as u64);
+                                let us = t0.elapsed().as_micros().max(1) as u64;
+                                out.latencies.saturating_record(us);
                             }
                             Ok(()) => {}
                             Err(e) => {
-                                errors += u64::from(measured);
-                                first_error.get_or_insert(e.to_string());
+                                out.errors += u64::from(measured);
+                                out.first_error.get_or_insert(e.to_string());
                             }
                         }
                     }
-                    (h, errors, first_error)
+                    out
                 })
             })
             .collect();
-        let mut total = LoadResult {
-            latencies: histogram(),
-            errors: 0,
-            window: duration,
-            first_error: None,
-        };
+        let mut total = LoadResult::empty(duration);
         for t in tasks {
-            let (part, e, fe) = t.await?;
-            total.latencies.add(&part).expect("same histogram bounds");
-            total.errors += e;
-            if total.first_error.is_none() {
-                total.first_error = fe;
-            }
+            total.absorb(t.await?);
         }
         Ok(total)
     }
