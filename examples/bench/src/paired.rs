@@ -8,7 +8,7 @@ use http::StatusCode;
 use crate::load::{self, LoadResult, MakeRequest};
 use crate::pg::{SelectLoad, BASELINE_C};
 use crate::report::Row;
-use crate::scenarios::{Ctx, BASELINE_A};
+use crate::scenarios::{self, Ctx, BASELINE_A};
 use crate::servers::Server;
 
 /// How many slices each side gets.
@@ -101,6 +101,68 @@ impl Ctx {
             base_row.p99_ms.unwrap_or(0.0)
         ));
         base_row.add_note(format!("measured interleaved with {name} ({store})"));
+        Ok((row, base_row))
+    }
+}
+
+impl Ctx {
+    /// Runs the sign-ins `make` against `server` and baseline (b) (raw
+    /// argon2id hashes in this process), alternating slices of
+    /// `duration / 6`: both use every CPU, so they cannot run at once, and
+    /// taking turns lets other work on the machine weigh on both alike.
+    /// Returns the sign-in row compared with (b), and (b)'s row.
+    pub(crate) async fn paired_with_argon2(
+        &self,
+        server: &Server,
+        store: &str,
+        make: MakeRequest,
+    ) -> anyhow::Result<(Row, Row)> {
+        let conns = self.connections;
+        let slice = self.duration / SLICES;
+        // A sign-in takes ~conns / (hashes per second): let the first round
+        // of requests of a slice finish before measuring.
+        let settle = Duration::from_millis(300);
+        let before = server.rss_kib();
+        load::run(
+            server.addr(),
+            conns,
+            self.warmup,
+            Duration::ZERO,
+            make.clone(),
+            StatusCode::OK,
+        )
+        .await;
+        scenarios::argon2_hashes(self.warmup).await?;
+        let mut mine: Option<LoadResult> = None;
+        let mut theirs: Option<LoadResult> = None;
+        for _ in 0..SLICES {
+            let r = load::run(
+                server.addr(),
+                conns,
+                settle,
+                slice,
+                make.clone(),
+                StatusCode::OK,
+            )
+            .await;
+            merge(&mut mine, r);
+            merge(&mut theirs, scenarios::argon2_hashes(slice).await?);
+        }
+        let mine = mine.expect("at least one slice");
+        let theirs = theirs.expect("at least one slice");
+        let mut row = Row::from_load("POST /auth/signin", store, conns, &mine);
+        row.rss_before_kib = before;
+        row.rss_after_kib = server.rss_kib();
+        let mut base_row = scenarios::baseline_b_row(&theirs);
+        row.against(&base_row);
+        row.add_note(format!(
+            "interleaved with baseline (b) in {SLICES} slices each; (b) ran at {:.0} \
+             hashes/s alongside",
+            base_row.rps.unwrap_or(0.0)
+        ));
+        base_row.add_note(format!(
+            "measured interleaved with POST /auth/signin ({store})"
+        ));
         Ok((row, base_row))
     }
 }

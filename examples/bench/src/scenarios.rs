@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 use serde_json::json;
 use slipway_core::Slipway;
 
-use crate::load::{self, request, Conn, MakeRequest};
+use crate::load::{self, request, Conn, LoadResult, MakeRequest};
 use crate::paired::Pair;
 use crate::report::Row;
 use crate::servers::{Mode, Server, BASELINE_PATH};
@@ -301,23 +301,18 @@ impl Ctx {
         Arc::new(move |_, _| request(Method::POST, "/auth/signin", None, Some(body.clone())))
     }
 
-    /// `POST /auth/signin` with the right password, back to back.
-    pub(crate) async fn signin(&self, db: &str, store: &str) -> anyhow::Result<Row> {
+    /// `POST /auth/signin` with the right password, back to back, measured
+    /// interleaved with baseline (b). Returns the row and baseline (b)'s row.
+    pub(crate) async fn signin(&self, db: &str, store: &str) -> anyhow::Result<(Row, Row)> {
         let server = self.start(db).await?;
         let mut conn = Conn::open(server.addr()).await?;
         let account = signup(&mut conn).await?;
         drop(conn);
-        let row = self
-            .measure(
-                &server,
-                "POST /auth/signin",
-                store,
-                Self::signin_request(&account),
-                StatusCode::OK,
-            )
+        let rows = self
+            .paired_with_argon2(&server, store, Self::signin_request(&account))
             .await;
         server.stop().await;
-        Ok(row)
+        rows
     }
 
     /// `GET /health` on one connection while sign-ins on every other
@@ -356,16 +351,17 @@ impl Ctx {
     }
 }
 
-/// Baseline (b): raw argon2id hashes per second with Slipway's default
-/// parameters (m=19 MiB, t=2, p=1), one blocking task per CPU.
-pub(crate) async fn baseline_argon2(duration: Duration) -> anyhow::Result<Row> {
+/// The name of baseline (b)'s row.
+pub(crate) const BASELINE_B: &str = "baseline (b): argon2id hashes";
+
+/// Baseline (b): raw argon2id hashes with Slipway's parameters, one blocking
+/// thread per CPU hashing back to back until `duration` has passed. The
+/// window is the time until the last hash finished.
+pub(crate) async fn argon2_hashes(duration: Duration) -> anyhow::Result<LoadResult> {
     let params = slipway_core::Argon2Params::default();
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
     let until = Instant::now() + duration;
     let mut tasks = Vec::new();
-    for _ in 0..cpus {
+    for _ in 0..cpus() {
         tasks.push(tokio::task::spawn_blocking(
             move || -> anyhow::Result<Vec<Duration>> {
                 use argon2::password_hash::{PasswordHasher as _, SaltString};
@@ -392,24 +388,31 @@ pub(crate) async fn baseline_argon2(duration: Duration) -> anyhow::Result<Row> {
         ));
     }
     let started = Instant::now();
-    let mut h = load::histogram();
+    let mut out = LoadResult::empty(Duration::ZERO);
     for t in tasks {
         for d in t.await?? {
-            h.saturating_record(d.as_micros().max(1) as u64);
+            out.latencies.saturating_record(d.as_micros().max(1) as u64);
         }
     }
-    let elapsed = started.elapsed();
-    let mut row = Row {
-        scenario: "baseline (b): argon2id hashes".into(),
-        store: "-".into(),
-        connections: cpus,
-        rps: Some(h.len() as f64 / elapsed.as_secs_f64()),
-        ..Row::default()
-    };
-    row.set_percentiles(&h);
+    out.window = started.elapsed();
+    Ok(out)
+}
+
+/// CPUs of this machine (one baseline (b) thread each).
+pub(crate) fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Baseline (b)'s row from its hashes.
+pub(crate) fn baseline_b_row(r: &LoadResult) -> Row {
+    let params = slipway_core::Argon2Params::default();
+    let cpus = cpus();
+    let mut row = Row::from_load(BASELINE_B, "-", cpus, r);
     row.add_note(format!(
         "m={} KiB, t={}, p={}, {cpus} blocking threads",
         params.memory_kib, params.iterations, params.parallelism
     ));
-    Ok(row)
+    row
 }
