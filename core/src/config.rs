@@ -44,7 +44,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Argon2id parameters.
     pub argon2: Argon2Params,
-    /// How many password hashes may run at once (default: the number of CPUs).
+    /// How many password hashes may run at once: the number of hashing
+    /// threads each `Slipway` starts (default: the number of CPUs).
     pub max_concurrent_hashes: usize,
     /// Failed sign-ins per email before 429 (default 5).
     pub signin_max_failures: u32,

@@ -92,8 +92,8 @@ pub enum BuildError {
     /// No store was given (and the `memory` feature is off).
     #[error("a store is required")]
     MissingStore,
-    /// Invalid Argon2 parameters.
-    #[error("invalid argon2 parameters: {0}")]
+    /// Invalid Argon2 parameters, or the hashing threads could not start.
+    #[error("password hashing: {0}")]
     Argon2(String),
     /// Any other invalid setting.
     #[error("invalid configuration: {0}")]
@@ -250,8 +250,8 @@ impl SlipwayBuilder {
             ));
         }
         let github = github::GitHub::new(&config).map_err(BuildError::Invalid)?;
-        let hasher = Hasher::new(config.argon2, config.max_concurrent_hashes)
-            .map_err(|e| BuildError::Argon2(e.to_string()))?;
+        let hasher =
+            Hasher::new(config.argon2, config.max_concurrent_hashes).map_err(BuildError::Argon2)?;
         Ok(Slipway {
             inner: Arc::new(Shared {
                 tokens: Tokens::new(&secret, &config.issuer, config.token_ttl),
