@@ -25,12 +25,16 @@ pub(crate) enum Pair<'a> {
         /// The project to SELECT.
         project_id: &'a str,
     },
+    /// Baseline (b), raw argon2id hashes in this process (for sign-ins).
+    Hashes,
 }
 
 impl Ctx {
     /// Runs `make` against `server` and the baseline `with`, alternating
-    /// slices of `duration / 6`; returns the scenario's row compared with the
-    /// baseline measured alongside it, and the baseline's own row.
+    /// slices of `duration / 6`, so load from other work on the machine
+    /// falls on both alike (for sign-ins this is also the only way: both use
+    /// every CPU). Returns the scenario's row compared with the baseline
+    /// measured alongside it, and the baseline's own row.
     pub(crate) async fn paired_with(
         &self,
         server: &Server,
@@ -40,60 +44,42 @@ impl Ctx {
         with: Pair<'_>,
     ) -> anyhow::Result<(Row, Row)> {
         let conns = self.connections;
-        let slice = self.duration / SLICES;
-        let settle = Duration::from_millis(50);
         let before = server.rss_kib();
-        let base = match with {
-            Pair::JwtServer => Baseline::Server(
-                Server::baseline(self.mode, &self.secret).await?,
-                self.baseline_requests()?,
+        let (base, settle) = match with {
+            Pair::JwtServer => (
+                Baseline::Server(
+                    Server::baseline(self.mode, &self.secret).await?,
+                    self.baseline_requests()?,
+                ),
+                Duration::from_millis(50),
             ),
-            Pair::Select { db, project_id } => {
-                Baseline::Select(SelectLoad::connect(db, project_id).await?)
-            }
+            Pair::Select { db, project_id } => (
+                Baseline::Select(SelectLoad::connect(db, project_id).await?),
+                Duration::from_millis(50),
+            ),
+            // A sign-in waits for ~conns / (hashes per second): let the
+            // first round of a slice's requests finish before measuring.
+            Pair::Hashes => (Baseline::Argon2, Duration::from_millis(300)),
         };
-        // Warm both up (the warm-up is not measured).
-        load::run(
-            server.addr(),
-            conns,
-            self.warmup,
-            Duration::ZERO,
-            make.clone(),
-            StatusCode::OK,
-        )
-        .await;
-        base.run(conns, self.warmup, Duration::ZERO).await?;
-        let mut mine: Option<LoadResult> = None;
-        let mut theirs: Option<LoadResult> = None;
-        for _ in 0..SLICES {
-            let r = load::run(
-                server.addr(),
-                conns,
-                settle,
-                slice,
-                make.clone(),
-                StatusCode::OK,
-            )
-            .await;
-            merge(&mut mine, r);
-            merge(&mut theirs, base.run(conns, settle, slice).await?);
-        }
-        let mine = mine.expect("at least one slice");
-        let theirs = theirs.expect("at least one slice");
+        let (mine, theirs) = self.interleave(server, &make, settle, &base).await?;
         let mut row = Row::from_load(name, store, conns, &mine);
         row.rss_before_kib = before;
         row.rss_after_kib = server.rss_kib();
-        let (label, mut base_row) = match &base {
-            Baseline::Server(..) => ("(a)", Row::from_load(BASELINE_A, "-", conns, &theirs)),
+        let (label, unit, mut base_row) = match &base {
+            Baseline::Server(..) => (
+                "(a)",
+                "req/s",
+                Row::from_load(BASELINE_A, "-", conns, &theirs),
+            ),
             Baseline::Select(s) => {
                 let mut r = Row::from_load(BASELINE_C, "postgres", conns, &theirs);
                 r.add_note(s.describe(conns));
-                ("(c)", r)
+                ("(c)", "SELECTs/s", r)
             }
+            Baseline::Argon2 => ("(b)", "hashes/s", scenarios::baseline_b_row(&theirs)),
         };
         base.stop().await;
         row.against(&base_row);
-        let unit = if label == "(a)" { "req/s" } else { "SELECTs/s" };
         row.add_note(format!(
             "interleaved with baseline {label} in {SLICES} slices each; {label} ran at {:.0} \
              {unit} (p99 {:.2} ms) alongside",
@@ -106,64 +92,40 @@ impl Ctx {
 }
 
 impl Ctx {
-    /// Runs the sign-ins `make` against `server` and baseline (b) (raw
-    /// argon2id hashes in this process), alternating slices of
-    /// `duration / 6`: both use every CPU, so they cannot run at once, and
-    /// taking turns lets other work on the machine weigh on both alike.
-    /// Returns the sign-in row compared with (b), and (b)'s row.
-    pub(crate) async fn paired_with_argon2(
+    /// Warms `server` (with `make`) and `base` up, unmeasured, then runs
+    /// them in turns of `duration / 6`, each scenario slice after `settle`
+    /// of unmeasured load; returns both sides' merged results.
+    async fn interleave(
         &self,
         server: &Server,
-        store: &str,
-        make: MakeRequest,
-    ) -> anyhow::Result<(Row, Row)> {
+        make: &MakeRequest,
+        settle: Duration,
+        base: &Baseline,
+    ) -> anyhow::Result<(LoadResult, LoadResult)> {
         let conns = self.connections;
         let slice = self.duration / SLICES;
-        // A sign-in takes ~conns / (hashes per second): let the first round
-        // of requests of a slice finish before measuring.
-        let settle = Duration::from_millis(300);
-        let before = server.rss_kib();
-        load::run(
-            server.addr(),
-            conns,
-            self.warmup,
-            Duration::ZERO,
-            make.clone(),
-            StatusCode::OK,
-        )
-        .await;
-        scenarios::argon2_hashes(self.warmup).await?;
-        let mut mine: Option<LoadResult> = None;
-        let mut theirs: Option<LoadResult> = None;
-        for _ in 0..SLICES {
-            let r = load::run(
+        let run = |warmup, duration| {
+            load::run(
                 server.addr(),
                 conns,
-                settle,
-                slice,
+                warmup,
+                duration,
                 make.clone(),
                 StatusCode::OK,
             )
-            .await;
-            merge(&mut mine, r);
-            merge(&mut theirs, scenarios::argon2_hashes(slice).await?);
+        };
+        run(self.warmup, Duration::ZERO).await;
+        base.run(conns, self.warmup, Duration::ZERO).await?;
+        let mut mine: Option<LoadResult> = None;
+        let mut theirs: Option<LoadResult> = None;
+        for _ in 0..SLICES {
+            merge(&mut mine, run(settle, slice).await);
+            merge(&mut theirs, base.run(conns, settle, slice).await?);
         }
-        let mine = mine.expect("at least one slice");
-        let theirs = theirs.expect("at least one slice");
-        let mut row = Row::from_load("POST /auth/signin", store, conns, &mine);
-        row.rss_before_kib = before;
-        row.rss_after_kib = server.rss_kib();
-        let mut base_row = scenarios::baseline_b_row(&theirs);
-        row.against(&base_row);
-        row.add_note(format!(
-            "interleaved with baseline (b) in {SLICES} slices each; (b) ran at {:.0} \
-             hashes/s alongside",
-            base_row.rps.unwrap_or(0.0)
-        ));
-        base_row.add_note(format!(
-            "measured interleaved with POST /auth/signin ({store})"
-        ));
-        Ok((row, base_row))
+        Ok((
+            mine.expect("at least one slice"),
+            theirs.expect("at least one slice"),
+        ))
     }
 }
 
@@ -171,6 +133,8 @@ impl Ctx {
 enum Baseline {
     Server(Server, MakeRequest),
     Select(SelectLoad),
+    /// Raw argon2id hashes in this process (it needs no settling).
+    Argon2,
 }
 
 impl Baseline {
@@ -191,6 +155,11 @@ impl Baseline {
             )
             .await),
             Baseline::Select(select) => select.run(conns, warmup, duration).await,
+            Baseline::Argon2 if duration.is_zero() => {
+                scenarios::argon2_hashes(warmup).await?;
+                Ok(LoadResult::empty(Duration::ZERO))
+            }
+            Baseline::Argon2 => scenarios::argon2_hashes(duration).await,
         }
     }
 
@@ -198,6 +167,7 @@ impl Baseline {
         match self {
             Baseline::Server(server, _) => server.stop().await,
             Baseline::Select(select) => select.close().await,
+            Baseline::Argon2 => {}
         }
     }
 }

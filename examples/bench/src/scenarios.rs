@@ -308,8 +308,9 @@ impl Ctx {
         let mut conn = Conn::open(server.addr()).await?;
         let account = signup(&mut conn).await?;
         drop(conn);
+        let make = Self::signin_request(&account);
         let rows = self
-            .paired_with_argon2(&server, store, Self::signin_request(&account))
+            .paired_with(&server, "POST /auth/signin", store, make, Pair::Hashes)
             .await;
         server.stop().await;
         rows
