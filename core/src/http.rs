@@ -139,33 +139,14 @@ impl ApiRequest {
     }
 }
 
-/// Matches `path` against a template like `/project/{id}`.
-fn match_template(
+/// Matches `path` against a template like `/project/{id}`, returning the
+/// percent-decoded parameters: the whole path when `whole`, else its end
+/// (any prefix may precede it). Allocates only for parameters.
+fn match_path(
     template: &'static str,
-    segments: &[&str],
+    path: &str,
+    whole: bool,
 ) -> Option<Vec<(&'static str, String)>> {
-    let tsegs: Vec<&'static str> = template.split('/').filter(|s| !s.is_empty()).collect();
-    if tsegs.len() != segments.len() {
-        return None;
-    }
-    let mut params = Vec::new();
-    for (t, s) in tsegs.iter().zip(segments) {
-        if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-            if s.is_empty() {
-                return None;
-            }
-            let value = percent_decode(s)?;
-            params.push((name, value));
-        } else if t != s {
-            return None;
-        }
-    }
-    Some(params)
-}
-
-/// Matches the end of `path` against `template` (any prefix may precede
-/// it), without allocating unless the template has parameters.
-fn match_tail(template: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
     let path = path.strip_prefix('/').unwrap_or(path);
     let mut segments = path.rsplit('/');
     let mut params = Vec::new();
@@ -180,6 +161,9 @@ fn match_tail(template: &'static str, path: &str) -> Option<Vec<(&'static str, S
             return None;
         }
     }
+    if whole && segments.next().is_some() {
+        return None;
+    }
     params.reverse();
     Some(params)
 }
@@ -189,15 +173,6 @@ fn percent_decode(s: &str) -> Option<String> {
         .decode_utf8()
         .ok()
         .map(|v| v.into_owned())
-}
-
-fn path_segments(path: &str) -> Vec<&str> {
-    let trimmed = path.strip_prefix('/').unwrap_or(path);
-    if trimmed.is_empty() {
-        Vec::new()
-    } else {
-        trimmed.split('/').collect()
-    }
 }
 
 async fn read_body<B>(slipway: &Slipway, headers: &HeaderMap, body: B) -> Result<Bytes, ApiError>
@@ -298,7 +273,7 @@ where
         let slipway = self.slipway.clone();
         let endpoint = self.endpoint;
         Box::pin(async move {
-            let Some(params) = match_tail(endpoint.path, req.uri().path()) else {
+            let Some(params) = match_path(endpoint.path, req.uri().path(), false) else {
                 return Ok(not_found_route(req.uri().path()).into_response());
             };
             if req.method() != endpoint.method {
@@ -349,10 +324,9 @@ impl SlipwayService {
     /// Answers a request for a path no route serves: 404, or 405 with `Allow`
     /// when the path exists for other methods. Adapters use it as fallback.
     pub fn fallback_response(method: &Method, path: &str) -> Response {
-        let segments = path_segments(path);
         let allowed: Vec<Method> = handlers::ENDPOINTS
             .iter()
-            .filter(|ep| match_template(ep.path, &segments).is_some())
+            .filter(|ep| match_path(ep.path, path, true).is_some())
             .map(|ep| ep.method.clone())
             .collect();
         if allowed.is_empty() {
@@ -379,12 +353,11 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let slipway = self.slipway.clone();
         Box::pin(async move {
-            let segments = path_segments(req.uri().path());
             for ep in handlers::ENDPOINTS.iter() {
                 if ep.method != req.method() {
                     continue;
                 }
-                if let Some(params) = match_template(ep.path, &segments) {
+                if let Some(params) = match_path(ep.path, req.uri().path(), true) {
                     return Ok(dispatch(slipway, ep, params, req).await);
                 }
             }
@@ -399,31 +372,33 @@ mod tests {
 
     #[test]
     fn templates_match_and_decode() {
-        let p = match_template("/project/{id}", &["project", "a%20b"]).unwrap();
+        let p = match_path("/project/{id}", "/project/a%20b", true).unwrap();
         assert_eq!(p, vec![("id", "a b".to_string())]);
-        assert!(match_template("/project/{id}", &["project"]).is_none());
-        assert!(match_template("/project/{id}", &["projects", "x"]).is_none());
-        assert!(match_template("/project/{id}", &["project", ""]).is_none());
+        assert!(match_path("/project/{id}", "/project", true).is_none());
+        assert!(match_path("/project/{id}", "/projects/x", true).is_none());
+        assert!(match_path("/project/{id}", "/project/", true).is_none());
+        assert!(match_path("/project/{id}", "/api/project/x", true).is_none());
+        assert!(match_path("/project/{id}", "//project/x", true).is_none());
         assert_eq!(
-            match_template("/domains/{id}/verify", &["domains", "1", "verify"]).unwrap(),
+            match_path("/domains/{id}/verify", "/domains/1/verify", true).unwrap(),
             vec![("id", "1".to_string())]
         );
     }
 
     #[test]
     fn tails_match_under_any_prefix() {
-        let p = match_tail("/project/{id}", "/api/v1/project/a%20b").unwrap();
+        let p = match_path("/project/{id}", "/api/v1/project/a%20b", false).unwrap();
         assert_eq!(p, vec![("id", "a b".to_string())]);
         assert_eq!(
-            match_tail("/domains/{id}/verify", "/domains/7/verify").unwrap(),
+            match_path("/domains/{id}/verify", "/domains/7/verify", false).unwrap(),
             vec![("id", "7".to_string())]
         );
-        assert_eq!(match_tail("/project", "/x/project").unwrap(), vec![]);
-        assert!(match_tail("/project/{id}", "/project/").is_none());
-        assert!(match_tail("/project/{id}", "/project").is_none());
-        assert!(match_tail("/project/{id}", "/projects/x").is_none());
-        assert!(match_tail("/project/{id}", "/").is_none());
-        assert!(match_tail("/project", "").is_none());
-        assert!(match_tail("/project/{id}", "/project/%FF").is_none());
+        assert_eq!(match_path("/project", "/x/project", false).unwrap(), vec![]);
+        assert!(match_path("/project/{id}", "/project/", false).is_none());
+        assert!(match_path("/project/{id}", "/project", false).is_none());
+        assert!(match_path("/project/{id}", "/projects/x", false).is_none());
+        assert!(match_path("/project/{id}", "/", false).is_none());
+        assert!(match_path("/project", "", false).is_none());
+        assert!(match_path("/project/{id}", "/project/%FF", false).is_none());
     }
 }
