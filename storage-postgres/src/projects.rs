@@ -141,7 +141,7 @@ async fn lock_project(conn: &mut PgConnection, owner_id: &str, id: &str) -> Stor
 }
 
 impl PgStore {
-    /// After a write to a (locked) project or its networks: rewrites the
+    /// After a write to a (locked) project's networks: rewrites the
     /// project's copy of its networks from the networks table, and appends
     /// the UPDATE event carrying the project, networks included.
     async fn append_update(
@@ -161,6 +161,15 @@ impl PgStore {
         .await
         .db()?;
         project.networks = into_networks(networks.0, &project.id);
+        self.append_event(conn, project).await
+    }
+
+    /// Appends the UPDATE event carrying `project` (networks included).
+    async fn append_event(
+        &self,
+        conn: &mut PgConnection,
+        project: Project,
+    ) -> StoreResult<Project> {
         let event = NewEvent::for_project(EventKind::Update, &project);
         events::append(conn, event, self.inner.options.event_retention)
             .await
@@ -234,13 +243,15 @@ impl PgStore {
         patch: ProjectPatch,
     ) -> StoreResult<Project> {
         let mut tx = self.inner.pool.begin().await.db()?;
-        let row: Option<ProjectRow> = sqlx::query_as(concat!(
+        // The networks did not change: their copy comes back with the row.
+        let row: Option<ProjectWithNetworks> = sqlx::query_as(concat!(
             "UPDATE projects SET name = COALESCE($3, name), \
              description = CASE WHEN $4 THEN $5 ELSE description END, \
              path = CASE WHEN $6 THEN $7 ELSE path END, \
              source_id = COALESCE($8, source_id), vm_id = COALESCE($9, vm_id), \
              updated_at = $10 WHERE id = $1 AND owner_id = $2 RETURNING ",
-            project_cols!()
+            project_cols!(),
+            ", networks"
         ))
         .bind(id)
         .bind(owner_id)
@@ -256,7 +267,7 @@ impl PgStore {
         .await
         .db()?;
         let project = row.map(Project::from).ok_or(StoreError::NotFound)?;
-        let project = self.append_update(&mut tx, project).await?;
+        let project = self.append_event(&mut tx, project).await?;
         tx.commit().await.db()?;
         Ok(project)
     }
