@@ -13,7 +13,7 @@ use ssh_key::{Algorithm, HashAlg, PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
 use crate::crypto::SecretString;
-use crate::error::ApiError;
+use crate::services::Error as ApiError;
 
 /// A parsed deploy key: the normalized private key text (to seal) and the
 /// public facts shown to its owner.
@@ -27,14 +27,16 @@ pub(crate) struct DeployKey {
 }
 
 fn invalid() -> ApiError {
-    ApiError::bad_request(
+    ApiError::invalid(
+        "data.key",
         "data.key must be an unencrypted SSH private key in OpenSSH or PEM format \
          (-----BEGIN OPENSSH PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----)",
     )
 }
 
 fn encrypted() -> ApiError {
-    ApiError::bad_request(
+    ApiError::invalid(
+        "data.key",
         "data.key is encrypted with a passphrase; remove the passphrase \
          (ssh-keygen -p -N '' -f <file>) and submit the unencrypted key",
     )
@@ -57,7 +59,8 @@ pub(crate) fn parse(text: &str) -> Result<DeployKey, ApiError> {
                 return Err(encrypted());
             }
             if matches!(key.algorithm(), Algorithm::Dsa) {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::invalid(
+                    "data.key",
                     "data.key is a DSA key, which Git hosts no longer accept; use Ed25519",
                 ));
             }
@@ -96,7 +99,8 @@ pub(crate) fn parse(text: &str) -> Result<DeployKey, ApiError> {
 }
 
 fn public_given() -> ApiError {
-    ApiError::bad_request(
+    ApiError::invalid(
+        "data.key",
         "data.key is a public key; submit the private key (the public key is derived from it)",
     )
 }
@@ -136,7 +140,7 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_unencrypted_private_key() {
-        let msg = |text: &str| parse(text).err().expect("refused").message().to_string();
+        let msg = |text: &str| parse(text).err().expect("refused").to_string();
         assert!(msg("").contains("data.key"));
         assert!(msg("hello").contains("data.key"));
         assert!(msg("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA").contains("public key"));

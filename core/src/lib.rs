@@ -22,19 +22,18 @@
 pub mod auth;
 pub mod config;
 pub mod crypto;
+pub mod dns;
 pub mod error;
+pub mod github;
 pub mod http;
 pub mod model;
+pub mod services;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod ws;
 
 mod deploy_key;
-mod dns;
-mod github;
-mod handlers;
-mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,14 +41,16 @@ use std::time::Duration;
 pub use crate::auth::{Argon2Params, Claims};
 pub use crate::config::{Config, SignupPolicy};
 pub use crate::crypto::{InstanceSecret, SecretString};
-pub use crate::error::{ApiError, ErrorBody, StoreError};
-pub use crate::http::{EndpointService, Route, SlipwayService};
+pub use crate::error::StoreError;
+pub use crate::http::{ApiError, Authenticator, EndpointService, ErrorBody, Route, SlipwayService};
+pub use crate::services::Principal;
 pub use crate::store::Store;
 #[cfg(feature = "memory")]
 pub use crate::store::{MemoryStore, MemoryStoreOptions};
 
 use crate::auth::{limiter::Limiter, password::Hasher, token::Tokens};
 use crate::crypto::Keyring;
+use crate::services::Core;
 
 /// A Slipway instance: configuration, store, keys. Cheap to clone.
 #[derive(Clone)]
@@ -58,15 +59,9 @@ pub struct Slipway {
 }
 
 struct Shared {
-    config: Config,
-    store: Arc<dyn Store>,
-    tokens: Tokens,
-    keyring: Keyring,
-    hasher: Hasher,
-    signin_limiter: Limiter,
-    signin_addr_limiter: Limiter,
+    core: Core,
+    authenticator: Arc<dyn Authenticator>,
     ws_registry: ws::Registry,
-    github: github::GitHub,
     #[cfg(feature = "testing")]
     testing_jwt_key: Vec<u8>,
 }
@@ -74,7 +69,7 @@ struct Shared {
 impl std::fmt::Debug for Slipway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Slipway")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.core.config)
             .finish_non_exhaustive()
     }
 }
@@ -89,8 +84,11 @@ pub enum BuildError {
     /// The secret is too short.
     #[error(transparent)]
     SecretTooShort(#[from] crypto::SecretTooShort),
-    /// No store was given (and the `memory` feature is off).
-    #[error("a store is required")]
+    /// No store was given.
+    #[error(
+        "a store is required: call .store(...) with a persistent store (PgStore, RedisStore, \
+         SqliteStore) or, for a throwaway instance, .store(MemoryStore::new())"
+    )]
     MissingStore,
     /// Invalid Argon2 parameters, or the hashing threads could not start.
     #[error("password hashing: {0}")]
@@ -107,6 +105,9 @@ pub struct SlipwayBuilder {
     secret: Option<Vec<u8>>,
     previous_secrets: Vec<Vec<u8>>,
     store: Option<Arc<dyn Store>>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+    github: Option<Arc<dyn github::GitHubClient>>,
+    dns: Option<Arc<dyn dns::DnsResolver>>,
 }
 
 impl std::fmt::Debug for SlipwayBuilder {
@@ -130,7 +131,7 @@ impl SlipwayBuilder {
         self.previous_secrets.push(secret.into());
         self
     }
-    /// The store (default: a fresh [`MemoryStore`] when the feature is on).
+    /// The store (required).
     pub fn store(mut self, store: impl Store) -> Self {
         self.store = Some(Arc::new(store));
         self
@@ -195,9 +196,23 @@ impl SlipwayBuilder {
         self.config.verify_personal_access_tokens = verify;
         self
     }
-    /// Replaces the whole configuration.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+    /// How requests are mapped to principals (default:
+    /// [`BearerAuthenticator`](crate::http::BearerAuthenticator), Slipway's
+    /// own access tokens).
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.authenticator = Some(Arc::new(authenticator));
+        self
+    }
+    /// The GitHub client (default: [`github::GitHub`], the real one, at the
+    /// configured URLs).
+    pub fn github_client(mut self, client: impl github::GitHubClient) -> Self {
+        self.github = Some(Arc::new(client));
+        self
+    }
+    /// The DNS resolver of domain verification (default:
+    /// [`dns::HickoryResolver`] with the configured servers).
+    pub fn dns_resolver(mut self, resolver: impl dns::DnsResolver) -> Self {
+        self.dns = Some(Arc::new(resolver));
         self
     }
     /// Edits the configuration in place.
@@ -214,13 +229,7 @@ impl SlipwayBuilder {
             .into_iter()
             .map(InstanceSecret::new)
             .collect::<Result<Vec<_>, _>>()?;
-        let store = match self.store {
-            Some(s) => s,
-            #[cfg(feature = "memory")]
-            None => Arc::new(MemoryStore::new()),
-            #[cfg(not(feature = "memory"))]
-            None => return Err(BuildError::MissingStore),
-        };
+        let store = self.store.ok_or(BuildError::MissingStore)?;
         let config = self.config;
         if config.token_ttl.is_zero() {
             return Err(BuildError::Invalid(
@@ -249,25 +258,39 @@ impl SlipwayBuilder {
                 "header, JSON, WebSocket and sign-in limits must be positive".into(),
             ));
         }
-        let github = github::GitHub::new(&config).map_err(BuildError::Invalid)?;
+        let github: Arc<dyn github::GitHubClient> = match self.github {
+            Some(client) => client,
+            None => Arc::new(github::GitHub::new(&config).map_err(BuildError::Invalid)?),
+        };
+        let dns: Arc<dyn dns::DnsResolver> = match self.dns {
+            Some(resolver) => resolver,
+            None => Arc::new(dns::HickoryResolver::new(&config)),
+        };
         let hasher =
             Hasher::new(config.argon2, config.max_concurrent_hashes).map_err(BuildError::Argon2)?;
+        let authenticator = self
+            .authenticator
+            .unwrap_or_else(|| Arc::new(http::BearerAuthenticator));
         Ok(Slipway {
             inner: Arc::new(Shared {
-                tokens: Tokens::new(&secret, &config.issuer, config.token_ttl),
-                keyring: Keyring::new(&secret, &previous),
-                github,
-                hasher,
-                signin_limiter: Limiter::new(config.signin_max_failures, config.signin_window),
-                signin_addr_limiter: Limiter::new(
-                    config.signin_max_failures_per_addr,
-                    config.signin_window,
-                ),
+                core: Core {
+                    tokens: Tokens::new(&secret, &config.issuer, config.token_ttl),
+                    keyring: Keyring::new(&secret, &previous),
+                    github,
+                    dns,
+                    hasher,
+                    signin_limiter: Limiter::new(config.signin_max_failures, config.signin_window),
+                    signin_addr_limiter: Limiter::new(
+                        config.signin_max_failures_per_addr,
+                        config.signin_window,
+                    ),
+                    store,
+                    config,
+                },
+                authenticator,
                 ws_registry: ws::Registry::default(),
                 #[cfg(feature = "testing")]
                 testing_jwt_key: secret.jwt_key().to_vec(),
-                store,
-                config,
             }),
         })
     }
@@ -281,22 +304,84 @@ impl Slipway {
 
     /// The configuration in force.
     pub fn config(&self) -> &Config {
-        &self.inner.config
+        &self.inner.core.config
     }
 
-    /// The store.
+    /// The store, for persistence-level access (tests, migrations, admin
+    /// tools). Application code goes through the services, which hold the
+    /// rules: [`Slipway::projects`], [`Slipway::accounts`], ...
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
+        &self.inner.core.store
+    }
+
+    /// Accounts: sign-up, sign-in, tokens, GitHub sign-in, user lookups.
+    pub fn accounts(&self) -> services::Accounts<'_> {
+        services::Accounts {
+            core: &self.inner.core,
+        }
+    }
+
+    /// Projects of a principal.
+    pub fn projects(&self) -> services::Projects<'_> {
+        services::Projects {
+            core: &self.inner.core,
+        }
+    }
+
+    /// Network connections of a principal's projects.
+    pub fn networks(&self) -> services::Networks<'_> {
+        services::Networks {
+            core: &self.inner.core,
+        }
+    }
+
+    /// Registered domains.
+    pub fn domains(&self) -> services::Domains<'_> {
+        services::Domains {
+            core: &self.inner.core,
+        }
+    }
+
+    /// Stored credentials of a principal.
+    pub fn authorizations(&self) -> services::Authorizations<'_> {
+        services::Authorizations {
+            core: &self.inner.core,
+        }
+    }
+
+    /// The GitHub OAuth app configuration.
+    pub fn github(&self) -> services::GitHubConfiguration<'_> {
+        services::GitHubConfiguration {
+            core: &self.inner.core,
+        }
+    }
+
+    /// The live event feed.
+    pub fn events(&self) -> services::Events<'_> {
+        services::Events {
+            core: &self.inner.core,
+        }
     }
 
     /// Issues an access token for a user, with the configured lifetime or `ttl`.
     pub fn issue_token(&self, user: &model::User, ttl: Option<Duration>) -> String {
-        self.inner.tokens.issue(user, ttl)
+        self.accounts().issue_token(user, ttl)
     }
 
     /// Verifies an access token and loads its (still existing) user.
-    pub async fn authenticate_token(&self, token: &str) -> Result<(model::User, Claims), ApiError> {
-        handlers::authenticate_token(self, token).await
+    pub async fn authenticate_token(
+        &self,
+        token: &str,
+    ) -> Result<(model::User, Principal), services::Error> {
+        let principal = self.accounts().verify_token(token)?;
+        let user = self.accounts().me(&principal).await?;
+        Ok((user, principal))
+    }
+
+    /// The OpenAPI 3.1 document of every HTTP endpoint, for hosts that merge
+    /// it into their own (it is also served at `GET /openapi.json`).
+    pub fn openapi(&self) -> utoipa::openapi::OpenApi {
+        http::openapi_document()
     }
 
     /// The derived HS256 key, so tests can forge tokens with the right key

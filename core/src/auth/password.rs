@@ -7,7 +7,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 use tokio::sync::{oneshot, OnceCell};
 
-use crate::error::ApiError;
+use crate::services::Error as ApiError;
 
 /// Argon2id cost parameters. Defaults are OWASP's minimum (m=19 MiB, t=2, p=1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

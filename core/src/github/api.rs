@@ -10,32 +10,32 @@ use crate::crypto::SecretString;
 
 /// The fields of `GET /user` Slipway uses.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct GitHubUser {
+pub struct GitHubUser {
     /// Numeric account id (stable; logins can change).
-    pub(crate) id: i64,
+    pub id: i64,
     /// Login (user name).
-    pub(crate) login: String,
+    pub login: String,
     /// Display name, when set.
     #[serde(default)]
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
 }
 
 /// One entry of `GET /user/emails`.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct GitHubEmail {
+pub struct GitHubEmail {
     /// The address.
-    pub(crate) email: String,
+    pub email: String,
     /// Whether it is the account's primary address.
     #[serde(default)]
-    pub(crate) primary: bool,
+    pub primary: bool,
     /// Whether GitHub verified it.
     #[serde(default)]
-    pub(crate) verified: bool,
+    pub verified: bool,
 }
 
 /// What `X-OAuth-Scopes` said about a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum TokenScopes {
+pub enum TokenScopes {
     /// A classic token (OAuth or PAT) with these scopes (possibly none).
     Classic(Vec<String>),
     /// No header: a fine-grained token (or a GitHub App token), whose
@@ -45,7 +45,7 @@ pub(crate) enum TokenScopes {
 
 impl TokenScopes {
     /// The scopes as JSON for `Authorization.info` (`null` when fine-grained).
-    pub(crate) fn to_json(&self) -> serde_json::Value {
+    pub fn to_json(&self) -> serde_json::Value {
         match self {
             TokenScopes::Classic(s) => serde_json::json!(s),
             TokenScopes::FineGrained => serde_json::Value::Null,

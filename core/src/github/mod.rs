@@ -14,22 +14,72 @@ use std::time::Duration;
 use url::Url;
 
 use crate::config::Config;
-use crate::error::ApiError;
+use async_trait::async_trait;
+
+use crate::crypto::SecretString;
 
 mod api;
-pub(crate) mod app;
 mod oauth;
 mod transport;
 
-pub(crate) use api::{primary_verified, GitHubUser, TokenScopes};
-pub(crate) use app::GitHubApp;
+pub(crate) use api::primary_verified;
+pub use api::{GitHubEmail, GitHubUser, TokenScopes};
+
+/// An OAuth app's credentials.
+#[derive(Debug, Clone)]
+pub struct GitHubApp {
+    /// The app's client id (public).
+    pub client_id: String,
+    /// The app's client secret.
+    pub client_secret: SecretString,
+}
+
+/// The GitHub calls Slipway makes. The default is [`GitHub`], the real
+/// client; hosts and tests may plug in their own through
+/// [`SlipwayBuilder::github_client`](crate::SlipwayBuilder::github_client).
+#[async_trait]
+pub trait GitHubClient: Send + Sync + 'static {
+    /// The page a front end sends users to (`?client_id=...&scope=...`).
+    fn authorize_url(&self) -> String;
+    /// Exchanges an authorization code for an access token with the OAuth
+    /// app `app`. Each code works once.
+    async fn exchange_code(
+        &self,
+        app: &GitHubApp,
+        code: &SecretString,
+    ) -> Result<SecretString, GitHubError>;
+    /// `GET /user`: the token's account and its scopes.
+    async fn user(&self, token: &SecretString) -> Result<(GitHubUser, TokenScopes), GitHubError>;
+    /// `GET /user/emails`; `None` when the token may not read them.
+    async fn emails(&self, token: &SecretString) -> Result<Option<Vec<GitHubEmail>>, GitHubError>;
+}
+
+#[async_trait]
+impl GitHubClient for GitHub {
+    fn authorize_url(&self) -> String {
+        GitHub::authorize_url(self).to_string()
+    }
+    async fn exchange_code(
+        &self,
+        app: &GitHubApp,
+        code: &SecretString,
+    ) -> Result<SecretString, GitHubError> {
+        GitHub::exchange_code(self, app, code).await
+    }
+    async fn user(&self, token: &SecretString) -> Result<(GitHubUser, TokenScopes), GitHubError> {
+        GitHub::user(self, token).await
+    }
+    async fn emails(&self, token: &SecretString) -> Result<Option<Vec<GitHubEmail>>, GitHubError> {
+        GitHub::emails(self, token).await
+    }
+}
 
 /// Header GitHub uses to list a classic token's scopes.
 pub(crate) const SCOPES_HEADER: &str = "x-oauth-scopes";
 
-/// A GitHub client bound to one web/API base URL pair.
+/// The real GitHub client, bound to one web/API base URL pair.
 #[derive(Clone)]
-pub(crate) struct GitHub {
+pub struct GitHub {
     http: reqwest::Client,
     web: Url,
     api: Url,
@@ -64,8 +114,8 @@ fn base_url(setting: &str, value: &str) -> Result<Url, String> {
 }
 
 impl GitHub {
-    /// A client for the GitHub named by `config`.
-    pub(crate) fn new(config: &Config) -> Result<Self, String> {
+    /// A client for the GitHub named by `config` (its URLs and timeout).
+    pub fn new(config: &Config) -> Result<Self, String> {
         let web = base_url("github_url", &config.github_url)?;
         let api = base_url("github_api_url", &config.github_api_url)?;
         if config.github_timeout.is_zero() {
@@ -117,7 +167,8 @@ impl GitHub {
 
 /// Why a GitHub call failed. Carries no secret.
 #[derive(Debug)]
-pub(crate) enum GitHubError {
+#[non_exhaustive]
+pub enum GitHubError {
     /// The token endpoint refused the request with an OAuth error
     /// (`bad_verification_code`, `incorrect_client_credentials`, ...).
     Rejected {
@@ -153,62 +204,6 @@ impl std::fmt::Display for GitHubError {
 
 impl std::error::Error for GitHubError {}
 
-impl GitHubError {
-    /// The answer for an upstream failure that the caller cannot fix by
-    /// changing its input: 502, or 504 on timeout. Logs the cause (no secrets).
-    pub(crate) fn upstream(self) -> ApiError {
-        tracing::warn!(error = %self, "GitHub request failed");
-        match self {
-            GitHubError::Timeout(t) => ApiError::gateway_timeout(format!(
-                "GitHub did not answer within {}; try again later",
-                humanize(t)
-            )),
-            GitHubError::Unreachable(_) => ApiError::bad_gateway(
-                "GitHub could not be reached; try again later or check the GitHub URL settings",
-            ),
-            GitHubError::Status(s) => ApiError::bad_gateway(format!(
-                "GitHub answered with an error (HTTP {s}); try again later"
-            )),
-            GitHubError::Malformed(_) => ApiError::bad_gateway(
-                "GitHub sent a reply Slipway could not understand; try again later",
-            ),
-            GitHubError::BadToken => {
-                ApiError::bad_gateway("GitHub refused the token it had just issued; try again")
-            }
-            GitHubError::Rejected { error, .. } => ApiError::bad_gateway(format!(
-                "GitHub refused the request ({}); try again later",
-                clean(&error)
-            )),
-        }
-    }
-
-    /// The answer when a code submitted in `field` was exchanged: a rejected
-    /// code is the caller's 400 naming GitHub's error; a rejected app is the
-    /// admin's problem (502); the rest is [`GitHubError::upstream`].
-    pub(crate) fn for_code(self, field: &str) -> ApiError {
-        match self {
-            GitHubError::Rejected { error, description } if error != INCORRECT_CREDENTIALS => {
-                let why = description
-                    .map(|d| format!(": {}", clean(&d)))
-                    .unwrap_or_default();
-                ApiError::bad_request(format!(
-                    "{field} was rejected by GitHub ({}){why}; start the GitHub sign-in again to get a new code",
-                    clean(&error)
-                ))
-            }
-            GitHubError::Rejected { .. } => {
-                tracing::warn!("GitHub rejected the configured OAuth app credentials");
-                ApiError::bad_gateway(
-                    "GitHub rejected this instance's OAuth app credentials \
-                     (incorrect_client_credentials); an admin must set them again with \
-                     POST /configuration/github",
-                )
-            }
-            other => other.upstream(),
-        }
-    }
-}
-
 /// GitHub's error name for a wrong client id/secret pair.
 pub(crate) const INCORRECT_CREDENTIALS: &str = "incorrect_client_credentials";
 /// GitHub's error name for a wrong, expired or used code.
@@ -220,22 +215,6 @@ pub(crate) fn clean(s: &str) -> String {
         .filter(|c| !c.is_control())
         .take(200)
         .collect::<String>()
-}
-
-fn humanize(t: Duration) -> String {
-    if t.subsec_millis() == 0 {
-        format!("{} s", t.as_secs())
-    } else {
-        format!("{} ms", t.as_millis())
-    }
-}
-
-/// The message when no OAuth app is configured.
-pub(crate) fn not_configured() -> ApiError {
-    ApiError::bad_request(
-        "GitHub is not configured on this instance: an admin must register a GitHub OAuth app \
-         and send its client_id and client_secret to POST /configuration/github",
-    )
 }
 
 #[cfg(test)]
@@ -262,23 +241,5 @@ mod tests {
         assert!(GitHub::new(&c).is_err());
         c.github_api_url = "not a url".into();
         assert!(GitHub::new(&c).is_err());
-    }
-
-    #[test]
-    fn messages_name_the_field_and_error() {
-        let e = GitHubError::Rejected {
-            error: BAD_CODE.into(),
-            description: Some("The code passed is incorrect or expired.".into()),
-        }
-        .for_code("code");
-        assert_eq!(e.status(), http::StatusCode::BAD_REQUEST);
-        assert!(e
-            .message()
-            .starts_with("code was rejected by GitHub (bad_verification_code)"));
-        let e = GitHubError::Timeout(Duration::from_millis(300)).for_code("code");
-        assert_eq!(e.status(), http::StatusCode::GATEWAY_TIMEOUT);
-        assert!(e.message().contains("300 ms"));
-        let e = GitHubError::Status(503).upstream();
-        assert_eq!(e.status(), http::StatusCode::BAD_GATEWAY);
     }
 }

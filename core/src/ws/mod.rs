@@ -96,7 +96,7 @@
 
 use http::HeaderMap;
 
-use crate::error::ApiError;
+use crate::http::{ApiError, AuthRequest};
 use crate::store::EventStream;
 use crate::Slipway;
 
@@ -259,16 +259,22 @@ impl Slipway {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
-        let token = param("token")
-            .filter(|t| !t.is_empty())
-            .or_else(|| bearer(headers))
-            .ok_or_else(|| {
-                ApiError::unauthorized(
+        let request = AuthRequest {
+            headers,
+            query_token: param("token"),
+        };
+        let principal = match self.inner.authenticator.authenticate(self, &request).await {
+            Ok(Some(principal)) => principal,
+            Ok(None) => {
+                return Err(ApiError::unauthorized(
                     "An access token is required: connect to /ws?token=<token> or send \
                      Authorization: Bearer <token>",
-                )
-            })?;
-        let (user, claims) = crate::handlers::authenticate_token(self, token).await?;
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The user must still exist (and the system principal owns no feed).
+        let user = self.accounts().me(&principal).await?;
         let since = match param("since") {
             None => None,
             Some(s) => Some(s.parse::<u64>().map_err(|_| {
@@ -292,38 +298,14 @@ impl Slipway {
             slipway: self.clone(),
             user_id: user.id.clone(),
         };
-        let store = self.store();
-        let start = match since {
-            Some(s) => s,
-            None => store
-                .last_event_id()
-                .await
-                .map_err(|e| ApiError::from_store(e, "Event"))?,
-        };
-        // Subscribing after `start`, rather than "from now on", closes the
-        // window between reading the last id and subscribing.
-        let events = store
-            .events(Some(start))
-            .await
-            .map_err(|e| ApiError::from_store(e, "Event"))?;
+        let (start, events) = self.events().subscribe_all(since).await?;
         Ok(WsSession {
             slipway: self.clone(),
             user_id: user.id,
-            expires_at: claims.exp,
+            expires_at: principal.expires_at().unwrap_or(i64::MAX),
             last_event_id: start,
             events,
             slot,
         })
     }
-}
-
-/// The bearer token of `Authorization: Bearer <token>`.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = token.trim();
-    (!token.is_empty()).then_some(token)
 }

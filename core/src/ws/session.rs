@@ -140,5 +140,8 @@ where
 fn until_epoch_secs(epoch_secs: i64) -> Duration {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let left_ms = epoch_secs.saturating_mul(1000).saturating_sub(now_ms);
-    Duration::from_millis(left_ms.max(0) as u64)
+    // Credentials without expiry (a host's session) get a far-off deadline
+    // that `Instant` arithmetic cannot overflow.
+    const TEN_YEARS_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
+    Duration::from_millis(left_ms.clamp(0, TEN_YEARS_MS) as u64)
 }

@@ -479,7 +479,11 @@ async fn ws_feed_stays_ordered_under_concurrent_writers() {
             let owner = ada.clone();
             tokio::spawn(async move {
                 let e = Env {
-                    slipway: Slipway::builder().secret(vec![9u8; 32]).build().unwrap(),
+                    slipway: Slipway::builder()
+                        .secret(vec![9u8; 32])
+                        .store(MemoryStore::new())
+                        .build()
+                        .unwrap(),
                     store,
                 };
                 let p = e.project(&owner).await;

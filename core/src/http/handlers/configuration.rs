@@ -5,9 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::crypto::SecretString;
-use crate::error::{ApiError, ErrorBody};
-use crate::github::{self, GitHubApp, GitHubError};
-use crate::http::{json_response, ApiRequest, Response};
+use crate::http::{json_response, ApiError, ApiRequest, ErrorBody, Response};
+use crate::services::{GitHubSettings, PublicConfiguration};
 use crate::Slipway;
 
 /// Body of `POST /configuration/github`: a GitHub OAuth app's credentials
@@ -42,35 +41,15 @@ pub(crate) struct ConfigurationView {
     pub(crate) github: GitHubConfigView,
 }
 
-fn view(slipway: &Slipway, client_id: Option<String>) -> ConfigurationView {
+fn view(config: PublicConfiguration) -> ConfigurationView {
     ConfigurationView {
         github: GitHubConfigView {
-            enabled: client_id.is_some(),
-            client_id,
-            authorize_url: slipway.inner.github.authorize_url().to_string(),
+            enabled: config.github_client_id.is_some(),
+            client_id: config.github_client_id,
+            authorize_url: config.github_authorize_url,
         },
     }
 }
-
-/// A credential field: 1..=max printable ASCII characters, no spaces.
-fn credential(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.is_empty() || value.len() > max {
-        return Err(ApiError::bad_request(format!(
-            "{field} must be between 1 and {max} characters long"
-        )));
-    }
-    if !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(format!(
-            "{field} may only contain printable ASCII characters without spaces; copy it again \
-             from the OAuth app's settings"
-        )));
-    }
-    Ok(())
-}
-
-/// The code sent to check credentials; GitHub answers `bad_verification_code`
-/// to it when the client id and secret are right.
-const PROBE_CODE: &str = "slipway-credential-check";
 
 #[utoipa::path(
     get, path = "/configuration", tag = "configuration",
@@ -82,8 +61,8 @@ pub(crate) async fn get_configuration(
     slipway: Slipway,
     _req: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let client_id = github::app::client_id(&slipway).await?;
-    Ok(json_response(StatusCode::OK, &view(&slipway, client_id)))
+    let config = slipway.github().public().await?;
+    Ok(json_response(StatusCode::OK, &view(config)))
 }
 
 #[utoipa::path(
@@ -103,38 +82,12 @@ pub(crate) async fn configure_github(
     slipway: Slipway,
     req: ApiRequest,
 ) -> Result<Response, ApiError> {
-    let admin = super::current_admin(&slipway, &req).await?;
+    let actor = req.principal(&slipway).await?;
     let body: GitHubConfigRequest = req.json()?;
-    let client_id = body.client_id.trim().to_string();
-    credential("client_id", &client_id, 100)?;
-    credential("client_secret", body.client_secret.expose(), 200)?;
-    let app = GitHubApp {
-        client_id,
+    let settings = GitHubSettings {
+        client_id: body.client_id,
         client_secret: body.client_secret,
     };
-    let probe = SecretString::new(PROBE_CODE);
-    match slipway.inner.github.exchange_code(&app, &probe).await {
-        Err(GitHubError::Rejected { error, .. }) if error == github::BAD_CODE => {}
-        // A token for a made-up code: the credentials evidently work.
-        Ok(_token) => {}
-        Err(GitHubError::Rejected { error, .. }) if error == github::INCORRECT_CREDENTIALS => {
-            return Err(ApiError::bad_request(
-                "client_id and client_secret were rejected by GitHub \
-                 (incorrect_client_credentials); copy both again from the OAuth app's settings page",
-            ));
-        }
-        Err(GitHubError::Rejected { error, .. }) => {
-            return Err(ApiError::bad_request(format!(
-                "GitHub did not accept client_id and client_secret ({}); check the OAuth app's settings",
-                github::clean(&error)
-            )));
-        }
-        Err(e) => return Err(e.upstream()),
-    }
-    github::app::save(&slipway, &app, &admin.id).await?;
-    tracing::info!(user_id = %admin.id, client_id = %app.client_id, "GitHub OAuth app configured");
-    Ok(json_response(
-        StatusCode::OK,
-        &view(&slipway, Some(app.client_id.clone())),
-    ))
+    let config = slipway.github().configure(&actor, settings).await?;
+    Ok(json_response(StatusCode::OK, &view(config)))
 }

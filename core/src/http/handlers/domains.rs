@@ -11,11 +11,10 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::dns::{self, Lookup};
-use crate::error::{ApiError, ErrorBody, StoreError};
-use crate::http::{json_response, no_content, ApiRequest, Response};
+use crate::http::{json_response, no_content, ApiError, ApiRequest, ErrorBody, Response};
 use crate::model::Domain;
-use crate::{crypto, validate, Slipway};
+use crate::services::{challenge_name, NewDomain};
+use crate::Slipway;
 
 /// Body of `POST /domains`.
 #[derive(Deserialize, ToSchema)]
@@ -76,7 +75,7 @@ impl From<Domain> for DomainView {
     fn from(d: Domain) -> Self {
         DomainView {
             challenge_record: ChallengeRecord {
-                name: dns::challenge_name(&d.domain),
+                name: challenge_name(&d.domain),
                 kind: "TXT".to_string(),
                 value: d.challenge.clone(),
             },
@@ -88,16 +87,6 @@ impl From<Domain> for DomainView {
             created_at: d.created_at,
         }
     }
-}
-
-fn check_challenge(c: &str) -> Result<(), ApiError> {
-    if !(1..=255).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "challenge must be 1-255 visible ASCII characters without spaces \
-             (omit it to get a random one)",
-        ));
-    }
-    Ok(())
 }
 
 #[utoipa::path(
@@ -113,42 +102,15 @@ fn check_challenge(c: &str) -> Result<(), ApiError> {
     )
 )]
 pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    super::current_admin(&slipway, &req).await?;
+    let actor = req.principal(&slipway).await?;
     let body: CreateDomain = req.json()?;
-    let name = validate::domain_name("domain", &body.domain)?;
-    if body.linked == Some(true) {
-        return Err(ApiError::bad_request(
-            "linked cannot be true on creation: a domain becomes linked only through \
-             POST /domains/{id}/verify",
-        ));
-    }
-    let challenge = match body.challenge {
-        Some(c) => {
-            check_challenge(&c)?;
-            c
-        }
-        None => crypto::random_token(32),
-    };
-    let domain = Domain {
-        id: uuid::Uuid::new_v4().to_string(),
-        domain: name,
-        challenge,
+    let input = NewDomain {
+        domain: body.domain,
+        challenge: body.challenge,
         main: body.main,
-        linked: false,
-        created_at: chrono::Utc::now(),
+        linked: body.linked,
     };
-    let domain = match slipway.store().create_domain(domain).await {
-        Ok(d) => d,
-        Err(StoreError::Conflict { field }) if field == "main" => {
-            return Err(ApiError::conflict(
-                "main: another domain is already the main domain; only one may be",
-            ))
-        }
-        Err(StoreError::Conflict { field }) if field == "domain" => {
-            return Err(ApiError::conflict("domain is already registered"))
-        }
-        Err(e) => return Err(ApiError::from_store(e, "Domain")),
-    };
+    let domain = slipway.domains().create(&actor, input).await?;
     Ok(json_response(
         StatusCode::CREATED,
         &DomainView::from(domain),
@@ -164,12 +126,8 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
     )
 )]
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    super::current_user(&slipway, &req).await?;
-    let domains = slipway
-        .store()
-        .list_domains()
-        .await
-        .map_err(|e| ApiError::from_store(e, "Domain"))?;
+    let actor = req.principal(&slipway).await?;
+    let domains = slipway.domains().list(&actor).await?;
     let views: Vec<DomainView> = domains.into_iter().map(DomainView::from).collect();
     Ok(json_response(StatusCode::OK, &views))
 }
@@ -185,12 +143,8 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
     )
 )]
 pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    super::current_user(&slipway, &req).await?;
-    let domain = slipway
-        .store()
-        .get_domain(req.param("id"))
-        .await
-        .map_err(|e| ApiError::from_store(e, "Domain"))?;
+    let actor = req.principal(&slipway).await?;
+    let domain = slipway.domains().get(&actor, req.param("id")).await?;
     Ok(json_response(StatusCode::OK, &DomainView::from(domain)))
 }
 
@@ -207,14 +161,9 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
     )
 )]
 pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    super::current_admin(&slipway, &req).await?;
-    match slipway.store().delete_domain(req.param("id")).await {
-        Ok(()) => Ok(no_content()),
-        Err(StoreError::Conflict { .. }) => Err(ApiError::conflict(
-            "The domain is still used by network connections; delete those connections first",
-        )),
-        Err(e) => Err(ApiError::from_store(e, "Domain")),
-    }
+    let actor = req.principal(&slipway).await?;
+    slipway.domains().delete(&actor, req.param("id")).await?;
+    Ok(no_content())
 }
 
 #[utoipa::path(
@@ -232,27 +181,10 @@ pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response
     )
 )]
 pub(crate) async fn verify(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    super::current_admin(&slipway, &req).await?;
-    let id = req.param("id");
-    let domain = slipway
-        .store()
-        .get_domain(id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "Domain"))?;
-    let name = dns::challenge_name(&domain.domain);
-    let found = match dns::lookup_txt(slipway.config(), &name).await? {
-        Lookup::Found(values) => values.iter().any(|v| v.trim() == domain.challenge),
-        Lookup::Missing => false,
-    };
-    let domain = if found && !domain.linked {
-        slipway
-            .store()
-            .set_domain_linked(id, true)
-            .await
-            .map_err(|e| ApiError::from_store(e, "Domain"))?
-    } else {
-        domain
-    };
-    tracing::info!(domain = %domain.domain, found, linked = domain.linked, "domain verified");
-    Ok(json_response(StatusCode::OK, &DomainView::from(domain)))
+    let actor = req.principal(&slipway).await?;
+    let checked = slipway.domains().verify(&actor, req.param("id")).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &DomainView::from(checked.domain),
+    ))
 }

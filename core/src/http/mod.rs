@@ -13,9 +13,20 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{ApiError, BoxError};
-use crate::handlers::{self, Endpoint};
+use crate::error::BoxError;
+use crate::services::Principal;
 use crate::Slipway;
+
+mod auth;
+mod error;
+pub(crate) mod handlers;
+pub(crate) mod json;
+
+pub use auth::{AuthRequest, Authenticator, BearerAuthenticator};
+pub use error::{ApiError, ErrorBody};
+pub(crate) use handlers::openapi::openapi_document;
+
+use handlers::Endpoint;
 
 /// The response type of every Slipway service.
 pub type Response = http::Response<Full<Bytes>>;
@@ -111,7 +122,7 @@ pub(crate) struct ApiRequest {
     pub(crate) params: Vec<(&'static str, String)>,
     pub(crate) body: Bytes,
     pub(crate) client: Option<ClientAddr>,
-    pub(crate) limits: crate::validate::JsonLimits,
+    pub(crate) limits: json::JsonLimits,
 }
 
 impl ApiRequest {
@@ -135,7 +146,28 @@ impl ApiRequest {
     /// The body parsed as JSON object into `T`, with messages that name the
     /// field at fault.
     pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        crate::validate::parse_json(&self.headers, &self.body, &self.limits)
+        json::parse_json(&self.headers, &self.body, &self.limits)
+    }
+
+    /// The acting principal, from the instance's [`Authenticator`]; 401 when
+    /// the request carries no (valid) credentials.
+    pub(crate) async fn principal(&self, slipway: &Slipway) -> Result<Principal, ApiError> {
+        let request = AuthRequest {
+            headers: &self.headers,
+            query_token: None,
+        };
+        match slipway
+            .inner
+            .authenticator
+            .authenticate(slipway, &request)
+            .await
+        {
+            Ok(Some(principal)) => Ok(principal),
+            Ok(None) => Err(ApiError::unauthorized(
+                "An access token is required: send Authorization: Bearer <token>",
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -231,7 +263,7 @@ where
         params,
         body,
         client: parts.extensions.get::<ClientAddr>().copied(),
-        limits: crate::validate::JsonLimits::from_config(slipway.config()),
+        limits: json::JsonLimits::from_config(slipway.config()),
     };
     match (endpoint.handler)(slipway, api_req).await {
         Ok(resp) => resp,

@@ -1,16 +1,13 @@
 //! The endpoint table and what every handler shares (authentication, roles).
 
 use futures::future::BoxFuture;
-use http::{header, Method};
+use http::Method;
 
-use crate::error::{ApiError, StoreError};
-use crate::http::{ApiRequest, Response};
-use crate::model::{Role, User};
-use crate::{Claims, Slipway};
+use crate::http::{ApiError, ApiRequest, Response};
+use crate::Slipway;
 
 pub(crate) mod auth;
 pub(crate) mod authorizations;
-pub(crate) mod authorizations_github;
 pub(crate) mod configuration;
 pub(crate) mod domains;
 pub(crate) mod github_signin;
@@ -167,70 +164,3 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         handler: |s, r| Box::pin(openapi::openapi_json(s, r)),
     },
 ];
-
-/// The bearer token of a request, from `Authorization: Bearer <token>`.
-pub(crate) fn bearer(req: &ApiRequest) -> Option<&str> {
-    let value = req.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = token.trim();
-    (!token.is_empty()).then_some(token)
-}
-
-/// Verifies a token and loads its user; 401 for every failure.
-pub(crate) async fn authenticate_token(
-    slipway: &Slipway,
-    token: &str,
-) -> Result<(User, Claims), ApiError> {
-    let claims = verify_token(slipway, token)?;
-    let user = token_user(slipway.store().get_user(&claims.sub).await)?;
-    Ok((user, claims))
-}
-
-/// Verifies a token's signature, algorithm, issuer and expiry; 401 otherwise.
-fn verify_token(slipway: &Slipway, token: &str) -> Result<Claims, ApiError> {
-    slipway.inner.tokens.verify(token).map_err(|_| {
-        ApiError::unauthorized("The access token is invalid or has expired; sign in again")
-    })
-}
-
-/// The store's answer for a verified token's user: a user who no longer
-/// exists is a 401.
-pub(crate) fn token_user<T>(found: Result<T, StoreError>) -> Result<T, ApiError> {
-    match found {
-        Ok(found) => Ok(found),
-        Err(StoreError::NotFound) => Err(ApiError::unauthorized(
-            "The account this access token belongs to no longer exists",
-        )),
-        Err(e) => Err(ApiError::from_store(e, "User")),
-    }
-}
-
-/// The verified claims of a request's bearer token; 401 when it is missing
-/// or invalid. The caller still loads the user (see [`token_user`]).
-pub(crate) fn current_claims(slipway: &Slipway, req: &ApiRequest) -> Result<Claims, ApiError> {
-    let token = bearer(req).ok_or_else(|| {
-        ApiError::unauthorized("An access token is required: send Authorization: Bearer <token>")
-    })?;
-    verify_token(slipway, token)
-}
-
-/// The signed-in user of a request; 401 when there is none.
-pub(crate) async fn current_user(slipway: &Slipway, req: &ApiRequest) -> Result<User, ApiError> {
-    let claims = current_claims(slipway, req)?;
-    token_user(slipway.store().get_user(&claims.sub).await)
-}
-
-/// The signed-in user, who must be an admin (403 otherwise).
-#[allow(dead_code)] // used by the admin-only endpoints
-pub(crate) async fn current_admin(slipway: &Slipway, req: &ApiRequest) -> Result<User, ApiError> {
-    let user = current_user(slipway, req).await?;
-    if user.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "Only an administrator may do this; ask an admin of this instance",
-        ));
-    }
-    Ok(user)
-}

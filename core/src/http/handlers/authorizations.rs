@@ -4,7 +4,7 @@
 //! GitHub OAuth tokens, personal access tokens and SSH deploy keys. They are
 //! owned by their creator (another user's is a 404). The secret part is sealed
 //! with the instance keyring (XChaCha20-Poly1305, key derived from the
-//! instance secret) bound to the context [`seal_context`] of the owner, and
+//! instance secret) bound to the owner, and
 //! never appears in a response, a log line or an event; responses show only
 //! the non-secret facts kept in `Authorization.info` (`publicKey`,
 //! `fingerprint` for deploy keys; what the GitHub checks record for tokens).
@@ -14,17 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorBody};
-use crate::http::{json_response, no_content, ApiRequest, Response};
+use crate::http::{json_response, no_content, ApiError, ApiRequest, ErrorBody, Response};
 use crate::model::{Authorization, AuthorizationType};
-use crate::{deploy_key, validate, Slipway};
+use crate::services::NewAuthorization;
+use crate::Slipway;
 
 /// The AEAD context an authorization's secret is sealed with: it binds the
 /// ciphertext to its owner, so it cannot be moved to another user's record.
-pub(crate) fn seal_context(user_id: &str) -> String {
-    format!("authorization:{user_id}")
-}
-
 /// Body of `POST /authorization`.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -83,19 +79,6 @@ fn view(a: &Authorization) -> Value {
     Value::Object(out)
 }
 
-fn data_string<'a>(data: &'a Value, field: &str) -> Result<&'a str, ApiError> {
-    match data.get(field) {
-        None | Some(Value::Null) => Err(ApiError::bad_request(format!("data.{field} is required"))),
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
-        Some(Value::String(_)) => Err(ApiError::bad_request(format!(
-            "data.{field} must not be empty"
-        ))),
-        Some(_) => Err(ApiError::bad_request(format!(
-            "data.{field} must be a string"
-        ))),
-    }
-}
-
 #[utoipa::path(
     post, path = "/authorization", tag = "authorizations",
     security(("bearer" = [])),
@@ -110,47 +93,14 @@ fn data_string<'a>(data: &'a Value, field: &str) -> Result<&'a str, ApiError> {
     )
 )]
 pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    let user = super::current_user(&slipway, &req).await?;
+    let actor = req.principal(&slipway).await?;
     let body: CreateAuthorization = req.json()?;
-    let kind = AuthorizationType::parse(&body.kind).ok_or_else(|| {
-        ApiError::bad_request("type must be one of oauth, personal_access_token, deploy_key")
-    })?;
-    validate::text("name", &body.name, 1, 100)?;
-    if !body.data.is_object() {
-        return Err(ApiError::bad_request("data must be a JSON object"));
-    }
-    let (secret, info) = match kind {
-        AuthorizationType::DeployKey => {
-            let key = deploy_key::parse(data_string(&body.data, "key")?)?;
-            let info = serde_json::json!({
-                "publicKey": key.public_key,
-                "fingerprint": key.fingerprint,
-            });
-            (key.private, info)
-        }
-        AuthorizationType::Oauth | AuthorizationType::PersonalAccessToken => {
-            super::authorizations_github::prepare(&slipway, &user, kind, &body.data).await?
-        }
-    };
-    let sealed = slipway
-        .inner
-        .keyring
-        .seal(&seal_context(&user.id), secret.expose().as_bytes());
-    drop(secret);
-    let auth = Authorization {
-        id: uuid::Uuid::new_v4().to_string(),
-        user_id: user.id.clone(),
+    let input = NewAuthorization {
+        kind: body.kind,
         name: body.name,
-        kind,
-        secret: sealed,
-        info,
-        created_at: chrono::Utc::now(),
+        data: body.data,
     };
-    let auth = slipway
-        .store()
-        .create_authorization(auth)
-        .await
-        .map_err(|e| ApiError::from_store(e, "Authorization"))?;
+    let auth = slipway.authorizations().create(&actor, input).await?;
     Ok(json_response(StatusCode::CREATED, &view(&auth)))
 }
 
@@ -163,12 +113,8 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
     )
 )]
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    let user = super::current_user(&slipway, &req).await?;
-    let auths = slipway
-        .store()
-        .list_authorizations(&user.id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "Authorization"))?;
+    let actor = req.principal(&slipway).await?;
+    let auths = slipway.authorizations().list(&actor).await?;
     let views: Vec<Value> = auths.iter().map(view).collect();
     Ok(json_response(StatusCode::OK, &views))
 }
@@ -184,12 +130,11 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
     )
 )]
 pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    let user = super::current_user(&slipway, &req).await?;
+    let actor = req.principal(&slipway).await?;
     let auth = slipway
-        .store()
-        .get_authorization(&user.id, req.param("id"))
-        .await
-        .map_err(|e| ApiError::from_store(e, "Authorization"))?;
+        .authorizations()
+        .get(&actor, req.param("id"))
+        .await?;
     Ok(json_response(StatusCode::OK, &view(&auth)))
 }
 
@@ -204,11 +149,10 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
     )
 )]
 pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    let user = super::current_user(&slipway, &req).await?;
+    let actor = req.principal(&slipway).await?;
     slipway
-        .store()
-        .delete_authorization(&user.id, req.param("id"))
-        .await
-        .map_err(|e| ApiError::from_store(e, "Authorization"))?;
+        .authorizations()
+        .delete(&actor, req.param("id"))
+        .await?;
     Ok(no_content())
 }

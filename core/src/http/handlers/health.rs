@@ -6,8 +6,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorBody};
-use crate::http::{json_response, ApiRequest, Response};
+use crate::http::{json_response, ApiError, ApiRequest, ErrorBody, Response};
 use crate::Slipway;
 
 /// Health of the instance.

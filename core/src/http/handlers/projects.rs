@@ -8,10 +8,11 @@ use http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorBody};
-use crate::http::{json_response, no_content, ApiRequest, Response};
-use crate::model::{Project, ProjectPatch};
-use crate::{validate, Slipway, StoreError};
+use crate::http::json::nullable;
+use crate::http::{json_response, no_content, ApiError, ApiRequest, ErrorBody, Response};
+use crate::model::Project;
+use crate::services::{NewProject, ProjectChanges};
+use crate::Slipway;
 
 /// Body of `POST /project`.
 #[derive(Deserialize, ToSchema)]
@@ -52,35 +53,25 @@ pub(crate) struct CreateProject {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UpdateProject {
     /// New name, 1-100 characters.
-    #[serde(default, deserialize_with = "validate::nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     name: Option<Option<String>>,
     /// New description; `null` clears it.
-    #[serde(default, deserialize_with = "validate::nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 1000)]
     description: Option<Option<String>>,
     /// New path; `null` clears it.
-    #[serde(default, deserialize_with = "validate::nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
     path: Option<Option<String>>,
     /// New source reference.
-    #[serde(default, deserialize_with = "validate::nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
     source_id: Option<Option<String>>,
     /// New VM reference.
-    #[serde(default, deserialize_with = "validate::nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
     vm_id: Option<Option<String>>,
-}
-
-fn check_name(name: &str) -> Result<(), ApiError> {
-    validate::text("name", name, 1, 100)
-}
-fn check_description(d: &str) -> Result<(), ApiError> {
-    validate::text("description", d, 0, 1000)
-}
-fn check_path(p: &str) -> Result<(), ApiError> {
-    validate::text("path", p, 1, 255)
 }
 
 /// A required field sent as `null`.
@@ -106,35 +97,16 @@ fn required(field: &str, v: Option<Option<String>>) -> Result<Option<String>, Ap
     )
 )]
 pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    let user = super::current_user(&slipway, &req).await?;
+    let actor = req.principal(&slipway).await?;
     let body: CreateProject = req.json()?;
-    check_name(&body.name)?;
-    if let Some(d) = &body.description {
-        check_description(d)?;
-    }
-    if let Some(p) = &body.path {
-        check_path(p)?;
-    }
-    validate::reference("sourceId", &body.source_id)?;
-    validate::reference("vmId", &body.vm_id)?;
-    let now = chrono::Utc::now();
-    let project = Project {
-        id: uuid::Uuid::new_v4().to_string(),
-        owner_id: user.id,
+    let input = NewProject {
         name: body.name,
         description: body.description,
         path: body.path,
         source_id: body.source_id,
         vm_id: body.vm_id,
-        networks: Vec::new(),
-        created_at: now,
-        updated_at: now,
     };
-    let project = slipway
-        .store()
-        .create_project(project)
-        .await
-        .map_err(|e| ApiError::from_store(e, "Project"))?;
+    let project = slipway.projects().create(&actor, input).await?;
     Ok(json_response(StatusCode::CREATED, &project))
 }
 
@@ -147,12 +119,8 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
     )
 )]
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    let user = super::current_user(&slipway, &req).await?;
-    let projects = slipway
-        .store()
-        .list_projects(&user.id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "Project"))?;
+    let actor = req.principal(&slipway).await?;
+    let projects = slipway.projects().list(&actor).await?;
     Ok(json_response(StatusCode::OK, &projects))
 }
 
@@ -167,22 +135,9 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
     )
 )]
 pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    // One store read on the common path: a project found under the token's
-    // user id proves that user exists, since deleting a user deletes their
-    // projects in the same step (`Store::delete_user`). Only when no
-    // project is found is the user read, to tell a 401 (the account is
-    // gone) from a 404; the answers are those of `current_user` followed
-    // by `get_project`.
-    let claims = super::current_claims(&slipway, &req)?;
-    let store = slipway.store();
-    match store.get_project(&claims.sub, req.param("id")).await {
-        Ok(project) => Ok(json_response(StatusCode::OK, &project)),
-        Err(StoreError::NotFound) => {
-            super::token_user(store.get_user(&claims.sub).await)?;
-            Err(ApiError::from_store(StoreError::NotFound, "Project"))
-        }
-        Err(e) => Err(ApiError::from_store(e, "Project")),
-    }
+    let actor = req.principal(&slipway).await?;
+    let project = slipway.projects().get(&actor, req.param("id")).await?;
+    Ok(json_response(StatusCode::OK, &project))
 }
 
 #[utoipa::path(
@@ -199,48 +154,19 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
     )
 )]
 pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    let user = super::current_user(&slipway, &req).await?;
+    let actor = req.principal(&slipway).await?;
     let body: UpdateProject = req.json()?;
-    let name = required("name", body.name)?;
-    let source_id = required("sourceId", body.source_id)?;
-    let vm_id = required("vmId", body.vm_id)?;
-    if let Some(n) = &name {
-        check_name(n)?;
-    }
-    if let Some(Some(d)) = &body.description {
-        check_description(d)?;
-    }
-    if let Some(Some(p)) = &body.path {
-        check_path(p)?;
-    }
-    if let Some(s) = &source_id {
-        validate::reference("sourceId", s)?;
-    }
-    if let Some(v) = &vm_id {
-        validate::reference("vmId", v)?;
-    }
-    let id = req.param("id");
-    let empty = name.is_none()
-        && body.description.is_none()
-        && body.path.is_none()
-        && source_id.is_none()
-        && vm_id.is_none();
-    let store = slipway.store();
-    let project = if empty {
-        // Nothing to change: no write, no event.
-        store.get_project(&user.id, id).await
-    } else {
-        let patch = ProjectPatch {
-            name,
-            description: body.description,
-            path: body.path,
-            source_id,
-            vm_id,
-            updated_at: chrono::Utc::now(),
-        };
-        store.update_project(&user.id, id, patch).await
-    }
-    .map_err(|e| ApiError::from_store(e, "Project"))?;
+    let changes = ProjectChanges {
+        name: required("name", body.name)?,
+        description: body.description,
+        path: body.path,
+        source_id: required("sourceId", body.source_id)?,
+        vm_id: required("vmId", body.vm_id)?,
+    };
+    let project = slipway
+        .projects()
+        .update(&actor, req.param("id"), changes)
+        .await?;
     Ok(json_response(StatusCode::OK, &project))
 }
 
@@ -255,11 +181,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
     )
 )]
 pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
-    let user = super::current_user(&slipway, &req).await?;
-    slipway
-        .store()
-        .delete_project(&user.id, req.param("id"))
-        .await
-        .map_err(|e| ApiError::from_store(e, "Project"))?;
+    let actor = req.principal(&slipway).await?;
+    slipway.projects().delete(&actor, req.param("id")).await?;
     Ok(no_content())
 }

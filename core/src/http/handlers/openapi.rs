@@ -4,8 +4,7 @@ use http::StatusCode;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::ApiError;
-use crate::http::{json_response, ApiRequest, Response};
+use crate::http::{json_response, ApiError, ApiRequest, Response};
 use crate::Slipway;
 
 struct BearerAuth;
@@ -117,13 +116,13 @@ fn op_responses(
         super::health::health,
         openapi_json,
     ),
-    components(schemas(crate::error::ErrorBody)),
+    components(schemas(crate::http::ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors),
 )]
 pub(crate) struct ApiDoc;
 
 /// The OpenAPI document as JSON.
-pub(crate) fn document() -> utoipa::openapi::OpenApi {
+pub(crate) fn openapi_document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
@@ -135,5 +134,5 @@ pub(crate) async fn openapi_json(
     _slipway: Slipway,
     _req: ApiRequest,
 ) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &document()))
+    Ok(json_response(StatusCode::OK, &openapi_document()))
 }

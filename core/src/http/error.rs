@@ -1,0 +1,174 @@
+//! [`ApiError`]: the one type every endpoint failure is rendered from, and
+//! the mapping of the services' typed errors to HTTP statuses.
+
+use std::time::Duration;
+
+use http::{header, HeaderValue, StatusCode};
+use serde::Serialize;
+
+use crate::error::BoxError;
+use crate::services::{Error, Upstream};
+
+/// An API error: a status and a message a person can act on.
+///
+/// Rendered as `{"statusCode": 404, "message": "...", "error": "Not Found"}`.
+/// Internal errors keep their cause for logging but answer a generic message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<Duration>,
+    source: Option<BoxError>,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// The HTTP status code, repeated.
+    #[schema(example = 404)]
+    pub status_code: u16,
+    /// What went wrong, naming the field at fault.
+    #[schema(example = "Project not found")]
+    pub message: String,
+    /// The status' reason phrase.
+    #[schema(example = "Not Found")]
+    pub error: String,
+}
+
+impl ApiError {
+    /// An error with the given status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            retry_after: None,
+            source: None,
+        }
+    }
+    /// 400 Bad Request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    /// 401 Unauthorized (rendered with `WWW-Authenticate: Bearer`).
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+    /// 403 Forbidden.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+    /// 404 Not Found.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    /// 409 Conflict.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    /// 429 Too Many Requests with `Retry-After`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: Duration) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, message);
+        e.retry_after = Some(retry_after);
+        e
+    }
+    /// 502 Bad Gateway: an upstream (GitHub, DNS) answered badly.
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, message)
+    }
+    /// 504 Gateway Timeout: an upstream did not answer in time.
+    pub fn gateway_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, message)
+    }
+    /// 503: the store cannot be reached.
+    pub fn unavailable(source: impl Into<BoxError>) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is temporarily unavailable; try again shortly",
+        );
+        e.source = Some(source.into());
+        e.retry_after = Some(Duration::from_secs(1));
+        e
+    }
+    /// 500 with a generic message; the cause is kept for the log only.
+    pub fn internal(source: impl Into<BoxError>) -> Self {
+        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
+        e.source = Some(source.into());
+        e
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The message shown to the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// The internal cause, if any (never shown to clients).
+    pub fn cause(&self) -> Option<&BoxError> {
+        self.source.as_ref()
+    }
+
+    /// The error body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            status_code: self.status.as_u16(),
+            message: self.message.clone(),
+            error: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+        }
+    }
+
+    /// Renders the error as an HTTP response.
+    pub fn into_response(self) -> crate::http::Response {
+        if let Some(src) = &self.source {
+            if self.status.is_server_error() {
+                tracing::error!(status = self.status.as_u16(), error = %src, "request failed");
+            }
+        }
+        let mut resp = crate::http::json_response(self.status, &self.body());
+        let headers = resp.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(after) = self.retry_after {
+            let secs = after.as_secs().max(1);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            Error::Conflict(unique) => ApiError::conflict(unique.message()),
+            Error::InUse { message, .. } => ApiError::conflict(message),
+            Error::Invalid { message, .. } => ApiError::bad_request(message),
+            Error::Unauthenticated(message) => ApiError::unauthorized(message),
+            e @ Error::SignupClosed(_) => ApiError::forbidden(e.to_string()),
+            Error::Forbidden(message) => ApiError::forbidden(message),
+            Error::TooManyAttempts {
+                message,
+                retry_after,
+            } => ApiError::too_many_requests(message, retry_after),
+            Error::Upstream {
+                timed_out: true,
+                message,
+                ..
+            } => ApiError::gateway_timeout(message),
+            Error::Upstream {
+                service: Upstream::GitHub | Upstream::Dns,
+                message,
+                ..
+            } => ApiError::bad_gateway(message),
+            Error::Unavailable(e) => ApiError::unavailable(e),
+            Error::Internal(e) => ApiError::internal(e),
+        }
+    }
+}

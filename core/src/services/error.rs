@@ -1,0 +1,259 @@
+//! The services' typed error: what went wrong, in domain terms.
+//!
+//! Every service operation answers `Result<T, Error>`. The HTTP layer maps
+//! each variant to a status once (`http::error`); host code that calls the
+//! services directly matches on the variants.
+
+use std::time::Duration;
+
+use crate::error::{BoxError, StoreError};
+
+/// A kind of record, as named in messages ("Project not found").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Resource {
+    /// A user account.
+    User,
+    /// A project.
+    Project,
+    /// A network connection.
+    Network,
+    /// A registered domain.
+    Domain,
+    /// A stored credential.
+    Authorization,
+    /// An instance setting.
+    Setting,
+    /// An event of the log.
+    Event,
+}
+
+impl Resource {
+    /// The name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::User => "User",
+            Resource::Project => "Project",
+            Resource::Network => "Network connection",
+            Resource::Domain => "Domain",
+            Resource::Authorization => "Authorization",
+            Resource::Setting => "Setting",
+            Resource::Event => "Event",
+        }
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A uniqueness rule of the instance: what a [`Error::Conflict`] collided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Unique {
+    /// A user's email.
+    Email,
+    /// A user's linked GitHub account.
+    GitHubId,
+    /// A project's `sourceId`.
+    SourceId,
+    /// A project's `vmId`.
+    VmId,
+    /// A project's `path`.
+    ProjectPath,
+    /// A network connection's hostname.
+    NetworkHostname,
+    /// A registered domain's name.
+    DomainName,
+    /// The instance's one main domain.
+    MainDomain,
+}
+
+impl Unique {
+    /// The API field the rule is about.
+    pub fn field(self) -> &'static str {
+        match self {
+            Unique::Email => "email",
+            Unique::GitHubId => "githubId",
+            Unique::SourceId => "sourceId",
+            Unique::VmId => "vmId",
+            Unique::ProjectPath => "path",
+            Unique::NetworkHostname | Unique::DomainName => "domain",
+            Unique::MainDomain => "main",
+        }
+    }
+
+    /// A sentence a person can act on.
+    pub fn message(self) -> &'static str {
+        match self {
+            Unique::Email => "email is already registered; sign in instead",
+            Unique::GitHubId => "This GitHub account is already linked to another Slipway account",
+            Unique::SourceId => "sourceId is already in use; choose another sourceId",
+            Unique::VmId => "vmId is already in use; choose another vmId",
+            Unique::ProjectPath => "path is already in use; choose another path",
+            Unique::NetworkHostname => {
+                "domain is already used by another network connection (or its registered domain \
+                 was just removed); choose another domain"
+            }
+            Unique::DomainName => "domain is already registered",
+            Unique::MainDomain => {
+                "main: another domain is already the main domain; only one may be"
+            }
+        }
+    }
+}
+
+/// Why sign-up was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignupClosed {
+    /// The policy is `closed`.
+    Closed,
+    /// The policy is `first-user-only` and the instance has its first user.
+    HasFirstUser,
+}
+
+/// Which outside service failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Upstream {
+    /// GitHub (OAuth or REST).
+    GitHub,
+    /// DNS, for domain verification.
+    Dns,
+}
+
+/// What a service operation can answer instead of its result.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The record does not exist or is not the principal's to see.
+    #[error("{0} not found")]
+    NotFound(Resource),
+    /// A uniqueness rule would be broken.
+    #[error("{}", .0.message())]
+    Conflict(Unique),
+    /// The record is still used by others (a domain by network connections).
+    #[error("{message}")]
+    InUse {
+        /// What is in use.
+        resource: Resource,
+        /// What to do about it.
+        message: String,
+    },
+    /// An input is invalid; `field` names it (`data.token`, `port`, ...).
+    #[error("{message}")]
+    Invalid {
+        /// The API name of the field at fault (empty when none applies).
+        field: String,
+        /// A sentence saying what is wrong and how to fix it.
+        message: String,
+    },
+    /// No principal, or the credentials are not (or no longer) valid.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The principal may not do this (role, policy).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Sign-up is not open.
+    #[error("{}", match .0 { SignupClosed::Closed => "Sign-up is closed on this instance", SignupClosed::HasFirstUser => "Sign-up is closed on this instance: it already has its first user" })]
+    SignupClosed(SignupClosed),
+    /// Too many attempts; try again after `retry_after`.
+    #[error("{message}")]
+    TooManyAttempts {
+        /// What was limited.
+        message: String,
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// An outside service failed or answered badly.
+    #[error("{message}")]
+    Upstream {
+        /// Which service.
+        service: Upstream,
+        /// Whether it did not answer in time (rather than answering badly).
+        timed_out: bool,
+        /// What happened, without secrets.
+        message: String,
+    },
+    /// The store cannot be reached right now; try again shortly.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// A bug or an unexpected backend answer.
+    #[error("internal error: {0}")]
+    Internal(#[source] BoxError),
+}
+
+/// Result alias of the services.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An invalid input naming its field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    /// A bug or an unexpected answer.
+    pub fn internal(source: impl Into<BoxError>) -> Self {
+        Error::Internal(source.into())
+    }
+    /// An upstream failure (502).
+    pub(crate) fn upstream(service: Upstream, message: impl Into<String>) -> Self {
+        Error::Upstream {
+            service,
+            timed_out: false,
+            message: message.into(),
+        }
+    }
+    /// An upstream time-out (504).
+    pub(crate) fn upstream_timeout(service: Upstream, message: impl Into<String>) -> Self {
+        Error::Upstream {
+            service,
+            timed_out: true,
+            message: message.into(),
+        }
+    }
+    /// The answer for a store error while handling `resource`: a conflict's
+    /// field is read in the resource's context ("domain" is a network's
+    /// hostname for a network, the name for a registered domain).
+    pub(crate) fn store(resource: Resource, err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Error::NotFound(resource),
+            StoreError::Conflict { field } => conflict(resource, &field),
+            StoreError::Unavailable(e) => Error::Unavailable(e),
+            StoreError::Other(e) => Error::Internal(e),
+        }
+    }
+}
+
+fn conflict(resource: Resource, field: &str) -> Error {
+    let unique = match (resource, field) {
+        (_, "signup") => return Error::SignupClosed(SignupClosed::HasFirstUser),
+        (_, "email") => Unique::Email,
+        (_, "githubId") => Unique::GitHubId,
+        (_, "sourceId") => Unique::SourceId,
+        (_, "vmId") => Unique::VmId,
+        (_, "path") => Unique::ProjectPath,
+        (_, "main") => Unique::MainDomain,
+        (Resource::Network, "domain") => Unique::NetworkHostname,
+        (Resource::Domain, "domain") => Unique::DomainName,
+        (Resource::Domain, "networks") => {
+            return Error::InUse {
+                resource,
+                message: "The domain is still used by network connections; delete those \
+                          connections first"
+                    .into(),
+            }
+        }
+        (_, other) => {
+            return Error::internal(format!(
+                "the store reported a conflict on `{other}` for a {resource}"
+            ))
+        }
+    };
+    Error::Conflict(unique)
+}

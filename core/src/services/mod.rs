@@ -1,0 +1,136 @@
+//! The services: every rule of Slipway, written once.
+//!
+//! Host code, the HTTP endpoints, the WebSocket feed and admin tools all call
+//! these operations. Each takes the acting [`Principal`] (resolved once per
+//! request) and typed input, and answers typed output or an [`Error`]:
+//! validation and normalisation, ownership, roles, the sign-up policy, the
+//! covering-domain rule, sealing secrets and which event a write appends are
+//! decided here and nowhere else.
+//!
+//! ```
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use slipway_core::services::{NewProject, Principal, Signup};
+//! use slipway_core::{MemoryStore, Slipway};
+//!
+//! let slipway = Slipway::builder()
+//!     .secret(b"an instance secret of at least 32 bytes!".to_vec())
+//!     .store(MemoryStore::new())
+//!     .build()?;
+//! let ada = slipway
+//!     .accounts()
+//!     .signup(Signup::new("Ada", "ada@example.com", "correct horse"))
+//!     .await?
+//!     .user;
+//! let project = slipway
+//!     .projects()
+//!     .create(&Principal::user(ada), NewProject::new("Blog", "src-1", "vm-1"))
+//!     .await?;
+//! assert_eq!(project.name, "Blog");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use crate::auth::{limiter::Limiter, password::Hasher, token::Tokens};
+use crate::config::Config;
+use crate::crypto::Keyring;
+use crate::model::{Role, User};
+use crate::store::Store;
+
+mod accounts;
+mod authorizations;
+mod domains;
+mod error;
+mod events;
+mod github;
+mod networks;
+mod principal;
+mod projects;
+mod validate;
+
+pub use accounts::{Accounts, NewAccount, SignedIn, Signin, Signup};
+pub use authorizations::{Authorizations, NewAuthorization};
+pub use domains::{challenge_name, DomainVerification, Domains, NewDomain};
+pub use error::{Error, Resource, Result, SignupClosed, Unique, Upstream};
+pub use events::{Events, Subscription};
+pub use github::{GitHubConfiguration, GitHubSettings, PublicConfiguration};
+pub use networks::{NetworkChanges, Networks, NewNetwork};
+pub use principal::Principal;
+pub use projects::{NewProject, ProjectChanges, Projects};
+
+/// What every service reads: configuration, store, keys and clients.
+pub(crate) struct Core {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) tokens: Tokens,
+    pub(crate) keyring: Keyring,
+    pub(crate) hasher: Hasher,
+    pub(crate) signin_limiter: Limiter,
+    pub(crate) signin_addr_limiter: Limiter,
+    pub(crate) github: Arc<dyn crate::github::GitHubClient>,
+    pub(crate) dns: Arc<dyn crate::dns::DnsResolver>,
+}
+
+impl Core {
+    /// The principal's user record: loaded from the store unless the
+    /// principal carries it. A user who no longer exists is unauthenticated.
+    pub(crate) async fn user_of(&self, actor: &Principal) -> Result<User> {
+        if let Some(user) = actor.loaded_user() {
+            return Ok(user.clone());
+        }
+        let id = self.owner_of(actor)?;
+        self.token_user(self.store.get_user(id).await)
+    }
+
+    /// The id of the user the principal acts as; the system principal owns
+    /// nothing.
+    pub(crate) fn owner_of<'a>(&self, actor: &'a Principal) -> Result<&'a str> {
+        actor.id().ok_or_else(|| {
+            Error::Forbidden(
+                "This operation acts on a user's own resources: call it with that user's \
+                 principal"
+                    .into(),
+            )
+        })
+    }
+
+    /// The store's answer for an authenticated principal's user: one who no
+    /// longer exists is a 401.
+    pub(crate) fn token_user<T>(&self, found: Result<T, crate::StoreError>) -> Result<T> {
+        match found {
+            Ok(found) => Ok(found),
+            Err(crate::StoreError::NotFound) => Err(Error::Unauthenticated(
+                "The account this access token belongs to no longer exists".into(),
+            )),
+            Err(e) => Err(Error::store(Resource::User, e)),
+        }
+    }
+
+    /// Passes admins (and the system principal); others get 403.
+    pub(crate) async fn require_admin(&self, actor: &Principal) -> Result<Option<User>> {
+        if actor.is_system() {
+            return Ok(None);
+        }
+        let user = self.user_of(actor).await?;
+        if user.role != Role::Admin {
+            return Err(Error::Forbidden(
+                "Only an administrator may do this; ask an admin of this instance".into(),
+            ));
+        }
+        Ok(Some(user))
+    }
+
+    /// Passes any authenticated principal whose user still exists.
+    pub(crate) async fn require_signed_in(&self, actor: &Principal) -> Result<()> {
+        if actor.is_system() {
+            return Ok(());
+        }
+        self.user_of(actor).await.map(|_| ())
+    }
+}
+
+/// A new random id for a record.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

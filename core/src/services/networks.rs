@@ -1,0 +1,183 @@
+//! Network connections: a hostname routed to a port of one of the
+//! principal's projects. The hostname is unique instance-wide and must equal
+//! or sit under a registered domain. Each write is a project UPDATE event.
+
+use super::{new_id, validate, Core, Error, Principal, Resource, Result};
+use crate::model::{Network, NetworkPatch};
+
+/// A network connection to create.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NewNetwork {
+    /// Hostname (lowercased, trailing dot removed), equal to or under a
+    /// registered domain.
+    pub domain: String,
+    /// Port 1-65535.
+    pub port: u16,
+    /// One of the principal's projects.
+    pub project_id: String,
+}
+
+impl NewNetwork {
+    /// A connection of `domain` to `port` of project `project_id`.
+    pub fn new(domain: impl Into<String>, port: u16, project_id: impl Into<String>) -> Self {
+        NewNetwork {
+            domain: domain.into(),
+            port,
+            project_id: project_id.into(),
+        }
+    }
+}
+
+/// Changes to a network connection; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct NetworkChanges {
+    /// New hostname.
+    pub domain: Option<String>,
+    /// New port.
+    pub port: Option<u16>,
+    /// The project: a connection cannot move, so only its own project is
+    /// accepted here.
+    pub project_id: Option<String>,
+}
+
+/// The network connection operations; see [`Slipway::networks`](crate::Slipway::networks).
+pub struct Networks<'a> {
+    pub(crate) core: &'a Core,
+}
+
+impl Networks<'_> {
+    /// The normalized hostname and the id of the longest registered domain
+    /// covering it.
+    async fn covering_domain(&self, host: &str) -> Result<(String, String)> {
+        let host = validate::domain_name("domain", host)?;
+        let domains = self
+            .core
+            .store
+            .list_domains()
+            .await
+            .map_err(|e| Error::store(Resource::Domain, e))?;
+        let best = domains
+            .iter()
+            .filter(|d| {
+                host == d.domain
+                    || (host.len() > d.domain.len()
+                        && host.ends_with(&d.domain)
+                        && host.as_bytes()[host.len() - d.domain.len() - 1] == b'.')
+            })
+            .max_by_key(|d| d.domain.len());
+        match best {
+            Some(d) => Ok((host, d.id.clone())),
+            None => Err(Error::invalid(
+                "domain",
+                format!(
+                    "domain {host} is not covered by any registered domain; an admin must \
+                     register it (or a parent domain) with POST /domains first"
+                ),
+            )),
+        }
+    }
+
+    /// Creates a connection on one of the principal's projects.
+    pub async fn create(&self, actor: &Principal, input: NewNetwork) -> Result<Network> {
+        let owner = self.core.user_of(actor).await?;
+        let port = validate::port(input.port)?;
+        if input.project_id.is_empty() {
+            return Err(Error::invalid("projectId", "projectId must not be empty"));
+        }
+        let store = &self.core.store;
+        // The project must be the principal's: 404 before anything about domains.
+        store
+            .get_project(&owner.id, &input.project_id)
+            .await
+            .map_err(|e| Error::store(Resource::Project, e))?;
+        let (domain, domain_id) = self.covering_domain(&input.domain).await?;
+        let network = Network {
+            id: new_id(),
+            domain,
+            port,
+            project_id: input.project_id,
+            domain_id,
+            created_at: chrono::Utc::now(),
+        };
+        match store.create_network(&owner.id, network).await {
+            Ok(n) => Ok(n),
+            Err(crate::StoreError::NotFound) => Err(Error::NotFound(Resource::Project)),
+            Err(e) => Err(Error::store(Resource::Network, e)),
+        }
+    }
+
+    /// The principal's connections, optionally of one of their projects,
+    /// oldest first.
+    pub async fn list(&self, actor: &Principal, project_id: Option<&str>) -> Result<Vec<Network>> {
+        let owner = self.core.user_of(actor).await?;
+        let store = &self.core.store;
+        if let Some(pid) = project_id {
+            store
+                .get_project(&owner.id, pid)
+                .await
+                .map_err(|e| Error::store(Resource::Project, e))?;
+        }
+        store
+            .list_networks(&owner.id, project_id)
+            .await
+            .map_err(|e| Error::store(Resource::Network, e))
+    }
+
+    /// One of the principal's connections.
+    pub async fn get(&self, actor: &Principal, id: &str) -> Result<Network> {
+        let owner = self.core.user_of(actor).await?;
+        self.core
+            .store
+            .get_network(&owner.id, id)
+            .await
+            .map_err(|e| Error::store(Resource::Network, e))
+    }
+
+    /// Changes the hostname or port of one of the principal's connections.
+    pub async fn update(
+        &self,
+        actor: &Principal,
+        id: &str,
+        changes: NetworkChanges,
+    ) -> Result<Network> {
+        let owner = self.core.user_of(actor).await?;
+        let port = changes.port.map(validate::port).transpose()?;
+        let store = &self.core.store;
+        let current = store
+            .get_network(&owner.id, id)
+            .await
+            .map_err(|e| Error::store(Resource::Network, e))?;
+        if let Some(pid) = &changes.project_id {
+            if *pid != current.project_id {
+                return Err(Error::invalid(
+                    "projectId",
+                    "projectId cannot be changed; delete the connection and create it on the \
+                     other project",
+                ));
+            }
+        }
+        let domain = match &changes.domain {
+            Some(d) => Some(self.covering_domain(d).await?),
+            None => None,
+        };
+        if domain.is_none() && port.is_none() {
+            return Ok(current);
+        }
+        store
+            .update_network(&owner.id, id, NetworkPatch { domain, port })
+            .await
+            .map_err(|e| Error::store(Resource::Network, e))
+    }
+
+    /// Deletes one of the principal's connections.
+    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+        let owner = self.core.user_of(actor).await?;
+        self.core
+            .store
+            .delete_network(&owner.id, id)
+            .await
+            .map_err(|e| Error::store(Resource::Network, e))
+    }
+}

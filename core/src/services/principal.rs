@@ -1,0 +1,89 @@
+//! Who is acting: a user (from an access token or the host's own login) or
+//! the host itself.
+
+use crate::auth::Claims;
+use crate::model::User;
+
+/// The acting principal of a service operation, resolved once per request by
+/// an [`Authenticator`](crate::http::Authenticator) or built by host code.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    User {
+        id: String,
+        user: Option<Box<User>>,
+        expires_at: Option<i64>,
+    },
+    System,
+}
+
+impl Principal {
+    /// A user the host has already loaded (for example through
+    /// [`Accounts::find_by_email`](super::Accounts::find_by_email)). It does
+    /// not expire.
+    pub fn user(user: User) -> Self {
+        Principal {
+            kind: Kind::User {
+                id: user.id.clone(),
+                user: Some(Box::new(user)),
+                expires_at: None,
+            },
+        }
+    }
+
+    /// A user known by id only; the services load the user when they need
+    /// it, and answer [`Error::Unauthenticated`](super::Error::Unauthenticated)
+    /// when it no longer exists. `expires_at` (seconds since the epoch) ends
+    /// live feeds.
+    pub fn user_id(id: impl Into<String>, expires_at: Option<i64>) -> Self {
+        Principal {
+            kind: Kind::User {
+                id: id.into(),
+                user: None,
+                expires_at,
+            },
+        }
+    }
+
+    /// The host itself: may do what an admin may, owns no projects.
+    pub fn system() -> Self {
+        Principal { kind: Kind::System }
+    }
+
+    /// The principal of a verified access token.
+    pub(crate) fn from_claims(claims: &Claims) -> Self {
+        Principal::user_id(claims.sub.clone(), Some(claims.exp))
+    }
+
+    /// The user's id (`None` for the system principal).
+    pub fn id(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::User { id, .. } => Some(id),
+            Kind::System => None,
+        }
+    }
+
+    /// When the credentials expire (seconds since the epoch), if they do.
+    pub fn expires_at(&self) -> Option<i64> {
+        match &self.kind {
+            Kind::User { expires_at, .. } => *expires_at,
+            Kind::System => None,
+        }
+    }
+
+    /// Whether this is [`Principal::system`].
+    pub fn is_system(&self) -> bool {
+        matches!(self.kind, Kind::System)
+    }
+
+    pub(crate) fn loaded_user(&self) -> Option<&User> {
+        match &self.kind {
+            Kind::User { user, .. } => user.as_deref(),
+            Kind::System => None,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Projects: owned by the user who created them; another user's project is
+//! [`Error::NotFound`]. Every write appends its `project.update` event in the
+//! store's same atomic step.
+
+use super::{new_id, validate, Core, Error, Principal, Resource, Result};
+use crate::model::{Project, ProjectPatch};
+use crate::StoreError;
+
+/// A project to create.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NewProject {
+    /// Name, 1-100 characters.
+    pub name: String,
+    /// Description, at most 1000 characters.
+    pub description: Option<String>,
+    /// Path, 1-255 characters, unique among all projects when set.
+    pub path: Option<String>,
+    /// Opaque source reference (1-128 of `[A-Za-z0-9._:-]`), unique.
+    pub source_id: String,
+    /// Opaque VM reference (1-128 of `[A-Za-z0-9._:-]`), unique.
+    pub vm_id: String,
+}
+
+impl NewProject {
+    /// A project with a name, a source and a VM (no description, no path).
+    pub fn new(
+        name: impl Into<String>,
+        source_id: impl Into<String>,
+        vm_id: impl Into<String>,
+    ) -> Self {
+        NewProject {
+            name: name.into(),
+            description: None,
+            path: None,
+            source_id: source_id.into(),
+            vm_id: vm_id.into(),
+        }
+    }
+    /// Sets the description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+    /// Sets the path.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+}
+
+/// Changes to a project; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ProjectChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New description (`Some(None)` clears it).
+    pub description: Option<Option<String>>,
+    /// New path (`Some(None)` clears it).
+    pub path: Option<Option<String>>,
+    /// New source reference.
+    pub source_id: Option<String>,
+    /// New VM reference.
+    pub vm_id: Option<String>,
+}
+
+impl ProjectChanges {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.description.is_none()
+            && self.path.is_none()
+            && self.source_id.is_none()
+            && self.vm_id.is_none()
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    validate::text("name", name, 1, 100)
+}
+fn check_description(d: &str) -> Result<()> {
+    validate::text("description", d, 0, 1000)
+}
+fn check_path(p: &str) -> Result<()> {
+    validate::text("path", p, 1, 255)
+}
+
+/// The project operations; see [`Slipway::projects`](crate::Slipway::projects).
+pub struct Projects<'a> {
+    pub(crate) core: &'a Core,
+}
+
+impl Projects<'_> {
+    /// Creates a project owned by the principal; appends its CREATE event.
+    pub async fn create(&self, actor: &Principal, input: NewProject) -> Result<Project> {
+        let owner = self.core.user_of(actor).await?;
+        check_name(&input.name)?;
+        if let Some(d) = &input.description {
+            check_description(d)?;
+        }
+        if let Some(p) = &input.path {
+            check_path(p)?;
+        }
+        validate::reference("sourceId", &input.source_id)?;
+        validate::reference("vmId", &input.vm_id)?;
+        let now = chrono::Utc::now();
+        let project = Project {
+            id: new_id(),
+            owner_id: owner.id,
+            name: input.name,
+            description: input.description,
+            path: input.path,
+            source_id: input.source_id,
+            vm_id: input.vm_id,
+            networks: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.core
+            .store
+            .create_project(project)
+            .await
+            .map_err(|e| Error::store(Resource::Project, e))
+    }
+
+    /// The principal's projects, oldest first, each with its networks.
+    pub async fn list(&self, actor: &Principal) -> Result<Vec<Project>> {
+        let owner = self.core.user_of(actor).await?;
+        self.core
+            .store
+            .list_projects(&owner.id)
+            .await
+            .map_err(|e| Error::store(Resource::Project, e))
+    }
+
+    /// One of the principal's projects, with its networks.
+    pub async fn get(&self, actor: &Principal, id: &str) -> Result<Project> {
+        // One store read on the common path: a project found under the
+        // principal's id proves that user exists, since deleting a user
+        // deletes their projects in the same step (`Store::delete_user`).
+        // Only when no project is found is the user read, to tell a 401
+        // (the account is gone) from a 404.
+        let owner = self.core.owner_of(actor)?;
+        let store = &self.core.store;
+        match store.get_project(owner, id).await {
+            Ok(project) => Ok(project),
+            Err(StoreError::NotFound) => {
+                self.core.user_of(actor).await?;
+                Err(Error::NotFound(Resource::Project))
+            }
+            Err(e) => Err(Error::store(Resource::Project, e)),
+        }
+    }
+
+    /// Changes one of the principal's projects; appends an UPDATE event
+    /// unless nothing changes.
+    pub async fn update(
+        &self,
+        actor: &Principal,
+        id: &str,
+        changes: ProjectChanges,
+    ) -> Result<Project> {
+        let owner = self.core.user_of(actor).await?;
+        if let Some(n) = &changes.name {
+            check_name(n)?;
+        }
+        if let Some(Some(d)) = &changes.description {
+            check_description(d)?;
+        }
+        if let Some(Some(p)) = &changes.path {
+            check_path(p)?;
+        }
+        if let Some(s) = &changes.source_id {
+            validate::reference("sourceId", s)?;
+        }
+        if let Some(v) = &changes.vm_id {
+            validate::reference("vmId", v)?;
+        }
+        let store = &self.core.store;
+        if changes.is_empty() {
+            // Nothing to change: no write, no event.
+            return store
+                .get_project(&owner.id, id)
+                .await
+                .map_err(|e| Error::store(Resource::Project, e));
+        }
+        let patch = ProjectPatch {
+            name: changes.name,
+            description: changes.description,
+            path: changes.path,
+            source_id: changes.source_id,
+            vm_id: changes.vm_id,
+            updated_at: chrono::Utc::now(),
+        };
+        store
+            .update_project(&owner.id, id, patch)
+            .await
+            .map_err(|e| Error::store(Resource::Project, e))
+    }
+
+    /// Deletes one of the principal's projects with its networks; appends a
+    /// DELETE event.
+    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+        let owner = self.core.user_of(actor).await?;
+        self.core
+            .store
+            .delete_project(&owner.id, id)
+            .await
+            .map_err(|e| Error::store(Resource::Project, e))
+    }
+}
