@@ -171,6 +171,34 @@ impl Role {
     }
 }
 
+/// How a new user's role is decided, atomically with the insert (so two
+/// racing first sign-ups cannot both become admin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoleGate {
+    /// The instance's first user becomes admin, later ones member.
+    FirstUserAdmin,
+    /// Only the instance's first user may be created (as admin); with users
+    /// present the store answers `Conflict { field: "signup" }`.
+    FirstUserOnly,
+    /// Exactly this role, whoever exists already (users a host or an admin
+    /// creates).
+    Exactly(Role),
+}
+
+impl RoleGate {
+    /// The role of a new user, given whether the instance has no user yet;
+    /// `None` when the gate refuses the user.
+    pub fn decide(self, first: bool) -> Option<Role> {
+        match self {
+            RoleGate::Exactly(role) => Some(role),
+            RoleGate::FirstUserOnly if !first => None,
+            _ if first => Some(Role::Admin),
+            _ => Some(Role::Member),
+        }
+    }
+}
+
 /// A stored user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    Authorization, Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, User,
+    Authorization, Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, User,
 };
 use slipway_core::store::{EventStream, StoreResult};
 use slipway_core::Store;
@@ -24,8 +24,8 @@ impl Store for PgStore {
         .await
     }
 
-    async fn create_user(&self, user: NewUser, first_only: bool) -> StoreResult<User> {
-        self.run(self.pg_create_user(user, first_only)).await
+    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
+        self.run(self.pg_create_user(user, gate)).await
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<User> {

@@ -1,6 +1,6 @@
 //! Users.
 
-use slipway_core::model::{NewEvent, NewUser, Role, Timestamp, User};
+use slipway_core::model::{NewEvent, NewUser, Role, RoleGate, Timestamp, User};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 
@@ -43,11 +43,7 @@ fn maybe(row: Option<UserRow>) -> StoreResult<Option<User>> {
 }
 
 impl PgStore {
-    pub(crate) async fn pg_create_user(
-        &self,
-        user: NewUser,
-        first_only: bool,
-    ) -> StoreResult<User> {
+    pub(crate) async fn pg_create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
         let mut tx = self.inner.pool.begin().await.db()?;
         // One user creation at a time: "is this the first user?" and the
         // insert must not interleave with another signup.
@@ -61,10 +57,9 @@ impl PgStore {
             .fetch_one(&mut *tx)
             .await
             .db()?;
-        if first_only && exists {
+        let Some(role) = gate.decide(!exists) else {
             return Err(StoreError::conflict("signup"));
-        }
-        let role = if exists { Role::Member } else { Role::Admin };
+        };
         let row: UserRow = sqlx::query_as(
             "INSERT INTO users (id, name, email, role, password_hash, github_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use slipway_core::model::{FeedItem, Project};
+use slipway_core::model::{FeedItem, Project, RoleGate};
 use slipway_core::store::EventStream;
 use slipway_core::testing::cases::{new_project, new_user};
 use slipway_core::Store;
@@ -45,7 +45,10 @@ async fn racing_writers_are_followed_without_gap_or_duplicate() {
     )
     .await
     .unwrap();
-    let owner = store.create_user(new_user("a"), false).await.unwrap();
+    let owner = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
     let mut feed = store.events(Some(0)).await.unwrap();
     let writers = (0..8).map(|_| {
         let store = store.clone();
@@ -78,7 +81,10 @@ async fn feed_survives_a_killed_listener_connection() {
     )
     .await
     .unwrap();
-    let owner = store.create_user(new_user("a"), false).await.unwrap();
+    let owner = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
     let mut feed = store.events(None).await.unwrap();
     let create = |store: &PgStore| {
         let p: Project = new_project(&owner.id);
@@ -120,8 +126,10 @@ async fn nodes_starting_at_once_migrate_safely() {
         PgStore::connect(&url, PgOptions::default()),
     );
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
-    let users =
-        futures::future::join_all([&a, &b, &c].map(|s| s.create_user(new_user("n"), false))).await;
+    let users = futures::future::join_all(
+        [&a, &b, &c].map(|s| s.create_user(new_user("n"), RoleGate::FirstUserAdmin)),
+    )
+    .await;
     let admins = users
         .iter()
         .filter(|u| u.as_ref().unwrap().role == slipway_core::model::Role::Admin)
@@ -196,7 +204,10 @@ async fn unreachable_database_is_unavailable_then_recovers() {
         .acquire_timeout(Duration::from_millis(500))
         .max_connections(2);
     let store = PgStore::connect(via.as_str(), options).await.unwrap();
-    let user = store.create_user(new_user("a"), false).await.unwrap();
+    let user = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
     let mut feed = store.events(None).await.unwrap();
 
     proxy.cut();
@@ -254,7 +265,10 @@ async fn racing_network_writes_leave_a_complete_last_event() {
     use slipway_core::testing::cases::{new_domain, new_network};
     let Some(url) = fresh_url().await else { return };
     let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
-    let owner = store.create_user(new_user("a"), false).await.unwrap();
+    let owner = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
     let domain = store
         .create_domain(new_domain("example.com"))
         .await

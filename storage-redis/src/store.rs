@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    Authorization, Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, User,
+    Authorization, Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, User,
 };
 use slipway_core::store::{EventStream, Store, StoreResult};
 
@@ -16,8 +16,8 @@ impl Store for RedisStore {
             .await
     }
 
-    async fn create_user(&self, user: NewUser, first_only: bool) -> StoreResult<User> {
-        users::create_user(self, user, first_only).await
+    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
+        users::create_user(self, user, gate).await
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<User> {

@@ -2,7 +2,7 @@
 
 use redis::AsyncCommands;
 use slipway_core::error::StoreError;
-use slipway_core::model::{Authorization, Domain, NewUser, Role, User};
+use slipway_core::model::{Authorization, Domain, NewUser, Role, RoleGate, User};
 use slipway_core::store::StoreResult;
 
 use crate::records::{auth_index_field, from_json, to_json, AuthRec, DomainRec, UserRec};
@@ -12,7 +12,7 @@ use crate::{refused, RedisStore, Reply, MAX_ATTEMPTS};
 pub(crate) async fn create_user(
     s: &RedisStore,
     user: NewUser,
-    first_only: bool,
+    gate: RoleGate,
 ) -> StoreResult<User> {
     let mut user = User {
         id: user.id,
@@ -34,7 +34,12 @@ pub(crate) async fn create_user(
                 &user.id,
                 &user.email,
                 &gid,
-                if first_only { "1" } else { "0" },
+                match gate {
+                    RoleGate::FirstUserOnly => "first_only",
+                    RoleGate::Exactly(Role::Admin) => "admin",
+                    RoleGate::Exactly(Role::Member) => "member",
+                    _ => "first_admin",
+                },
                 &as_admin,
                 &as_member,
             ],

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use slipway_core::model::{FeedItem, ProjectPatch};
+use slipway_core::model::{FeedItem, ProjectPatch, RoleGate};
 use slipway_core::testing::cases::{new_domain, new_network, new_project, new_user};
 use slipway_core::Store;
 use slipway_redis::{RedisOptions, RedisStore};
@@ -30,7 +30,10 @@ async fn store() -> Option<Arc<RedisStore>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_network_creates_and_renames_give_exact_events() {
     let Some(store) = store().await else { return };
-    let owner = store.create_user(new_user("a"), false).await.unwrap();
+    let owner = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
     let domain = store
         .create_domain(new_domain("example.com"))
         .await

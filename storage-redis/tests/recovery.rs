@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use slipway_core::model::{FeedItem, ProjectPatch};
+use slipway_core::model::{FeedItem, ProjectPatch, RoleGate};
 use slipway_core::store::EventStream;
 use slipway_core::testing::cases::{new_project, new_user, next_item};
 use slipway_core::{Store, StoreError};
@@ -52,7 +52,10 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
         return;
     };
     let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
-    let user = store.create_user(new_user("a"), false).await.unwrap();
+    let user = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
     let project = store.create_project(new_project(&user.id)).await.unwrap();
     let mut feed = store.events(None).await.unwrap();
     let rename = |name: &str| ProjectPatch {
@@ -117,7 +120,10 @@ async fn a_subscriber_that_falls_behind_gets_resync() {
     )
     .await
     .unwrap();
-    let user = store.create_user(new_user("a"), false).await.unwrap();
+    let user = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
     let mut slow = store.events(None).await.unwrap();
     let mut fast = store.events(None).await.unwrap();
     let mut last = 0;

@@ -8,7 +8,7 @@ use super::{new_id, validate, Core, Error, Principal, Resource, Result, SignupCl
 use crate::config::SignupPolicy;
 use crate::crypto::SecretString;
 use crate::github::{primary_verified, GitHubUser, TokenScopes};
-use crate::model::{Authorization, AuthorizationType, NewUser, User};
+use crate::model::{Authorization, AuthorizationType, NewUser, Role, RoleGate, User};
 use crate::StoreError;
 
 /// A sign-up.
@@ -85,15 +85,24 @@ pub struct NewAccount {
     pub name: String,
     /// Email address (stored lowercase), unique.
     pub email: String,
+    /// The role (default member: the host decides who administers Slipway;
+    /// the first such account does not become admin by itself).
+    pub role: Role,
 }
 
 impl NewAccount {
-    /// An account with a name and an email.
+    /// A member account with a name and an email.
     pub fn new(name: impl Into<String>, email: impl Into<String>) -> Self {
         NewAccount {
             name: name.into(),
             email: email.into(),
+            role: Role::Member,
         }
+    }
+    /// Sets the role.
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 }
 
@@ -116,15 +125,19 @@ pub struct Accounts<'a> {
 impl Accounts<'_> {
     /// Creates a user under the sign-up policy: the first user of an
     /// instance is admin, later ones member.
-    async fn create_user(&self, user: NewUser) -> Result<User> {
-        let first_only = match self.core.config.signup {
-            SignupPolicy::Open => false,
-            SignupPolicy::FirstUserOnly => true,
+    async fn sign_up_user(&self, user: NewUser) -> Result<User> {
+        let gate = match self.core.config.signup {
+            SignupPolicy::Open => RoleGate::FirstUserAdmin,
+            SignupPolicy::FirstUserOnly => RoleGate::FirstUserOnly,
             SignupPolicy::Closed => return Err(Error::SignupClosed(SignupClosed::Closed)),
         };
+        self.create_user(user, gate).await
+    }
+
+    async fn create_user(&self, user: NewUser, gate: RoleGate) -> Result<User> {
         self.core
             .store
-            .create_user(user, first_only)
+            .create_user(user, gate)
             .await
             .map_err(|e| Error::store(Resource::User, e))
     }
@@ -146,7 +159,7 @@ impl Accounts<'_> {
             .hash(input.password.expose().to_string())
             .await?;
         let user = self
-            .create_user(NewUser {
+            .sign_up_user(NewUser {
                 id: new_id(),
                 name: input.name.trim().to_string(),
                 email,
@@ -263,9 +276,10 @@ impl Accounts<'_> {
             .map_err(|e| Error::store(Resource::User, e))
     }
 
-    /// The user with `input.email`, created (without a password, under the
-    /// sign-up policy) when there is none: for hosts that authenticate their
-    /// own users and map them to Slipway accounts.
+    /// The user with `input.email`, created with `input.role` and no
+    /// password when there is none: for hosts that authenticate their own
+    /// users and map them to Slipway accounts. Host code only (the sign-up
+    /// policy does not apply): never expose it to anonymous callers.
     pub async fn find_or_create(&self, input: NewAccount) -> Result<User> {
         validate::text("name", &input.name, 1, 100)?;
         let email = validate::email(&input.email)?;
@@ -273,14 +287,17 @@ impl Accounts<'_> {
             return Ok(user);
         }
         let created = self
-            .create_user(NewUser {
-                id: new_id(),
-                name: input.name.trim().to_string(),
-                email: email.clone(),
-                password_hash: None,
-                github_id: None,
-                created_at: chrono::Utc::now(),
-            })
+            .create_user(
+                NewUser {
+                    id: new_id(),
+                    name: input.name.trim().to_string(),
+                    email: email.clone(),
+                    password_hash: None,
+                    github_id: None,
+                    created_at: chrono::Utc::now(),
+                },
+                RoleGate::Exactly(input.role),
+            )
             .await;
         match created {
             Ok(user) => Ok(user),
@@ -406,7 +423,7 @@ impl Accounts<'_> {
             .unwrap_or(&gh_user.login);
         let name: String = name.chars().take(100).collect();
         let user = self
-            .create_user(NewUser {
+            .sign_up_user(NewUser {
                 id: new_id(),
                 name,
                 email,
@@ -414,13 +431,7 @@ impl Accounts<'_> {
                 github_id: Some(gh_user.id),
                 created_at: chrono::Utc::now(),
             })
-            .await
-            .map_err(|e| match e {
-                Error::Conflict(super::Unique::GitHubId) => {
-                    Error::Conflict(super::Unique::GitHubId)
-                }
-                e => e,
-            })?;
+            .await?;
         tracing::info!(user_id = %user.id, role = user.role.as_str(), github_id = gh_user.id, "user signed up with GitHub");
         Ok(user)
     }

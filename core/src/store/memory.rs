@@ -24,7 +24,7 @@ use super::{EventStream, Store, StoreResult};
 use crate::error::StoreError;
 use crate::model::{
     Authorization, Domain, EventKind, FeedItem, Network, NetworkPatch, NewEvent, NewUser, Project,
-    ProjectPatch, Role, User,
+    ProjectPatch, RoleGate, User,
 };
 
 mod fanout;
@@ -164,12 +164,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn create_user(&self, user: NewUser, first_only: bool) -> StoreResult<User> {
+    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
         let mut st = self.lock();
-        let first = !st.has_users();
-        if first_only && !first {
+        let Some(role) = gate.decide(!st.has_users()) else {
             return Err(StoreError::conflict("signup"));
-        }
+        };
         if st.user_by_email(&user.email).is_some() {
             return Err(StoreError::conflict("email"));
         }
@@ -182,7 +181,7 @@ impl Store for MemoryStore {
             id: user.id,
             name: user.name,
             email: user.email,
-            role: if first { Role::Admin } else { Role::Member },
+            role,
             password_hash: user.password_hash,
             github_id: user.github_id,
             created_at: user.created_at,

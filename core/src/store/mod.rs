@@ -13,7 +13,8 @@ use futures::stream::BoxStream;
 
 use crate::error::StoreError;
 use crate::model::{
-    Authorization, Domain, FeedItem, Network, NetworkPatch, NewUser, Project, ProjectPatch, User,
+    Authorization, Domain, FeedItem, Network, NetworkPatch, NewUser, Project, ProjectPatch,
+    RoleGate, User,
 };
 
 #[cfg(feature = "memory")]
@@ -39,13 +40,15 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- users -------------------------------------------------------------
 
-    /// Creates a user. The store assigns the role atomically: the first user
-    /// of the instance is `admin`, later ones `member`.
+    /// Creates a user with the role `gate` decides, atomically with the
+    /// insert ([`RoleGate::decide`], given whether the instance has no user
+    /// yet).
     ///
-    /// If `first_only` is set and a user already exists, nothing is written and
-    /// the answer is `Conflict { field: "signup" }`. A duplicate email answers
-    /// `Conflict { field: "email" }`, a duplicate GitHub id `Conflict { field: "githubId" }`.
-    async fn create_user(&self, user: NewUser, first_only: bool) -> StoreResult<User>;
+    /// When the gate refuses ([`RoleGate::FirstUserOnly`] with users
+    /// present), nothing is written and the answer is `Conflict { field:
+    /// "signup" }`. A duplicate email answers `Conflict { field: "email" }`,
+    /// a duplicate GitHub id `Conflict { field: "githubId" }`.
+    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User>;
 
     /// Reads a user by id.
     async fn get_user(&self, id: &str) -> StoreResult<User>;

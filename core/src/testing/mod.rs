@@ -29,6 +29,7 @@ macro_rules! store_conformance {
             ping_answers,
             first_user_is_admin_then_members,
             first_only_refuses_second_user,
+            exact_role_gate_sets_the_role,
             duplicate_email_conflicts,
             concurrent_signups_same_email_one_wins,
             users_found_by_email_and_github_id,

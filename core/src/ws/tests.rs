@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use super::{WsMessage, CLOSE_PING_TIMEOUT, CLOSE_TOKEN_EXPIRED};
-use crate::model::{Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, User};
+use crate::model::{Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, User};
 use crate::store::{MemoryStore, MemoryStoreOptions, Store};
 use crate::Slipway;
 
@@ -109,7 +109,10 @@ impl Env {
             github_id: None,
             created_at: chrono::Utc::now(),
         };
-        self.store.create_user(user, false).await.unwrap()
+        self.store
+            .create_user(user, RoleGate::FirstUserAdmin)
+            .await
+            .unwrap()
     }
 
     async fn project(&self, owner: &User) -> Project {

@@ -1,8 +1,8 @@
--- ARGV: 3 id, 4 email, 5 githubId ('' = none), 6 first_only ('1'/'0'),
---       7 record as admin, 8 record as member.
-local id, email, gid, first_only = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
+-- ARGV: 3 id, 4 email, 5 githubId ('' = none), 6 gate ('first_admin',
+--       'first_only', 'admin', 'member'), 7 record as admin, 8 record as member.
+local id, email, gid, gate = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local first = redis.call('ZCARD', k('users')) == 0
-if first_only and not first then return {'conflict', 'signup'} end
+if gate == 'first_only' and not first then return {'conflict', 'signup'} end
 if redis.call('HEXISTS', k('idx', 'email'), email) == 1 then return {'conflict', 'email'} end
 if gid ~= '' and redis.call('HEXISTS', k('idx', 'github'), gid) == 1 then
   return {'conflict', 'githubId'}
@@ -10,7 +10,7 @@ end
 if redis.call('EXISTS', k('user', id)) == 1 then return {'conflict', 'id'} end
 local role = 'member'
 local rec = ARGV[8]
-if first then role = 'admin'; rec = ARGV[7] end
+if gate == 'admin' or (first and gate ~= 'member') then role = 'admin'; rec = ARGV[7] end
 redis.call('SET', k('user', id), rec)
 redis.call('HSET', k('idx', 'email'), email, id)
 if gid ~= '' then redis.call('HSET', k('idx', 'github'), gid, id) end

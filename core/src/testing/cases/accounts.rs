@@ -20,12 +20,37 @@ pub async fn first_user_is_admin_then_members(store: &dyn Store) {
 
 /// `first_only` refuses a second user with `Conflict { field: "signup" }`.
 pub async fn first_only_refuses_second_user(store: &dyn Store) {
-    let a = store.create_user(new_user("a"), true).await.unwrap();
+    let a = store
+        .create_user(new_user("a"), RoleGate::FirstUserOnly)
+        .await
+        .unwrap();
     assert_eq!(a.role, Role::Admin);
     let b = new_user("b");
     let email = b.email.clone();
-    assert_eq!(conflict_field(store.create_user(b, true).await), "signup");
+    assert_eq!(
+        conflict_field(store.create_user(b, RoleGate::FirstUserOnly).await),
+        "signup"
+    );
     assert!(store.find_user_by_email(&email).await.unwrap().is_none());
+}
+
+/// `Exactly` gives the role asked for, even to the instance's first user,
+/// and a gate that refuses writes nothing.
+pub async fn exact_role_gate_sets_the_role(store: &dyn Store) {
+    let a = store
+        .create_user(new_user("a"), RoleGate::Exactly(Role::Member))
+        .await
+        .unwrap();
+    assert_eq!(a.role, Role::Member);
+    let b = store
+        .create_user(new_user("b"), RoleGate::Exactly(Role::Admin))
+        .await
+        .unwrap();
+    assert_eq!(b.role, Role::Admin);
+    let c = user(store, "c").await;
+    assert_eq!(c.role, Role::Member);
+    assert_eq!(store.get_user(&a.id).await.unwrap().role, Role::Member);
+    assert_eq!(store.get_user(&b.id).await.unwrap().role, Role::Admin);
 }
 
 /// A second user with the same email conflicts on `email`.
@@ -34,7 +59,7 @@ pub async fn duplicate_email_conflicts(store: &dyn Store) {
     let mut b = new_user("b");
     b.email = a.email.clone();
     assert_eq!(
-        conflict_field(store.create_user(b.clone(), false).await),
+        conflict_field(store.create_user(b.clone(), RoleGate::FirstUserAdmin).await),
         "email"
     );
     assert!(is_not_found(store.get_user(&b.id).await));
@@ -46,7 +71,7 @@ pub async fn concurrent_signups_same_email_one_wins(store: &dyn Store) {
     let attempts = (0..16).map(|_| {
         let mut u = new_user("r");
         u.email = email.clone();
-        store.create_user(u, false)
+        store.create_user(u, RoleGate::FirstUserAdmin)
     });
     let results = futures::future::join_all(attempts).await;
     let ok: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
@@ -58,8 +83,10 @@ pub async fn concurrent_signups_same_email_one_wins(store: &dyn Store) {
         );
     }
     // Racing creates after the first user: none of them may become admin.
-    let users =
-        futures::future::join_all((0..8).map(|_| store.create_user(new_user("x"), false))).await;
+    let users = futures::future::join_all(
+        (0..8).map(|_| store.create_user(new_user("x"), RoleGate::FirstUserAdmin)),
+    )
+    .await;
     let admins = users
         .iter()
         .filter_map(|r| r.as_ref().ok())
@@ -73,7 +100,10 @@ pub async fn users_found_by_email_and_github_id(store: &dyn Store) {
     let mut n = new_user("g");
     n.github_id = Some(4242);
     n.password_hash = None;
-    let g = store.create_user(n, false).await.unwrap();
+    let g = store
+        .create_user(n, RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
     assert_eq!(
         store
             .find_user_by_email(&g.email)
@@ -96,7 +126,7 @@ pub async fn users_found_by_email_and_github_id(store: &dyn Store) {
     let mut dup = new_user("h");
     dup.github_id = Some(4242);
     assert_eq!(
-        conflict_field(store.create_user(dup, false).await),
+        conflict_field(store.create_user(dup, RoleGate::FirstUserAdmin).await),
         "githubId"
     );
 }

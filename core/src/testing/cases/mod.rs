@@ -93,7 +93,7 @@ fn is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
 
 async fn user(store: &dyn Store, name: &str) -> User {
     store
-        .create_user(new_user(name), false)
+        .create_user(new_user(name), RoleGate::FirstUserAdmin)
         .await
         .expect("create user")
 }
