@@ -53,3 +53,12 @@ fn readme_warp_example_is_the_compiled_doctest() {
         "# slipway-warp",
     );
 }
+
+#[test]
+fn readme_library_example_is_the_compiled_doctest() {
+    assert_same(
+        "## Using Slipway as a library",
+        include_str!("../../core/src/services/mod.rs"),
+        "# Calling Slipway from your code",
+    );
+}

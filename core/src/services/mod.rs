@@ -7,25 +7,65 @@
 //! covering-domain rule, sealing secrets and which event a write appends are
 //! decided here and nowhere else.
 //!
-//! ```
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use slipway_core::services::{NewProject, Principal, Signup};
+//! # Calling Slipway from your code
+//!
+//! ```rust
+//! use async_trait::async_trait;
+//! use futures::StreamExt;
+//! use slipway_core::http::{AuthRequest, Authenticator, BearerAuthenticator};
+//! use slipway_core::model::FeedItem;
+//! use slipway_core::services::{Error, NewAccount, NewProject, Principal};
 //! use slipway_core::{MemoryStore, Slipway};
 //!
+//! /// Your own login: a session header (a cookie in a real application) names
+//! /// one of your users; Slipway's own tokens keep working besides.
+//! struct MySessions;
+//!
+//! #[async_trait]
+//! impl Authenticator for MySessions {
+//!     async fn authenticate(
+//!         &self,
+//!         slipway: &Slipway,
+//!         request: &AuthRequest<'_>,
+//!     ) -> Result<Option<Principal>, Error> {
+//!         let Some(email) = request.headers.get("x-my-session-user") else {
+//!             return BearerAuthenticator.authenticate(slipway, request).await;
+//!         };
+//!         let email = email.to_str().map_err(|_| Error::Unauthenticated("bad session".into()))?;
+//!         // Your user as a Slipway account (created as a member on first use).
+//!         let user = slipway.accounts().find_or_create(NewAccount::new("Ada", email)).await?;
+//!         Ok(Some(Principal::user(user)))
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let slipway = Slipway::builder()
-//!     .secret(b"an instance secret of at least 32 bytes!".to_vec())
+//!     .secret(std::env::var("SLIPWAY_SECRET")?.into_bytes()) // at least 32 bytes
 //!     .store(MemoryStore::new())
+//!     .authenticator(MySessions)
 //!     .build()?;
+//!
+//! // Every event of the instance, as it is written (a user's principal sees
+//! // only their own projects' events).
+//! let mut events = slipway.events().subscribe(&Principal::system(), None).await?;
+//!
+//! // Your code calls the services directly: the same rules as over HTTP.
 //! let ada = slipway
 //!     .accounts()
-//!     .signup(Signup::new("Ada", "ada@example.com", "correct horse"))
-//!     .await?
-//!     .user;
+//!     .find_or_create(NewAccount::new("Ada", "ada@example.com"))
+//!     .await?;
 //! let project = slipway
 //!     .projects()
 //!     .create(&Principal::user(ada), NewProject::new("Blog", "src-1", "vm-1"))
 //!     .await?;
-//! assert_eq!(project.name, "Blog");
+//!
+//! if let Some(Ok(FeedItem::Event(event))) = events.next().await {
+//!     assert_eq!(event.project_id, project.id);
+//! }
+//!
+//! // The OpenAPI document, to merge into your own.
+//! let doc = slipway.openapi();
+//! assert!(doc.paths.paths.contains_key("/project/{id}"));
 //! # Ok(())
 //! # }
 //! ```
