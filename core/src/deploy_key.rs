@@ -13,7 +13,16 @@ use ssh_key::{Algorithm, HashAlg, PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
 use crate::crypto::SecretString;
-use crate::services::Error as ApiError;
+/// Why a key was refused: a sentence about `data.key`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct KeyError(String);
+
+impl KeyError {
+    fn invalid(_field: &str, message: impl Into<String>) -> Self {
+        KeyError(message.into())
+    }
+}
 
 /// A parsed deploy key: the normalized private key text (to seal) and the
 /// public facts shown to its owner.
@@ -26,16 +35,16 @@ pub(crate) struct DeployKey {
     pub(crate) fingerprint: String,
 }
 
-fn invalid() -> ApiError {
-    ApiError::invalid(
+fn invalid() -> KeyError {
+    KeyError::invalid(
         "data.key",
         "data.key must be an unencrypted SSH private key in OpenSSH or PEM format \
          (-----BEGIN OPENSSH PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----)",
     )
 }
 
-fn encrypted() -> ApiError {
-    ApiError::invalid(
+fn encrypted() -> KeyError {
+    KeyError::invalid(
         "data.key",
         "data.key is encrypted with a passphrase; remove the passphrase \
          (ssh-keygen -p -N '' -f <file>) and submit the unencrypted key",
@@ -43,7 +52,7 @@ fn encrypted() -> ApiError {
 }
 
 /// Parses `text` as an unencrypted private key.
-pub(crate) fn parse(text: &str) -> Result<DeployKey, ApiError> {
+pub(crate) fn parse(text: &str) -> Result<DeployKey, KeyError> {
     let normalized = Zeroizing::new(format!("{}\n", text.replace("\r\n", "\n").trim()));
     let body = normalized.as_str();
     let label = body
@@ -59,7 +68,7 @@ pub(crate) fn parse(text: &str) -> Result<DeployKey, ApiError> {
                 return Err(encrypted());
             }
             if matches!(key.algorithm(), Algorithm::Dsa) {
-                return Err(ApiError::invalid(
+                return Err(KeyError::invalid(
                     "data.key",
                     "data.key is a DSA key, which Git hosts no longer accept; use Ed25519",
                 ));
@@ -98,27 +107,27 @@ pub(crate) fn parse(text: &str) -> Result<DeployKey, ApiError> {
     })
 }
 
-fn public_given() -> ApiError {
-    ApiError::invalid(
+fn public_given() -> KeyError {
+    KeyError::invalid(
         "data.key",
         "data.key is a public key; submit the private key (the public key is derived from it)",
     )
 }
 
-fn rsa_public(key: &rsa::RsaPrivateKey) -> Result<KeyData, ApiError> {
+fn rsa_public(key: &rsa::RsaPrivateKey) -> Result<KeyData, KeyError> {
     let public = key.to_public_key();
     Ok(KeyData::Rsa(
         RsaPublicKey::try_from(&public).map_err(|_| invalid())?,
     ))
 }
 
-fn ecdsa_public(sec1: &[u8]) -> Result<KeyData, ApiError> {
+fn ecdsa_public(sec1: &[u8]) -> Result<KeyData, KeyError> {
     Ok(KeyData::Ecdsa(
         EcdsaPublicKey::from_sec1_bytes(sec1).map_err(|_| invalid())?,
     ))
 }
 
-fn pkcs8_public(body: &str) -> Result<KeyData, ApiError> {
+fn pkcs8_public(body: &str) -> Result<KeyData, KeyError> {
     if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_pem(body) {
         return Ok(KeyData::Ed25519(Ed25519PublicKey::from(&k.verifying_key())));
     }

@@ -10,13 +10,16 @@ pub enum StoreError {
     /// The record does not exist, or it belongs to someone else.
     #[error("not found")]
     NotFound,
-    /// A uniqueness rule was violated; `field` names the API field at fault
-    /// (`email`, `sourceId`, `vmId`, `path`, `domain`, `main`, ...).
-    #[error("conflict on {field}")]
-    Conflict {
-        /// API name of the conflicting field.
-        field: String,
-    },
+    /// A uniqueness rule was violated.
+    #[error("conflict on {}", .0.field())]
+    Conflict(Unique),
+    /// A gate refused the write: [`RoleGate::FirstUserOnly`](crate::model::RoleGate)
+    /// with users present.
+    #[error("refused by the gate")]
+    Refused,
+    /// The record is still referenced (a domain that network connections use).
+    #[error("still in use")]
+    InUse,
     /// The backend cannot be reached right now (connection refused, timeout).
     #[error("store unavailable: {0}")]
     Unavailable(#[source] BoxError),
@@ -30,10 +33,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl StoreError {
     /// Shorthand for [`StoreError::Conflict`].
-    pub fn conflict(field: impl Into<String>) -> Self {
-        StoreError::Conflict {
-            field: field.into(),
-        }
+    pub fn conflict(unique: Unique) -> Self {
+        StoreError::Conflict(unique)
     }
 
     /// Wraps any error as [`StoreError::Other`].
@@ -44,5 +45,66 @@ impl StoreError {
     /// Wraps any error as [`StoreError::Unavailable`].
     pub fn unavailable(err: impl Into<BoxError>) -> Self {
         StoreError::Unavailable(err.into())
+    }
+}
+
+/// A uniqueness rule of the instance: what a [`StoreError::Conflict`] (and
+/// the services' `Error::Conflict`) collided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Unique {
+    /// A user's email.
+    Email,
+    /// A user's linked GitHub account.
+    GitHubId,
+    /// A project's `sourceId`.
+    SourceId,
+    /// A project's `vmId`.
+    VmId,
+    /// A project's `path`.
+    ProjectPath,
+    /// A network connection's hostname.
+    NetworkHostname,
+    /// A registered domain's name.
+    DomainName,
+    /// The instance's one main domain.
+    MainDomain,
+    /// A record id (ids are random: a clash means a bug or a replayed write).
+    Id,
+}
+
+impl Unique {
+    /// The API field the rule is about.
+    pub fn field(self) -> &'static str {
+        match self {
+            Unique::Email => "email",
+            Unique::GitHubId => "githubId",
+            Unique::SourceId => "sourceId",
+            Unique::VmId => "vmId",
+            Unique::ProjectPath => "path",
+            Unique::NetworkHostname | Unique::DomainName => "domain",
+            Unique::MainDomain => "main",
+            Unique::Id => "id",
+        }
+    }
+
+    /// A sentence a person can act on.
+    pub fn message(self) -> &'static str {
+        match self {
+            Unique::Email => "email is already registered; sign in instead",
+            Unique::GitHubId => "This GitHub account is already linked to another Slipway account",
+            Unique::SourceId => "sourceId is already in use; choose another sourceId",
+            Unique::VmId => "vmId is already in use; choose another vmId",
+            Unique::ProjectPath => "path is already in use; choose another path",
+            Unique::NetworkHostname => {
+                "domain is already used by another network connection (or its registered domain \
+                 was just removed); choose another domain"
+            }
+            Unique::DomainName => "domain is already registered",
+            Unique::MainDomain => {
+                "main: another domain is already the main domain; only one may be"
+            }
+            Unique::Id => "id is already in use; try again",
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Converts sqlx errors into [`StoreError`] once, by SQLSTATE and constraint name.
 
+use slipway_core::error::Unique;
 use slipway_core::StoreError;
 
 /// SQLSTATE of a unique violation.
@@ -7,16 +8,22 @@ const UNIQUE_VIOLATION: &str = "23505";
 /// SQLSTATE of a foreign key violation.
 const FOREIGN_KEY_VIOLATION: &str = "23503";
 
-/// The API field a unique constraint protects.
-fn unique_field(constraint: &str) -> Option<&'static str> {
+/// The rule a unique constraint enforces.
+fn unique_rule(constraint: &str) -> Option<Unique> {
     Some(match constraint {
-        "users_email_key" => "email",
-        "users_github_id_key" => "githubId",
-        "projects_source_id_key" => "sourceId",
-        "projects_vm_id_key" => "vmId",
-        "projects_path_key" => "path",
-        "networks_domain_key" | "domains_domain_key" => "domain",
-        "domains_main_key" => "main",
+        "users_email_key" => Unique::Email,
+        "users_github_id_key" => Unique::GitHubId,
+        "projects_source_id_key" => Unique::SourceId,
+        "projects_vm_id_key" => Unique::VmId,
+        "projects_path_key" => Unique::ProjectPath,
+        "networks_domain_key" => Unique::NetworkHostname,
+        "domains_domain_key" => Unique::DomainName,
+        "domains_main_key" => Unique::MainDomain,
+        "users_pkey"
+        | "projects_pkey"
+        | "networks_pkey"
+        | "domains_pkey"
+        | "authorizations_pkey" => Unique::Id,
         _ => return None,
     })
 }
@@ -41,13 +48,13 @@ pub(crate) fn map(err: sqlx::Error) -> StoreError {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             let constraint = db.constraint().unwrap_or("");
             match code.as_str() {
-                UNIQUE_VIOLATION => match unique_field(constraint) {
-                    Some(field) => StoreError::conflict(field),
+                UNIQUE_VIOLATION => match unique_rule(constraint) {
+                    Some(unique) => StoreError::conflict(unique),
                     None => StoreError::other(err),
                 },
                 FOREIGN_KEY_VIOLATION => match constraint {
                     // The covering registered domain is gone.
-                    "networks_domain_id_fkey" => StoreError::conflict("domain"),
+                    "networks_domain_id_fkey" => StoreError::conflict(Unique::NetworkHostname),
                     // The owner, user or project referred to is gone.
                     "networks_project_id_fkey"
                     | "projects_owner_id_fkey"
@@ -83,7 +90,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_unique_constraint_of_the_schema_has_a_field() {
+    fn every_unique_constraint_of_the_schema_has_a_rule() {
         let schema = include_str!("../migrations/20261127000001_initial.sql");
         for line in schema.lines() {
             let Some(pos) = line.find("_key") else {
@@ -93,7 +100,7 @@ mod tests {
                 .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .map_or(0, |i| i + 1);
             let name = &line[start..pos + 4];
-            assert!(unique_field(name).is_some(), "{name} is not mapped");
+            assert!(unique_rule(name).is_some(), "{name} is not mapped");
         }
     }
 

@@ -21,7 +21,8 @@
 //!   connect while holding a PostgreSQL advisory lock, so several nodes can
 //!   start at once. Uniqueness and references are constraints in the schema;
 //!   a violation is mapped to [`StoreError::Conflict`](slipway_core::StoreError)
-//!   by **constraint name**, never by message text.
+//!   naming its [`Unique`](slipway_core::error::Unique) rule by **constraint
+//!   name**, never by message text.
 //! - **Events**: every project-affecting write inserts its event row in the
 //!   same transaction and calls `pg_notify`, which PostgreSQL delivers on
 //!   commit. Event ids come from a one-row counter updated inside that

@@ -119,9 +119,7 @@ impl PgStore {
             .await;
         match done {
             // networks.domain_id is ON DELETE RESTRICT.
-            Err(e) if is_fk_violation(&e, "networks_domain_id_fkey") => {
-                Err(StoreError::conflict("networks"))
-            }
+            Err(e) if is_fk_violation(&e, "networks_domain_id_fkey") => Err(StoreError::InUse),
             Err(e) => Err(crate::error::map(e)),
             Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound),
             Ok(_) => Ok(()),

@@ -58,7 +58,7 @@ impl PgStore {
             .await
             .db()?;
         let Some(role) = gate.decide(!exists) else {
-            return Err(StoreError::conflict("signup"));
+            return Err(StoreError::Refused);
         };
         let row: UserRow = sqlx::query_as(
             "INSERT INTO users (id, name, email, role, password_hash, github_id, created_at) \

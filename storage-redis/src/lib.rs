@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Client, ErrorKind, RedisError, Script};
-use slipway_core::error::StoreError;
+use slipway_core::error::{StoreError, Unique};
 use slipway_core::store::StoreResult;
 
 pub use redis;
@@ -287,10 +287,32 @@ pub(crate) fn map_err(e: RedisError) -> StoreError {
     }
 }
 
+/// The store error a script's `{'conflict', name}` answer stands for.
+fn conflict(name: &str) -> StoreError {
+    let unique = match name {
+        "email" => Unique::Email,
+        "githubId" => Unique::GitHubId,
+        "sourceId" => Unique::SourceId,
+        "vmId" => Unique::VmId,
+        "path" => Unique::ProjectPath,
+        // A network's hostname is taken, or its covering domain is gone.
+        "domain" => Unique::NetworkHostname,
+        "domainName" => Unique::DomainName,
+        "main" => Unique::MainDomain,
+        "id" => Unique::Id,
+        "signup" => return StoreError::Refused,
+        "networks" => return StoreError::InUse,
+        other => {
+            return StoreError::other(format!("a script reported an unknown conflict `{other}`"))
+        }
+    };
+    StoreError::conflict(unique)
+}
+
 /// Turns a refused write into its store error.
 pub(crate) fn refused<T>(reply: Reply) -> StoreResult<T> {
     match reply {
-        Reply::Conflict(field) => Err(StoreError::conflict(field)),
+        Reply::Conflict(field) => Err(conflict(&field)),
         Reply::NotFound => Err(StoreError::NotFound),
         Reply::Retry => Err(StoreError::unavailable(
             "too many concurrent changes to one record; try again",

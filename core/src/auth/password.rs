@@ -7,7 +7,17 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 use tokio::sync::{oneshot, OnceCell};
 
-use crate::services::Error as ApiError;
+/// Why a password could not be hashed or checked (a bug or a stopped
+/// hashing thread, never the caller's input).
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+impl HashError {
+    fn internal(why: impl std::fmt::Display) -> Self {
+        HashError(why.to_string())
+    }
+}
 
 /// Argon2id cost parameters. Defaults are OWASP's minimum (m=19 MiB, t=2, p=1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,11 +190,8 @@ impl Hasher {
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(Argon2<'static>, &mut Memory) -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let argon = self
-            .params
-            .argon2()
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+    ) -> Result<T, HashError> {
+        let argon = self.params.argon2().map_err(HashError::internal)?;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
             if !tx.is_closed() {
@@ -193,17 +200,17 @@ impl Hasher {
         });
         self.jobs
             .send(job)
-            .map_err(|_| ApiError::internal("the password hashing threads have stopped"))?;
+            .map_err(|_| HashError::internal("the password hashing threads have stopped"))?;
         rx.await
-            .map_err(|_| ApiError::internal("a password hashing thread failed"))
+            .map_err(|_| HashError::internal("a password hashing thread failed"))
     }
 
     /// A PHC string for `password`.
-    pub(crate) async fn hash(&self, password: String) -> Result<String, ApiError> {
+    pub(crate) async fn hash(&self, password: String) -> Result<String, HashError> {
         let password = zeroize::Zeroizing::new(password);
         self.blocking(move |argon, memory| phc_hash(&argon, memory, password.as_bytes()))
             .await?
-            .map_err(ApiError::internal)
+            .map_err(HashError::internal)
     }
 
     /// Verifies `password` against a PHC string. With `None` (unknown user) it
@@ -212,7 +219,7 @@ impl Hasher {
         &self,
         password: String,
         phc: Option<String>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, HashError> {
         let known = phc.is_some();
         let phc = match phc {
             Some(p) => p,
@@ -225,7 +232,7 @@ impl Hasher {
         Ok(ok && known)
     }
 
-    async fn dummy_hash(&self) -> Result<String, ApiError> {
+    async fn dummy_hash(&self) -> Result<String, HashError> {
         self.dummy
             .get_or_try_init(|| self.hash(crate::crypto::random_token(24)))
             .await

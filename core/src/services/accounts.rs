@@ -345,12 +345,7 @@ impl Accounts<'_> {
 
     async fn github_user(&self, token: &SecretString, gh_user: &GitHubUser) -> Result<User> {
         let store = &self.core.store;
-        let linked_elsewhere = |e: StoreError| match e {
-            StoreError::Conflict { field } if field == "githubId" => {
-                Error::Conflict(super::Unique::GitHubId)
-            }
-            other => Error::store(Resource::User, other),
-        };
+        let linked_elsewhere = |e: StoreError| Error::store(Resource::User, e);
         if let Some(user) = store
             .find_user_by_github_id(gh_user.id)
             .await

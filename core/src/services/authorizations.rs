@@ -131,7 +131,8 @@ impl Authorizations<'_> {
         }
         let (secret, info) = match kind {
             AuthorizationType::DeployKey => {
-                let key = crate::deploy_key::parse(data_string(&input.data, "key")?)?;
+                let key = crate::deploy_key::parse(data_string(&input.data, "key")?)
+                    .map_err(|e| Error::invalid("data.key", e.to_string()))?;
                 let info = serde_json::json!({
                     "publicKey": key.public_key,
                     "fingerprint": key.fingerprint,

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+pub use crate::error::Unique;
 use crate::error::{BoxError, StoreError};
 
 /// A kind of record, as named in messages ("Project not found").
@@ -46,62 +47,6 @@ impl Resource {
 impl std::fmt::Display for Resource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// A uniqueness rule of the instance: what a [`Error::Conflict`] collided with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Unique {
-    /// A user's email.
-    Email,
-    /// A user's linked GitHub account.
-    GitHubId,
-    /// A project's `sourceId`.
-    SourceId,
-    /// A project's `vmId`.
-    VmId,
-    /// A project's `path`.
-    ProjectPath,
-    /// A network connection's hostname.
-    NetworkHostname,
-    /// A registered domain's name.
-    DomainName,
-    /// The instance's one main domain.
-    MainDomain,
-}
-
-impl Unique {
-    /// The API field the rule is about.
-    pub fn field(self) -> &'static str {
-        match self {
-            Unique::Email => "email",
-            Unique::GitHubId => "githubId",
-            Unique::SourceId => "sourceId",
-            Unique::VmId => "vmId",
-            Unique::ProjectPath => "path",
-            Unique::NetworkHostname | Unique::DomainName => "domain",
-            Unique::MainDomain => "main",
-        }
-    }
-
-    /// A sentence a person can act on.
-    pub fn message(self) -> &'static str {
-        match self {
-            Unique::Email => "email is already registered; sign in instead",
-            Unique::GitHubId => "This GitHub account is already linked to another Slipway account",
-            Unique::SourceId => "sourceId is already in use; choose another sourceId",
-            Unique::VmId => "vmId is already in use; choose another vmId",
-            Unique::ProjectPath => "path is already in use; choose another path",
-            Unique::NetworkHostname => {
-                "domain is already used by another network connection (or its registered domain \
-                 was just removed); choose another domain"
-            }
-            Unique::DomainName => "domain is already registered",
-            Unique::MainDomain => {
-                "main: another domain is already the main domain; only one may be"
-            }
-        }
     }
 }
 
@@ -186,6 +131,12 @@ pub enum Error {
     Internal(#[source] BoxError),
 }
 
+impl From<crate::auth::password::HashError> for Error {
+    fn from(e: crate::auth::password::HashError) -> Self {
+        Error::Internal(Box::new(e))
+    }
+}
+
 /// Result alias of the services.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -217,43 +168,25 @@ impl Error {
             message: message.into(),
         }
     }
-    /// The answer for a store error while handling `resource`: a conflict's
-    /// field is read in the resource's context ("domain" is a network's
-    /// hostname for a network, the name for a registered domain).
+    /// The answer for a store error while handling `resource`.
     pub(crate) fn store(resource: Resource, err: StoreError) -> Self {
         match err {
             StoreError::NotFound => Error::NotFound(resource),
-            StoreError::Conflict { field } => conflict(resource, &field),
+            StoreError::Conflict(unique) => Error::Conflict(unique),
+            StoreError::Refused => Error::SignupClosed(SignupClosed::HasFirstUser),
+            StoreError::InUse => Error::InUse {
+                resource,
+                message: match resource {
+                    Resource::Domain => {
+                        "The domain is still used by network connections; delete those \
+                         connections first"
+                    }
+                    _ => "The record is still used by others; delete those first",
+                }
+                .into(),
+            },
             StoreError::Unavailable(e) => Error::Unavailable(e),
             StoreError::Other(e) => Error::Internal(e),
         }
     }
-}
-
-fn conflict(resource: Resource, field: &str) -> Error {
-    let unique = match (resource, field) {
-        (_, "signup") => return Error::SignupClosed(SignupClosed::HasFirstUser),
-        (_, "email") => Unique::Email,
-        (_, "githubId") => Unique::GitHubId,
-        (_, "sourceId") => Unique::SourceId,
-        (_, "vmId") => Unique::VmId,
-        (_, "path") => Unique::ProjectPath,
-        (_, "main") => Unique::MainDomain,
-        (Resource::Network, "domain") => Unique::NetworkHostname,
-        (Resource::Domain, "domain") => Unique::DomainName,
-        (Resource::Domain, "networks") => {
-            return Error::InUse {
-                resource,
-                message: "The domain is still used by network connections; delete those \
-                          connections first"
-                    .into(),
-            }
-        }
-        (_, other) => {
-            return Error::internal(format!(
-                "the store reported a conflict on `{other}` for a {resource}"
-            ))
-        }
-    };
-    Error::Conflict(unique)
 }

@@ -21,7 +21,7 @@ use self::fanout::{lock_ignoring_poison, Fanout};
 use self::state::{sorted, State};
 
 use super::{EventStream, Store, StoreResult};
-use crate::error::StoreError;
+use crate::error::{StoreError, Unique};
 use crate::model::{
     Authorization, Domain, EventKind, FeedItem, Network, NetworkPatch, NewEvent, NewUser, Project,
     ProjectPatch, RoleGate, User,
@@ -167,14 +167,14 @@ impl Store for MemoryStore {
     async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
         let mut st = self.lock();
         let Some(role) = gate.decide(!st.has_users()) else {
-            return Err(StoreError::conflict("signup"));
+            return Err(StoreError::Refused);
         };
         if st.user_by_email(&user.email).is_some() {
-            return Err(StoreError::conflict("email"));
+            return Err(StoreError::conflict(Unique::Email));
         }
         if let Some(gid) = user.github_id {
             if st.user_by_github_id(gid).is_some() {
-                return Err(StoreError::conflict("githubId"));
+                return Err(StoreError::conflict(Unique::GitHubId));
             }
         }
         let user = User {
@@ -375,10 +375,10 @@ impl Store for MemoryStore {
     async fn create_domain(&self, domain: Domain) -> StoreResult<Domain> {
         let mut st = self.lock();
         if st.domains.values().any(|(_, d)| d.domain == domain.domain) {
-            return Err(StoreError::conflict("domain"));
+            return Err(StoreError::conflict(Unique::DomainName));
         }
         if domain.main && st.domains.values().any(|(_, d)| d.main) {
-            return Err(StoreError::conflict("main"));
+            return Err(StoreError::conflict(Unique::MainDomain));
         }
         let seq = st.next_seq();
         st.domains.insert(domain.id.clone(), (seq, domain.clone()));
@@ -411,7 +411,7 @@ impl Store for MemoryStore {
             return Err(StoreError::NotFound);
         }
         if st.domain_in_use(id) {
-            return Err(StoreError::conflict("networks"));
+            return Err(StoreError::InUse);
         }
         st.domains.remove(id);
         Ok(())

@@ -1,6 +1,6 @@
 -- ARGV: 3 domain id, 4 name, 5 main ('1'/'0'), 6 record.
 local did, name, main = ARGV[3], ARGV[4], ARGV[5] == '1'
-if redis.call('HEXISTS', k('idx', 'domain'), name) == 1 then return {'conflict', 'domain'} end
+if redis.call('HEXISTS', k('idx', 'domain'), name) == 1 then return {'conflict', 'domainName'} end
 if main and redis.call('EXISTS', k('maindomain')) == 1 then return {'conflict', 'main'} end
 if redis.call('EXISTS', k('domain', did)) == 1 then return {'conflict', 'id'} end
 redis.call('SET', k('domain', did), ARGV[6])

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use crate::error::StoreError;
+use crate::error::{StoreError, Unique};
 use crate::model::{Authorization, Domain, Event, Network, Project, User};
 use crate::store::StoreResult;
 
@@ -21,7 +21,7 @@ pub(super) struct State {
     pub(super) auths: BTreeMap<String, (u64, Authorization)>,
     projects: HashMap<String, (u64, Project)>,
     /// `(field, value)` → project id, for `sourceId`, `vmId` and `path`.
-    project_keys: HashMap<(&'static str, String), String>,
+    project_keys: HashMap<(Unique, String), String>,
     owner_projects: HashMap<String, Ordered>,
     networks: HashMap<String, (u64, Network)>,
     /// Hostname → network id.
@@ -42,10 +42,13 @@ pub(super) fn sorted<T: Clone>(items: impl Iterator<Item = (u64, T)>) -> Vec<T> 
     v.into_iter().map(|(_, t)| t).collect()
 }
 
-fn project_keys(p: &Project) -> Vec<(&'static str, String)> {
-    let mut keys = vec![("sourceId", p.source_id.clone()), ("vmId", p.vm_id.clone())];
+fn project_keys(p: &Project) -> Vec<(Unique, String)> {
+    let mut keys = vec![
+        (Unique::SourceId, p.source_id.clone()),
+        (Unique::VmId, p.vm_id.clone()),
+    ];
     if let Some(path) = &p.path {
-        keys.push(("path", path.clone()));
+        keys.push((Unique::ProjectPath, path.clone()));
     }
     keys
 }
@@ -90,7 +93,7 @@ impl State {
             .get(&github_id)
             .is_some_and(|owner| owner != user_id)
         {
-            return Err(StoreError::conflict("githubId"));
+            return Err(StoreError::conflict(Unique::GitHubId));
         }
         let (_, user) = self.users.get_mut(user_id).ok_or(StoreError::NotFound)?;
         if let Some(old) = user.github_id.replace(github_id) {
@@ -254,10 +257,12 @@ impl State {
         domain_id: &str,
     ) -> StoreResult<()> {
         if !self.domains.contains_key(domain_id) {
-            return Err(StoreError::conflict("domain"));
+            return Err(StoreError::conflict(Unique::NetworkHostname));
         }
         match self.hosts.get(host) {
-            Some(holder) if Some(holder.as_str()) != except => Err(StoreError::conflict("domain")),
+            Some(holder) if Some(holder.as_str()) != except => {
+                Err(StoreError::conflict(Unique::NetworkHostname))
+            }
             _ => Ok(()),
         }
     }

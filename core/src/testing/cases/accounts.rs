@@ -78,7 +78,7 @@ pub async fn concurrent_signups_same_email_one_wins(store: &dyn Store) {
     assert_eq!(ok.len(), 1, "exactly one create wins: {results:?}");
     for r in results.iter().filter(|r| r.is_err()) {
         assert!(
-            matches!(r, Err(StoreError::Conflict { field }) if field == "email"),
+            matches!(r, Err(StoreError::Conflict(crate::error::Unique::Email))),
             "{r:?}"
         );
     }

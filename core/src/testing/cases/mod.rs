@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use crate::error::StoreError;
+use crate::error::Unique;
 use crate::model::*;
 use crate::store::{EventStream, Store};
 
@@ -80,9 +81,21 @@ pub fn new_network(project_id: &str, host: &str, domain: &Domain) -> Network {
     }
 }
 
+/// The API field of a conflict (`signup` for a refused gate, `networks` for a
+/// record still in use), so cases read as the rules they check.
 fn conflict_field(r: Result<impl std::fmt::Debug, StoreError>) -> String {
     match r {
-        Err(StoreError::Conflict { field }) => field,
+        Err(StoreError::Conflict(unique)) => unique.field().to_string(),
+        Err(StoreError::Refused) => "signup".to_string(),
+        Err(StoreError::InUse) => "networks".to_string(),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+/// The rule a conflict names.
+fn conflict_rule(r: Result<impl std::fmt::Debug, StoreError>) -> Unique {
+    match r {
+        Err(StoreError::Conflict(unique)) => unique,
         other => panic!("expected a conflict, got {other:?}"),
     }
 }

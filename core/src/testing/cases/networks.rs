@@ -80,21 +80,21 @@ pub async fn network_domain_rules(store: &dyn Store) {
         .unwrap();
     let before = store.last_event_id().await.unwrap();
     assert_eq!(
-        conflict_field(
+        conflict_rule(
             store
                 .create_network(&b.id, new_network(&pb.id, "app.example.com", &d))
                 .await
         ),
-        "domain"
+        Unique::NetworkHostname
     );
     let gone = new_domain("gone.com");
     assert_eq!(
-        conflict_field(
+        conflict_rule(
             store
                 .create_network(&b.id, new_network(&pb.id, "x.gone.com", &gone))
                 .await
         ),
-        "domain"
+        Unique::NetworkHostname
     );
     assert_eq!(store.last_event_id().await.unwrap(), before);
     assert_eq!(conflict_field(store.delete_domain(&d.id).await), "networks");
@@ -158,8 +158,8 @@ pub async fn domain_crud_and_rules(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(
-        conflict_field(store.create_domain(new_domain("example.com")).await),
-        "domain"
+        conflict_rule(store.create_domain(new_domain("example.com")).await),
+        Unique::DomainName
     );
     let mut second_main = new_domain("example.net");
     second_main.main = true;
