@@ -86,7 +86,8 @@ impl Store for SqliteStore {
         id: &str,
         patch: ProjectPatch,
     ) -> StoreResult<Project> {
-        self.run(self.lite_update_project(owner_id, id, patch)).await
+        self.run(self.lite_update_project(owner_id, id, patch))
+            .await
     }
 
     async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
@@ -102,7 +103,8 @@ impl Store for SqliteStore {
         owner_id: &str,
         project_id: Option<&str>,
     ) -> StoreResult<Vec<Network>> {
-        self.run(self.lite_list_networks(owner_id, project_id)).await
+        self.run(self.lite_list_networks(owner_id, project_id))
+            .await
     }
 
     async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
@@ -115,7 +117,8 @@ impl Store for SqliteStore {
         id: &str,
         patch: NetworkPatch,
     ) -> StoreResult<Network> {
-        self.run(self.lite_update_network(owner_id, id, patch)).await
+        self.run(self.lite_update_network(owner_id, id, patch))
+            .await
     }
 
     async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {

@@ -31,7 +31,10 @@ pub(crate) fn unique_field(index: &str) -> Option<&'static str> {
         "networks_domain_key" | "domains_domain_key" => "domain",
         "domains_main_key" => "main",
         // Record ids are generated UUIDs: a collision is a bug, not a conflict.
-        "users_id_key" | "authorizations_id_key" | "projects_id_key" | "domains_id_key"
+        "users_id_key"
+        | "authorizations_id_key"
+        | "projects_id_key"
+        | "domains_id_key"
         | "networks_id_key" => "id",
         _ => return None,
     })

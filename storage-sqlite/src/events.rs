@@ -18,8 +18,7 @@ pub(crate) async fn append(
         sqlx::query_scalar("UPDATE event_counter SET last_id = last_id + 1 RETURNING last_id")
             .fetch_one(&mut *conn)
             .await?;
-    let data = serde_json::to_string(&event.data)
-        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let data = serde_json::to_string(&event.data).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "INSERT INTO events (id, owner_id, project_id, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )

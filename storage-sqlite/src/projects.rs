@@ -210,14 +210,12 @@ impl SqliteStore {
         .await;
         if let Err(e) = inserted {
             // The owner is the only reference: a missing one is NotFound.
-            return Err(write_failed(
-                &mut tx,
-                e,
-                &project.id,
-                &project_probes(&project),
-                || StoreError::NotFound,
-            )
-            .await);
+            return Err(
+                write_failed(&mut tx, e, &project.id, &project_probes(&project), || {
+                    StoreError::NotFound
+                })
+                .await,
+            );
         }
         let event = NewEvent::for_project(EventKind::Create, &project);
         events::append(&mut tx, event, self.inner.options.event_retention)
@@ -299,12 +297,10 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await;
         if let Err(e) = updated {
-            return Err(
-                write_failed(&mut tx, e, id, &project_probes(&project), || {
-                    StoreError::NotFound
-                })
-                .await,
-            );
+            return Err(write_failed(&mut tx, e, id, &project_probes(&project), || {
+                StoreError::NotFound
+            })
+            .await);
         }
         let project = self
             .append_with_networks(&mut tx, EventKind::Update, project)

@@ -274,7 +274,10 @@ impl SqliteStore {
 }
 
 /// Inserts an authorization; a missing user is `NotFound` (foreign key).
-async fn insert_authorization(conn: &mut SqliteConnection, auth: &Authorization) -> StoreResult<()> {
+async fn insert_authorization(
+    conn: &mut SqliteConnection,
+    auth: &Authorization,
+) -> StoreResult<()> {
     let info = serde_json::to_string(&auth.info).map_err(StoreError::other)?;
     let inserted = sqlx::query(&format!(
         "INSERT INTO authorizations ({AUTH_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"

@@ -12,10 +12,15 @@ pub struct TempDb {
 impl TempDb {
     /// Creates a new, empty directory under the system's temporary directory.
     pub fn new() -> std::io::Result<Self> {
-        let dir = std::env::temp_dir().join(format!(
-            "slipway-sqlite-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        Self::new_in(std::env::temp_dir())
+    }
+
+    /// Creates a new, empty directory under `parent` (created when missing),
+    /// e.g. an integration test's `env!("CARGO_TARGET_TMPDIR")`.
+    pub fn new_in(parent: impl AsRef<Path>) -> std::io::Result<Self> {
+        let dir = parent
+            .as_ref()
+            .join(format!("slipway-sqlite-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
         Ok(Self { dir })
     }

@@ -7,9 +7,9 @@ use slipway_sqlite::testing::TempDb;
 use slipway_sqlite::{SqliteOptions, SqliteStore};
 
 async fn setup() -> Option<Arc<dyn Store>> {
-    // The directory outlives the case (the store is handed out): it is
-    // under the system's temporary directory.
-    let db = TempDb::new().expect("a temporary directory");
+    // The directory outlives the case (the store is handed out), so it
+    // goes under cargo's scratch directory for tests (target/tmp).
+    let db = TempDb::new_in(env!("CARGO_TARGET_TMPDIR")).expect("a temporary directory");
     let store = SqliteStore::open(&db.url(), SqliteOptions::default().event_retention(100))
         .await
         .expect("open a fresh database file");
