@@ -39,8 +39,12 @@ async fn short_secret_and_unknown_scheme_are_refused() {
 
 #[tokio::test]
 async fn memory_store_without_secret_starts_with_a_generated_one() {
-    let args = Args::defaults();
-    assert_eq!(args.database_url, "memory:");
+    let mut args = Args::defaults();
+    assert_eq!(
+        args.database_url, "sqlite://slipway.db",
+        "the default is a SQLite file in the working directory"
+    );
+    args.database_url = "memory:".into();
     slipway_server::build(&args, |b| b)
         .await
         .expect("memory store needs no secret");

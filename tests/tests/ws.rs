@@ -406,6 +406,16 @@ async fn store_retaining(n: usize) -> Arc<dyn Store> {
                     .unwrap(),
             )
         }
+        "sqlite" => {
+            // The directory stays behind in the system's temporary directory.
+            let url = slipway_tests::fresh_database_url().await;
+            let options = slipway_sqlite::SqliteOptions::default().event_retention(n as u64);
+            Arc::new(
+                slipway_sqlite::SqliteStore::open(&url, options)
+                    .await
+                    .unwrap(),
+            )
+        }
         "redis" => {
             let url = std::env::var("SLIPWAY_TEST_REDIS_URL").expect("SLIPWAY_TEST_REDIS_URL");
             let options = slipway_redis::RedisOptions {
