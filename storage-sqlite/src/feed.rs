@@ -14,7 +14,7 @@
 //! yields `Resync`.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -33,7 +33,7 @@ const PAGE: i64 = 500;
 pub(crate) struct Fanout {
     sender: broadcast::Sender<Event>,
     wake: Arc<Notify>,
-    task: JoinHandle<()>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Fanout {
@@ -48,7 +48,11 @@ impl Fanout {
             last,
             options.poll_interval,
         ));
-        Self { sender, wake, task }
+        Self {
+            sender,
+            wake,
+            task: Mutex::new(Some(task)),
+        }
     }
 
     /// A receiver of every event the fan-out broadcasts from now on.
@@ -63,9 +67,24 @@ impl Fanout {
     }
 }
 
+impl Fanout {
+    /// Stops the task and waits until it is gone (with any connection it
+    /// was using).
+    pub(crate) async fn stop(&self) {
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
 impl Drop for Fanout {
     fn drop(&mut self) {
-        self.task.abort();
+        let task = self.task.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(task) = task.take() {
+            task.abort();
+        }
     }
 }
 

@@ -301,11 +301,15 @@ impl SqliteStore {
         &self.inner.readers
     }
 
-    /// Closes both pools (waiting for their connections to finish). The
-    /// lock is released once the last clone of the store is dropped.
+    /// Stops the event fan-out and closes both pools, waiting for their
+    /// connections to finish; the writer goes last, so SQLite checkpoints
+    /// the WAL into the database file and removes it (unless an event stream
+    /// is reading at that moment). Calls made after this fail. The lock is released once the last clone of the store is
+    /// dropped.
     pub async fn close(&self) {
-        self.inner.writer.close().await;
+        self.inner.fanout.stop().await;
         self.inner.readers.close().await;
+        self.inner.writer.close().await;
     }
 
     /// The write connection (waits for the current writer to finish).

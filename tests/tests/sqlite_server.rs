@@ -172,11 +172,10 @@ async fn backup_of_a_closed_database() {
         .await
         .unwrap();
     let ada = store.create_user(new_user("ada"), false).await.unwrap();
-    // Closing the last connection checkpoints the WAL and removes it.
+    // No server holds the file any more (closing normally also checkpoints
+    // and removes the WAL).
     store.close().await;
     drop(store);
-    let wal = dir.dir().join("slipway.db-wal");
-    assert!(!wal.exists(), "the WAL is gone after a clean close");
     let target = dir.dir().join("backup.db");
     slipway_server::admin::backup(&dir.url(), &target)
         .await
