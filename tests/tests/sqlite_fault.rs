@@ -30,6 +30,9 @@ async fn sqlite_fault_child_server() {
     }
 }
 
+/// Each create sent: its vmId and HTTP status (`None`: no answer).
+type Outcomes = Mutex<Vec<(String, Option<u16>)>>;
+
 /// Acknowledged creates (2xx) wanted before the kill.
 const BEFORE_KILL: usize = 40;
 
@@ -65,7 +68,7 @@ async fn acknowledged_creates_survive_a_sigkill_of_the_server() {
     }
 
     // Writers create projects until the server dies under them.
-    let outcomes: Arc<Mutex<Vec<(String, Option<u16>)>>> = Arc::default();
+    let outcomes: Arc<Outcomes> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..4)
         .map(|w| {
@@ -93,7 +96,7 @@ async fn acknowledged_creates_survive_a_sigkill_of_the_server() {
             })
         })
         .collect();
-    let acknowledged = |o: &Mutex<Vec<(String, Option<u16>)>>| {
+    let acknowledged = |o: &Outcomes| {
         o.lock()
             .unwrap()
             .iter()
