@@ -231,6 +231,10 @@ impl SqliteStore {
     ) -> Result<Self, OpenError> {
         let path = path.into();
         let lock = acquire_lock(&path)?;
+        create_private(&path).map_err(|source| OpenError::Database {
+            path: path.clone(),
+            source: sqlx::Error::Io(source),
+        })?;
         let db_err = |source| OpenError::Database {
             path: path.clone(),
             source,
@@ -336,18 +340,32 @@ impl SqliteStore {
     }
 }
 
+/// Creates the database file when missing, readable and writable by its
+/// owner only (it holds password hashes and sealed credentials). SQLite
+/// gives its `-wal` and `-shm` files the database file's permissions.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Creates `<path>.lock` and takes an exclusive lock on it, without waiting.
 fn acquire_lock(path: &Path) -> Result<File, OpenError> {
     let lock = lock_path(path);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .map_err(|source| OpenError::Lock {
-            lock: lock.clone(),
-            source,
-        })?;
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock).map_err(|source| OpenError::Lock {
+        lock: lock.clone(),
+        source,
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) => Err(OpenError::Locked {

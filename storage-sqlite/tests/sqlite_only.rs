@@ -174,6 +174,27 @@ async fn racing_writers_are_followed_without_gap_or_duplicate() {
     assert!(extra.is_err(), "no duplicate or extra event: {extra:?}");
 }
 
+/// The database holds password hashes and sealed credentials: a new file
+/// (and its WAL) is readable by its owner only.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let db = TempDb::new().unwrap();
+    let store = open(&db).await;
+    store.create_user(new_user("a"), false).await.unwrap();
+    let mode = |name: &str| {
+        std::fs::metadata(db.dir().join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("slipway.db"), 0o600);
+    assert_eq!(mode("slipway.db-wal"), 0o600);
+    assert_eq!(mode("slipway.db.lock"), 0o600);
+}
+
 #[test]
 fn urls_name_a_file() {
     assert_eq!(
