@@ -3,8 +3,6 @@
 //! project take turns and each event carries the project as it is after that
 //! write (networks included).
 
-use std::collections::HashMap;
-
 use slipway_core::model::{
     EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch, Timestamp,
 };
@@ -75,6 +73,57 @@ impl From<NetworkRow> for Network {
         }
     }
 }
+
+/// A project row with its networks as one JSON array, oldest first: one
+/// statement reads a project with its networks, from one snapshot.
+#[derive(sqlx::FromRow)]
+struct ProjectWithNetworks {
+    #[sqlx(flatten)]
+    project: ProjectRow,
+    networks: String,
+}
+
+/// A network as [`WITH_NETWORKS`] renders it.
+#[derive(serde::Deserialize)]
+struct NetworkJson {
+    id: String,
+    domain: String,
+    port: i64,
+    domain_id: String,
+    created_at: Timestamp,
+}
+
+impl TryFrom<ProjectWithNetworks> for Project {
+    type Error = StoreError;
+    fn try_from(r: ProjectWithNetworks) -> StoreResult<Project> {
+        let networks: Vec<NetworkJson> =
+            serde_json::from_str(&r.networks).map_err(StoreError::other)?;
+        let mut project = Project::from(r.project);
+        project.networks = networks
+            .into_iter()
+            .map(|n| {
+                Network::from(NetworkRow {
+                    id: n.id,
+                    domain: n.domain,
+                    port: n.port,
+                    project_id: project.id.clone(),
+                    domain_id: n.domain_id,
+                    created_at: n.created_at,
+                })
+            })
+            .collect();
+        Ok(project)
+    }
+}
+
+/// The columns of a project (table alias `p`) and its networks as a JSON
+/// array ordered oldest first (`ORDER BY` inside an aggregate: SQLite 3.44+,
+/// the bundled SQLite is newer).
+const WITH_NETWORKS: &str = "p.id, p.owner_id, p.name, p.description, p.path, p.source_id, \
+     p.vm_id, p.created_at, p.updated_at, \
+     (SELECT json_group_array(json_object('id', n.id, 'domain', n.domain, 'port', n.port, \
+     'domain_id', n.domain_id, 'created_at', n.created_at) ORDER BY n.seq) \
+     FROM networks n WHERE n.project_id = p.id) AS networks";
 
 /// The unique indexes of `projects` a write of `project` can hit.
 fn project_probes(p: &Project) -> [Probe<'_>; 3] {
@@ -227,49 +276,27 @@ impl SqliteStore {
     }
 
     pub(crate) async fn lite_list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
-        let mut conn = self.inner.readers.acquire().await.db()?;
-        // One snapshot for both reads.
-        let mut tx = conn.begin().await.db()?;
-        let rows: Vec<ProjectRow> = sqlx::query_as(&format!(
-            "SELECT {PROJECT_COLS} FROM projects WHERE owner_id = ?1 ORDER BY seq"
+        let rows: Vec<ProjectWithNetworks> = sqlx::query_as(&format!(
+            "SELECT {WITH_NETWORKS} FROM projects p WHERE p.owner_id = ?1 ORDER BY p.seq"
         ))
         .bind(owner_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.inner.readers)
         .await
         .db()?;
-        let networks: Vec<NetworkRow> = sqlx::query_as(&format!(
-            "SELECT {NETWORK_COLS} FROM networks n JOIN projects p ON p.id = n.project_id \
-             WHERE p.owner_id = ?1 ORDER BY n.seq"
-        ))
-        .bind(owner_id)
-        .fetch_all(&mut *tx)
-        .await
-        .db()?;
-        tx.commit().await.db()?;
-        let mut by_project: HashMap<String, Vec<Network>> = HashMap::new();
-        for n in networks {
-            by_project
-                .entry(n.project_id.clone())
-                .or_default()
-                .push(n.into());
-        }
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let mut p = Project::from(r);
-                p.networks = by_project.remove(&p.id).unwrap_or_default();
-                p
-            })
-            .collect())
+        rows.into_iter().map(Project::try_from).collect()
     }
 
+    /// One statement: the project row with its networks.
     pub(crate) async fn lite_get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
-        let mut conn = self.inner.readers.acquire().await.db()?;
-        let mut tx = conn.begin().await.db()?;
-        let mut project = owned_project(&mut tx, owner_id, id).await?;
-        project.networks = networks_of(&mut *tx, id).await?;
-        tx.commit().await.db()?;
-        Ok(project)
+        let row: Option<ProjectWithNetworks> = sqlx::query_as(&format!(
+            "SELECT {WITH_NETWORKS} FROM projects p WHERE p.id = ?1 AND p.owner_id = ?2"
+        ))
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(&self.inner.readers)
+        .await
+        .db()?;
+        row.ok_or(StoreError::NotFound)?.try_into()
     }
 
     pub(crate) async fn lite_update_project(
