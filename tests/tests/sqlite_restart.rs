@@ -76,6 +76,9 @@ async fn the_default_server_keeps_users_projects_and_credentials_across_a_restar
     assert_eq!(mode(&secret_file), 0o600, "the generated secret is private");
     let secret = std::fs::read(&secret_file).unwrap();
     assert!(server.signal_and_wait("TERM").await, "a clean stop exits 0");
+    // A clean stop leaves everything in slipway.db itself (an empty WAL).
+    let wal = std::fs::metadata(cwd.dir().join("slipway.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL is checkpointed on shutdown");
 
     // The key is sealed at rest: its material is nowhere in the files.
     let material: Vec<&str> = key

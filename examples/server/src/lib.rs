@@ -492,6 +492,7 @@ pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<(
             tracing::warn!("grace period over; exiting with requests still in flight");
         }
     }
+    stores::after_stop(&args.database_url).await;
     tracing::info!("stopped");
     Ok(())
 }

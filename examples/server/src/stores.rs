@@ -36,6 +36,39 @@ pub(crate) async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// After the server stopped serving: on SQLite, copies the WAL into the
+/// database file and empties it, so a stopped server's `slipway.db` holds
+/// everything by itself (the store's connections are idle by then).
+/// Best effort: a failure is logged, the next start replays the WAL anyway.
+pub(crate) async fn after_stop(url: &str) {
+    #[cfg(feature = "sqlite")]
+    if url.starts_with("sqlite:") {
+        if let Err(e) = checkpoint_sqlite(url).await {
+            tracing::warn!(error = %e, "could not checkpoint the SQLite WAL on shutdown");
+        }
+    }
+    #[cfg(not(feature = "sqlite"))]
+    let _ = url;
+}
+
+#[cfg(feature = "sqlite")]
+async fn checkpoint_sqlite(url: &str) -> anyhow::Result<()> {
+    use slipway_sqlite::sqlx::sqlite::SqliteConnectOptions;
+    use slipway_sqlite::sqlx::{ConnectOptions as _, Connection as _};
+    let path = slipway_sqlite::path_from_url(url)?;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await?;
+    let result = slipway_sqlite::sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    result?;
+    Ok(())
+}
+
 /// Opens a `sqlite://` URL with `slipway_sqlite::SqliteStore` (the file is
 /// created when missing; one server per file).
 #[cfg(feature = "sqlite")]
