@@ -6,7 +6,7 @@
 //!
 //! | variable | values | default |
 //! |---|---|---|
-//! | `SLIPWAY_TEST_STORE` | `memory`, `postgres`, `redis` | `memory` |
+//! | `SLIPWAY_TEST_STORE` | `memory`, `sqlite`, `postgres`, `redis` | `memory` |
 //! | `SLIPWAY_TEST_ADAPTER` | `axum`, `warp` | `axum` |
 //!
 //! Every answer read through [`TestServer::call`] (and its shorthands) or
@@ -40,7 +40,32 @@ pub fn adapter_kind() -> String {
 }
 
 /// A fresh, empty database URL for one test server of the store under test.
+///
+/// With SQLite the file's directory stays behind (under the system's
+/// temporary directory); [`TestServer`] uses [`fresh_database`] instead,
+/// which removes it with the server.
 pub async fn fresh_database_url() -> String {
+    let (url, dir) = fresh_database().await;
+    if let Some(dir) = dir {
+        dir.keep();
+    }
+    url
+}
+
+/// A fresh, empty database URL for one test server of the store under
+/// test, and for SQLite the temporary directory holding the file (removed
+/// when dropped).
+pub async fn fresh_database() -> (String, Option<slipway_sqlite::testing::TempDb>) {
+    if store_kind() == "sqlite" {
+        let dir = slipway_sqlite::testing::TempDb::new()
+            .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+        return (dir.url(), Some(dir));
+    }
+    (fresh_database_url_of_server().await, None)
+}
+
+/// A fresh database URL on the server-based stores (and `memory:`).
+async fn fresh_database_url_of_server() -> String {
     match store_kind().as_str() {
         "memory" => "memory:".to_string(),
         "redis" => {
@@ -138,6 +163,9 @@ pub struct TestServer {
     pub url: String,
     /// HTTP client.
     pub client: reqwest::Client,
+    /// The SQLite database's directory, removed after the server (declared
+    /// last: dropped last).
+    _db: Option<slipway_sqlite::testing::TempDb>,
 }
 
 impl TestServer {
@@ -153,7 +181,8 @@ impl TestServer {
     ) -> Self {
         let mut a = Args::defaults();
         a.secret = Some(SECRET.to_string());
-        a.database_url = fresh_database_url().await;
+        let (database_url, db) = fresh_database().await;
+        a.database_url = database_url;
         a.listen = "127.0.0.1:0".parse().unwrap();
         // Never reach the real GitHub from a test: by default point it at a
         // closed loopback port (tests with a fake GitHub override these).
@@ -175,6 +204,7 @@ impl TestServer {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
+            _db: db,
         }
     }
 

@@ -327,6 +327,8 @@ async fn every_answer_is_nosniff_and_tokens_are_not_cached() {
 async fn start_with_options(opts: slipway_server::HttpOptions) -> slipway_server::Running {
     let mut args = slipway_server::Args::defaults();
     args.secret = Some(slipway_tests::SECRET.into());
+    // Never the default `sqlite://slipway.db` in the working directory.
+    args.database_url = "memory:".into();
     let slipway = slipway_server::build(&args, |b| b.argon2(slipway_tests::fast_argon2()))
         .await
         .unwrap();

@@ -3,8 +3,8 @@
 //! writes, the other serves and streams, over HTTP and WebSocket.
 //!
 //! Runs when `SLIPWAY_TEST_STORE` names a shared store (`postgres`, `redis`);
-//! with the in-memory store there is nothing to share, and the tests say so
-//! and return. `scripts/test` runs this file in the PostgreSQL and Redis passes.
+//! with the in-memory store there is nothing to share, and SQLite allows one
+//! server per database file: the tests say so and return. `scripts/test` runs this file in the PostgreSQL and Redis passes.
 
 use std::time::Duration;
 
@@ -19,6 +19,13 @@ use tokio_tungstenite::tungstenite::Message;
 async fn two_nodes(test: &str) -> Option<(TestServer, TestServer)> {
     if slipway_tests::store_kind() == "memory" {
         eprintln!("skipped {test}: the memory store is not shared between nodes");
+        return None;
+    }
+    if slipway_tests::store_kind() == "sqlite" {
+        eprintln!(
+            "skipped {test}: SQLite serves one node per database file (a second server on \
+             the file is refused; see sqlite_fault.rs)"
+        );
         return None;
     }
     let url = slipway_tests::fresh_database_url().await;

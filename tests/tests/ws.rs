@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use slipway_core::Store;
+use slipway_sqlite::testing::TempDb;
 use slipway_tests::TestServer;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -388,9 +389,10 @@ async fn ws_a_client_that_never_reads_does_not_delay_another() {
     }
 }
 
-/// A fresh store of the kind under test that retains only `n` events.
-async fn store_retaining(n: usize) -> Arc<dyn Store> {
-    match slipway_tests::store_kind().as_str() {
+/// A fresh store of the kind under test that retains only `n` events (and,
+/// on SQLite, the directory of its file, removed when dropped).
+async fn store_retaining(n: usize) -> (Arc<dyn Store>, Option<TempDb>) {
+    let store: Arc<dyn Store> = match slipway_tests::store_kind().as_str() {
         "memory" => Arc::new(slipway_core::MemoryStore::with_options(
             slipway_core::MemoryStoreOptions {
                 event_retention: n,
@@ -406,6 +408,14 @@ async fn store_retaining(n: usize) -> Arc<dyn Store> {
                     .unwrap(),
             )
         }
+        "sqlite" => {
+            let dir = TempDb::new().unwrap();
+            let options = slipway_sqlite::SqliteOptions::default().event_retention(n as u64);
+            let store = slipway_sqlite::SqliteStore::open(&dir.url(), options)
+                .await
+                .unwrap();
+            return (Arc::new(store), Some(dir));
+        }
         "redis" => {
             let url = std::env::var("SLIPWAY_TEST_REDIS_URL").expect("SLIPWAY_TEST_REDIS_URL");
             let options = slipway_redis::RedisOptions {
@@ -420,12 +430,13 @@ async fn store_retaining(n: usize) -> Arc<dyn Store> {
             )
         }
         other => panic!("unknown store {other}"),
-    }
+    };
+    (store, None)
 }
 
 #[tokio::test]
 async fn ws_stale_since_gets_resync() {
-    let store = store_retaining(5).await;
+    let (store, _dir) = store_retaining(5).await;
     let s = TestServer::start_with(|_| {}, move |b| b.shared_store(store)).await;
     let ada = s.signup("ada").await;
     let p = create_project(&s, &ada, "v0").await; // event 1

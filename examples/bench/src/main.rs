@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+mod lite;
 mod load;
 mod paired;
 mod pg;
@@ -96,6 +97,10 @@ struct RunArgs {
     /// Also run the scenarios on this Redis server (keys under `slipway-bench:`).
     #[arg(long, env = "SLIPWAY_BENCH_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// Skip the SQLite scenarios (by default they run on fresh files in a
+    /// temporary directory, with baselines (d) and (e)).
+    #[arg(long)]
+    no_sqlite: bool,
     /// Where the JSON results go.
     #[arg(long, default_value = "bench-results")]
     out_dir: PathBuf,
@@ -182,6 +187,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         "memory"
     };
     let mut stores = vec![(first, "memory:".to_string())];
+    // SQLite needs no server: one fresh file per scenario server.
+    let sqlite_dir = std::env::temp_dir().join(format!("slipway-bench-{}", scenarios::unique()));
+    if args.no_sqlite || ctx.external.is_some() {
+        eprintln!("SQLite scenarios: skipped");
+    } else {
+        std::fs::create_dir_all(&sqlite_dir)?;
+        let url = format!("sqlite://{}/bench-{{unique}}.db", sqlite_dir.display());
+        stores.push(("sqlite", url));
+    }
     match &args.postgres_url {
         Some(url) if ctx.external.is_none() => stores.push(("postgres", url.clone())),
         _ => eprintln!(
@@ -195,6 +209,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     for (store, db) in &stores {
         store_scenarios(&mut rows, &ctx, &args, &wanted, &baselines, store, db).await?;
     }
+    let _ = std::fs::remove_dir_all(&sqlite_dir);
 
     let table = report::table(&rows);
     println!("\n{}\n\n{table}", machine.describe());
@@ -249,7 +264,7 @@ async fn store_scenarios(
     };
     if wanted("read") {
         // Compared with the baseline measured interleaved with it: (c) on
-        // PostgreSQL, (a) elsewhere.
+        // PostgreSQL, (d) on SQLite, (a) elsewhere.
         let (mut row, base_row) = ctx.authenticated_read(db, store).await?;
         let target = match store {
             "postgres" if base_row.scenario == pg::BASELINE_C => Some(0.50),
@@ -259,7 +274,7 @@ async fn store_scenarios(
         if let Some(t) = target {
             row.ratio_target(t);
         }
-        if store == "postgres" {
+        if store == "postgres" || store == "sqlite" {
             report::push(rows, base_row);
         }
         report::push(rows, row);
@@ -275,7 +290,11 @@ async fn store_scenarios(
     }
     if wanted("create") || wanted("project") {
         match ctx.create_projects(db, store).await? {
-            Some(mut row) => {
+            Some((row, Some(paired))) => {
+                report::push(rows, paired);
+                report::push(rows, row);
+            }
+            Some((mut row, None)) => {
                 compare(&mut row, &base.a, None);
                 report::push(rows, row);
             }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::lite::{SqliteLoad, BASELINE_D, BASELINE_E};
 use crate::load::{self, LoadResult, MakeRequest};
 use crate::pg::{SelectLoad, BASELINE_C};
 use crate::report::Row;
@@ -27,6 +28,21 @@ pub(crate) enum Pair<'a> {
     },
     /// Baseline (b), raw argon2id hashes in this process (for sign-ins).
     Hashes,
+    /// Baseline (d), sqlx's primary-key SELECT on this SQLite file and project.
+    SqliteSelect {
+        /// Database URL (`sqlite://…`).
+        db: &'a str,
+        /// The project to SELECT.
+        project_id: &'a str,
+    },
+    /// Baseline (e), sqlx inserting projects of this owner with their
+    /// events into this SQLite file.
+    SqliteInsert {
+        /// Database URL (`sqlite://…`).
+        db: &'a str,
+        /// The owner of the inserted projects.
+        owner_id: &'a str,
+    },
 }
 
 impl Ctx {
@@ -40,7 +56,7 @@ impl Ctx {
         server: &Server,
         name: &str,
         store: &str,
-        make: MakeRequest,
+        (make, expect): (MakeRequest, StatusCode),
         with: Pair<'_>,
     ) -> anyhow::Result<(Row, Row)> {
         let conns = self.connections;
@@ -60,8 +76,18 @@ impl Ctx {
             // A sign-in waits for ~conns / (hashes per second): let the
             // first round of a slice's requests finish before measuring.
             Pair::Hashes => (Baseline::Argon2, Duration::from_millis(300)),
+            Pair::SqliteSelect { db, project_id } => (
+                Baseline::Sqlite(SqliteLoad::select(db, project_id).await?, BASELINE_D),
+                Duration::from_millis(50),
+            ),
+            Pair::SqliteInsert { db, owner_id } => (
+                Baseline::Sqlite(SqliteLoad::insert(db, owner_id).await?, BASELINE_E),
+                Duration::from_millis(50),
+            ),
         };
-        let (mine, theirs) = self.interleave(server, &make, settle, &base).await?;
+        let (mine, theirs) = self
+            .interleave(server, (&make, expect), settle, &base)
+            .await?;
         let mut row = Row::from_load(name, store, conns, &mine);
         row.rss_before_kib = before;
         row.rss_after_kib = server.rss_kib();
@@ -77,6 +103,16 @@ impl Ctx {
                 ("(c)", "SELECTs/s", r)
             }
             Baseline::Argon2 => ("(b)", "hashes/s", scenarios::baseline_b_row(&theirs)),
+            Baseline::Sqlite(s, scenario) => {
+                let mut r = Row::from_load(scenario, "sqlite", conns, &theirs);
+                r.add_note(s.describe(conns));
+                let (label, unit) = if *scenario == BASELINE_D {
+                    ("(d)", "SELECTs/s")
+                } else {
+                    ("(e)", "transactions/s")
+                };
+                (label, unit, r)
+            }
         };
         base.stop().await;
         row.against(&base_row);
@@ -98,21 +134,14 @@ impl Ctx {
     async fn interleave(
         &self,
         server: &Server,
-        make: &MakeRequest,
+        (make, expect): (&MakeRequest, StatusCode),
         settle: Duration,
         base: &Baseline,
     ) -> anyhow::Result<(LoadResult, LoadResult)> {
         let conns = self.connections;
         let slice = self.duration / SLICES;
         let run = |warmup, duration| {
-            load::run(
-                server.addr(),
-                conns,
-                warmup,
-                duration,
-                make.clone(),
-                StatusCode::OK,
-            )
+            load::run(server.addr(), conns, warmup, duration, make.clone(), expect)
         };
         run(self.warmup, Duration::ZERO).await;
         base.run(conns, self.warmup, Duration::ZERO).await?;
@@ -135,6 +164,8 @@ enum Baseline {
     Select(SelectLoad),
     /// Raw argon2id hashes in this process (it needs no settling).
     Argon2,
+    /// Raw sqlx on a SQLite file, and the name of its row.
+    Sqlite(SqliteLoad, &'static str),
 }
 
 impl Baseline {
@@ -160,6 +191,7 @@ impl Baseline {
                 Ok(LoadResult::empty(Duration::ZERO))
             }
             Baseline::Argon2 => scenarios::argon2_hashes(duration).await,
+            Baseline::Sqlite(load, _) => load.run(conns, warmup, duration).await,
         }
     }
 
@@ -168,6 +200,7 @@ impl Baseline {
             Baseline::Server(server, _) => server.stop().await,
             Baseline::Select(select) => select.close().await,
             Baseline::Argon2 => {}
+            Baseline::Sqlite(load, _) => load.close().await,
         }
     }
 }

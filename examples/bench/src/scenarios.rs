@@ -116,12 +116,23 @@ pub(crate) async fn create_project(conn: &mut Conn, token: &str) -> anyhow::Resu
     }
 }
 
+/// `database_url` with `{unique}` replaced by a value unique to this run:
+/// SQLite URLs name a fresh file per server that way (one server per file).
+pub(crate) fn resolve(database_url: &str) -> String {
+    if database_url.contains("{unique}") {
+        database_url.replace("{unique}", &unique())
+    } else {
+        database_url.to_string()
+    }
+}
+
 impl Ctx {
-    /// Starts a fresh Slipway server on `database_url` (or uses the external one).
+    /// Starts a fresh Slipway server on `database_url` (see [`resolve`]), or
+    /// uses the external one.
     pub(crate) async fn start(&self, database_url: &str) -> anyhow::Result<Server> {
         match self.external {
             Some(addr) => Ok(Server::External { addr }),
-            None => Server::slipway(self.mode, &self.secret, database_url).await,
+            None => Server::slipway(self.mode, &self.secret, &resolve(database_url)).await,
         }
     }
 
@@ -184,13 +195,14 @@ impl Ctx {
 
     /// Authenticated read: `GET /project/{id}`, or `GET /auth/me` while this
     /// server has no projects, measured interleaved with its baseline: (c)
-    /// on PostgreSQL (the SELECT of the same project), (a) elsewhere.
-    /// Returns the row and the baseline's row.
+    /// on PostgreSQL, (d) on SQLite (the SELECT of the same project), (a)
+    /// elsewhere. Returns the row and the baseline's row.
     pub(crate) async fn authenticated_read(
         &self,
         db: &str,
         store: &str,
     ) -> anyhow::Result<(Row, Row)> {
+        let db = &resolve(db);
         let server = self.start(db).await?;
         let mut conn = Conn::open(server.addr()).await?;
         let account = signup(&mut conn).await?;
@@ -212,9 +224,12 @@ impl Ctx {
         drop(conn);
         let pair = match (&project, store) {
             (Some(project_id), "postgres") => Pair::Select { db, project_id },
+            (Some(project_id), "sqlite") => Pair::SqliteSelect { db, project_id },
             _ => Pair::JwtServer,
         };
-        let (mut row, base) = self.paired_with(&server, name, store, make, pair).await?;
+        let (mut row, base) = self
+            .paired_with(&server, name, store, (make, StatusCode::OK), pair)
+            .await?;
         if name == "GET /auth/me" {
             row.add_note(
                 "no POST /project on this server yet: the authenticated read is GET /auth/me",
@@ -262,12 +277,15 @@ impl Ctx {
         Ok(Some(row))
     }
 
-    /// `POST /project`, each with unique ids (`None` without the endpoint).
+    /// `POST /project`, each with unique ids (`None` without the endpoint);
+    /// on SQLite measured interleaved with baseline (e), the same insert by
+    /// sqlx on the same file, whose row comes second.
     pub(crate) async fn create_projects(
         &self,
         db: &str,
         store: &str,
-    ) -> anyhow::Result<Option<Row>> {
+    ) -> anyhow::Result<Option<(Row, Option<Row>)>> {
+        let db = &resolve(db);
         let server = self.start(db).await?;
         let mut conn = Conn::open(server.addr()).await?;
         let account = signup(&mut conn).await?;
@@ -275,11 +293,20 @@ impl Ctx {
             server.stop().await;
             return Ok(None);
         }
+        let me = conn
+            .json(
+                request(Method::GET, "/auth/me", Some(&account.token), None),
+                StatusCode::OK,
+            )
+            .await?;
+        let owner_id = me["id"].as_str().unwrap_or_default().to_string();
         drop(conn);
         let token = account.token.clone();
         let run = unique();
-        let make: MakeRequest = Arc::new(move |c, seq| {
-            let tag = format!("{run}-{c}-{seq}");
+        // Unique across loads: a paired measurement runs several.
+        let n = Arc::new(AtomicU64::new(0));
+        let make: MakeRequest = Arc::new(move |_, _| {
+            let tag = format!("{run}-{}", n.fetch_add(1, Ordering::Relaxed));
             request(
                 Method::POST,
                 "/project",
@@ -287,11 +314,29 @@ impl Ctx {
                 Some(project_body(&tag)),
             )
         });
-        let row = self
-            .measure(&server, "POST /project", store, make, StatusCode::CREATED)
-            .await;
+        let rows = if store == "sqlite" {
+            let pair = Pair::SqliteInsert {
+                db,
+                owner_id: &owner_id,
+            };
+            let (row, base) = self
+                .paired_with(
+                    &server,
+                    "POST /project",
+                    store,
+                    (make, StatusCode::CREATED),
+                    pair,
+                )
+                .await?;
+            (row, Some(base))
+        } else {
+            let row = self
+                .measure(&server, "POST /project", store, make, StatusCode::CREATED)
+                .await;
+            (row, None)
+        };
         server.stop().await;
-        Ok(Some(row))
+        Ok(Some(rows))
     }
 
     fn signin_request(account: &Account) -> MakeRequest {
@@ -310,7 +355,13 @@ impl Ctx {
         drop(conn);
         let make = Self::signin_request(&account);
         let rows = self
-            .paired_with(&server, "POST /auth/signin", store, make, Pair::Hashes)
+            .paired_with(
+                &server,
+                "POST /auth/signin",
+                store,
+                (make, StatusCode::OK),
+                Pair::Hashes,
+            )
             .await;
         server.stop().await;
         rows

@@ -1,23 +1,37 @@
 //! The standalone Slipway server, as a library so tests start it in-process.
 //!
-//! `main.rs` parses [`Args`] (flags with environment fallbacks), builds the
-//! instance with [`build`], and serves it with [`serve`] until SIGINT/SIGTERM.
+//! `main.rs` parses [`Args`] (flags with environment fallbacks) and either
+//! runs an admin [`Command`] ([`admin::execute`]) or builds the instance with
+//! [`build`] and serves it with [`serve`] until SIGINT/SIGTERM.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use slipway_core::{InstanceSecret, SignupPolicy, Slipway, SlipwayBuilder};
+use slipway_core::{SignupPolicy, Slipway, SlipwayBuilder};
 use tokio::net::TcpListener;
 
+pub mod admin;
 #[cfg(feature = "warp")]
 pub mod host_warp;
 pub mod layers;
+mod secret;
 mod stores;
 
+pub use admin::{AdminCommand, Command};
 pub use layers::HttpOptions;
+pub use secret::secret_file_beside;
+
+/// The database URL used when none is given: `sqlite://slipway.db` (in the
+/// working directory) with the `sqlite` feature, else `memory:`.
+pub const DEFAULT_DATABASE_URL: &str = if cfg!(feature = "sqlite") {
+    "sqlite://slipway.db"
+} else {
+    "memory:"
+};
 
 /// The host framework serving the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -75,17 +89,24 @@ pub struct Args {
     #[arg(long, env = "SLIPWAY_ADAPTER", value_enum, default_value_t = Adapter::DEFAULT)]
     pub adapter: Adapter,
 
-    /// Instance secret (at least 32 bytes). Generated for the run when
-    /// missing and the store is in memory.
+    /// Instance secret (at least 32 bytes). When neither this nor a secret
+    /// file is given: kept in `<database>.secret` beside a SQLite database
+    /// (generated on the first start), generated for the run with `memory:`,
+    /// required with PostgreSQL and Redis.
     #[arg(long, env = "SLIPWAY_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 
-    /// `memory:`, `postgres://...` or `redis://...`.
+    /// File holding the instance secret (one trailing newline is ignored).
+    #[arg(long, env = "SLIPWAY_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// `sqlite://<path>`, `memory:`, `postgres://...` or `redis://...`.
     #[arg(
         long,
         env = "SLIPWAY_DATABASE_URL",
-        default_value = "memory:",
-        hide_env_values = true
+        default_value = DEFAULT_DATABASE_URL,
+        hide_env_values = true,
+        global = true
     )]
     pub database_url: String,
 
@@ -182,6 +203,10 @@ pub struct Args {
         default_value_t = 16
     )]
     pub ws_max_connections_per_user: usize,
+
+    /// What to do; none: serve.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
 impl Args {
@@ -207,26 +232,7 @@ pub async fn build(
 ) -> anyhow::Result<Slipway> {
     // Settle the secret before touching a database: a misconfigured start
     // fails without connecting or migrating anything.
-    let persistent = stores::is_persistent(&args.database_url);
-    let secret = match &args.secret {
-        Some(s) => {
-            InstanceSecret::new(s.as_bytes().to_vec()).context("SLIPWAY_SECRET is invalid")?;
-            s.as_bytes().to_vec()
-        }
-        None if persistent => anyhow::bail!(
-            "SLIPWAY_SECRET (--secret) is required with a persistent store: tokens and stored \
-             credentials must survive a restart"
-        ),
-        None => {
-            tracing::warn!(
-                "no SLIPWAY_SECRET given: generated a random one for this run; tokens will not \
-                 survive a restart"
-            );
-            let mut bytes = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-            hex::encode(bytes).into_bytes()
-        }
-    };
+    let secret = secret::settle(args)?;
     let store = stores::open(&args.database_url).await?;
     let builder = Slipway::builder()
         .secret(secret)
@@ -486,6 +492,7 @@ pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<(
             tracing::warn!("grace period over; exiting with requests still in flight");
         }
     }
+    stores::after_stop(&args.database_url).await;
     tracing::info!("stopped");
     Ok(())
 }

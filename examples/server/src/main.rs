@@ -11,5 +11,9 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    slipway_server::run(Args::parse(), |_| {}).await
+    let args = Args::parse();
+    match &args.command {
+        Some(command) => slipway_server::admin::execute(&args.database_url, command).await,
+        None => slipway_server::run(args, |_| {}).await,
+    }
 }

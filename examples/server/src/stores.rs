@@ -4,16 +4,17 @@ use std::sync::Arc;
 
 use slipway_core::Store;
 
-/// Whether the store a URL names outlives the process (then the instance
-/// secret is mandatory): everything but `memory:`.
-pub(crate) fn is_persistent(url: &str) -> bool {
-    url.split(':').next().unwrap_or("") != "memory"
-}
-
 pub(crate) async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let scheme = url.split(':').next().unwrap_or("");
     match scheme {
         "memory" => Ok(Arc::new(slipway_core::MemoryStore::new())),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => open_sqlite(url).await,
+        #[cfg(not(feature = "sqlite"))]
+        "sqlite" => anyhow::bail!(
+            "this slipway-server was built without SQLite support; rebuild with \
+             `--features sqlite` to use sqlite:// URLs"
+        ),
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => open_postgres(url).await,
         #[cfg(not(feature = "postgres"))]
@@ -29,9 +30,53 @@ pub(crate) async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
              `--features redis` to use {scheme}:// URLs"
         ),
         _ => anyhow::bail!(
-            "unsupported database URL scheme `{scheme}`: use memory:, postgres://... or redis://..."
+            "unsupported database URL scheme `{scheme}`: use sqlite://..., memory:, \
+             postgres://... or redis://..."
         ),
     }
+}
+
+/// After the server stopped serving: on SQLite, copies the WAL into the
+/// database file and empties it, so a stopped server's `slipway.db` holds
+/// everything by itself (the store's connections are idle by then).
+/// Best effort: a failure is logged, the next start replays the WAL anyway.
+pub(crate) async fn after_stop(url: &str) {
+    #[cfg(feature = "sqlite")]
+    if url.starts_with("sqlite:") {
+        if let Err(e) = checkpoint_sqlite(url).await {
+            tracing::warn!(error = %e, "could not checkpoint the SQLite WAL on shutdown");
+        }
+    }
+    #[cfg(not(feature = "sqlite"))]
+    let _ = url;
+}
+
+#[cfg(feature = "sqlite")]
+async fn checkpoint_sqlite(url: &str) -> anyhow::Result<()> {
+    use slipway_sqlite::sqlx::sqlite::SqliteConnectOptions;
+    use slipway_sqlite::sqlx::{ConnectOptions as _, Connection as _};
+    let path = slipway_sqlite::path_from_url(url)?;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await?;
+    let result = slipway_sqlite::sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    result?;
+    Ok(())
+}
+
+/// Opens a `sqlite://` URL with `slipway_sqlite::SqliteStore` (the file is
+/// created when missing; one server per file).
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store = slipway_sqlite::SqliteStore::open(url, slipway_sqlite::SqliteOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the SQLite store: {e}"))?;
+    Ok(Arc::new(store))
 }
 
 /// Opens a `postgres://` URL with `slipway_postgres::PgStore` (migrations

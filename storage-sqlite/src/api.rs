@@ -1,0 +1,177 @@
+//! `impl Store for SqliteStore`: each call bounded by the operation timeout.
+
+use async_trait::async_trait;
+use slipway_core::model::{
+    Authorization, Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, User,
+};
+use slipway_core::store::{EventStream, StoreResult};
+use slipway_core::Store;
+
+use crate::events;
+use crate::feed;
+use crate::store::{Db, SqliteStore};
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.run(async {
+            sqlx::query("SELECT 1")
+                .execute(&self.inner.readers)
+                .await
+                .db()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
+        self.run(self.lite_create_user(user, gate)).await
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<User> {
+        self.run(self.lite_get_user(id)).await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.run(self.lite_find_user_by_email(email)).await
+    }
+
+    async fn find_user_by_github_id(&self, github_id: i64) -> StoreResult<Option<User>> {
+        self.run(self.lite_find_user_by_github_id(github_id)).await
+    }
+
+    async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
+        self.run(self.lite_link_github(user_id, github_id)).await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        self.run(self.lite_delete_user(id)).await
+    }
+
+    async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
+        self.run(self.lite_create_authorization(auth)).await
+    }
+
+    async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
+        self.run(self.lite_upsert_authorization(auth)).await
+    }
+
+    async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
+        self.run(self.lite_list_authorizations(user_id)).await
+    }
+
+    async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization> {
+        self.run(self.lite_get_authorization(user_id, id)).await
+    }
+
+    async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        self.run(self.lite_delete_authorization(user_id, id)).await
+    }
+
+    async fn create_project(&self, project: Project) -> StoreResult<Project> {
+        self.run(self.lite_create_project(project)).await
+    }
+
+    async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+        self.run(self.lite_list_projects(owner_id)).await
+    }
+
+    async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+        self.run(self.lite_get_project(owner_id, id)).await
+    }
+
+    async fn update_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: ProjectPatch,
+    ) -> StoreResult<Project> {
+        self.run(self.lite_update_project(owner_id, id, patch))
+            .await
+    }
+
+    async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+        self.run(self.lite_delete_project(owner_id, id)).await
+    }
+
+    async fn create_network(&self, owner_id: &str, network: Network) -> StoreResult<Network> {
+        self.run(self.lite_create_network(owner_id, network)).await
+    }
+
+    async fn list_networks(
+        &self,
+        owner_id: &str,
+        project_id: Option<&str>,
+    ) -> StoreResult<Vec<Network>> {
+        self.run(self.lite_list_networks(owner_id, project_id))
+            .await
+    }
+
+    async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+        self.run(self.lite_get_network(owner_id, id)).await
+    }
+
+    async fn update_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: NetworkPatch,
+    ) -> StoreResult<Network> {
+        self.run(self.lite_update_network(owner_id, id, patch))
+            .await
+    }
+
+    async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+        self.run(self.lite_delete_network(owner_id, id)).await
+    }
+
+    async fn create_domain(&self, domain: Domain) -> StoreResult<Domain> {
+        self.run(self.lite_create_domain(domain)).await
+    }
+
+    async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
+        self.run(self.lite_list_domains()).await
+    }
+
+    async fn get_domain(&self, id: &str) -> StoreResult<Domain> {
+        self.run(self.lite_get_domain(id)).await
+    }
+
+    async fn set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain> {
+        self.run(self.lite_set_domain_linked(id, linked)).await
+    }
+
+    async fn delete_domain(&self, id: &str) -> StoreResult<()> {
+        self.run(self.lite_delete_domain(id)).await
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        self.run(self.lite_get_setting(key)).await
+    }
+
+    async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
+        self.run(self.lite_put_setting(key, value)).await
+    }
+
+    async fn last_event_id(&self) -> StoreResult<u64> {
+        self.run(async {
+            let id = events::last_id(&self.inner.readers).await.db()?;
+            Ok(u64::try_from(id).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
+        self.run(async {
+            let pool = &self.inner.readers;
+            // Subscribed before reading where the log ends: every later
+            // event reaches the receiver.
+            let rx = self.inner.fanout.subscribe();
+            let last = u64::try_from(events::last_id(pool).await.db()?).unwrap_or(0);
+            // A cursor from the future (another database, say) means "from now".
+            let cursor = since.map_or(last, |s| s.min(last));
+            Ok(feed::stream(pool.clone(), rx, cursor))
+        })
+        .await
+    }
+}

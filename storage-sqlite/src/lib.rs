@@ -1,0 +1,72 @@
+//! SQLite storage for Slipway: [`SqliteStore`] implements
+//! [`slipway_core::Store`] on [sqlx] in one database file — the standalone
+//! server's default, with nothing to install.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use slipway_sqlite::{SqliteOptions, SqliteStore};
+//!
+//! let store = SqliteStore::open("sqlite://slipway.db", SqliteOptions::default()).await?;
+//! let slipway = slipway_core::Slipway::builder()
+//!     .secret(std::env::var("SLIPWAY_SECRET")?.into_bytes())
+//!     .store(store)
+//!     .build()?;
+//! # let _ = slipway;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it works
+//!
+//! - **URL**: `sqlite://<path>` or `sqlite:<path>`; a relative path is
+//!   relative to the working directory, `sqlite:///var/lib/slipway/slipway.db`
+//!   is absolute. The file is created when missing.
+//! - **One process per file**: opening takes an exclusive lock on
+//!   `<path>.lock` (an OS file lock, released by the OS when the process
+//!   ends, even by SIGKILL). A second store on the same file — in another
+//!   process or this one — is refused with [`OpenError::Locked`]: events are
+//!   followed within the process, so two servers on one file would each miss
+//!   the other's. Several nodes need PostgreSQL or Redis.
+//! - **Schema**: embedded migrations (`migrations/`, [`sqlx::migrate!`]) run
+//!   on open. Uniqueness and references are schema constraints (unique
+//!   indexes, foreign keys with `foreign_keys = ON`). SQLite's error says
+//!   *that* a unique index failed, not which one (except in its message text,
+//!   which is never parsed): the failed write asks, on the same connection,
+//!   which index of its table holds the value and maps that index's name to
+//!   [`StoreError::Conflict`](slipway_core::StoreError).
+//! - **Writes**: one writer connection (SQLite has one writer at a time
+//!   anyway); every project-affecting write inserts its event row in the same
+//!   transaction. Event ids come from a counter row updated in that
+//!   transaction: dense, strictly increasing, given back by a rollback.
+//!   Reads use a pool of read-only connections; the journal is WAL, so
+//!   readers never wait for the writer.
+//! - **Durability**: `synchronous = FULL` by default
+//!   ([`SqliteOptions::synchronous`]): an acknowledged write has reached the
+//!   disk and survives a crash of the process or the machine.
+//! - **Events**: after each commit that appended events, the writer wakes a
+//!   fan-out task that re-reads the table after the last id it delivered and
+//!   broadcasts the rows to this process' subscribers. A subscriber replays
+//!   from the table first, then follows the broadcast, dropping ids it has
+//!   and going back to the table when it falls behind: no gap, no duplicate.
+//! - **Retention**: each event insert deletes events more than
+//!   [`SqliteOptions::event_retention`] ids old; a `since` older than the
+//!   oldest retained event starts the stream with `Resync`.
+//! - **Failures**: a busy, full or unreadable database maps to
+//!   `StoreError::Unavailable` (core answers 503), and every call is bounded
+//!   by [`SqliteOptions::operation_timeout`].
+
+pub use sqlx;
+pub use sqlx::sqlite::SqliteSynchronous;
+
+mod api;
+mod error;
+mod events;
+mod feed;
+mod projects;
+mod resources;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod users;
+
+pub use store::{lock_path, path_from_url, OpenError, SqliteOptions, SqliteStore};
