@@ -60,6 +60,32 @@ impl Adapter {
     }
 }
 
+/// The format of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event (the default).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Installs the process's log subscriber: `RUST_LOG` filters (default
+/// `info`), lines go to standard output in `format`, and text carries ANSI
+/// colours only when standard output is a terminal (never in a file or
+/// pipe).
+pub fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 /// Command-line flags, each with an environment fallback.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -71,6 +97,10 @@ pub struct Args {
     /// Address to bind.
     #[arg(long, env = "SLIPWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Log format: `text` or `json` (one JSON object per line).
+    #[arg(long, env = "SLIPWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Host framework: `axum` or `warp` (each needs its cargo feature).
     #[arg(long, env = "SLIPWAY_ADAPTER", value_enum, default_value_t = Adapter::DEFAULT)]
