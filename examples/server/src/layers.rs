@@ -1,6 +1,6 @@
 //! HTTP hardening of the standalone server: a per-request time limit
 //! answering Slipway's JSON 503 (on both hosts), CORS (off unless origins are
-//! given), and the connection limits of [`crate::conn`].
+//! given), and the connection limits (header read timeout, connection cap).
 
 use std::time::Duration;
 
