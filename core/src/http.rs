@@ -254,7 +254,9 @@ where
                 .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
                 .unwrap_or("a non-string payload");
             tracing::error!(panic = what, "a request handler panicked; answered 500");
-            ApiError::internal(format!("handler panicked: {what}")).into_response()
+            // No `source`: the panic is logged once, here.
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+                .into_response()
         }
     }
 }

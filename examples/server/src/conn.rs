@@ -22,6 +22,10 @@
 //!
 //! Connections speak HTTP/1.1 only (with upgrades, for `/ws`): hyper's
 //! protocol-detecting builder reads the first bytes without any time limit.
+//!
+//! A panic while answering a request (core catches its handlers' own; this
+//! catches the rest: routing, the `/ws` check, adapter code, host layers)
+//! answers Slipway's JSON 500 and is logged, and the connection carries on.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,6 +33,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures::FutureExt as _;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -62,7 +69,7 @@ where
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
+    B: http_body::Body + From<Bytes> + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
@@ -95,7 +102,7 @@ where
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(make(peer));
+        let service = TowerToHyperService::new(catch_panics(make(peer)));
         let http = http.clone();
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -127,6 +134,59 @@ where
     Ok(())
 }
 
+/// `service`, answering a panic with Slipway's JSON 500 instead of letting
+/// it drop the connection.
+fn catch_panics<S, B>(
+    service: S,
+) -> impl tower::Service<
+    http::Request<Incoming>,
+    Response = http::Response<B>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<http::Response<B>, Infallible>> + Send,
+> + Clone
+       + Send
+where
+    S: tower::Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: From<Bytes> + Send + 'static,
+{
+    tower::service_fn(move |req: http::Request<Incoming>| {
+        let answer = tower::ServiceExt::oneshot(service.clone(), req);
+        async move {
+            match std::panic::AssertUnwindSafe(answer).catch_unwind().await {
+                Ok(answered) => answered,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .copied()
+                        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                        .unwrap_or("a non-string payload");
+                    tracing::error!(panic = what, "a request panicked; answered 500");
+                    Ok(internal_error().await)
+                }
+            }
+        }
+    })
+}
+
+/// Slipway's JSON 500, in the host's body type.
+async fn internal_error<B: From<Bytes>>() -> http::Response<B> {
+    let (parts, body) = slipway_core::ApiError::new(
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal server error",
+    )
+    .into_response()
+    .into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    http::Response::from_parts(parts, B::from(bytes))
+}
+
 /// Errors of `accept`: a connection reset before it was accepted is the
 /// client's business; anything else (out of file descriptors) is logged and
 /// waited out for a moment, as hyper 0.14's server did.
@@ -140,4 +200,88 @@ async fn accept_error(e: std::io::Error) {
     }
     tracing::error!(error = %e, "accept failed; retrying in 1 s");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Guards against a hang (reported as a failure); never about speed.
+    const HANG: Duration = Duration::from_secs(60);
+
+    /// Reads one `content-length` response from a keep-alive connection.
+    async fn response(tcp: &mut tokio::net::TcpStream) -> String {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .to_ascii_lowercase()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if buf.len() >= end + 4 + len {
+                    return text;
+                }
+            }
+            let n = tokio::time::timeout(HANG, tcp.read(&mut chunk))
+                .await
+                .expect("no hang")
+                .unwrap();
+            assert!(n > 0, "the connection was closed; got {text:?}");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_answers_json_500_and_the_connection_carries_on() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service = tower::service_fn(|req: http::Request<Incoming>| async move {
+            if req.uri().path() == "/boom" {
+                panic!("a host bug");
+            }
+            Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
+                Bytes::from_static(b"fine"),
+            )))
+        });
+        let limits = ConnLimits {
+            header_read_timeout: Duration::from_secs(60),
+            max_connections: 4,
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, limits, move |_| service, async {
+            let _ = stop_rx.await;
+        }));
+
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET /boom HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = response(&mut tcp).await;
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+        assert!(
+            answer.contains("content-type: application/json"),
+            "{answer}"
+        );
+        assert!(
+            answer.ends_with(
+                r#"{"statusCode":500,"message":"Internal server error","error":"Internal Server Error"}"#
+            ),
+            "{answer}"
+        );
+        // The same connection serves the next request.
+        tcp.write_all(b"GET /fine HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = response(&mut tcp).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("fine"), "{answer}");
+
+        drop(tcp);
+        let _ = stop_tx.send(());
+        server.await.unwrap().unwrap();
+    }
 }
