@@ -19,14 +19,18 @@
 //!     .nest("/api", slipway_axum::router(slipway)); // Slipway under /api
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).await?;
+//! axum::serve(
+//!     listener,
+//!     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+//! )
+//! .await?;
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! This example is also the README's; a test keeps the two copies identical.
-//! Serve with `into_make_service_with_connect_info::<SocketAddr>()` to let
-//! Slipway count failed sign-ins per client address too.
+//! It serves with `into_make_service_with_connect_info::<SocketAddr>()`, which
+//! lets Slipway count failed sign-ins per client address too.
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};

@@ -62,12 +62,11 @@ pub fn routes(slipway: Slipway) -> impl Filter<Extract = (impl Reply,), Error = 
         .and(raw_query())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
-        .and(warp::addr::remote())
+        .and(client_addr())
         .then(
-            move |method, tail: Tail, query, headers, body, peer: Option<SocketAddr>| {
+            move |method, tail: Tail, query, headers, body, client: Option<ClientAddr>| {
                 let service = service.clone();
                 async move {
-                    let client = peer.map(|p| ClientAddr(p.ip()));
                     call(service, method, tail.as_str(), query, headers, body, client)
                         .await
                         .into_response()
@@ -75,6 +74,18 @@ pub fn routes(slipway: Slipway) -> impl Filter<Extract = (impl Reply,), Error = 
             },
         );
     ws::route(slipway).or(http).unify()
+}
+
+/// The client's address: core's [`ClientAddr`] when the host put one in the
+/// request's extensions (a host serving the filter with its own hyper loop,
+/// through `warp::service`), else the peer address warp's server knows.
+fn client_addr(
+) -> impl Filter<Extract = (Option<ClientAddr>,), Error = std::convert::Infallible> + Clone {
+    warp::ext::optional::<ClientAddr>()
+        .and(warp::addr::remote())
+        .map(|given: Option<ClientAddr>, peer: Option<SocketAddr>| {
+            given.or(peer.map(|p| ClientAddr(p.ip())))
+        })
 }
 
 /// The raw query string, `None` when the request has none (warp's own

@@ -344,9 +344,6 @@ async fn start_with_options(opts: slipway_server::HttpOptions) -> slipway_server
 
 #[tokio::test]
 async fn a_request_over_the_time_limit_answers_json_503() {
-    if slipway_tests::adapter_kind() != "axum" {
-        return; // the time limit is the axum host's tower-http layer
-    }
     let running = start_with_options(slipway_server::HttpOptions {
         request_timeout: Duration::from_millis(300),
         ..Default::default()

@@ -265,9 +265,31 @@ where
         client: parts.extensions.get::<ClientAddr>().copied(),
         limits: json::JsonLimits::from_config(slipway.config()),
     };
-    match (endpoint.handler)(slipway, api_req).await {
-        Ok(resp) => resp,
-        Err(e) => e.into_response(),
+    answer_or_500((endpoint.handler)(slipway, api_req)).await
+}
+
+/// Awaits a handler's answer. A panic in the handler becomes a logged JSON
+/// 500 (`Internal server error`), so the connection carries on serving
+/// instead of being dropped mid-request.
+async fn answer_or_500<F>(handler: F) -> Response
+where
+    F: Future<Output = Result<Response, ApiError>>,
+{
+    use futures::FutureExt as _;
+    match std::panic::AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => e.into_response(),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a non-string payload");
+            tracing::error!(panic = what, "a request handler panicked; answered 500");
+            // No `source`: the panic is logged once, here.
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+                .into_response()
+        }
     }
 }
 
@@ -401,6 +423,29 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_json_500() {
+        let resp = answer_or_500(async {
+            if true {
+                panic!("a handler bug");
+            }
+            Ok(json_response(StatusCode::OK, "unreached"))
+        })
+        .await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            &body[..],
+            br#"{"statusCode":500,"message":"Internal server error","error":"Internal Server Error"}"#
+        );
+        // Answers and errors pass through unchanged.
+        let ok = answer_or_500(async { Ok(json_response(StatusCode::CREATED, "made")) }).await;
+        assert_eq!(ok.status(), StatusCode::CREATED);
+        let err = answer_or_500(async { Err(ApiError::not_found("gone")) }).await;
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+    }
 
     #[test]
     fn templates_match_and_decode() {

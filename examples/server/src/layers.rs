@@ -1,5 +1,6 @@
-//! HTTP hardening of the standalone server on axum: a per-request time limit
-//! answering Slipway's JSON 503, and CORS (off unless origins are given).
+//! HTTP hardening of the standalone server: a per-request time limit
+//! answering Slipway's JSON 503 (on both hosts), CORS (off unless origins are
+//! given), and the connection limits (header read timeout, connection cap).
 
 use std::time::Duration;
 
@@ -8,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 #[cfg(feature = "axum")]
 use http::{header, Method, StatusCode};
-#[cfg(feature = "axum")]
 use slipway_core::ApiError;
 #[cfg(feature = "axum")]
 use tower_http::{
@@ -16,7 +16,7 @@ use tower_http::{
     timeout::TimeoutLayer,
 };
 
-/// Time limit and CORS settings of the HTTP host.
+/// Time limits, connection limits and CORS settings of the HTTP host.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     /// Longest time one request (headers to last response byte produced,
@@ -25,6 +25,13 @@ pub struct HttpOptions {
     /// Origins allowed by CORS; empty turns CORS off (default), `*` allows
     /// any origin (tokens are sent as headers, never cookies).
     pub cors_origins: Vec<String>,
+    /// Longest time a client may take to send one request's line and
+    /// headers (and longest idle time of a keep-alive connection) before the
+    /// connection is closed (default 10 s).
+    pub header_read_timeout: Duration,
+    /// Most connections served at once; at the cap new connections wait in
+    /// the listen backlog until one closes (default 10000).
+    pub max_connections: usize,
 }
 
 impl Default for HttpOptions {
@@ -32,6 +39,18 @@ impl Default for HttpOptions {
         Self {
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl HttpOptions {
+    /// The connection limits of the accept loop.
+    pub(crate) fn conn_limits(&self) -> crate::conn::ConnLimits {
+        crate::conn::ConnLimits {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
         }
     }
 }
@@ -74,10 +93,8 @@ pub(crate) fn timeout(limit: Duration) -> TimeoutLayer {
 /// that is always pending and due within a second is earlier than any
 /// request's limit (30 s by default), so arming one wakes nobody. The
 /// price is one wake-up per second.
-#[cfg(feature = "axum")]
 pub(crate) struct TimerAnchor(tokio::task::JoinHandle<()>);
 
-#[cfg(feature = "axum")]
 impl TimerAnchor {
     /// Starts the timer task; it stops when the anchor is dropped.
     pub(crate) fn spawn() -> Self {
@@ -91,7 +108,6 @@ impl TimerAnchor {
     }
 }
 
-#[cfg(feature = "axum")]
 impl Drop for TimerAnchor {
     fn drop(&mut self) {
         self.0.abort();
@@ -106,15 +122,18 @@ pub(crate) fn timeout_as_json(resp: Response, limit: Duration) -> Response {
     {
         return resp;
     }
+    timeout_error(limit).into_response().into_response()
+}
+
+/// Slipway's JSON 503 for a request over the time limit.
+pub(crate) fn timeout_error(limit: Duration) -> ApiError {
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
+        http::StatusCode::SERVICE_UNAVAILABLE,
         format!(
             "The request took longer than the limit of {}; try again",
             humantime::format_duration(limit)
         ),
     )
-    .into_response()
-    .into_response()
 }
 
 #[cfg(feature = "axum")]

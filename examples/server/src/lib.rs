@@ -15,6 +15,7 @@ use slipway_core::{SignupPolicy, Slipway, SlipwayBuilder};
 use tokio::net::TcpListener;
 
 pub mod admin;
+mod conn;
 #[cfg(feature = "warp")]
 pub mod host_warp;
 pub mod layers;
@@ -73,6 +74,32 @@ impl Adapter {
     }
 }
 
+/// The format of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event (the default).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Installs the process's log subscriber: `RUST_LOG` filters (default
+/// `info`), lines go to standard output in `format`, and text carries ANSI
+/// colours only when standard output is a terminal (never in a file or
+/// pipe).
+pub fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 /// Command-line flags, each with an environment fallback.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -84,6 +111,10 @@ pub struct Args {
     /// Address to bind.
     #[arg(long, env = "SLIPWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Log format: `text` or `json` (one JSON object per line).
+    #[arg(long, env = "SLIPWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Host framework: `axum` or `warp` (each needs its cargo feature).
     #[arg(long, env = "SLIPWAY_ADAPTER", value_enum, default_value_t = Adapter::DEFAULT)]
@@ -147,9 +178,20 @@ pub struct Args {
     #[arg(long, env = "SLIPWAY_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
-    /// Longest time one request may take before it answers 503 (axum host).
+    /// Longest time one request may take before it answers 503.
     #[arg(long, env = "SLIPWAY_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+
+    /// Longest time a client may take to send a request's line and headers
+    /// (and longest idle time of a keep-alive connection); the connection is
+    /// closed after it.
+    #[arg(long, env = "SLIPWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Most connections served at once; at the cap new connections wait in
+    /// the listen backlog until one closes.
+    #[arg(long, env = "SLIPWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = parse_max_connections)]
+    pub max_connections: usize,
 
     /// CORS origins, `https://app.example.com,...` or `*`; empty: CORS off
     /// (default).
@@ -209,17 +251,30 @@ pub struct Args {
     pub command: Option<Command>,
 }
 
+/// Parses `--max-connections`: 1 to 4294967295.
+fn parse_max_connections(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n as usize),
+        _ => Err(format!(
+            "`{s}` is not a number of connections from 1 to 4294967295"
+        )),
+    }
+}
+
 impl Args {
     /// Defaults for every flag, as if none were given (no environment read).
     pub fn defaults() -> Self {
         Args::parse_from(["slipway-server"])
     }
 
-    /// The HTTP host settings (time limit, CORS) these flags ask for.
+    /// The HTTP host settings (time limits, connection cap, CORS) these
+    /// flags ask for.
     pub fn http_options(&self) -> HttpOptions {
         HttpOptions {
             request_timeout: self.request_timeout,
             cors_origins: self.cors_origins.clone(),
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
         }
     }
 }
@@ -286,7 +341,7 @@ pub fn app_with(slipway: Slipway, opts: &HttpOptions) -> axum::Router {
             |resp: &http::Response<_>, latency: Duration, _span: &tracing::Span| {
                 tracing::info!(
                     status = resp.status().as_u16(),
-                    latency_ms = latency.as_secs_f64() * 1000.0,
+                    latency_ms = latency_ms(latency),
                     "served"
                 );
             },
@@ -301,6 +356,14 @@ pub fn app_with(slipway: Slipway, opts: &HttpOptions) -> axum::Router {
     slipway_axum::router(slipway).layer(stack)
 }
 
+/// A request's latency in milliseconds, to the microsecond: logs show
+/// `latency_ms=0.381`, not `0.38119000000000003`.
+pub(crate) fn latency_ms(latency: Duration) -> f64 {
+    // Whole microseconds divided once: the nearest double to the decimal
+    // value, which prints with at most three decimals.
+    latency.as_micros() as f64 / 1000.0
+}
+
 /// Serves `slipway` on `listener` until `shutdown` resolves, then lets
 /// in-flight requests finish.
 #[cfg(feature = "axum")]
@@ -312,9 +375,13 @@ pub async fn serve(
     serve_with(listener, slipway, &HttpOptions::default(), shutdown).await
 }
 
-/// [`serve`] with the given time limit and CORS settings. When `shutdown`
-/// resolves it stops accepting, closes WebSockets with 1001, and returns
-/// once in-flight requests and WebSockets are done.
+/// [`serve`] with the given options (time limits, connection cap, CORS).
+/// When `shutdown` resolves it stops accepting, closes WebSockets with 1001,
+/// and returns once in-flight requests and WebSockets are done.
+///
+/// Each connection's requests carry its peer address as
+/// `ConnectInfo<SocketAddr>`, as with axum's
+/// `into_make_service_with_connect_info::<SocketAddr>()`.
 #[cfg(feature = "axum")]
 pub async fn serve_with(
     listener: TcpListener,
@@ -322,11 +389,19 @@ pub async fn serve_with(
     opts: &HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app_with(slipway.clone(), opts).into_make_service_with_connect_info::<SocketAddr>();
+    use tower::ServiceExt as _;
+    let app = app_with(slipway.clone(), opts);
     let _anchor = layers::TimerAnchor::spawn();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(close_websockets_on(slipway.clone(), shutdown))
-        .await?;
+    let make = move |peer: SocketAddr| {
+        app.clone()
+            .map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            })
+    };
+    let stop = close_websockets_on(slipway.clone(), shutdown);
+    conn::serve(listener, opts.conn_limits(), make, stop).await?;
     slipway.shutdown_websockets().await;
     Ok(())
 }
@@ -402,8 +477,7 @@ pub async fn serve_on(
     .await
 }
 
-/// [`serve_on`] with the given HTTP options (the time limit applies on axum
-/// only; CORS on both).
+/// [`serve_on`] with the given HTTP options.
 pub async fn serve_on_with(
     adapter: Adapter,
     listener: TcpListener,
