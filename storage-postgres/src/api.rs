@@ -1,10 +1,13 @@
 //! `impl Store for PgStore`: each call bounded by the operation timeout.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use slipway_core::model::{
-    Authorization, Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, User,
+    Authorization, Domain, Event, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate,
+    User,
 };
-use slipway_core::store::{EventStream, StoreResult};
+use slipway_core::store::{EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
 
 use crate::events;
@@ -158,17 +161,22 @@ impl Store for PgStore {
         .await
     }
 
+    async fn read_events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(async { feed::read_page(&self.inner.pool, after, limit).await.db() })
+            .await
+    }
+
+    async fn event_signals(&self) -> StoreResult<EventSignals> {
+        self.run(async { feed::signals(self.inner.listen.clone()).await.db() })
+            .await
+    }
+
     async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
-        self.run(async {
-            let pool = &self.inner.pool;
-            // Subscribed (and the fan-out listening) before reading where
-            // the log ends: every later event reaches the receiver.
-            let rx = self.inner.fanout.subscribe(pool).await?;
-            let last = u64::try_from(events::last_id(pool).await.db()?).unwrap_or(0);
-            // A cursor from the future (another database, say) means "from now".
-            let cursor = since.map_or(last, |s| s.min(last));
-            Ok(feed::stream(pool.clone(), rx, cursor))
-        })
-        .await
+        self.inner
+            .feed
+            .subscribe(Arc::new(self.clone()), since)
+            .await
     }
 }

@@ -31,13 +31,12 @@
 //!   rolled-back write gives its id back). Readers can therefore follow the
 //!   log with `WHERE id > cursor` and never skip an event that commits
 //!   later with a lower id; a gap can only mean "pruned by retention".
-//! - **Fan-out**: one background task per store LISTENs on a dedicated
-//!   connection; on every notification, on reconnect and every few seconds
-//!   it re-reads the table after the last id it delivered and broadcasts the
-//!   rows to this process' subscribers. A subscriber replays from the table
-//!   first, then follows the broadcast, dropping ids it already has and going
-//!   back to the table when it falls behind, so nothing is lost or repeated
-//!   when the listener connection drops.
+//! - **Fan-out**: core's event feed (`slipway_core::store::EventFeed`)
+//!   follows the table: this store gives it pages of `WHERE id > cursor` and
+//!   wake-ups from a LISTEN on a dedicated connection (on every notification
+//!   and after each reconnect), and the feed re-reads every
+//!   [`PgOptions::poll_interval`] as a safety net. Nothing is lost or
+//!   repeated when the listener connection drops.
 //! - **Retention**: each event insert deletes events more than
 //!   [`PgOptions::event_retention`] ids old; a `since` older than the oldest
 //!   retained event starts the stream with `Resync`.

@@ -11,7 +11,7 @@ use sqlx::Connection as _;
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 
-use crate::feed::Fanout;
+use slipway_core::store::{EventFeed, FeedOptions};
 
 /// Namespace (first key) of Slipway's two-key advisory locks.
 pub(crate) const LOCK_NS: i32 = 0x534c_5057; // "SLPW"
@@ -51,8 +51,9 @@ pub struct PgOptions {
     /// How many live events a subscriber may fall behind before it re-reads
     /// the log from the table (default 1024).
     pub subscriber_buffer: usize,
-    /// How often the fan-out re-reads the log even without a notification,
-    /// as a safety net (default 5 s).
+    /// How often the event feed re-reads the log even without a
+    /// notification, and checks it has not gone back (a restored backup), as
+    /// a safety net (default 1 s).
     pub poll_interval: Duration,
 }
 
@@ -67,7 +68,7 @@ impl Default for PgOptions {
             idle_timeout: Some(Duration::from_secs(600)),
             event_retention: 10_000,
             subscriber_buffer: 1024,
-            poll_interval: Duration::from_secs(5),
+            poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -120,7 +121,9 @@ pub struct PgStore {
 pub(crate) struct Inner {
     pub(crate) pool: PgPool,
     pub(crate) options: PgOptions,
-    pub(crate) fanout: Fanout,
+    /// Where the LISTEN connection of the event signals connects.
+    pub(crate) listen: PgConnectOptions,
+    pub(crate) feed: EventFeed,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -178,12 +181,17 @@ impl PgStore {
             })
             .connect_with(pool_connect)
             .await?;
-        let fanout = Fanout::new(connect, &options);
+        let feed = EventFeed::new(
+            FeedOptions::default()
+                .buffer(options.subscriber_buffer)
+                .poll_interval(options.poll_interval),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 options,
-                fanout,
+                listen: connect,
+                feed,
             }),
         })
     }

@@ -374,3 +374,44 @@ async fn upgrade_copies_existing_networks_onto_projects() {
     let listed = store.list_projects("u1").await.unwrap();
     assert_eq!(listed[0].networks, p1.networks);
 }
+
+/// A database restored from an older backup has a log that ends before the
+/// subscribers' cursors: they get `Resync` (within the poll interval), then
+/// every new event, instead of waiting for ids they already passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_went_back_resyncs_its_subscribers() {
+    let Some(url) = fresh_url().await else { return };
+    let store = PgStore::connect(
+        &url,
+        PgOptions::default().poll_interval(Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let owner = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
+    let mut feed = store.events(None).await.unwrap();
+    for _ in 0..4 {
+        store.create_project(new_project(&owner.id)).await.unwrap();
+        next_id(&mut feed).await;
+    }
+    // "Restore" a backup taken before those events.
+    sqlx::query("DELETE FROM events")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE event_counter SET last_id = 1")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let item = tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .expect("an item within 10 s")
+        .expect("the stream goes on")
+        .expect("no store error");
+    assert_eq!(item, FeedItem::Resync);
+    let p = store.create_project(new_project(&owner.id)).await.unwrap();
+    assert_eq!(next_id(&mut feed).await, 2);
+    assert_eq!(store.get_project(&owner.id, &p.id).await.unwrap().id, p.id);
+}

@@ -53,7 +53,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Client, ErrorKind, RedisError, Script};
 use slipway_core::error::{StoreError, Unique};
-use slipway_core::store::StoreResult;
+use slipway_core::store::{EventFeed, FeedOptions, StoreResult};
 
 pub use redis;
 
@@ -81,10 +81,11 @@ pub struct RedisOptions {
     /// How long one blocking stream read (`XREAD BLOCK`) waits before it is
     /// issued again.
     pub block_timeout: Duration,
-    /// Longest pause between reconnection attempts of the event log reader.
+    /// Longest pause between reconnection attempts of the event log reader
+    /// (kept for compatibility: core's event feed backs off up to 2 s).
     pub max_reconnect_delay: Duration,
-    /// How many live events a subscriber may fall behind before it gets
-    /// `FeedItem::Resync`.
+    /// How many live events a subscriber may fall behind before it reads
+    /// the stream instead of the broadcast.
     pub subscriber_buffer: usize,
 }
 
@@ -113,8 +114,8 @@ struct Inner {
     manager: ConnectionManager,
     options: RedisOptions,
     retention: String,
-    /// The event log's tail reader, started by the first `events()` call.
-    hub: tokio::sync::OnceCell<events::Hub>,
+    /// Core's follower of the event log.
+    feed: EventFeed,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -161,13 +162,14 @@ impl RedisStore {
         .map_err(|_| StoreError::unavailable("timed out connecting to Redis"))?
         .map_err(map_err)?;
         let retention = options.event_retention.max(1).to_string();
+        let feed = EventFeed::new(FeedOptions::default().buffer(options.subscriber_buffer));
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 manager,
                 options,
                 retention,
-                hub: tokio::sync::OnceCell::new(),
+                feed,
             }),
         })
     }

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    Authorization, Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, User,
+    Authorization, Domain, Event, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate,
+    User,
 };
-use slipway_core::store::{EventStream, Store, StoreResult};
+use slipway_core::store::{EventSignals, EventStream, Store, StoreResult};
 
 use crate::{events, projects, users, RedisStore};
 
@@ -146,7 +147,18 @@ impl Store for RedisStore {
         events::last_event_id(self).await
     }
 
+    async fn read_events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        events::read_events(self, after, limit).await
+    }
+
+    async fn event_signals(&self) -> StoreResult<EventSignals> {
+        events::signals(self).await
+    }
+
     async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
-        events::events(self, since).await
+        self.inner
+            .feed
+            .subscribe(std::sync::Arc::new(self.clone()), since)
+            .await
     }
 }

@@ -107,8 +107,8 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_that_falls_behind_gets_resync() {
-    let Some(redis) = support::start_fresh("slow_subscriber_resync") else {
+async fn a_subscriber_that_falls_behind_the_broadcast_catches_up_from_the_stream() {
+    let Some(redis) = support::start_fresh("slow_subscriber_catches_up") else {
         return;
     };
     let store = RedisStore::connect(
@@ -126,13 +126,14 @@ async fn a_subscriber_that_falls_behind_gets_resync() {
         .unwrap();
     let mut slow = store.events(None).await.unwrap();
     let mut fast = store.events(None).await.unwrap();
+    let first = store.last_event_id().await.unwrap() + 1;
     let mut last = 0;
     for _ in 0..12 {
         store.create_project(new_project(&user.id)).await.unwrap();
         last = store.last_event_id().await.unwrap();
     }
     // Once the fast subscriber has the last event, the slow one (which read
-    // nothing) is more than 4 behind.
+    // nothing) is more than the broadcast's 4 events behind.
     loop {
         if let FeedItem::Event(e) = next_item(&mut fast).await {
             if e.id == last {
@@ -140,18 +141,51 @@ async fn a_subscriber_that_falls_behind_gets_resync() {
             }
         }
     }
-    assert_eq!(next_item(&mut slow).await, FeedItem::Resync);
-    let mut ids = Vec::new();
-    while let Ok(Some(Ok(FeedItem::Event(e)))) =
-        tokio::time::timeout(Duration::from_millis(300), slow.next()).await
-    {
-        ids.push(e.id);
+    // It loses nothing the stream still holds: every event, in order, no
+    // resync.
+    for expected in first..=last {
+        assert_eq!(next_id(&mut slow).await, expected);
     }
-    assert_eq!(
-        ids.last(),
-        Some(&last),
-        "continues up to the newest: {ids:?}"
-    );
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let extra = tokio::time::timeout(Duration::from_millis(300), slow.next()).await;
+    assert!(extra.is_err(), "no duplicate or extra item: {extra:?}");
+    let _ = std::fs::remove_dir_all(&redis.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_loses_its_data_subscribers_resync_then_get_every_new_event() {
+    let Some(redis) = support::start_fresh("data_loss_resync") else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
+    let user = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
+    let mut feed = store.events(None).await.unwrap();
+    for _ in 0..5 {
+        store.create_project(new_project(&user.id)).await.unwrap();
+    }
+    for _ in 0..5 {
+        next_id(&mut feed).await;
+    }
+    // The data is gone (a flushed or replaced Redis): the event counter starts
+    // again from 0, behind every subscriber's cursor.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    let user = store
+        .create_user(new_user("b"), RoleGate::FirstUserAdmin)
+        .await
+        .unwrap();
+    assert_eq!(next_item(&mut feed).await, FeedItem::Resync);
+    let p = store.create_project(new_project(&user.id)).await.unwrap();
+    let e = loop {
+        match next_item(&mut feed).await {
+            FeedItem::Event(e) if e.project_id == p.id => break e,
+            FeedItem::Event(_) => continue,
+            FeedItem::Resync => panic!("one resync only"),
+        }
+    };
+    assert_eq!(e.id, store.last_event_id().await.unwrap());
     let _ = std::fs::remove_dir_all(&redis.dir);
 }

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    Authorization, Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, User,
+    Authorization, Domain, Event, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate,
+    User,
 };
-use slipway_core::store::{EventStream, StoreResult};
+use slipway_core::store::{EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
 
 use crate::events;
@@ -161,17 +162,25 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
+    async fn read_events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.run(async {
-            let pool = &self.inner.readers;
-            // Subscribed before reading where the log ends: every later
-            // event reaches the receiver.
-            let rx = self.inner.fanout.subscribe();
-            let last = u64::try_from(events::last_id(pool).await.db()?).unwrap_or(0);
-            // A cursor from the future (another database, say) means "from now".
-            let cursor = since.map_or(last, |s| s.min(last));
-            Ok(feed::stream(pool.clone(), rx, cursor))
+            feed::read_page(&self.inner.readers, after, limit)
+                .await
+                .db()
         })
         .await
+    }
+
+    async fn event_signals(&self) -> StoreResult<EventSignals> {
+        Ok(feed::signals(self.inner.signal.subscribe()))
+    }
+
+    async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
+        self.inner
+            .feed
+            .subscribe(std::sync::Arc::new(self.clone()), since)
+            .await
     }
 }

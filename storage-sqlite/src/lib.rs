@@ -43,11 +43,10 @@
 //! - **Durability**: `synchronous = FULL` by default
 //!   ([`SqliteOptions::synchronous`]): an acknowledged write has reached the
 //!   disk and survives a crash of the process or the machine.
-//! - **Events**: after each commit that appended events, the writer wakes a
-//!   fan-out task that re-reads the table after the last id it delivered and
-//!   broadcasts the rows to this process' subscribers. A subscriber replays
-//!   from the table first, then follows the broadcast, dropping ids it has
-//!   and going back to the table when it falls behind: no gap, no duplicate.
+//! - **Events**: core's event feed (`slipway_core::store::EventFeed`)
+//!   follows the table; after each commit that appended events the writer
+//!   signals it, and it re-reads after the last id it delivered. No gap, no
+//!   duplicate.
 //! - **Retention**: each event insert deletes events more than
 //!   [`SqliteOptions::event_retention`] ids old; a `since` older than the
 //!   oldest retained event starts the stream with `Resync`.

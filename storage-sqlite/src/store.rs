@@ -15,7 +15,8 @@ use sqlx::Sqlite;
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 
-use crate::feed::Fanout;
+use slipway_core::store::{EventFeed, FeedOptions};
+use tokio::sync::watch;
 
 /// Settings of a [`SqliteStore`]: pools, timeouts, durability and event retention.
 #[derive(Debug, Clone)]
@@ -199,7 +200,9 @@ pub(crate) struct Inner {
     /// Read-only connections.
     pub(crate) readers: SqlitePool,
     pub(crate) options: SqliteOptions,
-    pub(crate) fanout: Fanout,
+    /// Counts commits that appended events (the feed's wake-ups).
+    pub(crate) signal: watch::Sender<u64>,
+    pub(crate) feed: EventFeed,
     path: PathBuf,
     /// Holds the exclusive lock on `<path>.lock` while the store lives.
     _lock: File,
@@ -275,14 +278,18 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(db_err)?;
-        let last = crate::events::last_id(&readers).await.map_err(db_err)?;
-        let fanout = Fanout::start(readers.clone(), last, &options);
+        let feed = EventFeed::new(
+            FeedOptions::default()
+                .buffer(options.subscriber_buffer)
+                .poll_interval(options.poll_interval),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 writer,
                 readers,
                 options,
-                fanout,
+                signal: watch::channel(0).0,
+                feed,
                 path,
                 _lock: lock,
             }),
@@ -311,7 +318,7 @@ impl SqliteStore {
     /// is reading at that moment). Calls made after this fail. The lock is released once the last clone of the store is
     /// dropped.
     pub async fn close(&self) {
-        self.inner.fanout.stop().await;
+        self.inner.feed.stop().await;
         self.inner.readers.close().await;
         self.inner.writer.close().await;
     }
@@ -321,9 +328,9 @@ impl SqliteStore {
         self.inner.writer.acquire().await.db()
     }
 
-    /// After a commit that appended events: wakes the fan-out.
+    /// After a commit that appended events: wakes the event feed.
     pub(crate) fn committed(&self) {
-        self.inner.fanout.wake();
+        self.inner.signal.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Runs one store call, bounded by [`SqliteOptions::operation_timeout`].

@@ -80,16 +80,20 @@ impl Events<'_> {
             true => None,
             false => Some(self.core.owner_of(actor)?.to_string()),
         };
+        let newest = self.last_id().await?;
+        // The cursor actually used: a cursor past the newest event (a
+        // restored backup, another instance) starts after the newest one,
+        // and the feed says `Resync` first.
         let start = match since {
-            Some(s) => s,
-            None => self.last_id().await?,
+            Some(s) if s <= newest => s,
+            _ => newest,
         };
         // Subscribing after `start`, rather than "from now on", closes the
         // window between reading the last id and subscribing.
         let inner = self
             .core
             .store
-            .events(Some(start))
+            .events(Some(since.unwrap_or(start)))
             .await
             .map_err(|e| Error::store(Resource::Event, e))?;
         Ok(Subscription {

@@ -3,40 +3,41 @@
 //! The mutex is never held across an `.await`; every write, its uniqueness
 //! checks and its event happen under one lock acquisition, so they are atomic.
 //!
-//! Live events fan out through a `tokio::sync::broadcast` channel, so any
-//! number of subscribers can follow the log and a slow one never slows a
-//! writer (it lags and gets [`FeedItem::Resync`]). Events are published
-//! **after** the state mutex is released (see `StateGuard`), so waking many
-//! subscribers never holds up other reads or writes. Publication stays in id
-//! order without making writers wait: whoever publishes also publishes the
-//! events other writers handed over meanwhile (`fanout`).
+//! Subscribers follow the log through core's [`EventFeed`]: a write signals
+//! it (a `watch` channel) **after** the state mutex is released (see
+//! `StateGuard`), so waking subscribers never holds up other reads or
+//! writes, and a replay reads the log a page at a time, taking the lock once
+//! per page.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use tokio::sync::watch;
 
-use self::fanout::{lock_ignoring_poison, Fanout};
 use self::state::{sorted, State};
 
-use super::{EventStream, Store, StoreResult};
+use super::{EventFeed, EventSignals, EventStream, FeedOptions, Store, StoreResult};
 use crate::error::{StoreError, Unique};
 use crate::model::{
-    Authorization, Domain, EventKind, FeedItem, Network, NetworkPatch, NewEvent, NewUser, Project,
+    Authorization, Domain, Event, EventKind, Network, NetworkPatch, NewEvent, NewUser, Project,
     ProjectPatch, RoleGate, User,
 };
 
-mod fanout;
 mod state;
+
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Options of a [`MemoryStore`].
 #[derive(Debug, Clone)]
 pub struct MemoryStoreOptions {
     /// How many events the log keeps for `?since=` replays.
     pub event_retention: usize,
-    /// How many live events a subscriber may fall behind before it gets
-    /// [`FeedItem::Resync`].
+    /// How many live events a subscriber may fall behind before it reads
+    /// the log instead of the broadcast ([`FeedOptions::buffer`]).
     pub subscriber_buffer: usize,
 }
 
@@ -57,7 +58,9 @@ pub struct MemoryStore {
 
 struct Inner {
     state: Mutex<State>,
-    live: Fanout,
+    /// The newest event id, sent after each write that appended events.
+    signal: watch::Sender<u64>,
+    feed: EventFeed,
     options: MemoryStoreOptions,
 }
 
@@ -87,10 +90,11 @@ impl Drop for StateGuard<'_> {
         let Some(mut guard) = self.guard.take() else {
             return;
         };
-        let events = std::mem::take(&mut guard.unpublished);
+        let appended = std::mem::take(&mut guard.appended);
+        let newest = guard.last_event_id;
         drop(guard);
-        if !events.is_empty() {
-            self.inner.live.publish(events);
+        if appended {
+            self.inner.signal.send_replace(newest);
         }
     }
 }
@@ -115,11 +119,11 @@ impl MemoryStore {
 
     /// An empty store with the given options.
     pub fn with_options(options: MemoryStoreOptions) -> Self {
-        let live = Fanout::new(options.subscriber_buffer);
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
-                live,
+                signal: watch::channel(0).0,
+                feed: EventFeed::new(FeedOptions::default().buffer(options.subscriber_buffer)),
                 options,
             }),
         }
@@ -138,11 +142,11 @@ impl MemoryStore {
     fn append(&self, st: &mut State, ev: NewEvent) {
         st.last_event_id += 1;
         let event = ev.with_id(st.last_event_id);
-        st.events.push_back(event.clone());
+        st.events.push_back(event);
         while st.events.len() > self.inner.options.event_retention.max(1) {
             st.events.pop_front();
         }
-        st.unpublished.push(event);
+        st.appended = true;
     }
 
     /// Appends the UPDATE event of a project whose networks changed.
@@ -430,39 +434,28 @@ impl Store for MemoryStore {
         Ok(self.lock().last_event_id)
     }
 
-    async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
-        // Subscribe and snapshot under the same lock: every later event
-        // arrives on the receiver, in id order; earlier ones still being
-        // published may arrive too and are skipped by id.
-        let (backlog, rx, next) = {
-            let st = self.lock();
-            let rx = self.inner.live.subscribe();
-            let mut backlog: Vec<FeedItem> = Vec::new();
-            if let Some(since) = since {
-                let oldest = st
-                    .events
-                    .front()
-                    .map(|e| e.id)
-                    .unwrap_or(st.last_event_id + 1);
-                if since > st.last_event_id {
-                    // A cursor from the future (e.g. another instance): nothing to replay.
-                } else if since + 1 < oldest {
-                    backlog.push(FeedItem::Resync);
-                }
-                backlog.extend(
-                    st.events
-                        .iter()
-                        .filter(|e| e.id > since)
-                        .cloned()
-                        .map(FeedItem::Event),
-                );
-            }
-            (backlog, rx, st.last_event_id + 1)
+    async fn read_events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        let st = self.lock();
+        let Some(oldest) = st.events.front().map(|e| e.id) else {
+            return Ok(Vec::new());
         };
-        let live = fanout::live(rx, next);
-        Ok(futures::stream::iter(backlog.into_iter().map(Ok))
-            .chain(live)
+        // Ids are dense: the event after `after` sits at a known index.
+        let skip = usize::try_from((after + 1).saturating_sub(oldest)).unwrap_or(usize::MAX);
+        Ok(st.events.iter().skip(skip).take(limit).cloned().collect())
+    }
+
+    async fn event_signals(&self) -> StoreResult<EventSignals> {
+        let rx = self.inner.signal.subscribe();
+        Ok(tokio_stream::wrappers::WatchStream::from_changes(rx)
+            .map(|_| ())
             .boxed())
+    }
+
+    async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
+        self.inner
+            .feed
+            .subscribe(Arc::new(self.clone()), since)
+            .await
     }
 }
 

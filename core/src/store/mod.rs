@@ -13,17 +13,25 @@ use futures::stream::BoxStream;
 
 use crate::error::StoreError;
 use crate::model::{
-    Authorization, Domain, FeedItem, Network, NetworkPatch, NewUser, Project, ProjectPatch,
+    Authorization, Domain, Event, FeedItem, Network, NetworkPatch, NewUser, Project, ProjectPatch,
     RoleGate, User,
 };
 
+mod feed;
 #[cfg(feature = "memory")]
 mod memory;
+pub use feed::{EventFeed, FeedOptions};
 #[cfg(feature = "memory")]
 pub use memory::{MemoryStore, MemoryStoreOptions};
 
 /// A stream of the event log: first the events after `since`, then live ones.
 pub type EventStream = BoxStream<'static, Result<FeedItem, StoreError>>;
+
+/// Wake-ups of the event log: an item whenever events may have been appended
+/// (by this process or any other sharing the backend). Lossy and coalescing
+/// is fine; the stream ends when its source fails (it is then asked for
+/// again).
+pub type EventSignals = BoxStream<'static, ()>;
 
 /// Result alias for store methods.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -175,11 +183,22 @@ pub trait Store: Send + Sync + 'static {
     /// The id of the newest event (0 when the log is empty).
     async fn last_event_id(&self) -> StoreResult<u64>;
 
+    /// Up to `limit` retained events with ids greater than `after`, in id
+    /// order. Ids are dense: a write that fails gives its id back.
+    async fn read_events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>>;
+
+    /// Wake-ups of the log ([`EventSignals`]).
+    async fn event_signals(&self) -> StoreResult<EventSignals>;
+
     /// The event log after `since` (exclusive), then live events as they are
     /// written — by this process or any other sharing the backend — in id
-    /// order, with no gap and no duplicate. When `since` is older than the
-    /// retained log the stream starts with [`FeedItem::Resync`] and continues
-    /// with the oldest retained events. `None` means "from now on".
+    /// order, with no gap and no duplicate; [`FeedItem::Resync`] when events
+    /// were lost (`since` older than the retained log, or past its end).
+    /// `None` means "from now on".
+    ///
+    /// Implement it with the store's [`EventFeed`]:
+    /// `self.feed.subscribe(Arc::new(self.clone()), since).await`, so every
+    /// store follows its log the same way.
     async fn events(&self, since: Option<u64>) -> StoreResult<EventStream>;
 }
 

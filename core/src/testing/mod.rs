@@ -53,6 +53,9 @@ macro_rules! store_conformance {
             failed_write_appends_no_event,
             events_replay_then_live,
             events_resync_when_since_is_stale,
+            read_events_pages_the_log,
+            slow_subscriber_loses_nothing,
+            future_cursor_gets_resync_then_new_events,
         );
     };
     (@cases $setup:path; $($case:ident),* $(,)?) => {

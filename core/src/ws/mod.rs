@@ -50,8 +50,9 @@
 //! - Event ids are decimal **strings** of an unsigned 64-bit integer, both in
 //!   `id` and in `lastEventId`; they increase with every event of the
 //!   instance (so a user's ids have gaps: other users' events are not sent).
-//! - `lastEventId` is the id the feed starts after: `since` when given, else
-//!   the newest event of the instance at connect time. Remember the `id` of
+//! - `lastEventId` is the id the feed starts after: `since` when given (the
+//!   newest event when `since` is past it), else the newest event of the
+//!   instance at connect time. Remember the `id` of
 //!   the last `project.update` you processed and reconnect with
 //!   `?since=<that id>` (or `lastEventId` when none came): you get exactly
 //!   the events you missed, in order, then live ones — no gap, no duplicate.
@@ -60,8 +61,9 @@
 //!   `GET /project/{id}` shows it, or `{"id": "…"}` on `DELETE`.
 //! - A user only receives events of projects they own (for `DELETE`: owned at
 //!   the time of deletion), whatever they ask for.
-//! - `resync` comes when `since` is older than the retained event log, or when
-//!   the client reads too slowly and more than
+//! - `resync` comes when `since` is older than the retained event log or past
+//!   its newest event, when the store's log goes back (a restore, lost data),
+//!   or when the client reads too slowly and more than
 //!   [`Config::ws_buffer`](crate::Config::ws_buffer) frames wait for it (its
 //!   waiting frames are dropped). The feed continues after it; the client
 //!   should refetch its projects.

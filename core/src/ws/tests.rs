@@ -359,6 +359,24 @@ async fn ws_stale_since_gets_resync_then_the_retained_events() {
 }
 
 #[tokio::test]
+async fn ws_future_since_gets_resync_and_reports_the_cursor_used() {
+    let e = env(100, |_| {});
+    let ada = e.user("ada").await;
+    let p = e.project(&ada).await;
+    e.rename(&p, "two").await;
+    // Events 1 and 2 exist; the client claims to have seen 500.
+    let mut c = e.connect(&ada, "&since=500", 16).await;
+    let hello = c.frame().await;
+    assert_eq!(hello["event"], "connect");
+    assert_eq!(hello["data"]["lastEventId"], "2");
+    assert_eq!(c.frame().await, serde_json::json!({"event": "resync"}));
+    e.rename(&p, "three").await;
+    let live = c.frame().await;
+    assert_eq!(live["id"], "3");
+    assert_eq!(live["data"]["data"]["name"], "three");
+}
+
+#[tokio::test]
 async fn ws_slow_client_gets_resync_and_the_feed_goes_on() {
     let e = env(1000, |c| {
         c.ws_buffer = 4;

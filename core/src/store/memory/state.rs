@@ -31,8 +31,9 @@ pub(super) struct State {
     pub(super) settings: BTreeMap<String, serde_json::Value>,
     pub(super) events: VecDeque<Event>,
     pub(super) last_event_id: u64,
-    /// Events appended under the current lock, published when it is released.
-    pub(super) unpublished: Vec<Event>,
+    /// Whether events were appended under the current lock (signalled when
+    /// it is released).
+    pub(super) appended: bool,
 }
 
 /// Sorts `(seq, item)` pairs and drops the sequence numbers.

@@ -105,3 +105,60 @@ pub async fn events_resync_when_since_is_stale(store: &dyn Store) {
     let e = next_event(&mut fresh).await;
     assert_eq!(e.id, last);
 }
+
+/// `read_events` pages the log: at most `limit` events after `after`, in id
+/// order, and nothing after the newest.
+pub async fn read_events_pages_the_log(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let start = store.last_event_id().await.unwrap();
+    for _ in 0..7 {
+        store.create_project(new_project(&a.id)).await.unwrap();
+    }
+    let first = store.read_events(start, 3).await.unwrap();
+    let ids: Vec<u64> = first.iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![start + 1, start + 2, start + 3]);
+    let rest = store.read_events(start + 3, 100).await.unwrap();
+    assert_eq!(rest.len(), 4);
+    assert_eq!(
+        rest.last().unwrap().id,
+        store.last_event_id().await.unwrap()
+    );
+    assert!(store.read_events(start + 7, 10).await.unwrap().is_empty());
+}
+
+/// A subscriber that reads nothing while 80 events are written (fewer than
+/// the retained 100) then gets every one of them, in order, without
+/// `Resync`: a slow subscriber loses nothing the log still holds.
+pub async fn slow_subscriber_loses_nothing(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let mut slow = store.events(None).await.unwrap();
+    let start = store.last_event_id().await.unwrap();
+    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    for i in 0..79 {
+        let patch = ProjectPatch {
+            name: Some(format!("n{i}")),
+            updated_at: now(),
+            ..Default::default()
+        };
+        store.update_project(&a.id, &p.id, patch).await.unwrap();
+    }
+    for expected in start + 1..=start + 80 {
+        assert_eq!(next_event(&mut slow).await.id, expected);
+    }
+    let extra = tokio::time::timeout(Duration::from_millis(300), slow.next()).await;
+    assert!(extra.is_err(), "no duplicate or extra item: {extra:?}");
+}
+
+/// A cursor past the newest event (a restored backup, another instance)
+/// gets `Resync` first, then every new event: it is not silently clamped.
+pub async fn future_cursor_gets_resync_then_new_events(store: &dyn Store) {
+    let a = user(store, "a").await;
+    store.create_project(new_project(&a.id)).await.unwrap();
+    let last = store.last_event_id().await.unwrap();
+    let mut feed = store.events(Some(last + 1000)).await.unwrap();
+    assert_eq!(next_item(&mut feed).await, FeedItem::Resync);
+    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    let e = next_event(&mut feed).await;
+    assert_eq!(e.id, last + 1);
+    assert_eq!(e.project_id, p.id);
+}
