@@ -286,6 +286,7 @@ impl SlipwayBuilder {
                     ),
                     store,
                     config,
+                    hub: Arc::default(),
                 },
                 authenticator,
                 ws_registry: ws::Registry::default(),

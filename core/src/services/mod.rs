@@ -93,7 +93,8 @@ pub use accounts::{Accounts, NewAccount, SignedIn, Signin, Signup};
 pub use authorizations::{Authorizations, NewAuthorization};
 pub use domains::{challenge_name, DomainVerification, Domains, NewDomain};
 pub use error::{Error, Resource, Result, SignupClosed, Unique, Upstream};
-pub use events::{Events, Subscription};
+pub use events::{Delivered, Events, Subscription};
+pub(crate) use events::{Hub, Item};
 pub use github::{GitHubConfiguration, GitHubSettings, PublicConfiguration};
 pub use networks::{NetworkChanges, Networks, NewNetwork};
 pub use principal::Principal;
@@ -110,6 +111,8 @@ pub(crate) struct Core {
     pub(crate) signin_addr_limiter: Limiter,
     pub(crate) github: Arc<dyn crate::github::GitHubClient>,
     pub(crate) dns: Arc<dyn crate::dns::DnsResolver>,
+    /// The node's event hub.
+    pub(crate) hub: Arc<Hub>,
 }
 
 impl Core {

@@ -10,18 +10,16 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use futures::StreamExt;
 use tokio::sync::Notify;
 
 use super::frames;
-use crate::model::FeedItem;
-use crate::store::EventStream;
+use crate::services::{Item, Subscription};
 
 /// What the sender takes from the queue.
 #[derive(Debug, PartialEq)]
 pub(super) enum Out {
-    /// A frame to send as text.
-    Frame(String),
+    /// A frame to send as text (shared by the sockets of one user).
+    Frame(Arc<str>),
     /// Events were lost: send `resync`.
     Resync,
     /// The event stream failed or ended: close the socket.
@@ -83,16 +81,16 @@ impl Queue {
     }
 }
 
-/// Drains `events` into `queue`, keeping only the events of `user_id`'s
-/// projects. Runs until the stream ends or fails (then queues `End`).
-pub(super) async fn pump(mut events: EventStream, user_id: String, queue: Arc<Queue>) {
-    while let Some(item) = events.next().await {
+/// Drains the user's subscription into `queue` (the hub routes only the
+/// user's own events to it, each frame serialised once for all of the user's
+/// sockets). Runs until the subscription ends or fails (then queues `End`).
+pub(super) async fn pump(mut events: Subscription, queue: Arc<Queue>) {
+    while let Some(item) = events.next_shared().await {
         match item {
-            Ok(FeedItem::Event(ev)) if ev.owner_id == user_id => {
-                queue.push(Out::Frame(frames::project_update(&ev)));
+            Ok(Item::Event(delivered)) => {
+                queue.push(Out::Frame(delivered.frame(frames::project_update)));
             }
-            Ok(FeedItem::Event(_)) => {}
-            Ok(FeedItem::Resync) => queue.push(Out::Resync),
+            Ok(Item::Resync) => queue.push(Out::Resync),
             Err(e) => {
                 tracing::warn!(error = %e, "event stream failed; closing websocket");
                 break;

@@ -99,7 +99,7 @@
 use http::HeaderMap;
 
 use crate::http::{ApiError, AuthRequest};
-use crate::store::EventStream;
+use crate::services::Subscription;
 use crate::Slipway;
 
 mod feed;
@@ -178,7 +178,7 @@ pub struct WsSession {
     /// Token expiry, seconds since the epoch.
     expires_at: i64,
     last_event_id: u64,
-    events: EventStream,
+    events: Subscription,
     slot: Slot,
 }
 
@@ -300,7 +300,8 @@ impl Slipway {
             slipway: self.clone(),
             user_id: user.id.clone(),
         };
-        let (start, events) = self.events().subscribe_all(since).await?;
+        let events = self.events().subscribe(&principal, since).await?;
+        let start = events.start();
         Ok(WsSession {
             slipway: self.clone(),
             user_id: user.id,

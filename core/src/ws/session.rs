@@ -41,7 +41,7 @@ impl WsSession {
         let send_timeout = config.ws_pong_timeout;
         let ping_every = config.ws_ping_interval;
         let queue = Arc::new(Queue::new(config.ws_buffer));
-        let _pump = AbortOnDrop(tokio::spawn(pump(events, user_id.clone(), queue.clone())));
+        let _pump = AbortOnDrop(tokio::spawn(pump(events, queue.clone())));
         let (mut tx, mut rx) = socket.split();
 
         let hello = WsMessage::Text(frames::connect(&user_id, last_event_id));
@@ -91,7 +91,7 @@ impl WsSession {
                 }
                 () = std::future::ready(()), if has_item => {
                     let frame = match queue.pop() {
-                        Some(Out::Frame(text)) => text,
+                        Some(Out::Frame(text)) => text.to_string(),
                         Some(Out::Resync) => frames::resync(),
                         Some(Out::End) => break Some((CLOSE_FEED_FAILED, "event stream unavailable")),
                         None => continue,
