@@ -31,7 +31,9 @@ struct Server {
 impl Server {
     fn start(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_slipway-server"))
-            .args(["--listen", "127.0.0.1:0"])
+            // In memory: the default SQLite file would be shared by the
+            // tests running at once (and left in the source tree).
+            .args(["--listen", "127.0.0.1:0", "--database-url", "memory:"])
             .args(args)
             .env("RUST_LOG", "info")
             .env_remove("SLIPWAY_LOG_FORMAT")
