@@ -199,8 +199,8 @@ impl RoleGate {
     }
 }
 
-/// A stored user.
-#[derive(Debug, Clone, PartialEq)]
+/// A stored user. `Debug` never shows the password hash.
+#[derive(Clone, PartialEq)]
 pub struct User {
     /// Opaque id (UUID).
     pub id: String,
@@ -218,8 +218,9 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// A user to create. The store assigns the role.
-#[derive(Debug, Clone)]
+/// A user to create. The store assigns the role. `Debug` never shows the
+/// password hash.
+#[derive(Clone)]
 pub struct NewUser {
     /// Opaque id (UUID) chosen by core.
     pub id: String,
@@ -233,6 +234,84 @@ pub struct NewUser {
     pub github_id: Option<i64>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+}
+
+/// How a password hash shows in `Debug`: whether there is one, never what.
+fn redacted_hash(hash: &Option<String>) -> &'static str {
+    match hash {
+        Some(_) => "Some(<redacted>)",
+        None => "None",
+    }
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field(
+                "password_hash",
+                &format_args!("{}", redacted_hash(&self.password_hash)),
+            )
+            .field("github_id", &self.github_id)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field(
+                "password_hash",
+                &format_args!("{}", redacted_hash(&self.password_hash)),
+            )
+            .field("github_id", &self.github_id)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_password_hash() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".to_string();
+        let new = NewUser {
+            id: "u1".into(),
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            password_hash: Some(hash.clone()),
+            github_id: None,
+            created_at: Utc::now(),
+        };
+        let user = User {
+            id: new.id.clone(),
+            name: new.name.clone(),
+            email: new.email.clone(),
+            role: Role::Admin,
+            password_hash: Some(hash.clone()),
+            github_id: Some(7),
+            created_at: new.created_at,
+        };
+        for shown in [
+            format!("{new:?}"),
+            format!("{user:?}"),
+            format!("{user:#?}"),
+        ] {
+            assert!(!shown.contains("argon2"), "{shown}");
+            assert!(!shown.contains("aGFzaGhhc2hoYXNo"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert!(shown.contains("ada@example.com"), "{shown}");
+        }
+    }
 }
 
 /// The public view of a user (`GET /auth/me`).

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::github::{for_code, not_configured, upstream};
-use super::{new_id, validate, Core, Error, Principal, Resource, Result, SignupClosed};
+use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result, SignupClosed};
 use crate::config::SignupPolicy;
 use crate::crypto::SecretString;
 use crate::github::{primary_verified, GitHubUser, TokenScopes};
@@ -269,6 +269,7 @@ impl Accounts<'_> {
 
     /// A user by id.
     pub async fn get(&self, id: &str) -> Result<User> {
+        let id = issued(id, Resource::User)?;
         self.core
             .store
             .get_user(id)
@@ -316,6 +317,7 @@ impl Accounts<'_> {
         if actor.id() != Some(id) {
             self.core.require_admin(actor).await?;
         }
+        let id = issued(id, Resource::User)?;
         self.core
             .store
             .delete_user(id)

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::github::{for_code, upstream};
-use super::{new_id, validate, Core, Error, Principal, Resource, Result};
+use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::crypto::SecretString;
 use crate::github::{GitHubError, GitHubUser, TokenScopes};
 use crate::model::{Authorization, AuthorizationType, Sealed};
@@ -223,6 +223,7 @@ impl Authorizations<'_> {
     /// One of the principal's authorizations.
     pub async fn get(&self, actor: &Principal, id: &str) -> Result<Authorization> {
         let user = self.core.user_of(actor).await?;
+        let id = issued(id, Resource::Authorization)?;
         self.core
             .store
             .get_authorization(&user.id, id)
@@ -243,6 +244,7 @@ impl Authorizations<'_> {
     /// Deletes one of the principal's authorizations.
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
         let user = self.core.user_of(actor).await?;
+        let id = issued(id, Resource::Authorization)?;
         self.core
             .store
             .delete_authorization(&user.id, id)

@@ -5,7 +5,7 @@
 //! not find the record leaves a linked domain linked (ownership was proven
 //! once; networks depend on it).
 
-use super::{new_id, validate, Core, Error, Principal, Resource, Result, Upstream};
+use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result, Upstream};
 use crate::dns::{DnsError, Lookup};
 use crate::model::Domain;
 
@@ -114,6 +114,7 @@ impl Domains<'_> {
     /// One registered domain (any signed-in principal).
     pub async fn get(&self, actor: &Principal, id: &str) -> Result<Domain> {
         self.core.require_signed_in(actor).await?;
+        let id = issued(id, Resource::Domain)?;
         self.core
             .store
             .get_domain(id)
@@ -125,6 +126,7 @@ impl Domains<'_> {
     /// use it.
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
         self.core.require_admin(actor).await?;
+        let id = issued(id, Resource::Domain)?;
         self.core
             .store
             .delete_domain(id)
@@ -136,6 +138,7 @@ impl Domains<'_> {
     /// challenge (admin).
     pub async fn verify(&self, actor: &Principal, id: &str) -> Result<DomainVerification> {
         self.core.require_admin(actor).await?;
+        let id = issued(id, Resource::Domain)?;
         let store = &self.core.store;
         let domain = store
             .get_domain(id)

@@ -177,3 +177,52 @@ impl Core {
 pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// Whether `id` has the form of the ids Slipway issues (a lowercase,
+/// hyphenated UUID).
+pub(crate) fn is_issued_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+        })
+}
+
+/// Anything that is not an id Slipway issued names no record: `NotFound`
+/// before any store is asked (so no path text ever reaches a store key).
+pub(crate) fn issued(id: &str, resource: Resource) -> Result<&str> {
+    if is_issued_id(id) {
+        Ok(id)
+    } else {
+        Err(Error::NotFound(resource))
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn only_issued_ids_pass() {
+        let id = new_id();
+        assert!(is_issued_id(&id));
+        for bad in [
+            "",
+            "x",
+            &id.to_uppercase(),
+            &format!("{id}:ver"),
+            &id.replace('-', ""),
+            &format!("{{{id}}}"),
+            &format!("urn:uuid:{id}"),
+            "../../etc/passwd",
+            &"a".repeat(36),
+        ] {
+            assert!(!is_issued_id(bad), "{bad}");
+        }
+        assert!(matches!(
+            issued("p:ver", Resource::Project),
+            Err(Error::NotFound(Resource::Project))
+        ));
+    }
+}

@@ -2,7 +2,7 @@
 //! principal's projects. The hostname is unique instance-wide and must equal
 //! or sit under a registered domain. Each write is a project UPDATE event.
 
-use super::{new_id, validate, Core, Error, Principal, Resource, Result};
+use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::model::{Network, NetworkPatch};
 
 /// A network connection to create.
@@ -86,6 +86,7 @@ impl Networks<'_> {
         if input.project_id.is_empty() {
             return Err(Error::invalid("projectId", "projectId must not be empty"));
         }
+        issued(&input.project_id, Resource::Project)?;
         let store = &self.core.store;
         // The project must be the principal's: 404 before anything about domains.
         store
@@ -114,6 +115,7 @@ impl Networks<'_> {
         let owner = self.core.user_of(actor).await?;
         let store = &self.core.store;
         if let Some(pid) = project_id {
+            issued(pid, Resource::Project)?;
             store
                 .get_project(&owner.id, pid)
                 .await
@@ -128,6 +130,7 @@ impl Networks<'_> {
     /// One of the principal's connections.
     pub async fn get(&self, actor: &Principal, id: &str) -> Result<Network> {
         let owner = self.core.user_of(actor).await?;
+        let id = issued(id, Resource::Network)?;
         self.core
             .store
             .get_network(&owner.id, id)
@@ -144,6 +147,7 @@ impl Networks<'_> {
     ) -> Result<Network> {
         let owner = self.core.user_of(actor).await?;
         let port = changes.port.map(validate::port).transpose()?;
+        let id = issued(id, Resource::Network)?;
         let store = &self.core.store;
         let current = store
             .get_network(&owner.id, id)
@@ -174,6 +178,7 @@ impl Networks<'_> {
     /// Deletes one of the principal's connections.
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
         let owner = self.core.user_of(actor).await?;
+        let id = issued(id, Resource::Network)?;
         self.core
             .store
             .delete_network(&owner.id, id)

@@ -2,7 +2,7 @@
 //! [`Error::NotFound`]. Every write appends its `project.update` event in the
 //! store's same atomic step.
 
-use super::{new_id, validate, Core, Error, Principal, Resource, Result};
+use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::model::{Project, ProjectPatch};
 use crate::StoreError;
 
@@ -142,6 +142,11 @@ impl Projects<'_> {
         // (the account is gone) from a 404.
         let owner = self.core.owner_of(actor)?;
         let store = &self.core.store;
+        if issued(id, Resource::Project).is_err() {
+            // Still a 401 when the account is gone.
+            self.core.user_of(actor).await?;
+            return Err(Error::NotFound(Resource::Project));
+        }
         match store.get_project(owner, id).await {
             Ok(project) => Ok(project),
             Err(StoreError::NotFound) => {
@@ -161,6 +166,7 @@ impl Projects<'_> {
         changes: ProjectChanges,
     ) -> Result<Project> {
         let owner = self.core.user_of(actor).await?;
+        let id = issued(id, Resource::Project)?;
         if let Some(n) = &changes.name {
             check_name(n)?;
         }
@@ -202,6 +208,7 @@ impl Projects<'_> {
     /// DELETE event.
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
         let owner = self.core.user_of(actor).await?;
+        let id = issued(id, Resource::Project)?;
         self.core
             .store
             .delete_project(&owner.id, id)
