@@ -31,8 +31,12 @@ impl std::str::FromStr for SignupPolicy {
     }
 }
 
-/// The settings of one Slipway instance.
+/// The settings of one Slipway instance, set through the builder
+/// ([`SlipwayBuilder::configure`](crate::SlipwayBuilder::configure) for the
+/// ones without a method of their own); read them with
+/// [`Slipway::config`](crate::Slipway::config).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Access token lifetime (default 24 h).
     pub token_ttl: Duration,
