@@ -21,6 +21,9 @@ const ADAPTERS: [&str; 2] = ["axum", "warp"];
 async fn start(adapter: &str, opts: slipway_server::HttpOptions) -> slipway_server::Running {
     let mut args = slipway_server::Args::defaults();
     args.secret = Some(slipway_tests::SECRET.into());
+    // Never the default `sqlite://slipway.db` in the working directory: the
+    // tests run at once, and one server holds a database file.
+    args.database_url = "memory:".into();
     let slipway = slipway_server::build(&args, |b| b.argon2(slipway_tests::fast_argon2()))
         .await
         .unwrap();
