@@ -166,6 +166,7 @@ impl Ctx {
     pub(crate) fn baseline_requests(&self) -> anyhow::Result<MakeRequest> {
         let slipway = Slipway::builder()
             .secret(self.secret.as_bytes().to_vec())
+            .store(slipway_core::MemoryStore::new())
             .build()?;
         let user = slipway_core::model::User {
             id: "0b6c3c1e-6a4e-4f0e-9d1e-2f1f5d7b9a10".into(),

@@ -296,6 +296,7 @@ fn baseline_app(secret: &str) -> anyhow::Result<axum::Router> {
     // Build a Slipway with the same secret only to read the derived JWT key.
     let slipway = Slipway::builder()
         .secret(secret.as_bytes().to_vec())
+        .store(slipway_core::MemoryStore::new())
         .build()?;
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
