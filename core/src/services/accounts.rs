@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::github::{for_code, not_configured, upstream};
+use super::github::{for_code, upstream};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result, SignupClosed};
 use crate::config::SignupPolicy;
 use crate::crypto::SecretString;
@@ -331,7 +331,7 @@ impl Accounts<'_> {
     /// keeps the GitHub token as the user's `oauth` authorization.
     pub async fn github_signin(&self, code: &SecretString) -> Result<SignedIn> {
         check_code("code", code)?;
-        let app = self.core.github_app().await?.ok_or_else(not_configured)?;
+        let app = self.core.require_github_app().await?;
         let gh = &self.core.github;
         let token = gh
             .exchange_code(&app, code)
@@ -347,11 +347,11 @@ impl Accounts<'_> {
 
     async fn github_user(&self, token: &SecretString, gh_user: &GitHubUser) -> Result<User> {
         let store = &self.core.store;
-        let linked_elsewhere = |e: StoreError| Error::store(Resource::User, e);
+        let user_error = |e: StoreError| Error::store(Resource::User, e);
         if let Some(user) = store
             .find_user_by_github_id(gh_user.id)
             .await
-            .map_err(linked_elsewhere)?
+            .map_err(user_error)?
         {
             return Ok(user);
         }
@@ -392,11 +392,7 @@ impl Accounts<'_> {
                  it on GitHub, then sign in again",
             )
         })?;
-        if let Some(existing) = store
-            .find_user_by_email(&email)
-            .await
-            .map_err(linked_elsewhere)?
-        {
+        if let Some(existing) = store.find_user_by_email(&email).await.map_err(user_error)? {
             if existing.github_id.is_some() {
                 return Err(Error::InUse {
                     resource: Resource::User,
@@ -408,7 +404,7 @@ impl Accounts<'_> {
             let linked = store
                 .link_github(&existing.id, gh_user.id)
                 .await
-                .map_err(linked_elsewhere)?;
+                .map_err(user_error)?;
             tracing::info!(user_id = %linked.id, github_id = gh_user.id, "GitHub account linked through its verified email");
             return Ok(linked);
         }

@@ -223,7 +223,7 @@ fn humanize(t: Duration) -> String {
 }
 
 /// The 400 when no OAuth app is configured.
-pub(crate) fn not_configured() -> Error {
+fn not_configured() -> Error {
     Error::invalid(
         "",
         "GitHub is not configured on this instance: an admin must register a GitHub OAuth app \
