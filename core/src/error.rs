@@ -71,6 +71,8 @@ pub enum Unique {
     MainDomain,
     /// A record id (ids are random: a clash means a bug or a replayed write).
     Id,
+    /// The email of a pending invitation.
+    InvitationEmail,
 }
 
 impl Unique {
@@ -85,6 +87,7 @@ impl Unique {
             Unique::NetworkHostname | Unique::DomainName => "domain",
             Unique::MainDomain => "main",
             Unique::Id => "id",
+            Unique::InvitationEmail => "email",
         }
     }
 
@@ -105,6 +108,9 @@ impl Unique {
                 "main: another domain is already the main domain; only one may be"
             }
             Unique::Id => "id is already in use; try again",
+            Unique::InvitationEmail => {
+                "an invitation for this email is pending; delete it before inviting again"
+            }
         }
     }
 }

@@ -184,6 +184,15 @@ pub enum RoleGate {
     /// Exactly this role, whoever exists already (users a host or an admin
     /// creates).
     Exactly(Role),
+    /// An invitation: the store removes the invitation with this id in the
+    /// same atomic step as the insert (answering `Refused` when it is gone,
+    /// so an invitation works once), and the user gets `role`.
+    Invitation {
+        /// The invitation's id.
+        id: uuid::Uuid,
+        /// The invited role.
+        role: Role,
+    },
 }
 
 impl RoleGate {
@@ -191,7 +200,7 @@ impl RoleGate {
     /// `None` when the gate refuses the user.
     pub fn decide(self, first: bool) -> Option<Role> {
         match self {
-            RoleGate::Exactly(role) => Some(role),
+            RoleGate::Exactly(role) | RoleGate::Invitation { role, .. } => Some(role),
             RoleGate::FirstUserOnly if !first => None,
             _ if first => Some(Role::Admin),
             _ => Some(Role::Member),
@@ -216,6 +225,112 @@ pub struct User {
     pub github_id: Option<i64>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// A disabled user cannot sign in and their tokens stop working.
+    pub disabled: bool,
+    /// Access tokens carry the epoch they were issued under; raising it
+    /// (password change, role change, sign-out everywhere) ends every older
+    /// token.
+    pub session_epoch: u32,
+}
+
+/// A change to a user, applied atomically by
+/// [`Store::update_user`](crate::store::Store::update_user). `None` leaves a
+/// field as it is. `Debug` never shows the password hash.
+#[derive(Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct UserUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New (lowercased) email; unique.
+    pub email: Option<String>,
+    /// New role.
+    pub role: Option<Role>,
+    /// New Argon2id PHC string.
+    pub password_hash: Option<String>,
+    /// Disables or re-enables the user.
+    pub disabled: Option<bool>,
+    /// Raises [`User::session_epoch`] by one: every token issued before
+    /// stops working.
+    pub revoke_sessions: bool,
+}
+
+impl UserUpdate {
+    /// Applies the change to `user` (what a store writes).
+    pub fn apply(&self, user: &mut User) {
+        if let Some(name) = &self.name {
+            user.name = name.clone();
+        }
+        if let Some(email) = &self.email {
+            user.email = email.clone();
+        }
+        if let Some(role) = self.role {
+            user.role = role;
+        }
+        if let Some(hash) = &self.password_hash {
+            user.password_hash = Some(hash.clone());
+        }
+        if let Some(disabled) = self.disabled {
+            user.disabled = disabled;
+        }
+        if self.revoke_sessions {
+            user.session_epoch = user.session_epoch.saturating_add(1);
+        }
+    }
+
+    /// Whether applying it to `before` takes away an active admin (demoted
+    /// or disabled): the store refuses that when no other active admin
+    /// remains.
+    pub fn removes_admin(&self, before: &User) -> bool {
+        if !before.is_active_admin() {
+            return false;
+        }
+        let mut after = before.clone();
+        self.apply(&mut after);
+        !after.is_active_admin()
+    }
+}
+
+impl std::fmt::Debug for UserUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserUpdate")
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field(
+                "password_hash",
+                &format_args!("{}", redacted_hash(&self.password_hash)),
+            )
+            .field("disabled", &self.disabled)
+            .field("revoke_sessions", &self.revoke_sessions)
+            .finish()
+    }
+}
+
+impl User {
+    /// An admin who is not disabled.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && !self.disabled
+    }
+}
+
+/// A pending invitation to sign up with a given email and role. Only the
+/// SHA-256 of its token is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    /// Opaque id (UUID).
+    pub id: String,
+    /// The (lowercased) email it is for; unique among pending invitations.
+    pub email: String,
+    /// The role the account gets.
+    pub role: Role,
+    /// Hex SHA-256 of the token; unique.
+    pub token_hash: String,
+    /// The admin who invited (`None`: the host or an admin command).
+    pub created_by: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// After this the invitation no longer works.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A user to create. The store assigns the role. `Debug` never shows the
@@ -234,6 +349,23 @@ pub struct NewUser {
     pub github_id: Option<i64>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+}
+
+impl NewUser {
+    /// The stored user: `role`, enabled, session epoch 0.
+    pub fn into_user(self, role: Role) -> User {
+        User {
+            id: self.id,
+            name: self.name,
+            email: self.email,
+            role,
+            password_hash: self.password_hash,
+            github_id: self.github_id,
+            created_at: self.created_at,
+            disabled: false,
+            session_epoch: 0,
+        }
+    }
 }
 
 /// How a password hash shows in `Debug`: whether there is one, never what.
@@ -257,6 +389,8 @@ impl std::fmt::Debug for User {
             )
             .field("github_id", &self.github_id)
             .field("created_at", &self.created_at)
+            .field("disabled", &self.disabled)
+            .field("session_epoch", &self.session_epoch)
             .finish()
     }
 }
@@ -300,16 +434,23 @@ mod redaction_tests {
             password_hash: Some(hash.clone()),
             github_id: Some(7),
             created_at: new.created_at,
+            disabled: false,
+            session_epoch: 0,
+        };
+        let update = UserUpdate {
+            password_hash: Some(hash.clone()),
+            ..UserUpdate::default()
         };
         for shown in [
             format!("{new:?}"),
             format!("{user:?}"),
+            format!("{update:?}"),
             format!("{user:#?}"),
         ] {
             assert!(!shown.contains("argon2"), "{shown}");
             assert!(!shown.contains("aGFzaGhhc2hoYXNo"), "{shown}");
             assert!(shown.contains("<redacted>"), "{shown}");
-            assert!(shown.contains("ada@example.com"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
         }
     }
 }
@@ -339,6 +480,75 @@ impl From<&User> for UserView {
             email: u.email.clone(),
             role: u.role,
             created_at: u.created_at,
+        }
+    }
+}
+
+/// A user as an administrator sees them (`GET /users`): never a hash or
+/// a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedUserView {
+    /// User id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Email (lowercase).
+    pub email: String,
+    /// `admin` or `member`.
+    pub role: Role,
+    /// Whether the user is disabled (cannot sign in; tokens refused).
+    pub disabled: bool,
+    /// Whether the user can sign in with a password.
+    pub has_password: bool,
+    /// Whether a GitHub account is linked.
+    pub github_linked: bool,
+    /// Creation time (RFC 3339).
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&User> for ManagedUserView {
+    fn from(u: &User) -> Self {
+        ManagedUserView {
+            id: u.id.clone(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            role: u.role,
+            disabled: u.disabled,
+            has_password: u.password_hash.is_some(),
+            github_linked: u.github_id.is_some(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// A pending invitation as `GET /invitations` shows it (without its token).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationView {
+    /// Invitation id.
+    pub id: String,
+    /// The email it is for.
+    pub email: String,
+    /// The role the account will get.
+    pub role: Role,
+    /// Creation time (RFC 3339).
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
+    /// After this the invitation no longer works (RFC 3339).
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<&Invitation> for InvitationView {
+    fn from(i: &Invitation) -> Self {
+        InvitationView {
+            id: i.id.clone(),
+            email: i.email.clone(),
+            role: i.role,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
         }
     }
 }

@@ -21,8 +21,8 @@ use self::state::{sorted, State};
 use super::{EventFeed, EventSignals, EventStream, FeedOptions, Store, StoreResult};
 use crate::error::{StoreError, Unique};
 use crate::model::{
-    Authorization, Domain, Event, EventKind, Network, NetworkPatch, NewEvent, NewUser, Project,
-    ProjectPatch, RoleGate, User,
+    Authorization, Domain, Event, EventKind, Invitation, Network, NetworkPatch, NewEvent, NewUser,
+    Project, ProjectPatch, RoleGate, User, UserUpdate,
 };
 
 mod state;
@@ -181,15 +181,12 @@ impl Store for MemoryStore {
                 return Err(StoreError::conflict(Unique::GitHubId));
             }
         }
-        let user = User {
-            id: user.id,
-            name: user.name,
-            email: user.email,
-            role,
-            password_hash: user.password_hash,
-            github_id: user.github_id,
-            created_at: user.created_at,
-        };
+        if let RoleGate::Invitation { id, .. } = gate {
+            if st.invitations.remove(&id.to_string()).is_none() {
+                return Err(StoreError::Refused);
+            }
+        }
+        let user = user.into_user(role);
         st.insert_user(user.clone());
         Ok(user)
     }
@@ -212,12 +209,65 @@ impl Store for MemoryStore {
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
         let mut st = self.lock();
-        let owned = st.remove_user(id).ok_or(StoreError::NotFound)?;
+        let owned = st.remove_user(id)?;
         for pid in owned {
             st.remove_project(&pid);
             self.append(&mut st, NewEvent::deleted(id, &pid));
         }
         Ok(())
+    }
+
+    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
+        self.lock().update_user(id, &update)
+    }
+
+    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+        self.lock().list_users(after, limit)
+    }
+
+    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {
+        let mut st = self.lock();
+        if st
+            .invitations
+            .values()
+            .any(|(_, i)| i.email == invitation.email)
+        {
+            return Err(StoreError::conflict(Unique::InvitationEmail));
+        }
+        if st.invitations.contains_key(&invitation.id)
+            || st
+                .invitations
+                .values()
+                .any(|(_, i)| i.token_hash == invitation.token_hash)
+        {
+            return Err(StoreError::conflict(Unique::Id));
+        }
+        let seq = st.next_seq();
+        st.invitations
+            .insert(invitation.id.clone(), (seq, invitation.clone()));
+        Ok(invitation)
+    }
+
+    async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
+        let st = self.lock();
+        Ok(sorted(st.invitations.values().cloned()))
+    }
+
+    async fn find_invitation(&self, token_hash: &str) -> StoreResult<Option<Invitation>> {
+        let st = self.lock();
+        Ok(st
+            .invitations
+            .values()
+            .find(|(_, i)| i.token_hash == token_hash)
+            .map(|(_, i)| i.clone()))
+    }
+
+    async fn delete_invitation(&self, id: &str) -> StoreResult<()> {
+        self.lock()
+            .invitations
+            .remove(id)
+            .map(|_| ())
+            .ok_or(StoreError::NotFound)
     }
 
     async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {

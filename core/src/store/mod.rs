@@ -13,8 +13,8 @@ use futures::stream::BoxStream;
 
 use crate::error::StoreError;
 use crate::model::{
-    Authorization, Domain, Event, FeedItem, Network, NetworkPatch, NewUser, Project, ProjectPatch,
-    RoleGate, User,
+    Authorization, Domain, Event, FeedItem, Invitation, Network, NetworkPatch, NewUser, Project,
+    ProjectPatch, RoleGate, User, UserUpdate,
 };
 
 mod feed;
@@ -72,8 +72,36 @@ pub trait Store: Send + Sync + 'static {
     async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User>;
 
     /// Deletes a user with everything they own (authorizations, projects and
-    /// their networks; a DELETE event per project).
+    /// their networks; a DELETE event per project). `Refused` (nothing
+    /// written) when the user is the last active admin
+    /// ([`User::is_active_admin`]).
     async fn delete_user(&self, id: &str) -> StoreResult<()>;
+
+    /// Applies `update` ([`UserUpdate::apply`]) to a user atomically and
+    /// returns the result. `Conflict(Unique::Email)` when the new email is
+    /// taken; `Refused` (nothing written) when the change takes away the last
+    /// active admin ([`UserUpdate::removes_admin`]).
+    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User>;
+
+    /// Up to `limit` users in creation order, after the user with id `after`
+    /// (from the start when `None`; `NotFound` when that user does not
+    /// exist).
+    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>>;
+
+    // ---- invitations -------------------------------------------------------
+
+    /// Stores an invitation. `Conflict(Unique::Email)` when one for the same
+    /// email is pending.
+    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation>;
+
+    /// Pending invitations, oldest first.
+    async fn list_invitations(&self) -> StoreResult<Vec<Invitation>>;
+
+    /// The invitation whose token hashes to `token_hash`, if any.
+    async fn find_invitation(&self, token_hash: &str) -> StoreResult<Option<Invitation>>;
+
+    /// Deletes an invitation (`NotFound` when there is none with this id).
+    async fn delete_invitation(&self, id: &str) -> StoreResult<()>;
 
     // ---- authorizations ----------------------------------------------------
 

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::error::{StoreError, Unique};
-use crate::model::{Authorization, Domain, Event, Network, Project, User};
+use crate::model::{Authorization, Domain, Event, Invitation, Network, Project, User, UserUpdate};
 use crate::store::StoreResult;
 
 /// Ids in insertion order (`(seq, id)`), for "oldest first" listings.
@@ -16,6 +16,8 @@ type Ordered = BTreeSet<(u64, String)>;
 pub(super) struct State {
     seq: u64,
     users: HashMap<String, (u64, User)>,
+    user_order: Ordered,
+    pub(super) invitations: BTreeMap<String, (u64, Invitation)>,
     emails: HashMap<String, String>,
     github_ids: HashMap<i64, String>,
     pub(super) auths: BTreeMap<String, (u64, Authorization)>,
@@ -85,7 +87,50 @@ impl State {
         if let Some(gid) = user.github_id {
             self.github_ids.insert(gid, user.id.clone());
         }
+        self.user_order.insert((seq, user.id.clone()));
         self.users.insert(user.id.clone(), (seq, user));
+    }
+
+    /// Whether an active admin other than `id` exists.
+    fn other_active_admin(&self, id: &str) -> bool {
+        self.users
+            .values()
+            .any(|(_, u)| u.id != id && u.is_active_admin())
+    }
+
+    pub(super) fn update_user(&mut self, id: &str, update: &UserUpdate) -> StoreResult<User> {
+        let (_, before) = self.users.get(id).ok_or(StoreError::NotFound)?;
+        if let Some(email) = &update.email {
+            if self.emails.get(email).is_some_and(|owner| owner != id) {
+                return Err(StoreError::conflict(Unique::Email));
+            }
+        }
+        if update.removes_admin(before) && !self.other_active_admin(id) {
+            return Err(StoreError::Refused);
+        }
+        let (_, user) = self.users.get_mut(id).ok_or(StoreError::NotFound)?;
+        let old_email = user.email.clone();
+        update.apply(user);
+        let user = user.clone();
+        if user.email != old_email {
+            self.emails.remove(&old_email);
+            self.emails.insert(user.email.clone(), id.to_string());
+        }
+        Ok(user)
+    }
+
+    pub(super) fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+        let start = match after {
+            None => None,
+            Some(id) => Some(self.users.get(id).ok_or(StoreError::NotFound)?.0),
+        };
+        Ok(self
+            .user_order
+            .iter()
+            .filter(|(seq, _)| start.is_none_or(|s| *seq > s))
+            .take(limit)
+            .filter_map(|(_, id)| self.user(id).cloned())
+            .collect())
     }
 
     pub(super) fn set_github_id(&mut self, user_id: &str, github_id: i64) -> StoreResult<User> {
@@ -106,19 +151,23 @@ impl State {
 
     /// Removes a user and their authorizations; returns the ids of their
     /// projects (oldest first), which the caller removes with events.
-    pub(super) fn remove_user(&mut self, id: &str) -> Option<Vec<String>> {
-        let (_, user) = self.users.remove(id)?;
+    pub(super) fn remove_user(&mut self, id: &str) -> StoreResult<Vec<String>> {
+        let (_, user) = self.users.get(id).ok_or(StoreError::NotFound)?;
+        if user.is_active_admin() && !self.other_active_admin(id) {
+            return Err(StoreError::Refused);
+        }
+        let (seq, user) = self.users.remove(id).ok_or(StoreError::NotFound)?;
+        self.user_order.remove(&(seq, id.to_string()));
         self.emails.remove(&user.email);
         if let Some(gid) = user.github_id {
             self.github_ids.remove(&gid);
         }
         self.auths.retain(|_, (_, a)| a.user_id != id);
-        Some(
-            self.owner_projects
-                .get(id)
-                .map(|set| set.iter().map(|(_, pid)| pid.clone()).collect())
-                .unwrap_or_default(),
-        )
+        Ok(self
+            .owner_projects
+            .get(id)
+            .map(|set| set.iter().map(|(_, pid)| pid.clone()).collect())
+            .unwrap_or_default())
     }
 
     // ---- projects ------------------------------------------------------

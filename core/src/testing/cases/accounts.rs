@@ -150,7 +150,12 @@ pub async fn link_github_unique(store: &dyn Store) {
 
 /// Deleting a user removes their projects (with DELETE events) and authorizations.
 pub async fn delete_user_removes_user_and_projects(store: &dyn Store) {
+    // The first user is the only admin; a second admin lets them go.
     let a = user(store, "a").await;
+    store
+        .create_user(new_user("admin2"), RoleGate::Exactly(Role::Admin))
+        .await
+        .unwrap();
     let p = store.create_project(new_project(&a.id)).await.unwrap();
     let mut feed = store
         .events(Some(store.last_event_id().await.unwrap()))
@@ -233,4 +238,231 @@ pub async fn settings_roundtrip(store: &dyn Store) {
     let w = serde_json::json!({"clientId": "def"});
     store.put_setting("github", w.clone()).await.unwrap();
     assert_eq!(store.get_setting("github").await.unwrap(), Some(w));
+}
+
+fn update() -> UserUpdate {
+    UserUpdate::default()
+}
+
+/// `update_user` writes the fields it names and nothing else; a taken email
+/// conflicts; `revoke_sessions` raises the epoch by one.
+pub async fn update_user_applies_changes(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let b = user(store, "b").await;
+    assert!(!a.disabled);
+    assert_eq!(a.session_epoch, 0);
+    let mut change = update();
+    change.name = Some("Ada Lovelace".into());
+    change.email = Some(format!("new-{}", a.email));
+    change.password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
+    change.revoke_sessions = true;
+    let updated = store.update_user(&a.id, change.clone()).await.unwrap();
+    let mut expected = a.clone();
+    change.apply(&mut expected);
+    assert_eq!(updated, expected);
+    assert_eq!(updated.session_epoch, 1);
+    assert_eq!(store.get_user(&a.id).await.unwrap(), expected);
+    // The old email is free, the new one finds the user.
+    assert!(store.find_user_by_email(&a.email).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .find_user_by_email(&expected.email)
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(a.id.clone())
+    );
+    let mut taken = update();
+    taken.email = Some(b.email.clone());
+    assert_eq!(
+        conflict_field(store.update_user(&a.id, taken).await),
+        "email"
+    );
+    assert_eq!(store.get_user(&a.id).await.unwrap(), expected);
+    // Keeping one's own email is not a conflict.
+    let mut same = update();
+    same.email = Some(expected.email.clone());
+    same.revoke_sessions = true;
+    assert_eq!(
+        store.update_user(&a.id, same).await.unwrap().session_epoch,
+        2
+    );
+    let mut off = update();
+    off.disabled = Some(true);
+    off.role = Some(Role::Member);
+    let b2 = store.update_user(&b.id, off).await.unwrap();
+    assert!(b2.disabled);
+    assert_eq!(store.get_user(&b.id).await.unwrap(), b2);
+    assert!(is_not_found(store.update_user(&uid(), update()).await));
+}
+
+/// The last active admin cannot be demoted, disabled or deleted (`Refused`,
+/// nothing written); with a second admin each works.
+pub async fn last_admin_is_kept(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let m = user(store, "m").await;
+    assert_eq!(a.role, Role::Admin);
+    let mut demote = update();
+    demote.role = Some(Role::Member);
+    let mut disable = update();
+    disable.disabled = Some(true);
+    for change in [demote.clone(), disable.clone()] {
+        assert!(matches!(
+            store.update_user(&a.id, change).await,
+            Err(StoreError::Refused)
+        ));
+    }
+    assert!(matches!(
+        store.delete_user(&a.id).await,
+        Err(StoreError::Refused)
+    ));
+    assert_eq!(store.get_user(&a.id).await.unwrap(), a);
+    // Members come and go freely.
+    store.update_user(&m.id, disable.clone()).await.unwrap();
+    // A disabled admin does not count as the one that remains.
+    let mut promote = update();
+    promote.role = Some(Role::Admin);
+    store.update_user(&m.id, promote.clone()).await.unwrap();
+    assert!(matches!(
+        store.update_user(&a.id, demote.clone()).await,
+        Err(StoreError::Refused)
+    ));
+    let mut enable = update();
+    enable.disabled = Some(false);
+    store.update_user(&m.id, enable).await.unwrap();
+    // Now m is an active admin: a may go.
+    let a2 = store.update_user(&a.id, demote).await.unwrap();
+    assert_eq!(a2.role, Role::Member);
+    store.update_user(&a.id, promote).await.unwrap();
+    store.delete_user(&a.id).await.unwrap();
+    assert!(matches!(
+        store.delete_user(&m.id).await,
+        Err(StoreError::Refused)
+    ));
+}
+
+/// Concurrent demotions of two admins: exactly one wins.
+pub async fn concurrent_demotions_keep_an_admin(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let b = store
+        .create_user(new_user("b"), RoleGate::Exactly(Role::Admin))
+        .await
+        .unwrap();
+    let mut demote = update();
+    demote.role = Some(Role::Member);
+    let (x, y) = futures::join!(
+        store.update_user(&a.id, demote.clone()),
+        store.update_user(&b.id, demote.clone())
+    );
+    assert_eq!(
+        [x.is_ok(), y.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{x:?} {y:?}"
+    );
+    let admins = store
+        .list_users(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.is_active_admin())
+        .count();
+    assert_eq!(admins, 1);
+}
+
+/// `list_users` pages in creation order: every user exactly once.
+pub async fn list_users_pages_in_order(store: &dyn Store) {
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(user(store, &format!("u{i}")).await.id);
+    }
+    let all: Vec<String> = store
+        .list_users(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(all, ids);
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_users(after.as_deref(), 3).await.unwrap();
+        assert!(page.len() <= 3);
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|u| u.id.clone());
+        paged.extend(page.into_iter().map(|u| u.id));
+    }
+    assert_eq!(paged, ids);
+    assert!(is_not_found(store.list_users(Some(&uid()), 3).await));
+}
+
+fn invitation(email: &str, role: Role) -> Invitation {
+    Invitation {
+        id: uid(),
+        email: email.to_string(),
+        role,
+        token_hash: format!("{:064x}", rand::random::<u128>()),
+        created_by: None,
+        created_at: now(),
+        expires_at: now() + chrono::Duration::days(7),
+    }
+}
+
+/// Invitations are stored, listed oldest first, found by token hash, unique
+/// per email, deleted; `RoleGate::Invitation` consumes one exactly once.
+pub async fn invitations_work_once(store: &dyn Store) {
+    let admin = user(store, "admin").await;
+    let i1 = invitation("one@example.com", Role::Member);
+    let mut i2 = invitation("two@example.com", Role::Admin);
+    i2.created_by = Some(admin.id.clone());
+    assert_eq!(store.create_invitation(i1.clone()).await.unwrap(), i1);
+    assert_eq!(store.create_invitation(i2.clone()).await.unwrap(), i2);
+    assert_eq!(
+        conflict_field(
+            store
+                .create_invitation(invitation("one@example.com", Role::Admin))
+                .await
+        ),
+        "email"
+    );
+    assert_eq!(
+        store.list_invitations().await.unwrap(),
+        vec![i1.clone(), i2.clone()]
+    );
+    assert_eq!(
+        store.find_invitation(&i2.token_hash).await.unwrap(),
+        Some(i2.clone())
+    );
+    assert_eq!(store.find_invitation(&"0".repeat(64)).await.unwrap(), None);
+    // Consumed with the insert, once.
+    let gate = RoleGate::Invitation {
+        id: i2.id.parse().unwrap(),
+        role: i2.role,
+    };
+    let mut invited = new_user("two");
+    invited.email = i2.email.clone();
+    let u = store.create_user(invited, gate).await.unwrap();
+    assert_eq!(u.role, Role::Admin);
+    assert_eq!(store.find_invitation(&i2.token_hash).await.unwrap(), None);
+    assert!(matches!(
+        store.create_user(new_user("again"), gate).await,
+        Err(StoreError::Refused)
+    ));
+    // Concurrent uses of one invitation: one account.
+    let i3 = invitation("three@example.com", Role::Member);
+    store.create_invitation(i3.clone()).await.unwrap();
+    let gate3 = RoleGate::Invitation {
+        id: i3.id.parse().unwrap(),
+        role: i3.role,
+    };
+    let (x, y) = futures::join!(
+        store.create_user(new_user("x"), gate3),
+        store.create_user(new_user("y"), gate3)
+    );
+    assert_eq!(u8::from(x.is_ok()) + u8::from(y.is_ok()), 1, "{x:?} {y:?}");
+    store.delete_invitation(&i1.id).await.unwrap();
+    assert!(is_not_found(store.delete_invitation(&i1.id).await));
+    assert!(store.list_invitations().await.unwrap().is_empty());
 }
