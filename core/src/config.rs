@@ -104,6 +104,14 @@ pub struct Config {
     /// (`GET /user`, `repo` scope on classic tokens). Turn off for offline
     /// installs (default on).
     pub verify_personal_access_tokens: bool,
+    /// How long a node trusts its copy of a user's session state (disabled,
+    /// session epoch) before reading it again: a password change, role
+    /// change, sign-out everywhere or deletion made on another node ends the
+    /// user's older tokens and WebSockets here within this time (default 2 s;
+    /// on the node that made the change, at once).
+    pub session_check_interval: Duration,
+    /// How long an invitation works (default 7 days).
+    pub invitation_ttl: Duration,
 }
 
 impl Default for Config {
@@ -135,6 +143,8 @@ impl Default for Config {
             github_api_url: "https://api.github.com".to_string(),
             github_timeout: Duration::from_secs(10),
             verify_personal_access_tokens: true,
+            session_check_interval: Duration::from_secs(2),
+            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

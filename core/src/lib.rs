@@ -215,6 +215,17 @@ impl SlipwayBuilder {
         self.dns = Some(Arc::new(resolver));
         self
     }
+    /// How long a node trusts its copy of a user's session state (default
+    /// 2 s; see [`Config::session_check_interval`]).
+    pub fn session_check_interval(mut self, interval: Duration) -> Self {
+        self.config.session_check_interval = interval;
+        self
+    }
+    /// How long an invitation works (default 7 days).
+    pub fn invitation_ttl(mut self, ttl: Duration) -> Self {
+        self.config.invitation_ttl = ttl;
+        self
+    }
     /// Edits the configuration in place.
     pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
@@ -234,6 +245,11 @@ impl SlipwayBuilder {
         if config.token_ttl.is_zero() {
             return Err(BuildError::Invalid(
                 "token lifetime must be positive".into(),
+            ));
+        }
+        if config.session_check_interval.is_zero() || config.invitation_ttl.is_zero() {
+            return Err(BuildError::Invalid(
+                "session check interval and invitation lifetime must be positive".into(),
             ));
         }
         if config.dns_timeout.is_zero() {
@@ -285,6 +301,7 @@ impl SlipwayBuilder {
                         config.signin_window,
                     ),
                     store,
+                    sessions: services::Sessions::new(config.session_check_interval),
                     config,
                     hub: Arc::default(),
                 },
@@ -357,6 +374,20 @@ impl Slipway {
         }
     }
 
+    /// User administration (admins and the system principal).
+    pub fn users(&self) -> services::Users<'_> {
+        services::Users {
+            core: &self.inner.core,
+        }
+    }
+
+    /// Invitations to sign up (admins and the system principal).
+    pub fn invitations(&self) -> services::Invitations<'_> {
+        services::Invitations {
+            core: &self.inner.core,
+        }
+    }
+
     /// The live event feed.
     pub fn events(&self) -> services::Events<'_> {
         services::Events {
@@ -374,7 +405,7 @@ impl Slipway {
         &self,
         token: &str,
     ) -> Result<(model::User, Principal), services::Error> {
-        let principal = self.accounts().verify_token(token)?;
+        let principal = self.accounts().verify_token(token).await?;
         let user = self.accounts().me(&principal).await?;
         Ok((user, principal))
     }

@@ -25,6 +25,11 @@ pub struct Claims {
     pub exp: i64,
     /// Issuer.
     pub iss: String,
+    /// The user's session epoch at issue time: the token stops working when
+    /// the epoch is raised (password or role change, sign-out everywhere).
+    /// Tokens from before epochs existed carry none and count as epoch 0.
+    #[serde(default)]
+    pub sev: u32,
 }
 
 /// Signs and verifies access tokens.
@@ -68,6 +73,7 @@ impl Tokens {
             iat: now,
             exp: now + ttl,
             iss: self.issuer.clone(),
+            sev: user.session_epoch,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing does not fail")

@@ -67,7 +67,7 @@ impl Authenticator for BearerAuthenticator {
     ) -> Result<Option<Principal>, Error> {
         match request.bearer() {
             None => Ok(None),
-            Some(token) => slipway.accounts().verify_token(token).map(Some),
+            Some(token) => slipway.accounts().verify_token(token).await.map(Some),
         }
     }
 }

@@ -8,7 +8,7 @@ use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result, 
 use crate::config::SignupPolicy;
 use crate::crypto::SecretString;
 use crate::github::{primary_verified, GitHubUser, TokenScopes};
-use crate::model::{Authorization, AuthorizationType, NewUser, Role, RoleGate, User};
+use crate::model::{Authorization, AuthorizationType, NewUser, Role, RoleGate, User, UserUpdate};
 use crate::StoreError;
 
 /// A sign-up.
@@ -21,6 +21,9 @@ pub struct Signup {
     pub email: String,
     /// Password, 8-256 characters.
     pub password: SecretString,
+    /// An invitation's token: the account gets the invited role, whatever
+    /// the sign-up policy; the email must be the invited one.
+    pub invitation_token: Option<SecretString>,
 }
 
 impl Signup {
@@ -34,7 +37,64 @@ impl Signup {
             name: name.into(),
             email: email.into(),
             password: SecretString::new(password.into()),
+            invitation_token: None,
         }
+    }
+    /// Signs up with an invitation's token.
+    pub fn invitation(mut self, token: impl Into<String>) -> Self {
+        self.invitation_token = Some(SecretString::new(token.into()));
+        self
+    }
+}
+
+/// Changes to one's own account (`PATCH /auth/me`); `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct MeChanges {
+    /// New display name, 1-100 characters.
+    pub name: Option<String>,
+    /// New email (stored lowercase), unique.
+    pub email: Option<String>,
+}
+
+impl MeChanges {
+    /// Changes the name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Changes the email.
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+}
+
+/// A password change (`POST /auth/password`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PasswordChange {
+    /// The current password.
+    pub current: SecretString,
+    /// The new password, 8-256 characters.
+    pub new: SecretString,
+    /// The client's address, for the sign-in limiter.
+    pub client: Option<IpAddr>,
+}
+
+impl PasswordChange {
+    /// A change from `current` to `new`.
+    pub fn new(current: impl Into<String>, new: impl Into<String>) -> Self {
+        PasswordChange {
+            current: SecretString::new(current.into()),
+            new: SecretString::new(new.into()),
+            client: None,
+        }
+    }
+    /// Sets the client address.
+    pub fn from_addr(mut self, client: Option<IpAddr>) -> Self {
+        self.client = client;
+        self
     }
 }
 
@@ -88,6 +148,8 @@ pub struct NewAccount {
     /// The role (default member: the host decides who administers Slipway;
     /// the first such account does not become admin by itself).
     pub role: Role,
+    /// A password, when the account signs in with one (8-256 characters).
+    pub password: Option<SecretString>,
 }
 
 impl NewAccount {
@@ -97,6 +159,7 @@ impl NewAccount {
             name: name.into(),
             email: email.into(),
             role: Role::Member,
+            password: None,
         }
     }
     /// Sets the role.
@@ -104,9 +167,14 @@ impl NewAccount {
         self.role = role;
         self
     }
+    /// Sets a password.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(SecretString::new(password.into()));
+        self
+    }
 }
 
-fn password_rule(password: &SecretString) -> Result<()> {
+pub(crate) fn password_rule(password: &SecretString) -> Result<()> {
     let n = password.expose().chars().count();
     if !(8..=256).contains(&n) {
         return Err(Error::invalid(
@@ -147,6 +215,11 @@ impl Accounts<'_> {
         validate::text("name", &input.name, 1, 100)?;
         let email = validate::email(&input.email)?;
         password_rule(&input.password)?;
+        if let Some(token) = &input.invitation_token {
+            return self
+                .signup_invited(input.name.trim(), email, &input.password, token)
+                .await;
+        }
         if self.core.config.signup == SignupPolicy::Closed {
             return Err(Error::SignupClosed(SignupClosed::Closed));
         }
@@ -212,6 +285,21 @@ impl Accounts<'_> {
         let user = self.find_by_email(&email).await?;
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
         let ok = self.core.hasher.verify(password.to_string(), phc).await?;
+        let disabled = user.as_ref().is_some_and(|u| u.disabled);
+        if disabled && ok {
+            // Not a guess: the owner, who is told (with the same words a
+            // wrong password gets below).
+            limiter.succeed(&email);
+        }
+        if disabled {
+            if !ok {
+                limiter.fail(&email);
+                if let Some(a) = &addr {
+                    by_addr.fail(a);
+                }
+            }
+            return Err(disabled_error());
+        }
         match user {
             Some(user) if ok => {
                 limiter.succeed(&email);
@@ -234,18 +322,186 @@ impl Accounts<'_> {
         self.core.user_of(actor).await
     }
 
-    /// Verifies an access token's signature, algorithm, issuer and expiry;
-    /// the principal it names (the user is loaded when needed).
-    pub fn verify_token(&self, token: &str) -> Result<Principal> {
+    /// Changes the principal's own name and/or email (`Conflict(Email)`
+    /// when the email is taken).
+    pub async fn update_me(&self, actor: &Principal, changes: MeChanges) -> Result<User> {
+        let me = self.core.user_of(actor).await?;
+        let mut update = UserUpdate::default();
+        if let Some(name) = &changes.name {
+            validate::text("name", name, 1, 100)?;
+            update.name = Some(name.trim().to_string());
+        }
+        if let Some(email) = &changes.email {
+            update.email = Some(validate::email(email)?);
+        }
+        if update == UserUpdate::default() {
+            return Ok(me);
+        }
+        let user = self.core.update_user(&me.id, update).await?;
+        tracing::info!(user_id = %user.id, "account details changed");
+        Ok(user)
+    }
+
+    /// Changes the principal's password after checking the current one
+    /// (a wrong one counts as a failed sign-in for the limiter) and signs
+    /// them in afresh: every token issued before stops working, and their
+    /// other WebSockets close.
+    pub async fn change_password(
+        &self,
+        actor: &Principal,
+        input: PasswordChange,
+    ) -> Result<SignedIn> {
+        let current = input.current.expose();
+        if current.is_empty() || current.chars().count() > 256 {
+            return Err(Error::invalid(
+                "currentPassword",
+                "currentPassword must be between 1 and 256 characters long",
+            ));
+        }
+        password_rule(&input.new).map_err(|_| {
+            Error::invalid(
+                "newPassword",
+                "newPassword must be between 8 and 256 characters long",
+            )
+        })?;
+        let me = self.core.user_of(actor).await?;
+        let limiter = &self.core.signin_limiter;
+        if let Some(wait) = limiter.check(&me.email) {
+            return Err(Error::TooManyAttempts {
+                message: "Too many failed sign-in attempts for this email; wait before trying                           again"
+                    .into(),
+                retry_after: wait,
+            });
+        }
+        let ok = self
+            .core
+            .hasher
+            .verify(current.to_string(), me.password_hash.clone())
+            .await?;
+        if !ok {
+            limiter.fail(&me.email);
+            if let Some(a) = input.client {
+                self.core.signin_addr_limiter.fail(&a.to_string());
+            }
+            return Err(Error::Unauthenticated("currentPassword is wrong".into()));
+        }
+        let hash = self
+            .core
+            .hasher
+            .hash(input.new.expose().to_string())
+            .await?;
+        let user = self
+            .core
+            .update_user(
+                &me.id,
+                UserUpdate {
+                    password_hash: Some(hash),
+                    revoke_sessions: true,
+                    ..UserUpdate::default()
+                },
+            )
+            .await?;
+        tracing::info!(user_id = %user.id, "password changed; older sessions ended");
+        Ok(self.signed_in(user))
+    }
+
+    /// Ends every session of the principal's user: tokens issued before now
+    /// stop working and their WebSockets close.
+    pub async fn signout_all(&self, actor: &Principal) -> Result<()> {
+        let me = self.core.user_of(actor).await?;
         self.core
-            .tokens
-            .verify(token)
-            .map(|claims| Principal::from_claims(&claims))
-            .map_err(|_| {
-                Error::Unauthenticated(
-                    "The access token is invalid or has expired; sign in again".into(),
-                )
-            })
+            .update_user(
+                &me.id,
+                UserUpdate {
+                    revoke_sessions: true,
+                    ..UserUpdate::default()
+                },
+            )
+            .await?;
+        tracing::info!(user_id = %me.id, "signed out everywhere");
+        Ok(())
+    }
+
+    /// Signs up through an invitation: the policy does not apply, the email
+    /// must be the invited one, and the invitation is used up with the
+    /// insert.
+    async fn signup_invited(
+        &self,
+        name: &str,
+        email: String,
+        password: &SecretString,
+        token: &SecretString,
+    ) -> Result<SignedIn> {
+        let bad = || {
+            Error::invalid(
+                "invitationToken",
+                "invitationToken is not a valid invitation: it was used, revoked or has expired;                  ask an administrator for a new one",
+            )
+        };
+        let t = token.expose();
+        if t.is_empty() || t.len() > 256 {
+            return Err(bad());
+        }
+        let invitation = self
+            .core
+            .store
+            .find_invitation(&super::invitations::token_hash(t))
+            .await
+            .map_err(|e| Error::store(Resource::Invitation, e))?
+            .ok_or_else(bad)?;
+        if invitation.expires_at <= chrono::Utc::now() {
+            return Err(bad());
+        }
+        if invitation.email != email {
+            return Err(Error::invalid(
+                "email",
+                "email must be the address the invitation was sent to",
+            ));
+        }
+        let id = invitation.id.parse().map_err(|_| bad())?;
+        let hash = self.core.hasher.hash(password.expose().to_string()).await?;
+        let created = self
+            .core
+            .store
+            .create_user(
+                NewUser {
+                    id: new_id(),
+                    name: name.to_string(),
+                    email,
+                    password_hash: Some(hash),
+                    github_id: None,
+                    created_at: chrono::Utc::now(),
+                },
+                RoleGate::Invitation {
+                    id,
+                    role: invitation.role,
+                },
+            )
+            .await;
+        let user = match created {
+            Ok(user) => user,
+            Err(StoreError::Refused) => return Err(bad()),
+            Err(e) => return Err(Error::store(Resource::User, e)),
+        };
+        tracing::info!(user_id = %user.id, role = user.role.as_str(), invitation_id = %invitation.id, "user signed up with an invitation");
+        Ok(self.signed_in(user))
+    }
+
+    /// Verifies an access token's signature, algorithm, issuer and expiry,
+    /// and that it still counts: its user exists, is not disabled and has not
+    /// ended their older sessions since (read through the node's session
+    /// cache). The principal it names (the user is loaded when needed).
+    pub async fn verify_token(&self, token: &str) -> Result<Principal> {
+        let claims = self.core.tokens.verify(token).map_err(|_| {
+            Error::Unauthenticated(
+                "The access token is invalid or has expired; sign in again".into(),
+            )
+        })?;
+        self.core
+            .sessions
+            .check(&*self.core.store, &claims.sub, claims.sev)
+            .await?;
+        Ok(Principal::from_claims(&claims))
     }
 
     /// Issues an access token for a user, with the configured lifetime or `ttl`.
@@ -312,17 +568,14 @@ impl Accounts<'_> {
     }
 
     /// Deletes a user with everything they own (admin, or the user
-    /// themselves).
+    /// themselves): a DELETE event per project, and their WebSockets close.
+    /// The last active admin cannot be deleted ([`Error::InUse`]).
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
         if actor.id() != Some(id) {
             self.core.require_admin(actor).await?;
         }
         let id = issued(id, Resource::User)?;
-        self.core
-            .store
-            .delete_user(id)
-            .await
-            .map_err(|e| Error::store(Resource::User, e))
+        self.core.delete_user(id).await
     }
 
     /// Signs in with a GitHub OAuth code: exchanges it, finds the user by
@@ -339,6 +592,9 @@ impl Accounts<'_> {
             .map_err(|e| for_code(e, "code"))?;
         let (gh_user, scopes) = gh.user(&token).await.map_err(upstream)?;
         let user = self.github_user(&token, &gh_user).await?;
+        if user.disabled {
+            return Err(disabled_error());
+        }
         self.keep_github_token(&user, &gh_user, &scopes, &token)
             .await?;
         tracing::info!(user_id = %user.id, github_id = gh_user.id, "signed in with GitHub");
@@ -457,6 +713,12 @@ impl Accounts<'_> {
             .map_err(|e| Error::store(Resource::Authorization, e))?;
         Ok(())
     }
+}
+
+/// The answer to a disabled user's sign-in, whether the password was right
+/// or wrong.
+fn disabled_error() -> Error {
+    Error::Forbidden("This account is disabled; ask an administrator of this instance".into())
 }
 
 /// A code as GitHub hands it out: 1-256 printable characters.

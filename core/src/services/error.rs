@@ -27,6 +27,8 @@ pub enum Resource {
     Setting,
     /// An event of the log.
     Event,
+    /// An invitation to sign up.
+    Invitation,
 }
 
 impl Resource {
@@ -40,6 +42,7 @@ impl Resource {
             Resource::Authorization => "Authorization",
             Resource::Setting => "Setting",
             Resource::Event => "Event",
+            Resource::Invitation => "Invitation",
         }
     }
 }

@@ -75,7 +75,7 @@ use std::sync::Arc;
 use crate::auth::{limiter::Limiter, password::Hasher, token::Tokens};
 use crate::config::Config;
 use crate::crypto::Keyring;
-use crate::model::{Role, User};
+use crate::model::{Role, User, UserUpdate};
 use crate::store::Store;
 
 mod accounts;
@@ -84,21 +84,29 @@ mod domains;
 mod error;
 mod events;
 mod github;
+mod invitations;
 mod networks;
+mod page;
 mod principal;
 mod projects;
+mod sessions;
+mod users;
 mod validate;
 
-pub use accounts::{Accounts, NewAccount, SignedIn, Signin, Signup};
+pub use accounts::{Accounts, MeChanges, NewAccount, PasswordChange, SignedIn, Signin, Signup};
 pub use authorizations::{Authorizations, NewAuthorization};
 pub use domains::{challenge_name, DomainVerification, Domains, NewDomain};
 pub use error::{Error, Resource, Result, SignupClosed, Unique, Upstream};
 pub use events::{Delivered, Events, Subscription};
 pub(crate) use events::{Hub, Item};
 pub use github::{GitHubConfiguration, GitHubSettings, PublicConfiguration};
+pub use invitations::{Invitations, Invited, NewInvitation};
 pub use networks::{NetworkChanges, Networks, NewNetwork};
+pub use page::{Page, PageRequest};
 pub use principal::Principal;
 pub use projects::{NewProject, ProjectChanges, Projects};
+pub(crate) use sessions::Sessions;
+pub use users::{UserChanges, Users};
 
 /// What every service reads: configuration, store, keys and clients.
 pub(crate) struct Core {
@@ -113,6 +121,8 @@ pub(crate) struct Core {
     pub(crate) dns: Arc<dyn crate::dns::DnsResolver>,
     /// The node's event hub.
     pub(crate) hub: Arc<Hub>,
+    /// The node's view of users' session state.
+    pub(crate) sessions: Sessions,
 }
 
 impl Core {
@@ -164,12 +174,54 @@ impl Core {
         Ok(Some(user))
     }
 
+    /// Applies a change to a user and records it in the node's session view
+    /// (ending older tokens and WebSockets at once when the change does).
+    /// Taking away the last active admin is [`Error::InUse`].
+    pub(crate) async fn update_user(&self, id: &str, update: UserUpdate) -> Result<User> {
+        let ends_sessions = update.revoke_sessions || update.disabled == Some(true);
+        let user = self
+            .store
+            .update_user(id, update)
+            .await
+            .map_err(|e| match e {
+                crate::StoreError::Refused => last_admin(),
+                e => Error::store(Resource::User, e),
+            })?;
+        if ends_sessions {
+            self.sessions.changed(id, Some(&user));
+        } else {
+            self.sessions.changed_quietly(id, &user);
+        }
+        Ok(user)
+    }
+
+    /// Deletes a user with everything they own; their tokens and WebSockets
+    /// end. The last active admin stays ([`Error::InUse`]).
+    pub(crate) async fn delete_user(&self, id: &str) -> Result<()> {
+        self.store.delete_user(id).await.map_err(|e| match e {
+            crate::StoreError::Refused => last_admin(),
+            e => Error::store(Resource::User, e),
+        })?;
+        self.sessions.changed(id, None);
+        tracing::info!(user_id = %id, "user deleted");
+        Ok(())
+    }
+
     /// Passes any authenticated principal whose user still exists.
     pub(crate) async fn require_signed_in(&self, actor: &Principal) -> Result<()> {
         if actor.is_system() {
             return Ok(());
         }
         self.user_of(actor).await.map(|_| ())
+    }
+}
+
+/// The answer when a change would leave the instance without an active admin.
+fn last_admin() -> Error {
+    Error::InUse {
+        resource: Resource::User,
+        message: "This is the last active admin of the instance: make another user admin                   before demoting, disabling or deleting this one"
+            .into(),
     }
 }
 

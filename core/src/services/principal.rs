@@ -17,6 +17,8 @@ enum Kind {
         id: String,
         user: Option<Box<User>>,
         expires_at: Option<i64>,
+        /// The session epoch of the access token it came from.
+        epoch: Option<u32>,
     },
     System,
 }
@@ -31,6 +33,7 @@ impl Principal {
                 id: user.id.clone(),
                 user: Some(Box::new(user)),
                 expires_at: None,
+                epoch: None,
             },
         }
     }
@@ -45,6 +48,7 @@ impl Principal {
                 id: id.into(),
                 user: None,
                 expires_at,
+                epoch: None,
             },
         }
     }
@@ -56,7 +60,23 @@ impl Principal {
 
     /// The principal of a verified access token.
     pub(crate) fn from_claims(claims: &Claims) -> Self {
-        Principal::user_id(claims.sub.clone(), Some(claims.exp))
+        Principal {
+            kind: Kind::User {
+                id: claims.sub.clone(),
+                user: None,
+                expires_at: Some(claims.exp),
+                epoch: Some(claims.sev),
+            },
+        }
+    }
+
+    /// The session epoch of the access token this principal came from
+    /// (`None` for principals a host built).
+    pub(crate) fn session_epoch(&self) -> Option<u32> {
+        match &self.kind {
+            Kind::User { epoch, .. } => *epoch,
+            Kind::System => None,
+        }
     }
 
     /// The user's id (`None` for the system principal).

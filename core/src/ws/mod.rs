@@ -177,6 +177,8 @@ pub struct WsSession {
     user_id: String,
     /// Token expiry, seconds since the epoch.
     expires_at: i64,
+    /// The token's session epoch (`None`: a principal the host built).
+    epoch: Option<u32>,
     last_event_id: u64,
     events: Subscription,
     slot: Slot,
@@ -306,6 +308,7 @@ impl Slipway {
             slipway: self.clone(),
             user_id: user.id,
             expires_at: principal.expires_at().unwrap_or(i64::MAX),
+            epoch: principal.session_epoch(),
             last_event_id: start,
             events,
             slot,

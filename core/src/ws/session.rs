@@ -31,10 +31,21 @@ impl WsSession {
             slipway,
             user_id,
             expires_at,
+            epoch,
             last_event_id,
             events,
             slot: _slot,
         } = self;
+        let core = &slipway.inner.core;
+        let mut revocations = core.sessions.revocations();
+        let mut recheck = tokio::time::interval_at(
+            Instant::now() + core.sessions.interval(),
+            core.sessions.interval(),
+        );
+        recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Principals a host built carry no epoch: only the user's existence
+        // and disabled flag count for them.
+        let epoch = epoch.unwrap_or(u32::MAX);
         let config = slipway.config();
         let max_message = config.ws_max_message_size;
         let mut shutdown = slipway.inner.ws_registry.shutdown_signal();
@@ -63,6 +74,18 @@ impl WsSession {
                 biased;
                 () = &mut expiry => break Some((CLOSE_TOKEN_EXPIRED, "token expired")),
                 () = going_away(&mut shutdown) => break Some((CLOSE_GOING_AWAY, "server shutting down")),
+                woke = recheck_due(&mut recheck, &mut revocations) => {
+                    if !woke {
+                        continue;
+                    }
+                    match core.sessions.check(&*core.store, &user_id, epoch).await {
+                        Err(crate::services::Error::Unauthenticated(_)) => {
+                            break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
+                        }
+                        // A store that cannot answer now does not end the feed.
+                        _ => {}
+                    }
+                }
                 () = &mut pong_due, if awaiting_pong => {
                     tracing::debug!("websocket peer did not answer a ping; dropping it");
                     break Some((CLOSE_PING_TIMEOUT, "ping timeout"));
@@ -119,6 +142,19 @@ impl WsSession {
                 .await;
             }
         }
+    }
+}
+
+/// Resolves when the session's user must be checked again: periodically, or
+/// at once when sessions ended on this node. `false` when the revocation
+/// signal is gone (the instance is being dropped).
+async fn recheck_due(
+    every: &mut tokio::time::Interval,
+    revocations: &mut tokio::sync::watch::Receiver<u64>,
+) -> bool {
+    tokio::select! {
+        _ = every.tick() => true,
+        changed = revocations.changed() => changed.is_ok(),
     }
 }
 

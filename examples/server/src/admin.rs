@@ -3,6 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use slipway_core::crypto::SecretString;
+use slipway_core::model::Role;
+use slipway_core::services::{self, NewAccount, PageRequest, Principal, UserChanges};
+use slipway_core::Slipway;
+
+use crate::Args;
+
 /// A top-level subcommand (none: serve).
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
@@ -21,17 +28,161 @@ pub enum AdminCommand {
         /// Where to write the copy.
         file: PathBuf,
     },
+    /// Creates an account (a member, or an admin with --admin) whatever the
+    /// sign-up policy: the way to make the first admin before the server is
+    /// exposed. The password is read from standard input (never a flag).
+    CreateUser {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+        /// The account's display name.
+        #[arg(long)]
+        name: String,
+        /// Make the account an admin.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Sets a user's password (read from standard input); their older
+    /// tokens stop working.
+    ResetPassword {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+    },
+    /// Sets a user's role; their older tokens stop working. The last active
+    /// admin cannot be demoted.
+    SetRole {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        /// `admin` or `member`.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+    /// Deletes a user with everything they own (their projects get DELETE
+    /// events; servers close their WebSockets when they next check, within
+    /// seconds). The last active admin cannot be deleted.
+    DeleteUser {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+    },
+    /// Lists users: id, email, role, state, name.
+    ListUsers,
 }
 
-/// Runs `command` against the store `database_url` names.
-pub async fn execute(database_url: &str, command: &Command) -> anyhow::Result<()> {
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("`{s}` is not a role: use admin or member"))
+}
+
+/// Runs `command` against the store `args` configure.
+pub async fn execute(args: &Args, command: &Command) -> anyhow::Result<()> {
     match command {
         Command::Admin(AdminCommand::Backup { file }) => {
+            let database_url = &args.database_url;
             backup(database_url, file).await?;
             println!("backed up {database_url} to {}", file.display());
             Ok(())
         }
+        Command::Admin(users) => {
+            let slipway = crate::build(args, |b| b).await?;
+            let result = user_command(&slipway, users).await;
+            crate::stores::after_stop(&args.database_url).await;
+            result
+        }
     }
+}
+
+/// Reads a password from standard input: without echo from a terminal, else
+/// the first line (`printf '%s\n' "$PASSWORD" | slipway-server admin ...`).
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password on standard input: pipe one in, or run the command in a terminal"
+    );
+    Ok(password)
+}
+
+/// A service error as a message for the operator.
+fn failed(e: services::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+async fn user_command(slipway: &Slipway, command: &AdminCommand) -> anyhow::Result<()> {
+    let system = Principal::system();
+    let users = slipway.users();
+    match command {
+        AdminCommand::CreateUser { email, name, admin } => {
+            let password = read_password()?;
+            let role = if *admin { Role::Admin } else { Role::Member };
+            let user = users
+                .create(
+                    &system,
+                    NewAccount::new(name.clone(), email.clone())
+                        .role(role)
+                        .password(password),
+                )
+                .await
+                .map_err(failed)?;
+            println!(
+                "created {} ({}) with id {}",
+                user.email,
+                user.role.as_str(),
+                user.id
+            );
+        }
+        AdminCommand::ResetPassword { email } => {
+            let user = users.find_by_email(&system, email).await.map_err(failed)?;
+            let password = read_password()?;
+            users
+                .reset_password(&system, &user.id, &SecretString::new(password))
+                .await
+                .map_err(failed)?;
+            println!(
+                "password of {} reset; their older tokens no longer work",
+                user.email
+            );
+        }
+        AdminCommand::SetRole { email, role } => {
+            let user = users.find_by_email(&system, email).await.map_err(failed)?;
+            let user = users
+                .update(&system, &user.id, UserChanges::default().role(*role))
+                .await
+                .map_err(failed)?;
+            println!("{} is now {}", user.email, user.role.as_str());
+        }
+        AdminCommand::DeleteUser { email } => {
+            let user = users.find_by_email(&system, email).await.map_err(failed)?;
+            users.delete(&system, &user.id).await.map_err(failed)?;
+            println!("deleted {} and everything they owned", user.email);
+        }
+        AdminCommand::ListUsers => {
+            let page = users
+                .list(&system, PageRequest::all())
+                .await
+                .map_err(failed)?;
+            for u in page.items {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    u.id,
+                    u.email,
+                    u.role.as_str(),
+                    if u.disabled { "disabled" } else { "active" },
+                    u.name
+                );
+            }
+        }
+        AdminCommand::Backup { .. } => unreachable!("handled by execute"),
+    }
+    Ok(())
 }
 
 /// Copies the SQLite database `database_url` names into `target` (which must

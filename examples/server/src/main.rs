@@ -8,7 +8,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     slipway_server::init_logging(args.log_format);
     match &args.command {
-        Some(command) => slipway_server::admin::execute(&args.database_url, command).await,
+        Some(command) => slipway_server::admin::execute(&args, command).await,
         None => slipway_server::run(args, |_| {}).await,
     }
 }

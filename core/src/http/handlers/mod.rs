@@ -15,6 +15,7 @@ pub(crate) mod health;
 pub(crate) mod networks;
 pub(crate) mod openapi;
 pub(crate) mod projects;
+pub(crate) mod users;
 
 /// A handler: takes the instance and the read request.
 pub(crate) type Handler = fn(Slipway, ApiRequest) -> BoxFuture<'static, Result<Response, ApiError>>;
@@ -42,6 +43,56 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         method: Method::GET,
         path: "/auth/me",
         handler: |s, r| Box::pin(auth::me(s, r)),
+    },
+    Endpoint {
+        method: Method::PATCH,
+        path: "/auth/me",
+        handler: |s, r| Box::pin(auth::update_me(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/auth/password",
+        handler: |s, r| Box::pin(auth::change_password(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/auth/signout-all",
+        handler: |s, r| Box::pin(auth::signout_all(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/users",
+        handler: |s, r| Box::pin(users::list(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/users/{id}",
+        handler: |s, r| Box::pin(users::get(s, r)),
+    },
+    Endpoint {
+        method: Method::PATCH,
+        path: "/users/{id}",
+        handler: |s, r| Box::pin(users::update(s, r)),
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/users/{id}",
+        handler: |s, r| Box::pin(users::delete(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/invitations",
+        handler: |s, r| Box::pin(users::create_invitation(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/invitations",
+        handler: |s, r| Box::pin(users::list_invitations(s, r)),
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/invitations/{id}",
+        handler: |s, r| Box::pin(users::delete_invitation(s, r)),
     },
     Endpoint {
         method: Method::POST,
