@@ -91,19 +91,6 @@ impl PgStore {
         let Some(role) = gate.decide(!exists) else {
             return Err(StoreError::Refused);
         };
-        if let RoleGate::Invitation { id, .. } = gate {
-            // Consumed with the insert: a failed insert rolls it back.
-            let gone = sqlx::query("DELETE FROM invitations WHERE id = $1")
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .db()?
-                .rows_affected()
-                == 0;
-            if gone {
-                return Err(StoreError::Refused);
-            }
-        }
         let row: UserRow = sqlx::query_as(&format!(
             "INSERT INTO users (id, name, email, role, password_hash, github_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -119,6 +106,19 @@ impl PgStore {
         .fetch_one(&mut *tx)
         .await
         .db()?;
+        if let RoleGate::Invitation { id, .. } = gate {
+            // Consumed in the insert's transaction: when it is gone, the
+            // dropped transaction takes the insert back.
+            let consumed = sqlx::query("DELETE FROM invitations WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .db()?
+                .rows_affected();
+            if consumed == 0 {
+                return Err(StoreError::Refused);
+            }
+        }
         tx.commit().await.db()?;
         row.try_into()
     }
