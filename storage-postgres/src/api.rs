@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    Authorization, Domain, Event, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate,
-    User,
+    Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
+    ProjectPatch, RoleGate, User, UserUpdate,
 };
 use slipway_core::store::{EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
@@ -49,6 +49,30 @@ impl Store for PgStore {
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
         self.run(self.pg_delete_user(id)).await
+    }
+
+    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
+        self.run(self.pg_update_user(id, update)).await
+    }
+
+    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+        self.run(self.pg_list_users(after, limit)).await
+    }
+
+    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {
+        self.run(self.pg_create_invitation(invitation)).await
+    }
+
+    async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
+        self.run(self.pg_list_invitations()).await
+    }
+
+    async fn find_invitation(&self, token_hash: &str) -> StoreResult<Option<Invitation>> {
+        self.run(self.pg_find_invitation(token_hash)).await
+    }
+
+    async fn delete_invitation(&self, id: &str) -> StoreResult<()> {
+        self.run(self.pg_delete_invitation(id)).await
     }
 
     async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {

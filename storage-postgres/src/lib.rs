@@ -51,6 +51,7 @@ mod api;
 mod error;
 mod events;
 mod feed;
+mod invitations;
 mod projects;
 mod resources;
 mod store;

@@ -17,7 +17,8 @@ use slipway_core::store::{EventFeed, FeedOptions};
 pub(crate) const LOCK_NS: i32 = 0x534c_5057; // "SLPW"
 /// Second key: schema migrations (session lock).
 pub(crate) const LOCK_MIGRATE: i32 = 1;
-/// Second key: user creation ("first user is admin", `first_only`).
+/// Second key: user creation ("first user is admin", `first_only`) and
+/// admin changes (update and delete keep an active admin).
 pub(crate) const LOCK_USERS: i32 = 2;
 /// Namespace of per-user authorization upsert locks (second key: hash of the user id).
 pub(crate) const LOCK_NS_AUTH: i32 = 0x534c_5058;

@@ -1,11 +1,16 @@
 //! Users.
 
-use slipway_core::model::{NewEvent, NewUser, Role, RoleGate, Timestamp, User};
+use slipway_core::model::{NewEvent, NewUser, Role, RoleGate, Timestamp, User, UserUpdate};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
+use sqlx::PgConnection;
 
 use crate::events;
 use crate::store::{Db, PgStore, LOCK_NS, LOCK_USERS};
+
+/// Columns of a user, in [`UserRow`] order.
+const USER_COLS: &str =
+    "id, name, email, role, password_hash, github_id, created_at, disabled, session_epoch";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -16,6 +21,8 @@ pub(crate) struct UserRow {
     password_hash: Option<String>,
     github_id: Option<i64>,
     created_at: Timestamp,
+    disabled: bool,
+    session_epoch: i64,
 }
 
 impl TryFrom<UserRow> for User {
@@ -30,6 +37,10 @@ impl TryFrom<UserRow> for User {
             password_hash: r.password_hash,
             github_id: r.github_id,
             created_at: r.created_at,
+            disabled: r.disabled,
+            session_epoch: u32::try_from(r.session_epoch).map_err(|_| {
+                StoreError::other(format!("session epoch {} out of range", r.session_epoch))
+            })?,
         })
     }
 }
@@ -42,17 +53,37 @@ fn maybe(row: Option<UserRow>) -> StoreResult<Option<User>> {
     row.map(User::try_from).transpose()
 }
 
+/// Takes the users lock for the rest of the transaction: user creation
+/// ("is this the first user?"), admin changes ("is another active admin
+/// left?") and their writes do not interleave.
+async fn lock_users(conn: &mut PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(LOCK_NS)
+        .bind(LOCK_USERS)
+        .execute(&mut *conn)
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// Whether an active admin other than `id` exists (under the users lock).
+async fn other_active_admin(conn: &mut PgConnection, id: &str) -> StoreResult<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users \
+         WHERE id <> $1 AND role = 'admin' AND NOT disabled)",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await
+    .db()
+}
+
 impl PgStore {
     pub(crate) async fn pg_create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
         let mut tx = self.inner.pool.begin().await.db()?;
         // One user creation at a time: "is this the first user?" and the
         // insert must not interleave with another signup.
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind(LOCK_NS)
-            .bind(LOCK_USERS)
-            .execute(&mut *tx)
-            .await
-            .db()?;
+        lock_users(&mut tx).await?;
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
             .fetch_one(&mut *tx)
             .await
@@ -60,11 +91,11 @@ impl PgStore {
         let Some(role) = gate.decide(!exists) else {
             return Err(StoreError::Refused);
         };
-        let row: UserRow = sqlx::query_as(
+        let row: UserRow = sqlx::query_as(&format!(
             "INSERT INTO users (id, name, email, role, password_hash, github_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             RETURNING id, name, email, role, password_hash, github_id, created_at",
-        )
+             RETURNING {USER_COLS}"
+        ))
         .bind(&user.id)
         .bind(&user.name)
         .bind(&user.email)
@@ -75,31 +106,38 @@ impl PgStore {
         .fetch_one(&mut *tx)
         .await
         .db()?;
+        if let RoleGate::Invitation { id, .. } = gate {
+            // Consumed in the insert's transaction: when it is gone, the
+            // dropped transaction takes the insert back.
+            let consumed = sqlx::query("DELETE FROM invitations WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .db()?
+                .rows_affected();
+            if consumed == 0 {
+                return Err(StoreError::Refused);
+            }
+        }
         tx.commit().await.db()?;
         row.try_into()
     }
 
     pub(crate) async fn pg_get_user(&self, id: &str) -> StoreResult<User> {
-        let row = sqlx::query_as(
-            "SELECT id, name, email, role, password_hash, github_id, created_at \
-             FROM users WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.inner.pool)
-        .await
-        .db()?;
+        let row = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .db()?;
         one(row)
     }
 
     pub(crate) async fn pg_find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query_as(
-            "SELECT id, name, email, role, password_hash, github_id, created_at \
-             FROM users WHERE email = $1",
-        )
-        .bind(email)
-        .fetch_optional(&self.inner.pool)
-        .await
-        .db()?;
+        let row = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE email = $1"))
+            .bind(email)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .db()?;
         maybe(row)
     }
 
@@ -107,10 +145,9 @@ impl PgStore {
         &self,
         github_id: i64,
     ) -> StoreResult<Option<User>> {
-        let row = sqlx::query_as(
-            "SELECT id, name, email, role, password_hash, github_id, created_at \
-             FROM users WHERE github_id = $1",
-        )
+        let row = sqlx::query_as(&format!(
+            "SELECT {USER_COLS} FROM users WHERE github_id = $1"
+        ))
         .bind(github_id)
         .fetch_optional(&self.inner.pool)
         .await
@@ -119,10 +156,10 @@ impl PgStore {
     }
 
     pub(crate) async fn pg_link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
-        let row = sqlx::query_as(
+        let row = sqlx::query_as(&format!(
             "UPDATE users SET github_id = $2 WHERE id = $1 \
-             RETURNING id, name, email, role, password_hash, github_id, created_at",
-        )
+             RETURNING {USER_COLS}"
+        ))
         .bind(user_id)
         .bind(github_id)
         .fetch_optional(&self.inner.pool)
@@ -131,18 +168,92 @@ impl PgStore {
         one(row)
     }
 
+    pub(crate) async fn pg_update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
+        let mut tx = self.inner.pool.begin().await.db()?;
+        // Under the users lock, two admins demoting each other at once see
+        // each other's change: one of them is refused.
+        lock_users(&mut tx).await?;
+        let row = sqlx::query_as(&format!(
+            "SELECT {USER_COLS} FROM users WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        let before = one(row)?;
+        if update.removes_admin(&before) && !other_active_admin(&mut tx, id).await? {
+            return Err(StoreError::Refused);
+        }
+        let mut after = before;
+        update.apply(&mut after);
+        // The row is locked: writing the computed fields loses no change.
+        // `github_id` is not written (link_github owns it).
+        let row: UserRow = sqlx::query_as(&format!(
+            "UPDATE users SET name = $2, email = $3, role = $4, password_hash = $5, \
+             disabled = $6, session_epoch = $7 WHERE id = $1 \
+             RETURNING {USER_COLS}"
+        ))
+        .bind(id)
+        .bind(&after.name)
+        .bind(&after.email)
+        .bind(after.role.as_str())
+        .bind(&after.password_hash)
+        .bind(after.disabled)
+        .bind(i64::from(after.session_epoch))
+        .fetch_one(&mut *tx)
+        .await
+        .db()?;
+        tx.commit().await.db()?;
+        row.try_into()
+    }
+
+    pub(crate) async fn pg_list_users(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<User>> {
+        let after_seq: i64 = match after {
+            None => 0,
+            Some(id) => sqlx::query_scalar("SELECT seq FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.inner.pool)
+                .await
+                .db()?
+                .ok_or(StoreError::NotFound)?,
+        };
+        // `seq` is assigned under the users lock: creation order.
+        let rows: Vec<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLS} FROM users WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(after_seq)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.inner.pool)
+        .await
+        .db()?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
     pub(crate) async fn pg_delete_user(&self, id: &str) -> StoreResult<()> {
         let mut tx = self.inner.pool.begin().await.db()?;
+        // "Is another active admin left?" must not interleave with another
+        // admin change.
+        lock_users(&mut tx).await?;
         // Locking the user row blocks new projects of this user (their
         // foreign key check needs a share lock on it) until we commit, so
         // every project that goes with the user gets its DELETE event.
-        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .db()?;
-        if found.is_none() {
-            return Err(StoreError::NotFound);
+        let active_admin: Option<bool> = sqlx::query_scalar(
+            "SELECT role = 'admin' AND NOT disabled FROM users WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        match active_admin {
+            None => return Err(StoreError::NotFound),
+            Some(true) if !other_active_admin(&mut tx, id).await? => {
+                return Err(StoreError::Refused)
+            }
+            Some(_) => {}
         }
         let mut projects: Vec<(i64, String)> =
             sqlx::query_as("DELETE FROM projects WHERE owner_id = $1 RETURNING seq, id")

@@ -344,6 +344,11 @@ async fn upgrade_copies_existing_networks_onto_projects() {
     conn.close().await.unwrap();
 
     let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    // Users made before `disabled` and `session_epoch` existed are enabled,
+    // at epoch 0.
+    let u1 = store.get_user("u1").await.unwrap();
+    assert!(!u1.disabled);
+    assert_eq!(u1.session_epoch, 0);
     let p1 = store.get_project("u1", "p1").await.unwrap();
     assert_eq!(
         p1.networks

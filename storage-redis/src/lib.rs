@@ -7,9 +7,9 @@
 //!
 //! | key | type | content |
 //! |---|---|---|
-//! | `{p}:user:{id}`, `{p}:project:{id}`, `{p}:network:{id}`, `{p}:domain:{id}`, `{p}:auth:{id}` | string | the record as JSON |
-//! | `{p}:idx:email`, `:idx:github`, `:idx:source`, `:idx:vm`, `:idx:path`, `:idx:netdomain`, `:idx:domain` | hash | unique value → id |
-//! | `{p}:users`, `{p}:domains`, `{p}:user:{id}:projects`, `:auths`, `:networks`, `{p}:project:{id}:networks` | sorted set | ids scored by `{p}:seq` (oldest first) |
+//! | `{p}:user:{id}`, `{p}:project:{id}`, `{p}:network:{id}`, `{p}:domain:{id}`, `{p}:auth:{id}`, `{p}:invitation:{id}` | string | the record as JSON |
+//! | `{p}:idx:email`, `:idx:github`, `:idx:source`, `:idx:vm`, `:idx:path`, `:idx:netdomain`, `:idx:domain`, `:idx:invemail`, `:idx:invtoken` | hash | unique value → id |
+//! | `{p}:users`, `{p}:domains`, `{p}:invitations`, `{p}:user:{id}:projects`, `:auths`, `:networks`, `{p}:project:{id}:networks` | sorted set | ids scored by `{p}:seq` (oldest first) |
 //! | `{p}:project:{id}:ver` | string | project version, bumped by every change to it or its networks |
 //! | `{p}:domain:{id}:networks` | set | networks using the domain |
 //! | `{p}:maindomain` | string | id of the main domain |
@@ -133,6 +133,8 @@ pub(crate) enum Reply {
     Conflict(String),
     NotFound,
     Retry,
+    /// A rule refused the write (the last active admin, a used invitation).
+    Refused,
 }
 
 /// How often a write re-reads and retries when its guard failed.
@@ -215,6 +217,7 @@ impl RedisStore {
             Some("conflict") => Ok(Reply::Conflict(it.next().unwrap_or_default())),
             Some("notfound") => Ok(Reply::NotFound),
             Some("retry") => Ok(Reply::Retry),
+            Some("refused") => Ok(Reply::Refused),
             other => Err(StoreError::other(format!(
                 "unexpected script answer {other:?}"
             ))),
@@ -302,6 +305,7 @@ fn conflict(name: &str) -> StoreError {
         "domainName" => Unique::DomainName,
         "main" => Unique::MainDomain,
         "id" => Unique::Id,
+        "invitationEmail" => Unique::InvitationEmail,
         "signup" => return StoreError::Refused,
         "networks" => return StoreError::InUse,
         other => {
@@ -316,6 +320,7 @@ pub(crate) fn refused<T>(reply: Reply) -> StoreResult<T> {
     match reply {
         Reply::Conflict(field) => Err(conflict(&field)),
         Reply::NotFound => Err(StoreError::NotFound),
+        Reply::Refused => Err(StoreError::Refused),
         Reply::Retry => Err(StoreError::unavailable(
             "too many concurrent changes to one record; try again",
         )),

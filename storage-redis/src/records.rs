@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use slipway_core::error::StoreError;
 use slipway_core::model::{
-    Authorization, AuthorizationType, Domain, Network, Project, Role, Sealed, User,
+    Authorization, AuthorizationType, Domain, Invitation, Network, Project, Role, Sealed, User,
 };
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -35,6 +35,12 @@ pub(crate) struct UserRec {
     pub(crate) password_hash: Option<String>,
     pub(crate) github_id: Option<String>,
     pub(crate) created_at: DateTime<Utc>,
+    /// Absent from records written before users could be disabled: false.
+    #[serde(default)]
+    pub(crate) disabled: bool,
+    /// Absent from records written before session epochs: 0.
+    #[serde(default)]
+    pub(crate) session_epoch: u32,
 }
 
 impl UserRec {
@@ -47,6 +53,8 @@ impl UserRec {
             password_hash: u.password_hash.clone(),
             github_id: u.github_id.map(|g| g.to_string()),
             created_at: u.created_at,
+            disabled: u.disabled,
+            session_epoch: u.session_epoch,
         }
     }
 
@@ -62,6 +70,48 @@ impl UserRec {
             email: self.email,
             password_hash: self.password_hash,
             created_at: self.created_at,
+            disabled: self.disabled,
+            session_epoch: self.session_epoch,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InvitationRec {
+    pub(crate) id: String,
+    pub(crate) email: String,
+    pub(crate) role: String,
+    pub(crate) token_hash: String,
+    pub(crate) created_by: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+impl From<&Invitation> for InvitationRec {
+    fn from(i: &Invitation) -> Self {
+        InvitationRec {
+            id: i.id.clone(),
+            email: i.email.clone(),
+            role: i.role.as_str().to_string(),
+            token_hash: i.token_hash.clone(),
+            created_by: i.created_by.clone(),
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+        }
+    }
+}
+
+impl InvitationRec {
+    pub(crate) fn into_invitation(self) -> Result<Invitation, StoreError> {
+        Ok(Invitation {
+            role: Role::parse(&self.role).ok_or_else(|| bad("invitation"))?,
+            id: self.id,
+            email: self.email,
+            token_hash: self.token_hash,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
         })
     }
 }
@@ -230,5 +280,22 @@ impl From<DomainRec> for Domain {
             linked: d.linked,
             created_at: d.created_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_records_from_before_disabled_and_epochs_read() {
+        let old = r#"{"id":"u1","name":"U","email":"u@example.com","role":"admin",
+            "passwordHash":null,"githubId":"7","createdAt":"2026-11-27T10:00:00Z"}"#;
+        let user = from_json::<UserRec>(old).unwrap().into_user().unwrap();
+        assert!(!user.disabled);
+        assert_eq!(user.session_epoch, 0);
+        assert_eq!(user.github_id, Some(7));
+        let again = from_json::<UserRec>(&to_json(&UserRec::from_user(&user)).unwrap()).unwrap();
+        assert_eq!(again.into_user().unwrap(), user);
     }
 }

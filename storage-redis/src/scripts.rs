@@ -19,6 +19,10 @@ macro_rules! script {
 pub(crate) static CREATE_USER: LazyLock<Script> = script!("create_user.lua");
 pub(crate) static LINK_GITHUB: LazyLock<Script> = script!("link_github.lua");
 pub(crate) static DELETE_USER: LazyLock<Script> = script!("delete_user.lua");
+pub(crate) static UPDATE_USER: LazyLock<Script> = script!("update_user.lua");
+pub(crate) static LIST_USERS: LazyLock<Script> = script!("list_users.lua");
+pub(crate) static CREATE_INVITATION: LazyLock<Script> = script!("create_invitation.lua");
+pub(crate) static DELETE_INVITATION: LazyLock<Script> = script!("delete_invitation.lua");
 pub(crate) static PUT_AUTH: LazyLock<Script> = script!("put_auth.lua");
 pub(crate) static DELETE_AUTH: LazyLock<Script> = script!("delete_auth.lua");
 pub(crate) static CREATE_PROJECT: LazyLock<Script> = script!("create_project.lua");

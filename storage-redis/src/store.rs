@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    Authorization, Domain, Event, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate,
-    User,
+    Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
+    ProjectPatch, RoleGate, User, UserUpdate,
 };
 use slipway_core::store::{EventSignals, EventStream, Store, StoreResult};
 
@@ -39,6 +39,30 @@ impl Store for RedisStore {
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
         users::delete_user(self, id).await
+    }
+
+    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
+        users::update_user(self, id, update).await
+    }
+
+    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+        users::list_users(self, after, limit).await
+    }
+
+    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {
+        users::create_invitation(self, invitation).await
+    }
+
+    async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
+        users::list_invitations(self).await
+    }
+
+    async fn find_invitation(&self, token_hash: &str) -> StoreResult<Option<Invitation>> {
+        users::find_invitation(self, token_hash).await
+    }
+
+    async fn delete_invitation(&self, id: &str) -> StoreResult<()> {
+        users::delete_invitation(self, id).await
     }
 
     async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {

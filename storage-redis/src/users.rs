@@ -1,11 +1,15 @@
-//! Users, authorizations, domains and settings.
+//! Users, invitations, authorizations, domains and settings.
 
 use redis::AsyncCommands;
 use slipway_core::error::StoreError;
-use slipway_core::model::{Authorization, Domain, NewUser, Role, RoleGate, User};
+use slipway_core::model::{
+    Authorization, Domain, Invitation, NewUser, Role, RoleGate, User, UserUpdate,
+};
 use slipway_core::store::StoreResult;
 
-use crate::records::{auth_index_field, from_json, to_json, AuthRec, DomainRec, UserRec};
+use crate::records::{
+    auth_index_field, from_json, to_json, AuthRec, DomainRec, InvitationRec, UserRec,
+};
 use crate::scripts::*;
 use crate::{refused, RedisStore, Reply, MAX_ATTEMPTS};
 
@@ -14,19 +18,17 @@ pub(crate) async fn create_user(
     user: NewUser,
     gate: RoleGate,
 ) -> StoreResult<User> {
-    let mut user = User {
-        id: user.id,
-        name: user.name,
-        email: user.email,
-        role: Role::Admin,
-        password_hash: user.password_hash,
-        github_id: user.github_id,
-        created_at: user.created_at,
-    };
+    let mut user = user.into_user(Role::Admin);
     let as_admin = to_json(&UserRec::from_user(&user))?;
     user.role = Role::Member;
     let as_member = to_json(&UserRec::from_user(&user))?;
     let gid = user.github_id.map(|g| g.to_string()).unwrap_or_default();
+    let (gate, invitation) = match gate {
+        RoleGate::FirstUserOnly => ("first_only", String::new()),
+        RoleGate::Exactly(role) => (role.as_str(), String::new()),
+        RoleGate::Invitation { id, role } => (role.as_str(), id.to_string()),
+        _ => ("first_admin", String::new()),
+    };
     let reply = s
         .write(
             &CREATE_USER,
@@ -34,14 +36,10 @@ pub(crate) async fn create_user(
                 &user.id,
                 &user.email,
                 &gid,
-                match gate {
-                    RoleGate::FirstUserOnly => "first_only",
-                    RoleGate::Exactly(Role::Admin) => "admin",
-                    RoleGate::Exactly(Role::Member) => "member",
-                    _ => "first_admin",
-                },
+                gate,
                 &as_admin,
                 &as_member,
+                &invitation,
             ],
         )
         .await?;
@@ -109,8 +107,108 @@ pub(crate) async fn link_github(
     refused(Reply::Retry)
 }
 
+pub(crate) async fn update_user(s: &RedisStore, id: &str, update: UserUpdate) -> StoreResult<User> {
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(raw) = user_raw(s, id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let before = from_json::<UserRec>(&raw)?.into_user()?;
+        let removes_admin = if update.removes_admin(&before) {
+            "1"
+        } else {
+            "0"
+        };
+        let mut after = before;
+        update.apply(&mut after);
+        let new = to_json(&UserRec::from_user(&after))?;
+        match s
+            .write(&UPDATE_USER, &[id, &raw, &new, &after.email, removes_admin])
+            .await?
+        {
+            Reply::Ok(_) => return Ok(after),
+            Reply::Retry => continue,
+            other => return refused(other),
+        }
+    }
+    refused(Reply::Retry)
+}
+
+pub(crate) async fn list_users(
+    s: &RedisStore,
+    after: Option<&str>,
+    limit: usize,
+) -> StoreResult<Vec<User>> {
+    let limit = limit.min(i64::MAX as usize).to_string();
+    let reply: Vec<String> = s.read(&LIST_USERS, &[after.unwrap_or(""), &limit]).await?;
+    let mut it = reply.into_iter();
+    match it.next().as_deref() {
+        Some("ok") => it
+            .map(|raw| from_json::<UserRec>(&raw)?.into_user())
+            .collect(),
+        Some("notfound") => Err(StoreError::NotFound),
+        other => Err(StoreError::other(format!(
+            "unexpected script answer {other:?}"
+        ))),
+    }
+}
+
 pub(crate) async fn delete_user(s: &RedisStore, id: &str) -> StoreResult<()> {
     match s.write(&DELETE_USER, &[id]).await? {
+        Reply::Ok(_) => Ok(()),
+        other => refused(other),
+    }
+}
+
+// ---- invitations -----------------------------------------------------------
+
+pub(crate) async fn create_invitation(
+    s: &RedisStore,
+    invitation: Invitation,
+) -> StoreResult<Invitation> {
+    let rec = to_json(&InvitationRec::from(&invitation))?;
+    match s
+        .write(
+            &CREATE_INVITATION,
+            &[
+                &invitation.id,
+                &invitation.email,
+                &invitation.token_hash,
+                &rec,
+            ],
+        )
+        .await?
+    {
+        Reply::Ok(_) => Ok(invitation),
+        other => refused(other),
+    }
+}
+
+pub(crate) async fn list_invitations(s: &RedisStore) -> StoreResult<Vec<Invitation>> {
+    s.records_of("invitations", "invitation")
+        .await?
+        .iter()
+        .map(|raw| from_json::<InvitationRec>(raw)?.into_invitation())
+        .collect()
+}
+
+pub(crate) async fn find_invitation(
+    s: &RedisStore,
+    token_hash: &str,
+) -> StoreResult<Option<Invitation>> {
+    let mut conn = s.conn();
+    let key = s.key("idx:invtoken");
+    let id: Option<String> = s.timed(async { conn.hget(key, token_hash).await }).await?;
+    let Some(id) = id else { return Ok(None) };
+    let Some(raw) = s.get_raw(&format!("invitation:{id}")).await? else {
+        // Deleted between the two reads.
+        return Ok(None);
+    };
+    let invitation = from_json::<InvitationRec>(&raw)?.into_invitation()?;
+    Ok((invitation.token_hash == token_hash).then_some(invitation))
+}
+
+pub(crate) async fn delete_invitation(s: &RedisStore, id: &str) -> StoreResult<()> {
+    match s.write(&DELETE_INVITATION, &[id]).await? {
         Reply::Ok(_) => Ok(()),
         other => refused(other),
     }

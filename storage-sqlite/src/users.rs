@@ -1,16 +1,17 @@
 //! Users.
 
-use slipway_core::model::{NewEvent, NewUser, Role, RoleGate, Timestamp, User};
+use slipway_core::model::{NewEvent, NewUser, Role, RoleGate, Timestamp, User, UserUpdate};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
-use sqlx::Connection as _;
+use sqlx::{Connection as _, SqliteConnection};
 
 use crate::error::{write_failed, Probe, Value};
 use crate::events;
 use crate::store::{Db, SqliteStore};
 
 /// Columns of a user, in [`UserRow`] order.
-const USER_COLS: &str = "id, name, email, role, password_hash, github_id, created_at";
+const USER_COLS: &str =
+    "id, name, email, role, password_hash, github_id, created_at, disabled, session_epoch";
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
@@ -21,6 +22,8 @@ struct UserRow {
     password_hash: Option<String>,
     github_id: Option<i64>,
     created_at: Timestamp,
+    disabled: bool,
+    session_epoch: i64,
 }
 
 impl TryFrom<UserRow> for User {
@@ -35,6 +38,10 @@ impl TryFrom<UserRow> for User {
             password_hash: r.password_hash,
             github_id: r.github_id,
             created_at: r.created_at,
+            disabled: r.disabled,
+            session_epoch: u32::try_from(r.session_epoch).map_err(|_| {
+                StoreError::other(format!("session epoch {} out of range", r.session_epoch))
+            })?,
         })
     }
 }
@@ -63,6 +70,19 @@ fn probes<'a>(email: Option<&'a str>, github_id: Option<i64>) -> [Probe<'a>; 2] 
     ]
 }
 
+/// Whether an active admin other than `id` exists (on the writer, inside the
+/// caller's transaction).
+async fn other_active_admin(conn: &mut SqliteConnection, id: &str) -> StoreResult<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users \
+         WHERE id <> ?1 AND role = 'admin' AND disabled = 0)",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await
+    .db()
+}
+
 impl SqliteStore {
     pub(crate) async fn lite_create_user(
         &self,
@@ -81,8 +101,8 @@ impl SqliteStore {
             return Err(StoreError::Refused);
         };
         let inserted = sqlx::query_as::<_, UserRow>(&format!(
-            "INSERT INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-             RETURNING {USER_COLS}"
+            "INSERT INTO users (id, name, email, role, password_hash, github_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING {USER_COLS}"
         ))
         .bind(&user.id)
         .bind(&user.name)
@@ -103,6 +123,19 @@ impl SqliteStore {
                 .await);
             }
         };
+        if let RoleGate::Invitation { id, .. } = gate {
+            // Consumed in the insert's transaction: when it is gone, the
+            // dropped transaction takes the insert back.
+            let consumed = sqlx::query("DELETE FROM invitations WHERE id = ?1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .db()?
+                .rows_affected();
+            if consumed == 0 {
+                return Err(StoreError::Refused);
+            }
+        }
         tx.commit().await.db()?;
         row.try_into()
     }
@@ -165,16 +198,92 @@ impl SqliteStore {
         }
     }
 
-    pub(crate) async fn lite_delete_user(&self, id: &str) -> StoreResult<()> {
+    pub(crate) async fn lite_update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
         let mut conn = self.writer().await?;
+        // One writer: the check "is another active admin left?" and the
+        // write cannot interleave with another admin change.
         let mut tx = conn.begin().await.db()?;
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1")
+        let row = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))
             .bind(id)
             .fetch_optional(&mut *tx)
             .await
             .db()?;
-        if found.is_none() {
-            return Err(StoreError::NotFound);
+        let before = one(row)?;
+        if update.removes_admin(&before) && !other_active_admin(&mut tx, id).await? {
+            return Err(StoreError::Refused);
+        }
+        let mut after = before;
+        update.apply(&mut after);
+        // `github_id` is not written (link_github owns it).
+        let updated = sqlx::query_as::<_, UserRow>(&format!(
+            "UPDATE users SET name = ?2, email = ?3, role = ?4, password_hash = ?5, \
+             disabled = ?6, session_epoch = ?7 WHERE id = ?1 RETURNING {USER_COLS}"
+        ))
+        .bind(id)
+        .bind(&after.name)
+        .bind(&after.email)
+        .bind(after.role.as_str())
+        .bind(&after.password_hash)
+        .bind(after.disabled)
+        .bind(i64::from(after.session_epoch))
+        .fetch_one(&mut *tx)
+        .await;
+        let row = match updated {
+            Ok(row) => row,
+            Err(e) => {
+                let probes = probes(Some(&after.email), None);
+                return Err(write_failed(&mut tx, e, id, &probes, || {
+                    StoreError::other("users has no foreign key")
+                })
+                .await);
+            }
+        };
+        tx.commit().await.db()?;
+        row.try_into()
+    }
+
+    pub(crate) async fn lite_list_users(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<User>> {
+        let after_seq: i64 = match after {
+            None => 0,
+            Some(id) => sqlx::query_scalar("SELECT seq FROM users WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.inner.readers)
+                .await
+                .db()?
+                .ok_or(StoreError::NotFound)?,
+        };
+        // A new row's `seq` (the rowid) is above every existing one: creation
+        // order.
+        let rows: Vec<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLS} FROM users WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))
+        .bind(after_seq)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.inner.readers)
+        .await
+        .db()?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
+    pub(crate) async fn lite_delete_user(&self, id: &str) -> StoreResult<()> {
+        let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
+        let active_admin: Option<bool> =
+            sqlx::query_scalar("SELECT role = 'admin' AND disabled = 0 FROM users WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .db()?;
+        match active_admin {
+            None => return Err(StoreError::NotFound),
+            Some(true) if !other_active_admin(&mut tx, id).await? => {
+                return Err(StoreError::Refused)
+            }
+            Some(_) => {}
         }
         let projects: Vec<String> =
             sqlx::query_scalar("SELECT id FROM projects WHERE owner_id = ?1 ORDER BY seq")

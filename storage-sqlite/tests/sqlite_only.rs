@@ -248,3 +248,35 @@ async fn a_missing_directory_is_a_clear_error() {
         .expect_err("the directory does not exist");
     assert!(err.to_string().contains("no/such/dir"), "{err}");
 }
+
+/// A file made before users could be disabled (only the first migration
+/// applied, a user stored): opening it with this version adds the columns,
+/// and the user is enabled, at session epoch 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_keeps_existing_users_enabled() {
+    use slipway_sqlite::sqlx::{self, Connection as _};
+    let db = TempDb::new().unwrap();
+    let mut first = sqlx::migrate!("./migrations");
+    first.migrations = std::borrow::Cow::Owned(first.migrations[..1].to_vec());
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db.path())
+        .create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    first.run(&mut conn).await.unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, name, email, role, created_at) \
+         VALUES ('u1', 'U', 'u@example.com', 'admin', '2026-11-27T10:00:00Z')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = open(&db).await;
+    let u1 = store.get_user("u1").await.unwrap();
+    assert!(!u1.disabled);
+    assert_eq!(u1.session_epoch, 0);
+    assert_eq!(store.list_users(None, 10).await.unwrap(), vec![u1]);
+}

@@ -176,6 +176,8 @@ impl Ctx {
             password_hash: None,
             github_id: None,
             created_at: chrono::Utc::now(),
+            disabled: false,
+            session_epoch: 0,
         };
         let token = slipway.issue_token(&user, None);
         Ok(Arc::new(move |_, _| {

@@ -2,7 +2,7 @@
 -- ARGV[1] = key prefix, ARGV[2] = event retention; script arguments start at ARGV[3].
 -- Every script checks everything BEFORE its first write: Redis does not roll a
 -- script back, so a refused write must not have touched anything.
--- Answers: {'ok', ...} | {'conflict', field} | {'notfound'} | {'retry'}.
+-- Answers: {'ok', ...} | {'conflict', field} | {'notfound'} | {'retry'} | {'refused'}.
 local P = ARGV[1]
 local RETENTION = tonumber(ARGV[2])
 
@@ -70,4 +70,33 @@ end
 
 local function version_is(pid, expected)
   return redis.call('GET', k('project', pid, 'ver')) == expected
+end
+
+-- An admin who is not disabled (records from before `disabled` lack it).
+local function is_active_admin(u)
+  return u.role == 'admin' and u.disabled ~= true
+end
+
+-- Whether an active admin other than `uid` exists. Reads every user:
+-- admin changes are rare.
+local function other_active_admin(uid)
+  for _, id in ipairs(redis.call('ZRANGE', k('users'), 0, -1)) do
+    if id ~= uid then
+      local raw = redis.call('GET', k('user', id))
+      if raw and is_active_admin(cjson.decode(raw)) then return true end
+    end
+  end
+  return false
+end
+
+-- Removes invitation `iid` with its index entries; false when there is none.
+local function remove_invitation(iid)
+  local raw = redis.call('GET', k('invitation', iid))
+  if not raw then return false end
+  local i = cjson.decode(raw)
+  hdel_if(k('idx', 'invemail'), i.email, iid)
+  hdel_if(k('idx', 'invtoken'), i.tokenHash, iid)
+  redis.call('ZREM', k('invitations'), iid)
+  redis.call('DEL', k('invitation', iid))
+  return true
 end

@@ -1,9 +1,10 @@
 -- ARGV: 3 user id. Deletes the user, their authorizations and projects (a
--- DELETE event per project, oldest first).
+-- DELETE event per project, oldest first); refused for the last active admin.
 local uid = ARGV[3]
 local raw = redis.call('GET', k('user', uid))
 if not raw then return {'notfound'} end
 local u = cjson.decode(raw)
+if is_active_admin(u) and not other_active_admin(uid) then return {'refused'} end
 hdel_if(k('idx', 'email'), u.email, uid)
 hdel_if(k('idx', 'github'), u.githubId, uid)
 for _, aid in ipairs(redis.call('ZRANGE', k('user', uid, 'auths'), 0, -1)) do

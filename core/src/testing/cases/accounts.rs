@@ -398,15 +398,19 @@ pub async fn list_users_pages_in_order(store: &dyn Store) {
     assert!(is_not_found(store.list_users(Some(&uid()), 3).await));
 }
 
+/// An invitation whose timestamps have whole microseconds: the case compares
+/// what a store returns with what it was given, and PostgreSQL keeps
+/// microseconds (finer digits are rounded away, as for every record).
 fn invitation(email: &str, role: Role) -> Invitation {
+    let created_at = chrono::SubsecRound::trunc_subsecs(now(), 6);
     Invitation {
         id: uid(),
         email: email.to_string(),
         role,
         token_hash: format!("{:064x}", rand::random::<u128>()),
         created_by: None,
-        created_at: now(),
-        expires_at: now() + chrono::Duration::days(7),
+        created_at,
+        expires_at: created_at + chrono::Duration::days(7),
     }
 }
 
