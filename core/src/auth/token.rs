@@ -25,11 +25,18 @@ pub struct Claims {
     pub exp: i64,
     /// Issuer.
     pub iss: String,
-    /// The user's session epoch at issue time: the token stops working when
-    /// the epoch is raised (password or role change, sign-out everywhere).
-    /// Tokens from before epochs existed carry none and count as epoch 0.
+}
+
+/// What a token carries: the [`Claims`] and the user's session epoch at
+/// issue time (`sev`): the token stops working when the epoch is raised
+/// (password or role change, sign-out everywhere). Tokens from before epochs
+/// existed carry none and count as epoch 0.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Signed {
+    #[serde(flatten)]
+    pub(crate) claims: Claims,
     #[serde(default)]
-    pub sev: u32,
+    pub(crate) sev: u32,
 }
 
 /// Signs and verifies access tokens.
@@ -73,14 +80,17 @@ impl Tokens {
             iat: now,
             exp: now + ttl,
             iss: self.issuer.clone(),
+        };
+        let signed = Signed {
+            claims,
             sev: user.session_epoch,
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        encode(&Header::new(Algorithm::HS256), &signed, &self.encoding)
             .expect("HS256 signing does not fail")
     }
 
     /// Verifies signature, algorithm, issuer and expiry.
-    pub(crate) fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims)
+    pub(crate) fn verify(&self, token: &str) -> Result<Signed, jsonwebtoken::errors::Error> {
+        decode::<Signed>(token, &self.decoding, &self.validation).map(|d| d.claims)
     }
 }

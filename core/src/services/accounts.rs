@@ -492,16 +492,16 @@ impl Accounts<'_> {
     /// ended their older sessions since (read through the node's session
     /// cache). The principal it names (the user is loaded when needed).
     pub async fn verify_token(&self, token: &str) -> Result<Principal> {
-        let claims = self.core.tokens.verify(token).map_err(|_| {
+        let signed = self.core.tokens.verify(token).map_err(|_| {
             Error::Unauthenticated(
                 "The access token is invalid or has expired; sign in again".into(),
             )
         })?;
         self.core
             .sessions
-            .check(&*self.core.store, &claims.sub, claims.sev)
+            .check(&*self.core.store, &signed.claims.sub, signed.sev)
             .await?;
-        Ok(Principal::from_claims(&claims))
+        Ok(Principal::from_claims(&signed.claims, signed.sev))
     }
 
     /// Issues an access token for a user, with the configured lifetime or `ttl`.

@@ -59,13 +59,13 @@ impl Principal {
     }
 
     /// The principal of a verified access token.
-    pub(crate) fn from_claims(claims: &Claims) -> Self {
+    pub(crate) fn from_claims(claims: &Claims, epoch: u32) -> Self {
         Principal {
             kind: Kind::User {
                 id: claims.sub.clone(),
                 user: None,
                 expires_at: Some(claims.exp),
-                epoch: Some(claims.sev),
+                epoch: Some(epoch),
             },
         }
     }

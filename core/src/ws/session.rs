@@ -78,12 +78,11 @@ impl WsSession {
                     if !woke {
                         continue;
                     }
-                    match core.sessions.check(&*core.store, &user_id, epoch).await {
-                        Err(crate::services::Error::Unauthenticated(_)) => {
-                            break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
-                        }
-                        // A store that cannot answer now does not end the feed.
-                        _ => {}
+                    // A store that cannot answer now does not end the feed.
+                    if let Err(crate::services::Error::Unauthenticated(_)) =
+                        core.sessions.check(&*core.store, &user_id, epoch).await
+                    {
+                        break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
                     }
                 }
                 () = &mut pong_due, if awaiting_pong => {

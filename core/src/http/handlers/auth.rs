@@ -122,6 +122,7 @@ pub(crate) async fn signup(slipway: Slipway, req: ApiRequest) -> Result<Response
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 400, description = "Invalid input", body = ErrorBody),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
+        (status = 403, description = "The account is disabled (the same answer for a right and a wrong password)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts for this email or from this client address; see Retry-After", body = ErrorBody),
     )
 )]

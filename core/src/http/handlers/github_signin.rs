@@ -30,7 +30,7 @@ pub(crate) struct GitHubSigninRequest {
     responses(
         (status = 200, description = "Signed in; the user was found by GitHub id, linked through the verified primary email, or created", body = TokenResponse),
         (status = 400, description = "Invalid input, GitHub not configured, code rejected by GitHub (its error name in the message), or no verified primary email", body = ErrorBody),
-        (status = 403, description = "A new account would be needed but sign-up is closed", body = ErrorBody),
+        (status = 403, description = "A new account would be needed but sign-up is closed, or the account is disabled", body = ErrorBody),
         (status = 409, description = "The email's account is linked to another GitHub account", body = ErrorBody),
         (status = 502, description = "GitHub unreachable or answered badly", body = ErrorBody),
         (status = 504, description = "GitHub did not answer in time", body = ErrorBody),
