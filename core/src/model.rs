@@ -597,6 +597,100 @@ impl AuthorizationType {
     }
 }
 
+/// What an API token may do (`POST /tokens`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+pub enum Scope {
+    /// Read projects.
+    #[serde(rename = "projects:read")]
+    ProjectsRead,
+    /// Create, change and delete projects.
+    #[serde(rename = "projects:write")]
+    ProjectsWrite,
+    /// Read network connections.
+    #[serde(rename = "networks:read")]
+    NetworksRead,
+    /// Create, change and delete network connections.
+    #[serde(rename = "networks:write")]
+    NetworksWrite,
+    /// Read domains.
+    #[serde(rename = "domains:read")]
+    DomainsRead,
+    /// Register, verify and delete domains (admins only, as for the user).
+    #[serde(rename = "domains:write")]
+    DomainsWrite,
+    /// Read authorizations.
+    #[serde(rename = "authorizations:read")]
+    AuthorizationsRead,
+    /// Create and delete authorizations.
+    #[serde(rename = "authorizations:write")]
+    AuthorizationsWrite,
+    /// Follow the WebSocket feed.
+    #[serde(rename = "events:read")]
+    EventsRead,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 9] = [
+        Scope::ProjectsRead,
+        Scope::ProjectsWrite,
+        Scope::NetworksRead,
+        Scope::NetworksWrite,
+        Scope::DomainsRead,
+        Scope::DomainsWrite,
+        Scope::AuthorizationsRead,
+        Scope::AuthorizationsWrite,
+        Scope::EventsRead,
+    ];
+
+    /// The scope's name (`projects:read`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ProjectsRead => "projects:read",
+            Scope::ProjectsWrite => "projects:write",
+            Scope::NetworksRead => "networks:read",
+            Scope::NetworksWrite => "networks:write",
+            Scope::DomainsRead => "domains:read",
+            Scope::DomainsWrite => "domains:write",
+            Scope::AuthorizationsRead => "authorizations:read",
+            Scope::AuthorizationsWrite => "authorizations:write",
+            Scope::EventsRead => "events:read",
+        }
+    }
+
+    /// Parses a scope name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+/// A long-lived, narrow, revocable credential of one user for scripts and
+/// CI. Only the SHA-256 of its token is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Opaque id (UUID).
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Name given by the owner (1-100 chars).
+    pub name: String,
+    /// What it may do (sorted, no duplicates).
+    pub scopes: Vec<Scope>,
+    /// When set, the only projects (and their networks and events) it
+    /// reaches.
+    pub project_ids: Option<Vec<String>>,
+    /// Hex SHA-256 of the token; unique.
+    pub token_hash: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// After this it no longer works (`None`: never expires).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was last used (recorded at most about once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 /// A stored authorization (credential) owned by one user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Authorization {

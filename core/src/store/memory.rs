@@ -21,8 +21,8 @@ use self::state::{sorted, State};
 use super::{EventFeed, EventSignals, EventStream, FeedOptions, Store, StoreResult};
 use crate::error::{StoreError, Unique};
 use crate::model::{
-    Authorization, Domain, Event, EventKind, Invitation, Network, NetworkPatch, NewEvent, NewUser,
-    Project, ProjectPatch, RoleGate, User, UserUpdate,
+    ApiToken, Authorization, Domain, Event, EventKind, Invitation, Network, NetworkPatch, NewEvent,
+    NewUser, Project, ProjectPatch, RoleGate, Timestamp, User, UserUpdate,
 };
 
 mod state;
@@ -223,6 +223,61 @@ impl Store for MemoryStore {
 
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         self.lock().list_users(after, limit)
+    }
+
+    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
+        let mut st = self.lock();
+        if st.user(&token.user_id).is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if st.api_tokens.contains_key(&token.id)
+            || st
+                .api_tokens
+                .values()
+                .any(|(_, t)| t.token_hash == token.token_hash)
+        {
+            return Err(StoreError::conflict(Unique::Id));
+        }
+        let seq = st.next_seq();
+        st.api_tokens.insert(token.id.clone(), (seq, token.clone()));
+        Ok(token)
+    }
+
+    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+        let st = self.lock();
+        Ok(sorted(
+            st.api_tokens
+                .values()
+                .filter(|(_, t)| t.user_id == user_id)
+                .cloned(),
+        ))
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        let st = self.lock();
+        Ok(st
+            .api_tokens
+            .values()
+            .find(|(_, t)| t.token_hash == token_hash)
+            .map(|(_, t)| t.clone()))
+    }
+
+    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        let mut st = self.lock();
+        match st.api_tokens.get(id) {
+            Some((_, t)) if t.user_id == user_id => {
+                st.api_tokens.remove(id);
+                Ok(())
+            }
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        if let Some((_, t)) = self.lock().api_tokens.get_mut(id) {
+            t.last_used_at = Some(at);
+        }
+        Ok(())
     }
 
     async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {

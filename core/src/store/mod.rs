@@ -13,8 +13,8 @@ use futures::stream::BoxStream;
 
 use crate::error::StoreError;
 use crate::model::{
-    Authorization, Domain, Event, FeedItem, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, User, UserUpdate,
+    ApiToken, Authorization, Domain, Event, FeedItem, Invitation, Network, NetworkPatch, NewUser,
+    Project, ProjectPatch, RoleGate, Timestamp, User, UserUpdate,
 };
 
 mod feed;
@@ -87,6 +87,25 @@ pub trait Store: Send + Sync + 'static {
     /// (from the start when `None`; `NotFound` when that user does not
     /// exist).
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>>;
+
+    // ---- API tokens --------------------------------------------------------
+
+    /// Stores an API token of an existing user (`NotFound` when the user is
+    /// gone; `Conflict(Unique::Id)` on an id or hash clash). Deleting the
+    /// user deletes their tokens.
+    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken>;
+
+    /// The user's API tokens, oldest first.
+    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>>;
+
+    /// The API token whose secret hashes to `token_hash`, if any.
+    async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
+
+    /// Deletes one of the user's API tokens (`NotFound` otherwise).
+    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()>;
+
+    /// Records that a token was used at `at` (no error when it is gone).
+    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()>;
 
     // ---- invitations -------------------------------------------------------
 

@@ -40,6 +40,7 @@ macro_rules! store_conformance {
             concurrent_demotions_keep_an_admin,
             list_users_pages_in_order,
             invitations_work_once,
+            api_tokens_roundtrip_and_scope,
             project_create_read_list,
             project_uniqueness_conflicts,
             concurrent_project_creates_same_vm_one_wins,

@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::error::{StoreError, Unique};
-use crate::model::{Authorization, Domain, Event, Invitation, Network, Project, User, UserUpdate};
+use crate::model::{
+    ApiToken, Authorization, Domain, Event, Invitation, Network, Project, User, UserUpdate,
+};
 use crate::store::StoreResult;
 
 /// Ids in insertion order (`(seq, id)`), for "oldest first" listings.
@@ -18,6 +20,7 @@ pub(super) struct State {
     users: HashMap<String, (u64, User)>,
     user_order: Ordered,
     pub(super) invitations: BTreeMap<String, (u64, Invitation)>,
+    pub(super) api_tokens: BTreeMap<String, (u64, ApiToken)>,
     emails: HashMap<String, String>,
     github_ids: HashMap<i64, String>,
     pub(super) auths: BTreeMap<String, (u64, Authorization)>,
@@ -163,6 +166,7 @@ impl State {
             self.github_ids.remove(&gid);
         }
         self.auths.retain(|_, (_, a)| a.user_id != id);
+        self.api_tokens.retain(|_, (_, t)| t.user_id != id);
         Ok(self
             .owner_projects
             .get(id)

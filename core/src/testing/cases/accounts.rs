@@ -470,3 +470,72 @@ pub async fn invitations_work_once(store: &dyn Store) {
     assert!(is_not_found(store.delete_invitation(&i1.id).await));
     assert!(store.list_invitations().await.unwrap().is_empty());
 }
+
+fn api_token(user_id: &str, scopes: Vec<Scope>, project_ids: Option<Vec<String>>) -> ApiToken {
+    // Whole microseconds: what every store keeps.
+    let at = chrono::DateTime::from_timestamp_micros(now().timestamp_micros()).unwrap();
+    ApiToken {
+        id: uid(),
+        user_id: user_id.to_string(),
+        name: "ci".into(),
+        scopes,
+        project_ids,
+        token_hash: format!("{:064x}", rand::random::<u128>()),
+        created_at: at,
+        expires_at: Some(at + chrono::Duration::days(30)),
+        last_used_at: None,
+    }
+}
+
+/// API tokens are stored as given, scoped to their owner, found by hash,
+/// touched, deleted, and go with their user.
+pub async fn api_tokens_roundtrip_and_scope(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let b = user(store, "b").await;
+    store
+        .create_user(new_user("admin2"), RoleGate::Exactly(Role::Admin))
+        .await
+        .unwrap();
+    let t1 = api_token(&a.id, vec![Scope::ProjectsRead], None);
+    let mut t2 = api_token(
+        &a.id,
+        vec![Scope::ProjectsRead, Scope::EventsRead],
+        Some(vec![uid(), uid()]),
+    );
+    t2.expires_at = None;
+    let tb = api_token(&b.id, Scope::ALL.to_vec(), Some(vec![]));
+    for t in [&t1, &t2, &tb] {
+        assert_eq!(&store.create_api_token(t.clone()).await.unwrap(), t);
+    }
+    assert!(is_not_found(
+        store
+            .create_api_token(api_token(&uid(), vec![], None))
+            .await
+    ));
+    let mut clash = api_token(&a.id, vec![], None);
+    clash.token_hash = t1.token_hash.clone();
+    assert_eq!(conflict_field(store.create_api_token(clash).await), "id");
+    assert_eq!(
+        store.list_api_tokens(&a.id).await.unwrap(),
+        vec![t1.clone(), t2.clone()]
+    );
+    assert_eq!(
+        store.find_api_token(&t2.token_hash).await.unwrap(),
+        Some(t2.clone())
+    );
+    assert_eq!(store.find_api_token(&"0".repeat(64)).await.unwrap(), None);
+    let at = chrono::DateTime::from_timestamp_micros(now().timestamp_micros()).unwrap();
+    store.touch_api_token(&t1.id, at).await.unwrap();
+    store.touch_api_token(&uid(), at).await.unwrap();
+    let touched = store.find_api_token(&t1.token_hash).await.unwrap().unwrap();
+    assert_eq!(touched.last_used_at, Some(at));
+    // Another user's token is not theirs to delete.
+    assert!(is_not_found(store.delete_api_token(&b.id, &t1.id).await));
+    store.delete_api_token(&a.id, &t1.id).await.unwrap();
+    assert!(is_not_found(store.delete_api_token(&a.id, &t1.id).await));
+    assert_eq!(store.find_api_token(&t1.token_hash).await.unwrap(), None);
+    // Deleting the user deletes their tokens.
+    store.delete_user(&a.id).await.unwrap();
+    assert_eq!(store.find_api_token(&t2.token_hash).await.unwrap(), None);
+    assert_eq!(store.list_api_tokens(&b.id).await.unwrap(), vec![tb]);
+}
