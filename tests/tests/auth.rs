@@ -351,8 +351,6 @@ async fn token_attacks_are_refused_with_401_and_www_authenticate() {
 #[tokio::test]
 async fn deleted_users_token_is_refused() {
     let s = TestServer::start().await;
-    // The first user is the only admin, whom the store keeps: ada is a member.
-    s.signup("admin").await;
     let token = s.signup("ada").await;
     let id = s.get("/auth/me", Some(&token)).await.expect(200)["id"]
         .as_str()
