@@ -74,7 +74,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a user with everything they own (authorizations, projects and
     /// their networks; a DELETE event per project). `Refused` (nothing
     /// written) when the user is the last active admin
-    /// ([`User::is_active_admin`]).
+    /// ([`User::is_active_admin`]) and other users exist: users are never
+    /// left without an admin, but the instance's only user may go.
     async fn delete_user(&self, id: &str) -> StoreResult<()>;
 
     /// Applies `update` ([`UserUpdate::apply`]) to a user atomically and

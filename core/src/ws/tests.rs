@@ -110,7 +110,7 @@ impl Env {
             created_at: chrono::Utc::now(),
         };
         self.store
-            .create_user(user, RoleGate::Exactly(crate::model::Role::Member))
+            .create_user(user, RoleGate::FirstUserAdmin)
             .await
             .unwrap()
     }

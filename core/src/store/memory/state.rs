@@ -156,7 +156,9 @@ impl State {
     /// projects (oldest first), which the caller removes with events.
     pub(super) fn remove_user(&mut self, id: &str) -> StoreResult<Vec<String>> {
         let (_, user) = self.users.get(id).ok_or(StoreError::NotFound)?;
-        if user.is_active_admin() && !self.other_active_admin(id) {
+        // Users are never left without an admin; the instance's only user
+        // may go (the next sign-up becomes admin again).
+        if user.is_active_admin() && !self.other_active_admin(id) && self.users.len() > 1 {
             return Err(StoreError::Refused);
         }
         let (seq, user) = self.users.remove(id).ok_or(StoreError::NotFound)?;
