@@ -1,5 +1,6 @@
 //! Users.
 
+use slipway_core::error::Unique;
 use slipway_core::model::{NewEvent, NewUser, Role, RoleGate, Timestamp, User};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
@@ -121,6 +122,7 @@ impl PgStore {
     pub(crate) async fn pg_link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
         let row = sqlx::query_as(
             "UPDATE users SET github_id = $2 WHERE id = $1 \
+             AND (github_id IS NULL OR github_id = $2) \
              RETURNING id, name, email, role, password_hash, github_id, created_at",
         )
         .bind(user_id)
@@ -128,6 +130,10 @@ impl PgStore {
         .fetch_optional(&self.inner.pool)
         .await
         .db()?;
+        if row.is_none() && self.pg_get_user(user_id).await.is_ok() {
+            // Linked to another GitHub account: a link is never overwritten.
+            return Err(StoreError::conflict(Unique::GitHubId));
+        }
         one(row)
     }
 
