@@ -2,9 +2,12 @@
 //! access tokens, GitHub sign-in, and the lookups host code needs.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use super::github::{for_code, upstream};
+use super::limits::Limit;
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result, SignupClosed};
+use crate::auth::limiter::{client_key, counter_key};
 use crate::config::SignupPolicy;
 use crate::crypto::SecretString;
 use crate::github::{primary_verified, GitHubUser, TokenScopes};
@@ -21,6 +24,8 @@ pub struct Signup {
     pub email: String,
     /// Password, 8-256 characters.
     pub password: SecretString,
+    /// The client's address, for the per-address sign-up limit.
+    pub client: Option<IpAddr>,
 }
 
 impl Signup {
@@ -34,7 +39,13 @@ impl Signup {
             name: name.into(),
             email: email.into(),
             password: SecretString::new(password.into()),
+            client: None,
         }
+    }
+    /// Sets the client address.
+    pub fn from_addr(mut self, client: Option<IpAddr>) -> Self {
+        self.client = client;
+        self
     }
 }
 
@@ -147,8 +158,31 @@ impl Accounts<'_> {
         validate::text("name", &input.name, 1, 100)?;
         let email = validate::email(&input.email)?;
         password_rule(&input.password)?;
-        if self.core.config.signup == SignupPolicy::Closed {
-            return Err(Error::SignupClosed(SignupClosed::Closed));
+        // The policy is checked before any hashing: a refused sign-up costs
+        // no Argon2 work.
+        match self.core.config.signup {
+            SignupPolicy::Closed => return Err(Error::SignupClosed(SignupClosed::Closed)),
+            SignupPolicy::FirstUserOnly
+                if self
+                    .core
+                    .store
+                    .has_users()
+                    .await
+                    .map_err(|e| Error::store(Resource::User, e))? =>
+            {
+                return Err(Error::SignupClosed(SignupClosed::HasFirstUser))
+            }
+            _ => {}
+        }
+        if let Some(addr) = input.client.map(client_key) {
+            self.core
+                .count_action(Limit {
+                    key: counter_key("signup-addr", &[&addr]),
+                    limit: self.core.config.signup_max_per_addr,
+                    window: Duration::from_secs(3600),
+                    message: "Too many sign-ups from this address; wait before trying again",
+                })
+                .await?;
         }
         if self.find_by_email(&email).await?.is_some() {
             return Err(Error::Conflict(super::Unique::Email));
@@ -190,41 +224,62 @@ impl Accounts<'_> {
                 "password must be between 1 and 256 characters long",
             ));
         }
-        let limiter = &self.core.signin_limiter;
-        let by_addr = &self.core.signin_addr_limiter;
-        let addr = input.client.map(|c| c.to_string());
-        if let Some(wait) = addr.as_deref().and_then(|a| by_addr.check(a)) {
-            return Err(Error::TooManyAttempts {
+        let config = &self.core.config;
+        let window = config.signin_window;
+        let addr = input.client.map(client_key);
+        let mut limits = Vec::with_capacity(3);
+        if let Some(addr) = &addr {
+            limits.push(Limit {
+                key: counter_key("signin-addr", &[addr]),
+                limit: config.signin_max_failures_per_addr,
+                window,
                 message: "Too many failed sign-in attempts from this address; wait before \
-                          trying again"
-                    .into(),
-                retry_after: wait,
+                          trying again",
             });
         }
-        if let Some(wait) = limiter.check(&email) {
-            return Err(Error::TooManyAttempts {
-                message: "Too many failed sign-in attempts for this email; wait before trying \
-                          again"
-                    .into(),
-                retry_after: wait,
-            });
+        let email_message = "Too many failed sign-in attempts for this email; wait before trying \
+                             again";
+        limits.push(Limit {
+            key: counter_key(
+                "signin-email-addr",
+                &[&email, addr.as_deref().unwrap_or("")],
+            ),
+            limit: config.signin_max_failures,
+            window,
+            message: email_message,
+        });
+        limits.push(Limit {
+            key: counter_key("signin-email", &[&email]),
+            limit: config.signin_max_failures_per_email,
+            window,
+            message: email_message,
+        });
+        // Counted before the password is checked, so concurrent guesses can
+        // never exceed the limits; given back on success.
+        let attempt = self.core.begin_attempt(&limits).await?;
+        let checked = async {
+            let user = self.find_by_email(&email).await?;
+            let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+            let ok = self.core.hasher.verify(password.to_string(), phc).await?;
+            Ok::<_, Error>((user, ok))
         }
-        let user = self.find_by_email(&email).await?;
-        let phc = user.as_ref().and_then(|u| u.password_hash.clone());
-        let ok = self.core.hasher.verify(password.to_string(), phc).await?;
-        match user {
-            Some(user) if ok => {
-                limiter.succeed(&email);
+        .await;
+        match checked {
+            Ok((Some(user), true)) => {
+                attempt.settle(false).await;
                 Ok(self.signed_in(user))
             }
-            _ => {
-                limiter.fail(&email);
-                // A success does not reset the address: one valid account must
-                // not let an address keep guessing the passwords of others.
-                if let Some(a) = &addr {
-                    by_addr.fail(a);
-                }
+            // A failure stays counted. A success does not reset the address:
+            // one valid account must not let an address keep guessing the
+            // passwords of others.
+            Ok(_) => {
+                attempt.settle(true).await;
                 Err(Error::Unauthenticated("Invalid email or password".into()))
+            }
+            // Nothing was checked (queue full, store down): not a failure.
+            Err(e) => {
+                attempt.settle(false).await;
+                Err(e)
             }
         }
     }
@@ -326,12 +381,38 @@ impl Accounts<'_> {
     }
 
     /// Signs in with a GitHub OAuth code: exchanges it, finds the user by
-    /// GitHub id, else links the account holding the GitHub account's
-    /// verified primary email, else creates one (sign-up policy applies);
-    /// keeps the GitHub token as the user's `oauth` authorization.
+    /// GitHub id; else, by the GitHub account's verified primary email, an
+    /// account with a password answers a conflict
+    /// (409 "an account with this email exists…": its owner signs in with the password and
+    /// links GitHub with [`Accounts::link_github`]), an account without one
+    /// (created by the host) is linked; else a user is created (sign-up
+    /// policy applies). Keeps the GitHub token as the user's `oauth`
+    /// authorization.
     pub async fn github_signin(&self, code: &SecretString) -> Result<SignedIn> {
+        self.github_signin_from(code, None).await
+    }
+
+    /// [`Accounts::github_signin`] for a client address: at most
+    /// `github_signin_max_per_addr` calls per minute per address reach
+    /// GitHub ([`Error::TooManyAttempts`] beyond).
+    pub async fn github_signin_from(
+        &self,
+        code: &SecretString,
+        client: Option<IpAddr>,
+    ) -> Result<SignedIn> {
         check_code("code", code)?;
         let app = self.core.require_github_app().await?;
+        if let Some(addr) = client.map(client_key) {
+            self.core
+                .count_action(Limit {
+                    key: counter_key("github-signin-addr", &[&addr]),
+                    limit: self.core.config.github_signin_max_per_addr,
+                    window: Duration::from_secs(60),
+                    message: "Too many GitHub sign-ins from this address; wait before trying \
+                              again",
+                })
+                .await?;
+        }
         let gh = &self.core.github;
         let token = gh
             .exchange_code(&app, code)
@@ -401,6 +482,16 @@ impl Accounts<'_> {
                         .into(),
                 });
             }
+            if existing.password_hash.is_some() {
+                // Holding the same address on GitHub proves nothing about the
+                // password account: its owner links GitHub explicitly.
+                return Err(Error::InUse {
+                    resource: Resource::User,
+                    message: PASSWORD_ACCOUNT_EXISTS.into(),
+                });
+            }
+            // An account without a password (created by the host for one of
+            // its users) is linked through the verified email.
             let linked = store
                 .link_github(&existing.id, gh_user.id)
                 .await
@@ -429,6 +520,59 @@ impl Accounts<'_> {
         Ok(user)
     }
 
+    /// Links the signed-in user's account to the GitHub account of an OAuth
+    /// `code` (exchanged once), and keeps the GitHub token as the user's
+    /// `oauth` authorization. A GitHub account linked to another user, or a
+    /// user already linked to another GitHub account, is a conflict; a link
+    /// is never overwritten.
+    pub async fn link_github(&self, actor: &Principal, code: &SecretString) -> Result<User> {
+        let user = self.core.user_of(actor).await?;
+        check_code("code", code)?;
+        let app = self.core.require_github_app().await?;
+        let gh = &self.core.github;
+        let token = gh
+            .exchange_code(&app, code)
+            .await
+            .map_err(|e| for_code(e, "code"))?;
+        let (gh_user, scopes) = gh.user(&token).await.map_err(upstream)?;
+        let store = &self.core.store;
+        let user_error = |e: StoreError| Error::store(Resource::User, e);
+        let already_linked = || Error::InUse {
+            resource: Resource::User,
+            message: "Your account is already linked to another GitHub account; sign in with \
+                      that GitHub account"
+                .into(),
+        };
+        if let Some(holder) = store
+            .find_user_by_github_id(gh_user.id)
+            .await
+            .map_err(user_error)?
+        {
+            if holder.id != user.id {
+                return Err(Error::Conflict(super::Unique::GitHubId));
+            }
+        } else if user.github_id.is_some() {
+            return Err(already_linked());
+        }
+        let linked = match store.link_github(&user.id, gh_user.id).await {
+            Ok(linked) => linked,
+            // Lost a race: the conditional write kept the existing link.
+            Err(StoreError::Conflict(_)) => {
+                let now = store.get_user(&user.id).await.map_err(user_error)?;
+                return Err(if now.github_id.is_some_and(|g| g != gh_user.id) {
+                    already_linked()
+                } else {
+                    Error::Conflict(super::Unique::GitHubId)
+                });
+            }
+            Err(e) => return self.core.token_user(Err(e)),
+        };
+        self.keep_github_token(&linked, &gh_user, &scopes, &token)
+            .await?;
+        tracing::info!(user_id = %linked.id, github_id = gh_user.id, "GitHub account linked by its signed-in user");
+        Ok(linked)
+    }
+
     async fn keep_github_token(
         &self,
         user: &User,
@@ -443,21 +587,27 @@ impl Accounts<'_> {
             name
         };
         self.core
-            .store
-            .upsert_authorization(Authorization {
-                id: new_id(),
-                user_id: user.id.clone(),
-                name,
-                kind: AuthorizationType::Oauth,
-                secret: self.core.seal_credential(&user.id, token),
-                info: super::authorizations::github_token_info(gh_user, scopes),
-                created_at: chrono::Utc::now(),
-            })
-            .await
-            .map_err(|e| Error::store(Resource::Authorization, e))?;
+            .upsert_credential(
+                Authorization {
+                    id: new_id(),
+                    user_id: user.id.clone(),
+                    name,
+                    kind: AuthorizationType::Oauth,
+                    secret: crate::model::Sealed(Vec::new()),
+                    info: super::authorizations::github_token_info(gh_user, scopes),
+                    created_at: chrono::Utc::now(),
+                },
+                token,
+            )
+            .await?;
         Ok(())
     }
 }
+
+/// The 409 of a GitHub sign-in whose verified email belongs to a password
+/// account that is not linked to GitHub.
+pub(crate) const PASSWORD_ACCOUNT_EXISTS: &str =
+    "an account with this email exists: sign in with your password, then link GitHub";
 
 /// A code as GitHub hands it out: 1-256 printable characters.
 pub(crate) fn check_code(field: &str, code: &SecretString) -> Result<()> {

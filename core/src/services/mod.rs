@@ -72,7 +72,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::{limiter::Limiter, password::Hasher, token::Tokens};
+use crate::auth::{password::Hasher, token::Tokens};
 use crate::config::Config;
 use crate::crypto::Keyring;
 use crate::model::{Role, User};
@@ -84,6 +84,7 @@ mod domains;
 mod error;
 mod events;
 mod github;
+mod limits;
 mod networks;
 mod principal;
 mod projects;
@@ -107,8 +108,6 @@ pub(crate) struct Core {
     pub(crate) tokens: Tokens,
     pub(crate) keyring: Keyring,
     pub(crate) hasher: Hasher,
-    pub(crate) signin_limiter: Limiter,
-    pub(crate) signin_addr_limiter: Limiter,
     pub(crate) github: Arc<dyn crate::github::GitHubClient>,
     pub(crate) dns: Arc<dyn crate::dns::DnsResolver>,
     /// The node's event hub.

@@ -92,6 +92,7 @@ fn op_responses(
         super::auth::signin,
         super::auth::me,
         super::github_signin::github_signin,
+        super::github_signin::github_link,
         super::configuration::get_configuration,
         super::configuration::configure_github,
         super::projects::create,
