@@ -234,7 +234,7 @@ impl Hasher {
     /// Runs `f` on a hashing thread. A job whose caller has gone away (the
     /// request was dropped) before a thread takes it is skipped, so
     /// abandoned sign-ins do not cost a hash.
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(Argon2<'static>, &mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {

@@ -629,3 +629,101 @@ pub(crate) fn check_code(field: &str, code: &SecretString) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(all(test, feature = "memory"))]
+mod bounded_work_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::{Argon2Params, MemoryStore, Slipway};
+
+    fn small() -> Argon2Params {
+        Argon2Params {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    /// Fills the one-place hash queue with a job that runs until the
+    /// returned sender is dropped or sent to.
+    async fn fill_queue(
+        slipway: &Slipway,
+    ) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let rx = Arc::new(Mutex::new(rx));
+        let hasher = slipway.inner.core.hasher.clone();
+        let held = tokio::spawn(async move {
+            let _ = hasher
+                .blocking(move |_, _| {
+                    let _ = rx.lock().unwrap().recv();
+                })
+                .await;
+        });
+        // Until the queue is full: a hash is refused as busy.
+        loop {
+            match slipway.inner.core.hasher.hash("probe".into()).await {
+                Err(e) if e.is_busy() => break,
+                _ => tokio::task::yield_now().await,
+            }
+        }
+        (tx, held)
+    }
+
+    /// With the hash queue full: a sign-up the policy refuses answers 403
+    /// (no hash was needed), one it allows answers `Busy` (503); a sign-in
+    /// answers `Busy` and is given back, so it never counts as a failure.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_work_costs_no_hash_and_no_count() {
+        let slipway = Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .store(MemoryStore::new())
+            .argon2(small())
+            .signup(SignupPolicy::FirstUserOnly)
+            .max_queued_hashes(1)
+            .configure(|c| {
+                c.max_concurrent_hashes = 1;
+                c.signin_max_failures = 2;
+            })
+            .build()
+            .unwrap();
+        let accounts = slipway.accounts();
+        accounts
+            .signup(Signup::new("Ada", "ada@example.com", "password-ada"))
+            .await
+            .unwrap();
+        let (release, held) = fill_queue(&slipway).await;
+        let refused = accounts
+            .signup(Signup::new("Bob", "bob@example.com", "password-bob"))
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(Error::SignupClosed(SignupClosed::HasFirstUser))
+            ),
+            "{refused:?}"
+        );
+        for _ in 0..5 {
+            let busy = accounts
+                .signin(Signin::new("ada@example.com", "wrong-password"))
+                .await;
+            assert!(matches!(busy, Err(Error::Busy { .. })), "{busy:?}");
+        }
+        release.send(()).unwrap();
+        held.await.unwrap();
+        // The busy attempts were given back: two failures are still allowed.
+        for _ in 0..2 {
+            let wrong = accounts
+                .signin(Signin::new("ada@example.com", "wrong-password"))
+                .await;
+            assert!(matches!(wrong, Err(Error::Unauthenticated(_))), "{wrong:?}");
+        }
+        let limited = accounts
+            .signin(Signin::new("ada@example.com", "password-ada"))
+            .await;
+        assert!(
+            matches!(limited, Err(Error::TooManyAttempts { .. })),
+            "{limited:?}"
+        );
+    }
+}
