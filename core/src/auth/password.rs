@@ -242,10 +242,13 @@ impl Hasher {
         let slot = self.slot().ok_or_else(HashError::busy)?;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
-            let _slot = slot;
-            if !tx.is_closed() {
-                let _ = tx.send(f(argon, memory));
+            if tx.is_closed() {
+                return; // the slot goes with the skipped job
             }
+            let out = f(argon, memory);
+            // The place is free before the caller sees the answer.
+            drop(slot);
+            let _ = tx.send(out);
         });
         self.jobs
             .send(job)

@@ -646,28 +646,27 @@ mod bounded_work_tests {
     }
 
     /// Fills the one-place hash queue with a job that runs until the
-    /// returned sender is dropped or sent to.
+    /// returned sender is sent to (or dropped).
     async fn fill_queue(
         slipway: &Slipway,
     ) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let rx = Arc::new(Mutex::new(rx));
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
         let hasher = slipway.inner.core.hasher.clone();
         let held = tokio::spawn(async move {
-            let _ = hasher
+            hasher
                 .blocking(move |_, _| {
-                    let _ = rx.lock().unwrap().recv();
+                    let _ = started_tx.send(());
+                    let _ = release_rx.lock().unwrap().recv();
                 })
-                .await;
+                .await
+                .expect("the holding job runs");
         });
-        // Until the queue is full: a hash is refused as busy.
-        loop {
-            match slipway.inner.core.hasher.hash("probe".into()).await {
-                Err(e) if e.is_busy() => break,
-                _ => tokio::task::yield_now().await,
-            }
-        }
-        (tx, held)
+        started_rx.await.expect("the holding job started");
+        let probe = slipway.inner.core.hasher.hash("probe".into()).await;
+        assert!(probe.is_err_and(|e| e.is_busy()), "the queue is full");
+        (release_tx, held)
     }
 
     /// With the hash queue full: a sign-up the policy refuses answers 403
