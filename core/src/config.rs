@@ -51,14 +51,38 @@ pub struct Config {
     /// How many password hashes may run at once: the number of hashing
     /// threads each `Slipway` starts (default: the number of CPUs).
     pub max_concurrent_hashes: usize,
-    /// Failed sign-ins per email before 429 (default 5).
+    /// Most password hashes queued or running at once (sign-in, sign-up);
+    /// beyond it those answer 503 with `Retry-After` at once, without
+    /// queueing (default 64).
+    pub max_queued_hashes: usize,
+    /// Failed sign-ins per email **and client address** before 429
+    /// (default 5). Attempts are counted before the password is checked and
+    /// given back on success.
     pub signin_max_failures: u32,
+    /// Failed sign-ins per email from all addresses together before 429
+    /// (default 100).
+    pub signin_max_failures_per_email: u32,
     /// Failed sign-ins per client address (any email) before 429 (default
     /// 50). Needs the adapter to pass the address (a
     /// [`ClientAddr`](crate::http::ClientAddr) request extension).
     pub signin_max_failures_per_addr: u32,
     /// The window those failures are counted in (default 15 min).
     pub signin_window: Duration,
+    /// Sign-ups per client address per hour before 429 (default 10).
+    pub signup_max_per_addr: u32,
+    /// `POST /auth/github` calls per client address per minute before 429
+    /// (default 10); each may call GitHub.
+    pub github_signin_max_per_addr: u32,
+    /// WebSocket connections one user may open per minute (all nodes of a
+    /// shared store together); more are refused with 429 before the upgrade
+    /// (default 60).
+    pub ws_connects_per_minute: u32,
+    /// Most projects one user may own (403 beyond; default 1000).
+    pub max_projects_per_user: usize,
+    /// Most network connections of one project (403 beyond; default 100).
+    pub max_networks_per_project: usize,
+    /// Most authorizations one user may keep (403 beyond; default 100).
+    pub max_authorizations_per_user: usize,
     /// DNS servers used to verify domains (queried over UDP); empty means the
     /// system's resolver configuration (default).
     pub dns_servers: Vec<SocketAddr>,
@@ -125,8 +149,16 @@ impl Default for Config {
             max_concurrent_hashes: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            max_queued_hashes: 64,
             signin_max_failures: 5,
+            signin_max_failures_per_email: 100,
             signin_max_failures_per_addr: 50,
+            signup_max_per_addr: 10,
+            github_signin_max_per_addr: 10,
+            ws_connects_per_minute: 60,
+            max_projects_per_user: 1000,
+            max_networks_per_project: 100,
+            max_authorizations_per_user: 100,
             max_header_bytes: 16 * 1024,
             json_max_depth: 32,
             json_max_string_length: 8192,

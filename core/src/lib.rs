@@ -48,7 +48,7 @@ pub use crate::store::Store;
 #[cfg(feature = "memory")]
 pub use crate::store::{MemoryStore, MemoryStoreOptions};
 
-use crate::auth::{limiter::Limiter, password::Hasher, token::Tokens};
+use crate::auth::{password::Hasher, token::Tokens};
 use crate::crypto::Keyring;
 use crate::services::Core;
 
@@ -196,6 +196,27 @@ impl SlipwayBuilder {
         self.config.verify_personal_access_tokens = verify;
         self
     }
+    /// Most password hashes queued or running at once; beyond it sign-in
+    /// and sign-up answer 503 with `Retry-After` (default 64).
+    pub fn max_queued_hashes(mut self, n: usize) -> Self {
+        self.config.max_queued_hashes = n;
+        self
+    }
+    /// Most projects one user may own (default 1000; 403 beyond).
+    pub fn max_projects_per_user(mut self, n: usize) -> Self {
+        self.config.max_projects_per_user = n;
+        self
+    }
+    /// Most network connections of one project (default 100; 403 beyond).
+    pub fn max_networks_per_project(mut self, n: usize) -> Self {
+        self.config.max_networks_per_project = n;
+        self
+    }
+    /// Most authorizations one user may keep (default 100; 403 beyond).
+    pub fn max_authorizations_per_user(mut self, n: usize) -> Self {
+        self.config.max_authorizations_per_user = n;
+        self
+    }
     /// How requests are mapped to principals (default:
     /// [`BearerAuthenticator`](crate::http::BearerAuthenticator), Slipway's
     /// own access tokens).
@@ -269,9 +290,16 @@ impl SlipwayBuilder {
             || config.ws_max_message_size == 0
             || config.ws_max_connections_per_user == 0
             || config.signin_max_failures_per_addr == 0
+            || config.signin_max_failures == 0
+            || config.signin_max_failures_per_email == 0
+            || config.signup_max_per_addr == 0
+            || config.github_signin_max_per_addr == 0
+            || config.ws_connects_per_minute == 0
+            || config.max_queued_hashes == 0
         {
             return Err(BuildError::Invalid(
-                "header, JSON, WebSocket and sign-in limits must be positive".into(),
+                "header, JSON, WebSocket, hash queue, sign-in and sign-up limits must be positive"
+                    .into(),
             ));
         }
         let github: Arc<dyn github::GitHubClient> = match self.github {
@@ -282,8 +310,12 @@ impl SlipwayBuilder {
             Some(resolver) => resolver,
             None => Arc::new(dns::HickoryResolver::new(&config)),
         };
-        let hasher =
-            Hasher::new(config.argon2, config.max_concurrent_hashes).map_err(BuildError::Argon2)?;
+        let hasher = Hasher::new(
+            config.argon2,
+            config.max_concurrent_hashes,
+            config.max_queued_hashes,
+        )
+        .map_err(BuildError::Argon2)?;
         let authenticator = self
             .authenticator
             .unwrap_or_else(|| Arc::new(http::BearerAuthenticator));
@@ -295,11 +327,6 @@ impl SlipwayBuilder {
                     github,
                     dns,
                     hasher,
-                    signin_limiter: Limiter::new(config.signin_max_failures, config.signin_window),
-                    signin_addr_limiter: Limiter::new(
-                        config.signin_max_failures_per_addr,
-                        config.signin_window,
-                    ),
                     store,
                     sessions: services::Sessions::new(config.session_check_interval),
                     config,

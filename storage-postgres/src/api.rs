@@ -7,7 +7,7 @@ use slipway_core::model::{
     Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
     ProjectPatch, RoleGate, User, UserUpdate,
 };
-use slipway_core::store::{EventSignals, EventStream, StoreResult};
+use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
 
 use crate::events;
@@ -45,6 +45,23 @@ impl Store for PgStore {
 
     async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
         self.run(self.pg_link_github(user_id, github_id)).await
+    }
+
+    async fn hit_counter(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<CounterHit> {
+        self.run(self.pg_hit_counter(key, window, limit)).await
+    }
+
+    async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
+        self.run(self.pg_settle_counter(key, keep)).await
+    }
+
+    async fn has_users(&self) -> StoreResult<bool> {
+        self.run(self.pg_has_users()).await
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {

@@ -48,6 +48,7 @@
 pub use sqlx;
 
 mod api;
+mod counters;
 mod error;
 mod events;
 mod feed;

@@ -1,5 +1,6 @@
 //! Users.
 
+use slipway_core::error::Unique;
 use slipway_core::model::{NewEvent, NewUser, Role, RoleGate, Timestamp, User, UserUpdate};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
@@ -158,6 +159,7 @@ impl PgStore {
     pub(crate) async fn pg_link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
         let row = sqlx::query_as(&format!(
             "UPDATE users SET github_id = $2 WHERE id = $1 \
+             AND (github_id IS NULL OR github_id = $2) \
              RETURNING {USER_COLS}"
         ))
         .bind(user_id)
@@ -165,6 +167,10 @@ impl PgStore {
         .fetch_optional(&self.inner.pool)
         .await
         .db()?;
+        if row.is_none() && self.pg_get_user(user_id).await.is_ok() {
+            // Linked to another GitHub account: a link is never overwritten.
+            return Err(StoreError::conflict(Unique::GitHubId));
+        }
         one(row)
     }
 

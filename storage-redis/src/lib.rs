@@ -57,6 +57,7 @@ use slipway_core::store::{EventFeed, FeedOptions, StoreResult};
 
 pub use redis;
 
+mod counters;
 mod events;
 mod projects;
 mod records;

@@ -35,3 +35,5 @@ pub(crate) static DELETE_NETWORK: LazyLock<Script> = script!("delete_network.lua
 pub(crate) static CREATE_DOMAIN: LazyLock<Script> = script!("create_domain.lua");
 pub(crate) static DELETE_DOMAIN: LazyLock<Script> = script!("delete_domain.lua");
 pub(crate) static REPLACE: LazyLock<Script> = script!("replace.lua");
+pub(crate) static HIT_COUNTER: LazyLock<Script> = script!("hit_counter.lua");
+pub(crate) static SETTLE_COUNTER: LazyLock<Script> = script!("settle_counter.lua");

@@ -5,9 +5,9 @@ use slipway_core::model::{
     Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
     ProjectPatch, RoleGate, User, UserUpdate,
 };
-use slipway_core::store::{EventSignals, EventStream, Store, StoreResult};
+use slipway_core::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
 
-use crate::{events, projects, users, RedisStore};
+use crate::{counters, events, projects, users, RedisStore};
 
 #[async_trait]
 impl Store for RedisStore {
@@ -35,6 +35,23 @@ impl Store for RedisStore {
 
     async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
         users::link_github(self, user_id, github_id).await
+    }
+
+    async fn hit_counter(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<CounterHit> {
+        counters::hit(self, key, window, limit).await
+    }
+
+    async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
+        counters::settle(self, key, keep).await
+    }
+
+    async fn has_users(&self) -> StoreResult<bool> {
+        counters::has_users(self).await
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {

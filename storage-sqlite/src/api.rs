@@ -5,7 +5,7 @@ use slipway_core::model::{
     Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
     ProjectPatch, RoleGate, User, UserUpdate,
 };
-use slipway_core::store::{EventSignals, EventStream, StoreResult};
+use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
 
 use crate::events;
@@ -43,6 +43,23 @@ impl Store for SqliteStore {
 
     async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
         self.run(self.lite_link_github(user_id, github_id)).await
+    }
+
+    async fn hit_counter(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<CounterHit> {
+        self.run(self.lite_hit_counter(key, window, limit)).await
+    }
+
+    async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
+        self.run(self.lite_settle_counter(key, keep)).await
+    }
+
+    async fn has_users(&self) -> StoreResult<bool> {
+        self.run(self.lite_has_users()).await
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {

@@ -1,5 +1,6 @@
 //! Users.
 
+use slipway_core::error::Unique;
 use slipway_core::model::{NewEvent, NewUser, Role, RoleGate, Timestamp, User, UserUpdate};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
@@ -179,13 +180,26 @@ impl SqliteStore {
     ) -> StoreResult<User> {
         let mut conn = self.writer().await?;
         let updated = sqlx::query_as::<_, UserRow>(&format!(
-            "UPDATE users SET github_id = ?2 WHERE id = ?1 RETURNING {USER_COLS}"
+            "UPDATE users SET github_id = ?2 WHERE id = ?1 \
+             AND (github_id IS NULL OR github_id = ?2) RETURNING {USER_COLS}"
         ))
         .bind(user_id)
         .bind(github_id)
         .fetch_optional(&mut *conn)
         .await;
         match updated {
+            Ok(None) => {
+                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1")
+                    .bind(user_id)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .db()?;
+                match exists {
+                    // Linked to another GitHub account: never overwritten.
+                    Some(_) => Err(StoreError::conflict(Unique::GitHubId)),
+                    None => Err(StoreError::NotFound),
+                }
+            }
             Ok(row) => one(row),
             Err(e) => Err(write_failed(
                 &mut conn,

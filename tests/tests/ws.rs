@@ -491,10 +491,16 @@ async fn ws_a_thousand_subscribers_each_get_the_event() {
         limit >= 2 * N as u64 + 100,
         "open-files limit {limit} is too low for {N} sockets"
     );
-    // One user holds every connection, so lift the per-user cap (16).
+    // One user holds every connection, so lift the per-user caps (16 open,
+    // 60 connects per minute).
     let s = TestServer::start_with(
         |_| {},
-        |b| b.configure(|c| c.ws_max_connections_per_user = N + 1),
+        |b| {
+            b.configure(|c| {
+                c.ws_max_connections_per_user = N + 1;
+                c.ws_connects_per_minute = N as u32 + 1;
+            })
+        },
     )
     .await;
     let ada = s.signup("ada").await;

@@ -1,5 +1,6 @@
 //! Argon2id hashing, run on dedicated threads with a bound on concurrency.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use argon2::password_hash::{Output, PasswordHash, PasswordVerifier as _, SaltString};
@@ -10,12 +11,29 @@ use tokio::sync::{oneshot, OnceCell};
 /// Why a password could not be hashed or checked (a bug or a stopped
 /// hashing thread, never the caller's input).
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
+#[error("password hashing failed: {why}")]
+pub struct HashError {
+    why: String,
+    busy: bool,
+}
 
 impl HashError {
     fn internal(why: impl std::fmt::Display) -> Self {
-        HashError(why.to_string())
+        HashError {
+            why: why.to_string(),
+            busy: false,
+        }
+    }
+    pub(crate) fn busy() -> Self {
+        HashError {
+            why: "the password-hash queue is full".into(),
+            busy: true,
+        }
+    }
+    /// Whether the hash was refused because the queue is full (nothing was
+    /// queued; try again later).
+    pub fn is_busy(&self) -> bool {
+        self.busy
     }
 }
 
@@ -69,6 +87,21 @@ pub(crate) struct Hasher {
     params: Argon2Params,
     jobs: mpsc::Sender<Job>,
     dummy: Arc<OnceCell<String>>,
+    /// Hashes queued or running now.
+    queued: Arc<AtomicUsize>,
+    /// The most that may be queued or running; beyond it a hash is refused
+    /// at once ([`HashError::is_busy`]).
+    max_queued: usize,
+}
+
+/// A place in the hash queue, given back when dropped (after the job ran,
+/// or with the job when it is skipped or never sent).
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Starts `n` hashing threads sharing one job queue.
@@ -172,8 +205,13 @@ fn phc_verify(memory: &mut Memory, password: &[u8], phc: &str) -> bool {
 }
 
 impl Hasher {
-    /// Checks the parameters and starts `max_concurrent` hashing threads.
-    pub(crate) fn new(params: Argon2Params, max_concurrent: usize) -> Result<Self, String> {
+    /// Checks the parameters and starts `max_concurrent` hashing threads;
+    /// at most `max_queued` hashes may be queued or running at once.
+    pub(crate) fn new(
+        params: Argon2Params,
+        max_concurrent: usize,
+        max_queued: usize,
+    ) -> Result<Self, String> {
         params.argon2().map_err(|e| e.to_string())?;
         let jobs = start_threads(max_concurrent)
             .map_err(|e| format!("could not start the password hashing threads: {e}"))?;
@@ -181,22 +219,36 @@ impl Hasher {
             params,
             jobs,
             dummy: Arc::new(OnceCell::new()),
+            queued: Arc::new(AtomicUsize::new(0)),
+            max_queued: max_queued.max(1),
         })
+    }
+
+    /// Takes a place in the queue, or `None` when it is full.
+    fn slot(&self) -> Option<Slot> {
+        let now = self.queued.fetch_add(1, Ordering::SeqCst);
+        let slot = Slot(self.queued.clone());
+        (now < self.max_queued).then_some(slot)
     }
 
     /// Runs `f` on a hashing thread. A job whose caller has gone away (the
     /// request was dropped) before a thread takes it is skipped, so
     /// abandoned sign-ins do not cost a hash.
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(Argon2<'static>, &mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let argon = self.params.argon2().map_err(HashError::internal)?;
+        let slot = self.slot().ok_or_else(HashError::busy)?;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
-            if !tx.is_closed() {
-                let _ = tx.send(f(argon, memory));
+            if tx.is_closed() {
+                return; // the slot goes with the skipped job
             }
+            let out = f(argon, memory);
+            // The place is free before the caller sees the answer.
+            drop(slot);
+            let _ = tx.send(out);
         });
         self.jobs
             .send(job)
@@ -299,7 +351,7 @@ mod tests {
     /// job that panics costs its caller an error, not a thread.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn threads_bound_concurrency_and_survive_a_panic() {
-        let hasher = Hasher::new(small(), 2).unwrap();
+        let hasher = Hasher::new(small(), 2, 64).unwrap();
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let calls = (0..12).map(|i| {
@@ -330,10 +382,45 @@ mod tests {
         assert!(!hasher.verify("nope".into(), Some(phc)).await.unwrap());
     }
 
+    /// Beyond `max_queued` hashes queued or running, a hash is refused at
+    /// once (busy); the place is given back when a job finishes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once() {
+        let hasher = Hasher::new(small(), 1, 2).unwrap();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        // Two jobs: one runs (blocked until released), one waits.
+        let held: Vec<_> = (0..2)
+            .map(|_| {
+                let hasher = hasher.clone();
+                let rx = release_rx.clone();
+                tokio::spawn(async move {
+                    hasher
+                        .blocking(move |_, _| {
+                            let _ = rx.lock().unwrap().recv();
+                        })
+                        .await
+                })
+            })
+            .collect();
+        while hasher.queued.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let refused = hasher.hash("pw".to_string()).await.unwrap_err();
+        assert!(refused.is_busy(), "{refused}");
+        release_tx.send(()).unwrap();
+        release_tx.send(()).unwrap();
+        for h in held {
+            h.await.unwrap().unwrap();
+        }
+        assert_eq!(hasher.queued.load(Ordering::SeqCst), 0);
+        hasher.hash("pw".to_string()).await.unwrap();
+    }
+
     /// A job whose caller went away before a thread took it is not run.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn abandoned_jobs_are_skipped() {
-        let hasher = Hasher::new(small(), 1).unwrap();
+        let hasher = Hasher::new(small(), 1, 64).unwrap();
         let ran = Arc::new(AtomicUsize::new(0));
         // Occupy the only thread, then queue a job and drop its caller.
         let busy = {

@@ -90,6 +90,12 @@ impl ApiError {
         e.retry_after = Some(Duration::from_secs(1));
         e
     }
+    /// 503 with a message and `Retry-After`: the instance is saturated.
+    pub fn busy(message: impl Into<String>, retry_after: Duration) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, message);
+        e.retry_after = Some(retry_after);
+        e
+    }
     /// 500 with a generic message; the cause is kept for the log only.
     pub fn internal(source: impl Into<BoxError>) -> Self {
         let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
@@ -157,6 +163,10 @@ impl From<Error> for ApiError {
                 message,
                 retry_after,
             } => ApiError::too_many_requests(message, retry_after),
+            Error::Busy {
+                message,
+                retry_after,
+            } => ApiError::busy(message, retry_after),
             Error::Upstream {
                 timed_out: true,
                 message,
@@ -170,5 +180,23 @@ impl From<Error> for ApiError {
             Error::Unavailable(e) => ApiError::unavailable(e),
             Error::Internal(e) => ApiError::internal(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod busy_tests {
+    use super::*;
+
+    /// `Busy` answers 503 with `Retry-After` and its own message.
+    #[test]
+    fn busy_is_503_with_retry_after() {
+        let api = ApiError::from(Error::Busy {
+            message: "Too many password checks are waiting".into(),
+            retry_after: Duration::from_secs(1),
+        });
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.message(), "Too many password checks are waiting");
+        let resp = api.into_response();
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
     }
 }

@@ -2,9 +2,12 @@
 //! access tokens, GitHub sign-in, and the lookups host code needs.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use super::github::{for_code, upstream};
+use super::limits::Limit;
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result, SignupClosed};
+use crate::auth::limiter::{client_key, counter_key};
 use crate::config::SignupPolicy;
 use crate::crypto::SecretString;
 use crate::github::{primary_verified, GitHubUser, TokenScopes};
@@ -24,6 +27,8 @@ pub struct Signup {
     /// An invitation's token: the account gets the invited role, whatever
     /// the sign-up policy; the email must be the invited one.
     pub invitation_token: Option<SecretString>,
+    /// The client's address, for the per-address sign-up limit.
+    pub client: Option<IpAddr>,
 }
 
 impl Signup {
@@ -38,6 +43,7 @@ impl Signup {
             email: email.into(),
             password: SecretString::new(password.into()),
             invitation_token: None,
+            client: None,
         }
     }
     /// Signs up with an invitation's token.
@@ -215,13 +221,37 @@ impl Accounts<'_> {
         validate::text("name", &input.name, 1, 100)?;
         let email = validate::email(&input.email)?;
         password_rule(&input.password)?;
+        // The policy is checked before any hashing: a refused sign-up costs
+        // no Argon2 work. An invitation admits whatever the policy says.
+        match self.core.config.signup {
+            _ if input.invitation_token.is_some() => {}
+            SignupPolicy::Closed => return Err(Error::SignupClosed(SignupClosed::Closed)),
+            SignupPolicy::FirstUserOnly
+                if self
+                    .core
+                    .store
+                    .has_users()
+                    .await
+                    .map_err(|e| Error::store(Resource::User, e))? =>
+            {
+                return Err(Error::SignupClosed(SignupClosed::HasFirstUser))
+            }
+            _ => {}
+        }
+        if let Some(addr) = input.client.map(client_key) {
+            self.core
+                .count_action(Limit {
+                    key: counter_key("signup-addr", &[&addr]),
+                    limit: self.core.config.signup_max_per_addr,
+                    window: Duration::from_secs(3600),
+                    message: "Too many sign-ups from this address; wait before trying again",
+                })
+                .await?;
+        }
         if let Some(token) = &input.invitation_token {
             return self
                 .signup_invited(input.name.trim(), email, &input.password, token)
                 .await;
-        }
-        if self.core.config.signup == SignupPolicy::Closed {
-            return Err(Error::SignupClosed(SignupClosed::Closed));
         }
         if self.find_by_email(&email).await?.is_some() {
             return Err(Error::Conflict(super::Unique::Email));
@@ -263,58 +293,74 @@ impl Accounts<'_> {
                 "password must be between 1 and 256 characters long",
             ));
         }
-        let limiter = &self.core.signin_limiter;
-        let by_addr = &self.core.signin_addr_limiter;
-        let addr = input.client.map(|c| c.to_string());
-        if let Some(wait) = addr.as_deref().and_then(|a| by_addr.check(a)) {
-            return Err(Error::TooManyAttempts {
-                message: "Too many failed sign-in attempts from this address; wait before \
-                          trying again"
-                    .into(),
-                retry_after: wait,
-            });
+        let limits = self.signin_limits(&email, input.client);
+        // Counted before the password is checked, so concurrent guesses can
+        // never exceed the limits; given back on success.
+        let attempt = self.core.begin_attempt(&limits).await?;
+        let checked = async {
+            let user = self.find_by_email(&email).await?;
+            let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+            let ok = self.core.hasher.verify(password.to_string(), phc).await?;
+            Ok::<_, Error>((user, ok))
         }
-        if let Some(wait) = limiter.check(&email) {
-            return Err(Error::TooManyAttempts {
-                message: "Too many failed sign-in attempts for this email; wait before trying \
-                          again"
-                    .into(),
-                retry_after: wait,
-            });
-        }
-        let user = self.find_by_email(&email).await?;
-        let phc = user.as_ref().and_then(|u| u.password_hash.clone());
-        let ok = self.core.hasher.verify(password.to_string(), phc).await?;
-        let disabled = user.as_ref().is_some_and(|u| u.disabled);
-        if disabled && ok {
-            // Not a guess: the owner, who is told (with the same words a
-            // wrong password gets below).
-            limiter.succeed(&email);
-        }
-        if disabled {
-            if !ok {
-                limiter.fail(&email);
-                if let Some(a) = &addr {
-                    by_addr.fail(a);
-                }
+        .await;
+        match checked {
+            // A disabled account is told so, with the same words for a right
+            // and a wrong password; a wrong one stays counted.
+            Ok((Some(user), ok)) if user.disabled => {
+                attempt.settle(!ok).await;
+                Err(disabled_error())
             }
-            return Err(disabled_error());
-        }
-        match user {
-            Some(user) if ok => {
-                limiter.succeed(&email);
+            Ok((Some(user), true)) => {
+                attempt.settle(false).await;
                 Ok(self.signed_in(user))
             }
-            _ => {
-                limiter.fail(&email);
-                // A success does not reset the address: one valid account must
-                // not let an address keep guessing the passwords of others.
-                if let Some(a) = &addr {
-                    by_addr.fail(a);
-                }
+            // A failure stays counted. A success does not reset the address:
+            // one valid account must not let an address keep guessing the
+            // passwords of others.
+            Ok(_) => {
+                attempt.settle(true).await;
                 Err(Error::Unauthenticated("Invalid email or password".into()))
             }
+            // Nothing was checked (queue full, store down): not a failure.
+            Err(e) => {
+                attempt.settle(false).await;
+                Err(e)
+            }
         }
+    }
+
+    /// The limits a password check counts against: failures per email and
+    /// client address, per email from all addresses, and per address.
+    fn signin_limits(&self, email: &str, client: Option<IpAddr>) -> Vec<Limit> {
+        let config = &self.core.config;
+        let window = config.signin_window;
+        let addr = client.map(client_key);
+        let mut limits = Vec::with_capacity(3);
+        if let Some(addr) = &addr {
+            limits.push(Limit {
+                key: counter_key("signin-addr", &[addr]),
+                limit: config.signin_max_failures_per_addr,
+                window,
+                message: "Too many failed sign-in attempts from this address; wait before \
+                          trying again",
+            });
+        }
+        let email_message = "Too many failed sign-in attempts for this email; wait before trying \
+                             again";
+        limits.push(Limit {
+            key: counter_key("signin-email-addr", &[email, addr.as_deref().unwrap_or("")]),
+            limit: config.signin_max_failures,
+            window,
+            message: email_message,
+        });
+        limits.push(Limit {
+            key: counter_key("signin-email", &[email]),
+            limit: config.signin_max_failures_per_email,
+            window,
+            message: email_message,
+        });
+        limits
     }
 
     /// The principal's user.
@@ -365,25 +411,27 @@ impl Accounts<'_> {
             )
         })?;
         let me = self.core.user_of(actor).await?;
-        let limiter = &self.core.signin_limiter;
-        if let Some(wait) = limiter.check(&me.email) {
-            return Err(Error::TooManyAttempts {
-                message: "Too many failed sign-in attempts for this email; wait before trying                           again"
-                    .into(),
-                retry_after: wait,
-            });
-        }
-        let ok = self
+        // A wrong current password is a failed sign-in: counted first,
+        // against the same limits.
+        let attempt = self
+            .core
+            .begin_attempt(&self.signin_limits(&me.email, input.client))
+            .await?;
+        let checked = self
             .core
             .hasher
             .verify(current.to_string(), me.password_hash.clone())
-            .await?;
-        if !ok {
-            limiter.fail(&me.email);
-            if let Some(a) = input.client {
-                self.core.signin_addr_limiter.fail(&a.to_string());
+            .await;
+        match checked {
+            Ok(true) => attempt.settle(false).await,
+            Ok(false) => {
+                attempt.settle(true).await;
+                return Err(Error::Unauthenticated("currentPassword is wrong".into()));
             }
-            return Err(Error::Unauthenticated("currentPassword is wrong".into()));
+            Err(e) => {
+                attempt.settle(false).await;
+                return Err(e.into());
+            }
         }
         let hash = self
             .core
@@ -435,7 +483,8 @@ impl Accounts<'_> {
         let bad = || {
             Error::invalid(
                 "invitationToken",
-                "invitationToken is not a valid invitation: it was used, revoked or has expired;                  ask an administrator for a new one",
+                "invitationToken is not a valid invitation: it was used, revoked or has expired; \
+                 ask an administrator for a new one",
             )
         };
         let t = token.expose();
@@ -579,12 +628,38 @@ impl Accounts<'_> {
     }
 
     /// Signs in with a GitHub OAuth code: exchanges it, finds the user by
-    /// GitHub id, else links the account holding the GitHub account's
-    /// verified primary email, else creates one (sign-up policy applies);
-    /// keeps the GitHub token as the user's `oauth` authorization.
+    /// GitHub id; else, by the GitHub account's verified primary email, an
+    /// account with a password answers a conflict
+    /// (409 "an account with this email exists…": its owner signs in with the password and
+    /// links GitHub with [`Accounts::link_github`]), an account without one
+    /// (created by the host) is linked; else a user is created (sign-up
+    /// policy applies). Keeps the GitHub token as the user's `oauth`
+    /// authorization.
     pub async fn github_signin(&self, code: &SecretString) -> Result<SignedIn> {
+        self.github_signin_from(code, None).await
+    }
+
+    /// [`Accounts::github_signin`] for a client address: at most
+    /// `github_signin_max_per_addr` calls per minute per address reach
+    /// GitHub ([`Error::TooManyAttempts`] beyond).
+    pub async fn github_signin_from(
+        &self,
+        code: &SecretString,
+        client: Option<IpAddr>,
+    ) -> Result<SignedIn> {
         check_code("code", code)?;
         let app = self.core.require_github_app().await?;
+        if let Some(addr) = client.map(client_key) {
+            self.core
+                .count_action(Limit {
+                    key: counter_key("github-signin-addr", &[&addr]),
+                    limit: self.core.config.github_signin_max_per_addr,
+                    window: Duration::from_secs(60),
+                    message: "Too many GitHub sign-ins from this address; wait before trying \
+                              again",
+                })
+                .await?;
+        }
         let gh = &self.core.github;
         let token = gh
             .exchange_code(&app, code)
@@ -657,6 +732,16 @@ impl Accounts<'_> {
                         .into(),
                 });
             }
+            if existing.password_hash.is_some() {
+                // Holding the same address on GitHub proves nothing about the
+                // password account: its owner links GitHub explicitly.
+                return Err(Error::InUse {
+                    resource: Resource::User,
+                    message: PASSWORD_ACCOUNT_EXISTS.into(),
+                });
+            }
+            // An account without a password (created by the host for one of
+            // its users) is linked through the verified email.
             let linked = store
                 .link_github(&existing.id, gh_user.id)
                 .await
@@ -685,6 +770,59 @@ impl Accounts<'_> {
         Ok(user)
     }
 
+    /// Links the signed-in user's account to the GitHub account of an OAuth
+    /// `code` (exchanged once), and keeps the GitHub token as the user's
+    /// `oauth` authorization. A GitHub account linked to another user, or a
+    /// user already linked to another GitHub account, is a conflict; a link
+    /// is never overwritten.
+    pub async fn link_github(&self, actor: &Principal, code: &SecretString) -> Result<User> {
+        let user = self.core.user_of(actor).await?;
+        check_code("code", code)?;
+        let app = self.core.require_github_app().await?;
+        let gh = &self.core.github;
+        let token = gh
+            .exchange_code(&app, code)
+            .await
+            .map_err(|e| for_code(e, "code"))?;
+        let (gh_user, scopes) = gh.user(&token).await.map_err(upstream)?;
+        let store = &self.core.store;
+        let user_error = |e: StoreError| Error::store(Resource::User, e);
+        let already_linked = || Error::InUse {
+            resource: Resource::User,
+            message: "Your account is already linked to another GitHub account; sign in with \
+                      that GitHub account"
+                .into(),
+        };
+        if let Some(holder) = store
+            .find_user_by_github_id(gh_user.id)
+            .await
+            .map_err(user_error)?
+        {
+            if holder.id != user.id {
+                return Err(Error::Conflict(super::Unique::GitHubId));
+            }
+        } else if user.github_id.is_some() {
+            return Err(already_linked());
+        }
+        let linked = match store.link_github(&user.id, gh_user.id).await {
+            Ok(linked) => linked,
+            // Lost a race: the conditional write kept the existing link.
+            Err(StoreError::Conflict(_)) => {
+                let now = store.get_user(&user.id).await.map_err(user_error)?;
+                return Err(if now.github_id.is_some_and(|g| g != gh_user.id) {
+                    already_linked()
+                } else {
+                    Error::Conflict(super::Unique::GitHubId)
+                });
+            }
+            Err(e) => return self.core.token_user(Err(e)),
+        };
+        self.keep_github_token(&linked, &gh_user, &scopes, &token)
+            .await?;
+        tracing::info!(user_id = %linked.id, github_id = gh_user.id, "GitHub account linked by its signed-in user");
+        Ok(linked)
+    }
+
     async fn keep_github_token(
         &self,
         user: &User,
@@ -699,18 +837,19 @@ impl Accounts<'_> {
             name
         };
         self.core
-            .store
-            .upsert_authorization(Authorization {
-                id: new_id(),
-                user_id: user.id.clone(),
-                name,
-                kind: AuthorizationType::Oauth,
-                secret: self.core.seal_credential(&user.id, token),
-                info: super::authorizations::github_token_info(gh_user, scopes),
-                created_at: chrono::Utc::now(),
-            })
-            .await
-            .map_err(|e| Error::store(Resource::Authorization, e))?;
+            .upsert_credential(
+                Authorization {
+                    id: new_id(),
+                    user_id: user.id.clone(),
+                    name,
+                    kind: AuthorizationType::Oauth,
+                    secret: crate::model::Sealed(Vec::new()),
+                    info: super::authorizations::github_token_info(gh_user, scopes),
+                    created_at: chrono::Utc::now(),
+                },
+                token,
+            )
+            .await?;
         Ok(())
     }
 }
@@ -720,6 +859,10 @@ impl Accounts<'_> {
 fn disabled_error() -> Error {
     Error::Forbidden("This account is disabled; ask an administrator of this instance".into())
 }
+/// The 409 of a GitHub sign-in whose verified email belongs to a password
+/// account that is not linked to GitHub.
+pub(crate) const PASSWORD_ACCOUNT_EXISTS: &str =
+    "an account with this email exists: sign in with your password, then link GitHub";
 
 /// A code as GitHub hands it out: 1-256 printable characters.
 pub(crate) fn check_code(field: &str, code: &SecretString) -> Result<()> {
@@ -740,4 +883,101 @@ pub(crate) fn check_code(field: &str, code: &SecretString) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(all(test, feature = "memory"))]
+mod bounded_work_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::{Argon2Params, MemoryStore, Slipway};
+
+    fn small() -> Argon2Params {
+        Argon2Params {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    /// Fills the one-place hash queue with a job that runs until the
+    /// returned sender is sent to (or dropped).
+    async fn fill_queue(
+        slipway: &Slipway,
+    ) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        let hasher = slipway.inner.core.hasher.clone();
+        let held = tokio::spawn(async move {
+            hasher
+                .blocking(move |_, _| {
+                    let _ = started_tx.send(());
+                    let _ = release_rx.lock().unwrap().recv();
+                })
+                .await
+                .expect("the holding job runs");
+        });
+        started_rx.await.expect("the holding job started");
+        let probe = slipway.inner.core.hasher.hash("probe".into()).await;
+        assert!(probe.is_err_and(|e| e.is_busy()), "the queue is full");
+        (release_tx, held)
+    }
+
+    /// With the hash queue full: a sign-up the policy refuses answers 403
+    /// (no hash was needed), one it allows answers `Busy` (503); a sign-in
+    /// answers `Busy` and is given back, so it never counts as a failure.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_work_costs_no_hash_and_no_count() {
+        let slipway = Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .store(MemoryStore::new())
+            .argon2(small())
+            .signup(SignupPolicy::FirstUserOnly)
+            .max_queued_hashes(1)
+            .configure(|c| {
+                c.max_concurrent_hashes = 1;
+                c.signin_max_failures = 2;
+            })
+            .build()
+            .unwrap();
+        let accounts = slipway.accounts();
+        accounts
+            .signup(Signup::new("Ada", "ada@example.com", "password-ada"))
+            .await
+            .unwrap();
+        let (release, held) = fill_queue(&slipway).await;
+        let refused = accounts
+            .signup(Signup::new("Bob", "bob@example.com", "password-bob"))
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(Error::SignupClosed(SignupClosed::HasFirstUser))
+            ),
+            "{refused:?}"
+        );
+        for _ in 0..5 {
+            let busy = accounts
+                .signin(Signin::new("ada@example.com", "wrong-password"))
+                .await;
+            assert!(matches!(busy, Err(Error::Busy { .. })), "{busy:?}");
+        }
+        release.send(()).unwrap();
+        held.await.unwrap();
+        // The busy attempts were given back: two failures are still allowed.
+        for _ in 0..2 {
+            let wrong = accounts
+                .signin(Signin::new("ada@example.com", "wrong-password"))
+                .await;
+            assert!(matches!(wrong, Err(Error::Unauthenticated(_))), "{wrong:?}");
+        }
+        let limited = accounts
+            .signin(Signin::new("ada@example.com", "password-ada"))
+            .await;
+        assert!(
+            matches!(limited, Err(Error::TooManyAttempts { .. })),
+            "{limited:?}"
+        );
+    }
 }

@@ -38,15 +38,82 @@ impl NewAuthorization {
 }
 
 impl Core {
-    /// Seals a user's credential with the instance key.
-    pub(crate) fn seal_credential(&self, user_id: &str, secret: &SecretString) -> Sealed {
+    /// Seals a credential of record `id` (of `kind`, owned by `user_id`)
+    /// with the instance key; all three are bound in the associated data,
+    /// so the ciphertext opens for that record only.
+    pub(crate) fn seal_credential(
+        &self,
+        user_id: &str,
+        kind: AuthorizationType,
+        id: &str,
+        secret: &SecretString,
+    ) -> Sealed {
         self.keyring
-            .seal(&seal_context(user_id), secret.expose().as_bytes())
+            .seal(&seal_context(user_id, kind, id), secret.expose().as_bytes())
+    }
+
+    /// Opens a stored credential: bound to its owner, kind and record id;
+    /// records sealed before that binding (owner only) still open.
+    pub(crate) fn open_credential(&self, auth: &Authorization) -> Result<SecretString> {
+        let bound = seal_context(&auth.user_id, auth.kind, &auth.id);
+        self.keyring
+            .open(&bound, &auth.secret)
+            .or_else(|_| {
+                self.keyring
+                    .open(&legacy_seal_context(&auth.user_id), &auth.secret)
+            })
+            .map_err(|e| Error::internal(format!("the credential cannot be opened: {e}")))
+    }
+
+    /// Stores `auth` with [`Store::upsert_authorization`](crate::store::Store::upsert_authorization)
+    /// and `secret` sealed for the record that ends up holding it: an
+    /// existing record of the same kind and name keeps its id, so the
+    /// secret is sealed for that id (and sealed again if a concurrent
+    /// upsert created the record meanwhile).
+    pub(crate) async fn upsert_credential(
+        &self,
+        mut auth: Authorization,
+        secret: &SecretString,
+    ) -> Result<Authorization> {
+        let store_error = |e| Error::store(Resource::Authorization, e);
+        if let Some(existing) = self
+            .store
+            .list_authorizations(&auth.user_id)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .find(|a| a.kind == auth.kind && a.name == auth.name)
+        {
+            auth.id = existing.id;
+        }
+        for _ in 0..3 {
+            auth.secret = self.seal_credential(&auth.user_id, auth.kind, &auth.id, secret);
+            let stored = self
+                .store
+                .upsert_authorization(auth.clone())
+                .await
+                .map_err(store_error)?;
+            if stored.id == auth.id {
+                return Ok(stored);
+            }
+            auth.id = stored.id;
+        }
+        Err(Error::internal(
+            "the authorization kept changing while it was stored",
+        ))
     }
 }
 
-/// The associated data a user's credentials are sealed with.
-fn seal_context(user_id: &str) -> String {
+/// The associated data a credential is sealed with: owner, kind and record
+/// id, so a sealed value copied into another record (of the same user or
+/// not) does not open.
+fn seal_context(user_id: &str, kind: AuthorizationType, id: &str) -> String {
+    format!("authorization:v2:{user_id}:{}:{id}", kind.as_str())
+}
+
+/// The associated data of credentials sealed before the record binding
+/// (owner only); still accepted when opening.
+fn legacy_seal_context(user_id: &str) -> String {
     format!("authorization:{user_id}")
 }
 
@@ -129,6 +196,22 @@ impl Authorizations<'_> {
         if !input.data.is_object() {
             return Err(Error::invalid("data", "data must be a JSON object"));
         }
+        let max = self.core.config.max_authorizations_per_user;
+        let kept = self
+            .core
+            .store
+            .list_authorizations(&user.id)
+            .await
+            .map_err(|e| Error::store(Resource::Authorization, e))?
+            .len();
+        if kept >= max {
+            // Checked before GitHub is asked and before the write: concurrent
+            // creates of one user may pass it together.
+            return Err(Error::Forbidden(format!(
+                "Authorization limit reached: a user may keep at most {max} authorizations \
+                 (max_authorizations_per_user); delete one first"
+            )));
+        }
         let (secret, info) = match kind {
             AuthorizationType::DeployKey => {
                 let key = crate::deploy_key::parse(data_string(&input.data, "key")?)
@@ -144,10 +227,11 @@ impl Authorizations<'_> {
                 self.personal_access_token(&user.id, &input.data).await?
             }
         };
-        let sealed = self.core.seal_credential(&user.id, &secret);
+        let id = new_id();
+        let sealed = self.core.seal_credential(&user.id, kind, &id, &secret);
         drop(secret);
         let auth = Authorization {
-            id: new_id(),
+            id,
             user_id: user.id,
             name: input.name,
             kind,
@@ -235,10 +319,7 @@ impl Authorizations<'_> {
     /// code that deploys with it. Never put it in a response or a log.
     pub async fn reveal(&self, actor: &Principal, id: &str) -> Result<SecretString> {
         let auth = self.get(actor, id).await?;
-        self.core
-            .keyring
-            .open(&seal_context(&auth.user_id), &auth.secret)
-            .map_err(|e| Error::internal(format!("the credential cannot be opened: {e}")))
+        self.core.open_credential(&auth)
     }
 
     /// Deletes one of the principal's authorizations.
@@ -250,5 +331,112 @@ impl Authorizations<'_> {
             .delete_authorization(&user.id, id)
             .await
             .map_err(|e| Error::store(Resource::Authorization, e))
+    }
+}
+
+#[cfg(all(test, feature = "memory"))]
+mod sealing_tests {
+    use super::*;
+    use crate::services::NewAccount;
+    use crate::{MemoryStore, Slipway};
+
+    fn record(user_id: &str, kind: AuthorizationType, name: &str) -> Authorization {
+        Authorization {
+            id: new_id(),
+            user_id: user_id.to_string(),
+            name: name.to_string(),
+            kind,
+            secret: Sealed(Vec::new()),
+            info: serde_json::json!({}),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    /// A sealed credential opens only in the record it was sealed for: moved
+    /// into another record of the same owner and kind, or of another kind, it
+    /// does not open. Records sealed the old way (owner only) still open.
+    #[tokio::test]
+    async fn credentials_are_bound_to_owner_kind_and_record() {
+        let slipway = Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap();
+        let core = &slipway.inner.core;
+        let ada = slipway
+            .accounts()
+            .find_or_create(NewAccount::new("Ada", "ada@example.com"))
+            .await
+            .unwrap();
+        let secret = SecretString::new("ghp_first-secret-value");
+        let mut a = record(&ada.id, AuthorizationType::PersonalAccessToken, "a");
+        a.secret = core.seal_credential(&ada.id, a.kind, &a.id, &secret);
+        assert_eq!(core.open_credential(&a).unwrap().expose(), secret.expose());
+
+        // The same bytes in another record of the same owner and kind.
+        let mut b = record(&ada.id, AuthorizationType::PersonalAccessToken, "b");
+        b.secret = a.secret.clone();
+        assert!(core.open_credential(&b).is_err(), "bound to the record id");
+        // The same record id under another kind.
+        let mut c = a.clone();
+        c.kind = AuthorizationType::DeployKey;
+        assert!(core.open_credential(&c).is_err(), "bound to the kind");
+        // The same record under another owner.
+        let mut d = a.clone();
+        d.user_id = new_id();
+        assert!(core.open_credential(&d).is_err(), "bound to the owner");
+
+        // Sealed the old way: still readable.
+        let mut legacy = record(&ada.id, AuthorizationType::Oauth, "legacy");
+        legacy.secret = core
+            .keyring
+            .seal(&legacy_seal_context(&ada.id), b"gho_legacy-token");
+        let stored = core.store.create_authorization(legacy).await.unwrap();
+        let principal = Principal::user(ada.clone());
+        let opened = slipway
+            .authorizations()
+            .reveal(&principal, &stored.id)
+            .await
+            .unwrap();
+        assert_eq!(opened.expose(), "gho_legacy-token");
+    }
+
+    /// An upsert that replaces an existing record's secret seals it for that
+    /// record's id, so it opens.
+    #[tokio::test]
+    async fn upserted_credentials_open_under_the_kept_id() {
+        let slipway = Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap();
+        let core = &slipway.inner.core;
+        let ada = slipway
+            .accounts()
+            .find_or_create(NewAccount::new("Ada", "ada@example.com"))
+            .await
+            .unwrap();
+        let first = core
+            .upsert_credential(
+                record(&ada.id, AuthorizationType::Oauth, "octo"),
+                &SecretString::new("gho_first"),
+            )
+            .await
+            .unwrap();
+        let second = core
+            .upsert_credential(
+                record(&ada.id, AuthorizationType::Oauth, "octo"),
+                &SecretString::new("gho_second"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(first.id, second.id);
+        let principal = Principal::user(ada);
+        let opened = slipway
+            .authorizations()
+            .reveal(&principal, &second.id)
+            .await
+            .unwrap();
+        assert_eq!(opened.expose(), "gho_second");
     }
 }

@@ -116,6 +116,15 @@ pub enum Error {
         /// When to try again.
         retry_after: Duration,
     },
+    /// The instance is saturated (the password-hash queue is full); try
+    /// again after `retry_after`. Nothing was done.
+    #[error("{message}")]
+    Busy {
+        /// What is saturated.
+        message: String,
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// An outside service failed or answered badly.
     #[error("{message}")]
     Upstream {
@@ -136,6 +145,12 @@ pub enum Error {
 
 impl From<crate::auth::password::HashError> for Error {
     fn from(e: crate::auth::password::HashError) -> Self {
+        if e.is_busy() {
+            return Error::Busy {
+                message: "Too many password checks are waiting; try again in a moment".into(),
+                retry_after: Duration::from_secs(1),
+            };
+        }
         Error::Internal(Box::new(e))
     }
 }
@@ -191,5 +206,17 @@ impl Error {
             StoreError::Unavailable(e) => Error::Unavailable(e),
             StoreError::Other(e) => Error::Internal(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full hash queue is `Busy` (503 with `Retry-After`), never a 500.
+    #[test]
+    fn a_full_hash_queue_is_busy() {
+        let e = Error::from(crate::auth::password::HashError::busy());
+        assert!(matches!(e, Error::Busy { .. }), "{e:?}");
     }
 }

@@ -382,6 +382,24 @@ pub struct Events<'a> {
 }
 
 impl Events<'_> {
+    /// Counts a new live-feed (WebSocket) connection of `user_id` against
+    /// [`Config::ws_connects_per_minute`](crate::Config::ws_connects_per_minute)
+    /// (shared by every node of a shared store); beyond it
+    /// [`Error::TooManyAttempts`].
+    pub(crate) async fn admit_connection(&self, user_id: &str) -> Result<()> {
+        let limit = self.core.config.ws_connects_per_minute;
+        let message = "Too many WebSocket connections opened by this user in the last minute; \
+                       wait before reconnecting";
+        self.core
+            .count_action(super::limits::Limit {
+                key: crate::auth::limiter::counter_key("ws-connect-user", &[user_id]),
+                limit,
+                window: std::time::Duration::from_secs(60),
+                message,
+            })
+            .await
+    }
+
     /// The id of the newest event of the instance (0 when none).
     pub async fn last_id(&self) -> Result<u64> {
         self.core

@@ -72,7 +72,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::{limiter::Limiter, password::Hasher, token::Tokens};
+use crate::auth::{password::Hasher, token::Tokens};
 use crate::config::Config;
 use crate::crypto::Keyring;
 use crate::model::{Role, User, UserUpdate};
@@ -85,6 +85,7 @@ mod error;
 mod events;
 mod github;
 mod invitations;
+mod limits;
 mod networks;
 mod page;
 mod principal;
@@ -115,8 +116,6 @@ pub(crate) struct Core {
     pub(crate) tokens: Tokens,
     pub(crate) keyring: Keyring,
     pub(crate) hasher: Hasher,
-    pub(crate) signin_limiter: Limiter,
-    pub(crate) signin_addr_limiter: Limiter,
     pub(crate) github: Arc<dyn crate::github::GitHubClient>,
     pub(crate) dns: Arc<dyn crate::dns::DnsResolver>,
     /// The node's event hub.
@@ -220,7 +219,8 @@ impl Core {
 fn last_admin() -> Error {
     Error::InUse {
         resource: Resource::User,
-        message: "This is the last active admin of the instance: make another user admin                   before demoting, disabling or deleting this one"
+        message: "This is the last active admin of the instance: make another user admin \
+                 before demoting, disabling or deleting this one"
             .into(),
     }
 }

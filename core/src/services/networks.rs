@@ -89,10 +89,19 @@ impl Networks<'_> {
         issued(&input.project_id, Resource::Project)?;
         let store = &self.core.store;
         // The project must be the principal's: 404 before anything about domains.
-        store
+        let project = store
             .get_project(&owner.id, &input.project_id)
             .await
             .map_err(|e| Error::store(Resource::Project, e))?;
+        let max = self.core.config.max_networks_per_project;
+        if project.networks.len() >= max {
+            // Checked before the write: concurrent creates on one project
+            // may pass it together (each needs its own unique hostname).
+            return Err(Error::Forbidden(format!(
+                "Network connection limit reached: a project may have at most {max} network \
+                 connections (max_networks_per_project); delete one first"
+            )));
+        }
         let (domain, domain_id) = self.covering_domain(&input.domain).await?;
         let network = Network {
             id: new_id(),

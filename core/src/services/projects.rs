@@ -81,9 +81,6 @@ fn check_name(name: &str) -> Result<()> {
 fn check_description(d: &str) -> Result<()> {
     validate::text("description", d, 0, 1000)
 }
-fn check_path(p: &str) -> Result<()> {
-    validate::text("path", p, 1, 255)
-}
 
 /// The project operations; see [`Slipway::projects`](crate::Slipway::projects).
 pub struct Projects<'a> {
@@ -98,18 +95,36 @@ impl Projects<'_> {
         if let Some(d) = &input.description {
             check_description(d)?;
         }
-        if let Some(p) = &input.path {
-            check_path(p)?;
-        }
+        let path = input
+            .path
+            .as_deref()
+            .map(validate::project_path)
+            .transpose()?;
         validate::reference("sourceId", &input.source_id)?;
         validate::reference("vmId", &input.vm_id)?;
+        let max = self.core.config.max_projects_per_user;
+        let owned = self
+            .core
+            .store
+            .list_projects(&owner.id)
+            .await
+            .map_err(|e| Error::store(Resource::Project, e))?
+            .len();
+        if owned >= max {
+            // Checked before the write: concurrent creates of one user may
+            // pass it together (each needs its own sourceId and vmId).
+            return Err(Error::Forbidden(format!(
+                "Project limit reached: a user may own at most {max} projects \
+                 (max_projects_per_user); delete one first"
+            )));
+        }
         let now = chrono::Utc::now();
         let project = Project {
             id: new_id(),
             owner_id: owner.id,
             name: input.name,
             description: input.description,
-            path: input.path,
+            path,
             source_id: input.source_id,
             vm_id: input.vm_id,
             networks: Vec::new(),
@@ -173,9 +188,11 @@ impl Projects<'_> {
         if let Some(Some(d)) = &changes.description {
             check_description(d)?;
         }
-        if let Some(Some(p)) = &changes.path {
-            check_path(p)?;
-        }
+        let empty = changes.is_empty();
+        let path = match changes.path {
+            Some(Some(p)) => Some(Some(validate::project_path(&p)?)),
+            other => other,
+        };
         if let Some(s) = &changes.source_id {
             validate::reference("sourceId", s)?;
         }
@@ -183,7 +200,7 @@ impl Projects<'_> {
             validate::reference("vmId", v)?;
         }
         let store = &self.core.store;
-        if changes.is_empty() {
+        if empty {
             // Nothing to change: no write, no event.
             return store
                 .get_project(&owner.id, id)
@@ -193,7 +210,7 @@ impl Projects<'_> {
         let patch = ProjectPatch {
             name: changes.name,
             description: changes.description,
-            path: changes.path,
+            path,
             source_id: changes.source_id,
             vm_id: changes.vm_id,
             updated_at: chrono::Utc::now(),

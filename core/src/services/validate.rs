@@ -26,6 +26,36 @@ pub(crate) fn text(field: &str, value: &str, min: usize, max: usize) -> Result<(
     Ok(())
 }
 
+/// Normalizes and validates a project path: 1-255 characters, absolute
+/// (starts with `/`), no `.` or `..` segment (refused, never resolved:
+/// Slipway does not know the host's file system), repeated and trailing
+/// slashes removed. Returns the normalized path (`/srv//a/` → `/srv/a`), so
+/// uniqueness holds after normalization.
+pub(crate) fn project_path(value: &str) -> Result<String, Error> {
+    text("path", value, 1, 255)?;
+    if !value.starts_with('/') {
+        return Err(Error::invalid(
+            "path",
+            "path must be absolute: start it with / (for example /srv/blog)",
+        ));
+    }
+    let mut out = String::with_capacity(value.len());
+    for segment in value.split('/').filter(|s| !s.is_empty()) {
+        if segment == "." || segment == ".." {
+            return Err(Error::invalid(
+                "path",
+                format!("path must not contain a `{segment}` segment; give the full path"),
+            ));
+        }
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
 /// Normalizes and validates an email address; returns it lowercased.
 pub(crate) fn email(value: &str) -> Result<String, Error> {
     let bad = || {
@@ -183,6 +213,37 @@ mod tests {
             "a b",
         ] {
             assert!(hostname(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::project_path;
+
+    #[test]
+    fn paths_are_absolute_and_normalized() {
+        for (given, want) in [
+            ("/srv/a", "/srv/a"),
+            ("/srv/a/", "/srv/a"),
+            ("//srv///a//", "/srv/a"),
+            ("/", "/"),
+            ("///", "/"),
+            ("/srv/a.b/..c/.d", "/srv/a.b/..c/.d"),
+        ] {
+            assert_eq!(project_path(given).unwrap(), want, "{given}");
+        }
+        for bad in [
+            "srv/a",
+            "./a",
+            "/srv/./a",
+            "/srv/../etc",
+            "/srv/a/..",
+            "/.",
+            "",
+            " /a",
+        ] {
+            assert!(project_path(bad).is_err(), "{bad}");
         }
     }
 }

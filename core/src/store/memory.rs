@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use self::state::{sorted, State};
 
-use super::{EventFeed, EventSignals, EventStream, FeedOptions, Store, StoreResult};
+use super::{CounterHit, EventFeed, EventSignals, EventStream, FeedOptions, Store, StoreResult};
 use crate::error::{StoreError, Unique};
 use crate::model::{
     ApiToken, Authorization, Domain, Event, EventKind, Invitation, Network, NetworkPatch, NewEvent,
@@ -56,8 +56,20 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+/// A rate-limit counter: attempts of the window, how many still run, and
+/// when the window started.
+struct Counter {
+    count: u32,
+    pending: u32,
+    start: std::time::Instant,
+    window: std::time::Duration,
+}
+
 struct Inner {
     state: Mutex<State>,
+    /// Rate-limit counters: key → (count, pending, window start). Kept in
+    /// this process (a memory store serves one node).
+    counters: Mutex<std::collections::HashMap<String, Counter>>,
     /// The newest event id, sent after each write that appended events.
     signal: watch::Sender<u64>,
     feed: EventFeed,
@@ -122,6 +134,7 @@ impl MemoryStore {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
+                counters: Mutex::default(),
                 signal: watch::channel(0).0,
                 feed: EventFeed::new(FeedOptions::default().buffer(options.subscriber_buffer)),
                 options,
@@ -533,6 +546,61 @@ impl Store for MemoryStore {
     async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
         self.lock().settings.insert(key.to_string(), value);
         Ok(())
+    }
+
+    async fn hit_counter(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<CounterHit> {
+        let now = std::time::Instant::now();
+        let mut map = lock_ignoring_poison(&self.inner.counters);
+        if map.len() > 100_000 {
+            map.retain(|_, c| now.duration_since(c.start) < c.window);
+        }
+        let c = map.entry(key.to_string()).or_insert(Counter {
+            count: 0,
+            pending: 0,
+            start: now,
+            window,
+        });
+        let elapsed = now.duration_since(c.start);
+        if elapsed >= c.window {
+            *c = Counter {
+                count: 0,
+                pending: 0,
+                start: now,
+                window,
+            };
+        }
+        if c.count < limit {
+            c.count += 1;
+            c.pending += 1;
+            Ok(CounterHit::Counted)
+        } else if c.pending > 0 {
+            Ok(CounterHit::Pending)
+        } else {
+            Ok(CounterHit::Limited(c.window.saturating_sub(elapsed)))
+        }
+    }
+
+    async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
+        let now = std::time::Instant::now();
+        let mut map = lock_ignoring_poison(&self.inner.counters);
+        if let Some(c) = map.get_mut(key) {
+            if now.duration_since(c.start) < c.window {
+                c.pending = c.pending.saturating_sub(1);
+                if !keep {
+                    c.count = c.count.saturating_sub(1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn has_users(&self) -> StoreResult<bool> {
+        Ok(self.lock().has_users())
     }
 
     async fn last_event_id(&self) -> StoreResult<u64> {

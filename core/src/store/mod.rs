@@ -226,6 +226,39 @@ pub trait Store: Send + Sync + 'static {
     /// Writes (replaces) an instance setting.
     async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()>;
 
+    // ---- rate-limit counters ------------------------------------------------
+
+    /// Starts one attempt against the counter `key`, atomically. A counter
+    /// holds the attempts of its current window (`count`) and how many of
+    /// them are still running (`pending`). When `count < limit` both go up
+    /// by one and the attempt may go ahead ([`CounterHit::Counted`]); it
+    /// must end with [`Store::settle_counter`]. At the limit nothing
+    /// changes: [`CounterHit::Pending`] while counted attempts are still
+    /// running (their outcome may give a place back: ask again shortly),
+    /// else [`CounterHit::Limited`] with the time left in the window. A
+    /// window starts with the first attempt after the previous one ended
+    /// and lasts `window`.
+    ///
+    /// Every node sharing the backend shares the counters (PostgreSQL,
+    /// Redis, SQLite); concurrent hits never count more than `limit`. Keys
+    /// are short opaque strings chosen by core.
+    async fn hit_counter(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<CounterHit>;
+
+    /// Ends an attempt counted by [`Store::hit_counter`]: `pending` goes
+    /// down by one, and so does `count` unless `keep` (a failed sign-in
+    /// stays counted; a successful one, or one that never ran, is given
+    /// back). Does nothing when the window has ended.
+    async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()>;
+
+    /// Whether the instance has at least one user (a cheap check, so a
+    /// refused sign-up costs no password hash).
+    async fn has_users(&self) -> StoreResult<bool>;
+
     // ---- event log ---------------------------------------------------------
 
     /// The id of the newest event (0 when the log is empty).
@@ -248,6 +281,19 @@ pub trait Store: Send + Sync + 'static {
     /// `self.feed.subscribe(Arc::new(self.clone()), since).await`, so every
     /// store follows its log the same way.
     async fn events(&self, since: Option<u64>) -> StoreResult<EventStream>;
+}
+
+/// What [`Store::hit_counter`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterHit {
+    /// The attempt was counted: it may go ahead (and must be settled).
+    Counted,
+    /// The counter is at its limit but some counted attempts are still
+    /// running; nothing was counted. Ask again shortly.
+    Pending,
+    /// The counter is at its limit and nothing is running; nothing was
+    /// counted. The value is the time left until the window ends.
+    Limited(std::time::Duration),
 }
 
 // The trait must stay object safe: core holds it as `Arc<dyn Store>`.

@@ -84,7 +84,10 @@
 //! - A user may hold
 //!   [`Config::ws_max_connections_per_user`](crate::Config::ws_max_connections_per_user)
 //!   (16) connections on one node; more are refused with 429 before the
-//!   upgrade.
+//!   upgrade. A user may open
+//!   [`Config::ws_connects_per_minute`](crate::Config::ws_connects_per_minute)
+//!   (60) connections per minute (all nodes of a shared store together);
+//!   more are refused with 429 too.
 //! - When the server shuts down ([`Slipway::shutdown_websockets`]) every
 //!   connection is closed with [`CLOSE_GOING_AWAY`] (1001); reconnect with
 //!   `since` to another node or after the restart.
@@ -302,6 +305,9 @@ impl Slipway {
             slipway: self.clone(),
             user_id: user.id.clone(),
         };
+        // Connects per minute (after the open-connection cap, so refused
+        // attempts do not count); the slot is given back on refusal.
+        self.events().admit_connection(&user.id).await?;
         let events = self.events().subscribe(&principal, since).await?;
         let start = events.start();
         Ok(WsSession {

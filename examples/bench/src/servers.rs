@@ -215,7 +215,17 @@ async fn build_slipway(secret: &str, database_url: &str) -> anyhow::Result<Slipw
 /// The one setting the bench changes: the fan-out and idle-socket scenarios
 /// open thousands of sockets of one user, past the default per-user cap.
 fn bench_settings(b: slipway_core::SlipwayBuilder) -> slipway_core::SlipwayBuilder {
-    b.configure(|c| c.ws_max_connections_per_user = 1_000_000)
+    // The load generator signs up, signs in and connects from one address
+    // as fast as it can: the per-address and per-user rate limits (and the
+    // hash queue bound) would measure themselves, not the server.
+    b.configure(|c| {
+        c.ws_max_connections_per_user = 1_000_000;
+        c.ws_connects_per_minute = u32::MAX;
+        c.signup_max_per_addr = u32::MAX;
+        c.signin_max_failures_per_addr = u32::MAX;
+        c.max_queued_hashes = usize::MAX;
+        c.max_projects_per_user = usize::MAX;
+    })
 }
 
 /// Waits until stdin is closed (the parent stopped or died).

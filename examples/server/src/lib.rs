@@ -218,9 +218,50 @@ pub struct Args {
     #[arg(long, env = "SLIPWAY_JSON_MAX_ARRAY_LENGTH", default_value_t = 1000)]
     pub json_max_array_length: usize,
 
-    /// Failed sign-ins per email before 429.
+    /// Failed sign-ins per email and client address before 429.
     #[arg(long, env = "SLIPWAY_SIGNIN_MAX_FAILURES", default_value_t = 5)]
     pub signin_max_failures: u32,
+
+    /// Failed sign-ins per email from all addresses together before 429.
+    #[arg(
+        long,
+        env = "SLIPWAY_SIGNIN_MAX_FAILURES_PER_EMAIL",
+        default_value_t = 100
+    )]
+    pub signin_max_failures_per_email: u32,
+
+    /// Most password hashes queued or running at once; beyond it sign-in
+    /// and sign-up answer 503 with Retry-After.
+    #[arg(long, env = "SLIPWAY_MAX_QUEUED_HASHES", default_value_t = 64)]
+    pub max_queued_hashes: usize,
+
+    /// Sign-ups per client address per hour before 429.
+    #[arg(long, env = "SLIPWAY_SIGNUP_MAX_PER_ADDR", default_value_t = 10)]
+    pub signup_max_per_addr: u32,
+
+    /// `POST /auth/github` calls per client address per minute before 429.
+    #[arg(long, env = "SLIPWAY_GITHUB_SIGNIN_MAX_PER_ADDR", default_value_t = 10)]
+    pub github_signin_max_per_addr: u32,
+
+    /// WebSocket connections one user may open per minute before 429.
+    #[arg(long, env = "SLIPWAY_WS_CONNECTS_PER_MINUTE", default_value_t = 60)]
+    pub ws_connects_per_minute: u32,
+
+    /// Most projects one user may own (403 beyond).
+    #[arg(long, env = "SLIPWAY_MAX_PROJECTS_PER_USER", default_value_t = 1000)]
+    pub max_projects_per_user: usize,
+
+    /// Most network connections of one project (403 beyond).
+    #[arg(long, env = "SLIPWAY_MAX_NETWORKS_PER_PROJECT", default_value_t = 100)]
+    pub max_networks_per_project: usize,
+
+    /// Most authorizations one user may keep (403 beyond).
+    #[arg(
+        long,
+        env = "SLIPWAY_MAX_AUTHORIZATIONS_PER_USER",
+        default_value_t = 100
+    )]
+    pub max_authorizations_per_user: usize,
 
     /// Failed sign-ins per client address before 429.
     #[arg(
@@ -306,6 +347,14 @@ pub async fn build(
             c.json_max_string_length = args.json_max_string_length;
             c.json_max_array_length = args.json_max_array_length;
             c.signin_max_failures = args.signin_max_failures;
+            c.signin_max_failures_per_email = args.signin_max_failures_per_email;
+            c.max_queued_hashes = args.max_queued_hashes;
+            c.signup_max_per_addr = args.signup_max_per_addr;
+            c.github_signin_max_per_addr = args.github_signin_max_per_addr;
+            c.ws_connects_per_minute = args.ws_connects_per_minute;
+            c.max_projects_per_user = args.max_projects_per_user;
+            c.max_networks_per_project = args.max_networks_per_project;
+            c.max_authorizations_per_user = args.max_authorizations_per_user;
             c.signin_max_failures_per_addr = args.signin_max_failures_per_addr;
             c.signin_window = args.signin_window;
             c.ws_max_message_size = args.ws_max_message_size;

@@ -6,9 +6,8 @@ local holder = redis.call('HGET', k('idx', 'github'), gid)
 if holder and holder ~= uid then return {'conflict', 'githubId'} end
 if cur ~= ARGV[5] then return {'retry'} end
 local u = cjson.decode(cur)
-if present(u.githubId) and u.githubId ~= gid then
-  hdel_if(k('idx', 'github'), u.githubId, uid)
-end
+-- A link is never overwritten: a user linked to another GitHub account keeps it.
+if present(u.githubId) and tostring(u.githubId) ~= gid then return {'conflict', 'githubId'} end
 redis.call('SET', k('user', uid), ARGV[6])
 redis.call('HSET', k('idx', 'github'), gid, uid)
 return {'ok'}

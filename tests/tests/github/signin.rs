@@ -81,20 +81,75 @@ async fn repeated_signin_finds_the_same_user_without_duplicating_the_token() {
     gh.finish();
 }
 
+/// Issue #15: a GitHub account holding the verified email of a password
+/// account is not linked into it (that would hand the account to whoever
+/// controls the address on GitHub): 409, and nothing changes.
 #[tokio::test]
-async fn signin_links_an_existing_account_through_its_verified_primary_email() {
+async fn signin_never_links_into_a_password_account() {
     let gh = Gh::start().await;
     let (_admin, client_id) = gh.admin_with_app().await;
     let carol = gh.s.signup("carol").await;
     let carol_id = gh.me(&carol).await["id"].clone();
     let gid = gh.fake.add_user("carol-gh", "Carol@Example.com", true);
+    let msg = gh.signin(&client_id, gid).await.expect_error(409);
+    assert_eq!(
+        msg,
+        "an account with this email exists: sign in with your password, then link GitHub"
+    );
+    let store = gh.s.running.slipway.store();
+    assert!(store.find_user_by_github_id(gid).await.unwrap().is_none());
+    let carol_user = store
+        .find_user_by_email("carol@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(json!(carol_user.id), carol_id);
+    assert_eq!(carol_user.github_id, None);
+    assert!(
+        store
+            .list_authorizations(&carol_user.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no GitHub token kept for the password account"
+    );
+    gh.finish();
+}
+
+/// A signed-in user links GitHub explicitly; GitHub sign-in then finds
+/// the account by GitHub id, and the password keeps working.
+#[tokio::test]
+async fn a_signed_in_user_links_github_explicitly() {
+    let gh = Gh::start().await;
+    let (_admin, client_id) = gh.admin_with_app().await;
+    let carol = gh.s.signup("carol").await;
+    let carol_id = gh.me(&carol).await["id"].clone();
+    let gid = gh.fake.add_user("carol-gh", "carol@example.com", true);
+    let code = gh.fake.issue_code(&client_id, gid, &["repo", "user:email"]);
+    // Not signed in: 401.
+    gh.post("/auth/github/link", None, json!({ "code": code }))
+        .await
+        .expect_error(401);
+    let linked = gh
+        .post("/auth/github/link", Some(&carol), json!({ "code": code }))
+        .await;
+    let view = linked.expect(200).clone();
+    assert_eq!(view["id"], carol_id);
+    assert_eq!(view["email"], json!("carol@example.com"));
+    let store = gh.s.running.slipway.store();
+    let user = store.find_user_by_github_id(gid).await.unwrap().unwrap();
+    assert_eq!(json!(user.id), carol_id);
+    let auths = store.list_authorizations(&user.id).await.unwrap();
+    assert_eq!(
+        auths.len(),
+        1,
+        "the GitHub token is kept as an oauth authorization"
+    );
+    assert_eq!(auths[0].kind, AuthorizationType::Oauth);
+    // Sign-in with GitHub now finds the account.
     let a = gh.signin(&client_id, gid).await;
     let me = gh.me(a.expect(200)["accessToken"].as_str().unwrap()).await;
-    assert_eq!(me["id"], carol_id, "the same account");
-    assert_eq!(me["role"], json!("member"));
-    let store = gh.s.running.slipway.store();
-    let linked = store.find_user_by_github_id(gid).await.unwrap().unwrap();
-    assert_eq!(json!(linked.id), carol_id);
+    assert_eq!(me["id"], carol_id);
     // The password still works.
     gh.post(
         "/auth/signin",
@@ -103,6 +158,100 @@ async fn signin_links_an_existing_account_through_its_verified_primary_email() {
     )
     .await
     .expect(200);
+    // Linking the same GitHub account again is harmless.
+    let code = gh.fake.issue_code(&client_id, gid, &["user:email"]);
+    gh.post("/auth/github/link", Some(&carol), json!({ "code": code }))
+        .await
+        .expect(200);
+    gh.finish();
+}
+
+/// Linking never overwrites: a GitHub account linked to another user is a
+/// 409, and so is a second GitHub account for an already linked user.
+#[tokio::test]
+async fn linking_never_takes_over_or_replaces_a_link() {
+    let gh = Gh::start().await;
+    let (_admin, client_id) = gh.admin_with_app().await;
+    let carol = gh.s.signup("carol").await;
+    let dave = gh.s.signup("dave").await;
+    let gid = gh.fake.add_user("carol-gh", "carol-gh@example.com", true);
+    let code = gh.fake.issue_code(&client_id, gid, &["user:email"]);
+    gh.post("/auth/github/link", Some(&carol), json!({ "code": code }))
+        .await
+        .expect(200);
+    // Dave cannot take Carol's GitHub account.
+    let code = gh.fake.issue_code(&client_id, gid, &["user:email"]);
+    let msg = gh
+        .post("/auth/github/link", Some(&dave), json!({ "code": code }))
+        .await
+        .expect_error(409);
+    assert!(msg.contains("linked to another"), "{msg}");
+    // Carol cannot swap hers for another.
+    let other = gh.fake.add_user("carol-2", "carol2@example.com", true);
+    let code = gh.fake.issue_code(&client_id, other, &["user:email"]);
+    let msg = gh
+        .post("/auth/github/link", Some(&carol), json!({ "code": code }))
+        .await
+        .expect_error(409);
+    assert!(msg.contains("already linked"), "{msg}");
+    let store = gh.s.running.slipway.store();
+    let holder = store.find_user_by_github_id(gid).await.unwrap().unwrap();
+    assert_eq!(json!(holder.id), gh.me(&carol).await["id"]);
+    assert!(store.find_user_by_github_id(other).await.unwrap().is_none());
+    let dave_user = store
+        .find_user_by_email("dave@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dave_user.github_id, None);
+    gh.finish();
+}
+
+/// An account the host created without a password (its own login) is still
+/// linked through the GitHub account's verified primary email.
+#[tokio::test]
+async fn a_passwordless_host_account_links_through_its_verified_email() {
+    let gh = Gh::start().await;
+    let (_admin, client_id) = gh.admin_with_app().await;
+    let host_user =
+        gh.s.running
+            .slipway
+            .accounts()
+            .find_or_create(slipway_core::services::NewAccount::new(
+                "Erin",
+                "erin@example.com",
+            ))
+            .await
+            .unwrap();
+    let gid = gh.fake.add_user("erin-gh", "erin@example.com", true);
+    let a = gh.signin(&client_id, gid).await;
+    let me = gh.me(a.expect(200)["accessToken"].as_str().unwrap()).await;
+    assert_eq!(me["id"], json!(host_user.id));
+    gh.finish();
+}
+
+/// `POST /auth/github` reaches GitHub at most `github_signin_max_per_addr`
+/// times per minute per client address; beyond it 429 before any GitHub
+/// call.
+#[tokio::test]
+async fn github_signins_per_address_are_limited() {
+    let gh = Gh::start_with(|a| a.github_signin_max_per_addr = 2).await;
+    let (_admin, client_id) = gh.admin_with_app().await;
+    let u = gh.fake.add_user("octo", "octo@example.com", true);
+    gh.signin(&client_id, u).await.expect(200);
+    gh.post(
+        "/auth/github",
+        None,
+        json!({"code": "deadbeefdeadbeefdead"}),
+    )
+    .await
+    .expect_error(400);
+    let hits = gh.fake.hits(Endpoint::Token);
+    let a = gh.signin(&client_id, u).await;
+    let msg = a.expect_error(429);
+    assert!(msg.contains("GitHub sign-ins from this address"), "{msg}");
+    assert!(a.headers.contains_key("retry-after"));
+    assert_eq!(gh.fake.hits(Endpoint::Token), hits, "GitHub was not called");
     gh.finish();
 }
 
@@ -206,8 +355,24 @@ async fn signup_policy_applies_to_new_github_users() {
     let u = gh.fake.add_user("late", "late@example.com", true);
     let msg = gh.signin(&client_id, u).await.expect_error(403);
     assert!(msg.contains("Sign-up is closed"), "{msg}");
-    // An existing account may still link and sign in.
+    // An existing account may still link (explicitly, being a password
+    // account) and then sign in.
+    let admin = gh
+        .post(
+            "/auth/signin",
+            None,
+            json!({"email": "admin@example.com", "password": "password-admin"}),
+        )
+        .await
+        .expect(200)["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let admin_gh = gh.fake.add_user("admin-gh", "admin@example.com", true);
+    let code = gh.fake.issue_code(&client_id, admin_gh, &["user:email"]);
+    gh.post("/auth/github/link", Some(&admin), json!({ "code": code }))
+        .await
+        .expect(200);
     gh.signin(&client_id, admin_gh).await.expect(200);
     gh.finish();
 }

@@ -101,6 +101,8 @@ pub(crate) fn token_response(status: StatusCode, token: String) -> Response {
         (status = 403, description = "Sign-up closed by policy", body = ErrorBody),
         (status = 409, description = "Email already registered", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this client address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The password-hash queue is full (see Retry-After), or the store is unavailable", body = ErrorBody),
     )
 )]
 pub(crate) async fn signup(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
@@ -110,6 +112,7 @@ pub(crate) async fn signup(slipway: Slipway, req: ApiRequest) -> Result<Response
         email: body.email,
         password: body.password,
         invitation_token: body.invitation_token,
+        client: req.client.map(|c| c.0),
     };
     let signed_in = slipway.accounts().signup(input).await?;
     Ok(token_response(StatusCode::CREATED, signed_in.access_token))
@@ -123,7 +126,8 @@ pub(crate) async fn signup(slipway: Slipway, req: ApiRequest) -> Result<Response
         (status = 400, description = "Invalid input", body = ErrorBody),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
         (status = 403, description = "The account is disabled (the same answer for a right and a wrong password)", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts for this email or from this client address; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts for this email (from this address, or from all), or from this client address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The password-hash queue is full (see Retry-After), or the store is unavailable", body = ErrorBody),
     )
 )]
 pub(crate) async fn signin(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {

@@ -88,6 +88,7 @@ fn view(a: &Authorization) -> Value {
         (status = 400, description = "Invalid input (unknown type, bad or encrypted key, \
             rejected token), or GitHub is not configured", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The caller keeps max_authorizations_per_user authorizations already (the message names the limit)", body = ErrorBody),
         (status = 502, description = "GitHub answered badly", body = ErrorBody),
         (status = 504, description = "GitHub did not answer in time", body = ErrorBody),
     )

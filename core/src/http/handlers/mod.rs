@@ -100,6 +100,11 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         handler: |s, r| Box::pin(github_signin::github_signin(s, r)),
     },
     Endpoint {
+        method: Method::POST,
+        path: "/auth/github/link",
+        handler: |s, r| Box::pin(github_signin::github_link(s, r)),
+    },
+    Endpoint {
         method: Method::GET,
         path: "/configuration",
         handler: |s, r| Box::pin(configuration::get_configuration(s, r)),

@@ -56,6 +56,7 @@ pub(crate) struct UpdateNetwork {
         (status = 201, description = "Created", body = Network),
         (status = 400, description = "Invalid input, or no registered domain covers the hostname", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The project has max_networks_per_project connections already (the message names the limit)", body = ErrorBody),
         (status = 404, description = "No such project of the caller", body = ErrorBody),
         (status = 409, description = "The hostname is already in use", body = ErrorBody),
     )

@@ -102,6 +102,7 @@ fn op_responses(
         super::users::list_invitations,
         super::users::delete_invitation,
         super::github_signin::github_signin,
+        super::github_signin::github_link,
         super::configuration::get_configuration,
         super::configuration::configure_github,
         super::projects::create,

@@ -25,9 +25,16 @@ pub(crate) struct CreateProject {
     #[serde(default)]
     #[schema(max_length = 1000)]
     description: Option<String>,
-    /// Path, 1-255 characters, unique among all projects when set.
+    /// Absolute path, 1-255 characters, without `.` or `..` segments;
+    /// repeated and trailing slashes are removed, and the normalized path is
+    /// unique among all projects when set.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 255, example = "/srv/blog")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^/",
+        example = "/srv/blog"
+    )]
     path: Option<String>,
     /// Opaque source reference (1-128 of `[A-Za-z0-9._:-]`), unique.
     #[schema(
@@ -60,9 +67,9 @@ pub(crate) struct UpdateProject {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 1000)]
     description: Option<Option<String>>,
-    /// New path; `null` clears it.
+    /// New absolute path (normalized as on create); `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255, pattern = "^/")]
     path: Option<Option<String>>,
     /// New source reference.
     #[serde(default, deserialize_with = "nullable")]
@@ -93,7 +100,8 @@ fn required(field: &str, v: Option<Option<String>>) -> Result<Option<String>, Ap
         (status = 201, description = "Created", body = Project),
         (status = 400, description = "Invalid input; the message names the field", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 409, description = "sourceId, vmId or path is already in use", body = ErrorBody),
+        (status = 403, description = "The caller owns max_projects_per_user projects already (the message names the limit)", body = ErrorBody),
+        (status = 409, description = "sourceId, vmId or path (after normalization) is already in use", body = ErrorBody),
     )
 )]
 pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {

@@ -145,9 +145,12 @@ impl State {
             return Err(StoreError::conflict(Unique::GitHubId));
         }
         let (_, user) = self.users.get_mut(user_id).ok_or(StoreError::NotFound)?;
-        if let Some(old) = user.github_id.replace(github_id) {
-            self.github_ids.remove(&old);
+        // Never overwrites a link: a user linked to another GitHub account
+        // keeps it.
+        if user.github_id.is_some_and(|old| old != github_id) {
+            return Err(StoreError::conflict(Unique::GitHubId));
         }
+        user.github_id = Some(github_id);
         self.github_ids.insert(github_id, user_id.to_string());
         Ok(user.clone())
     }

@@ -148,6 +148,36 @@ pub async fn link_github_unique(store: &dyn Store) {
     assert!(is_not_found(store.link_github("nope", 8).await));
 }
 
+/// Linking is a conditional write: a user linked to one GitHub account is
+/// never re-linked to another (`Conflict { field: "githubId" }`, the first
+/// link kept), and an id another user holds is never taken over.
+pub async fn link_github_never_overwrites(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let b = user(store, "b").await;
+    store.link_github(&a.id, 11).await.unwrap();
+    assert_eq!(
+        conflict_field(store.link_github(&a.id, 12).await),
+        "githubId"
+    );
+    let a_now = store.get_user(&a.id).await.unwrap();
+    assert_eq!(a_now.github_id, Some(11), "the first link is kept");
+    assert!(store.find_user_by_github_id(12).await.unwrap().is_none());
+    assert_eq!(
+        conflict_field(store.link_github(&b.id, 11).await),
+        "githubId"
+    );
+    assert_eq!(store.get_user(&b.id).await.unwrap().github_id, None);
+    // Concurrent links of one user to two accounts: at most one wins.
+    let c = user(store, "c").await;
+    let (x, y) = futures::join!(store.link_github(&c.id, 21), store.link_github(&c.id, 22));
+    assert!(x.is_ok() != y.is_ok(), "exactly one link wins");
+    let linked = store.get_user(&c.id).await.unwrap().github_id.unwrap();
+    let holder = store.find_user_by_github_id(linked).await.unwrap().unwrap();
+    assert_eq!(holder.id, c.id);
+    let other = if linked == 21 { 22 } else { 21 };
+    assert!(store.find_user_by_github_id(other).await.unwrap().is_none());
+}
+
 /// Deleting a user removes their projects (with DELETE events) and authorizations.
 pub async fn delete_user_removes_user_and_projects(store: &dyn Store) {
     // The instance's only user (its admin) may go.

@@ -1,11 +1,13 @@
 //! The conformance cases. Each takes a fresh, empty store.
 
 mod accounts;
+mod counters;
 mod events;
 mod networks;
 mod projects;
 
 pub use accounts::*;
+pub use counters::*;
 pub use events::*;
 pub use networks::*;
 pub use projects::*;

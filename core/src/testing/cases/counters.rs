@@ -1,0 +1,108 @@
+//! Rate-limit counters and the has-users check.
+
+use super::*;
+use crate::store::CounterHit;
+
+fn key(stem: &str) -> String {
+    format!("{stem}-{}", uid())
+}
+
+/// A counter lets `limit` attempts through per window. At the limit it
+/// answers `Pending` while counted attempts still run, `Limited` with the
+/// time left once they are settled; an attempt settled without `keep` gives
+/// its place back; keys are independent.
+pub async fn counter_limits_and_settles(store: &dyn Store) {
+    let window = Duration::from_secs(600);
+    let a = key("a");
+    let b = key("b");
+    for _ in 0..3 {
+        assert_eq!(
+            store.hit_counter(&a, window, 3).await.unwrap(),
+            CounterHit::Counted
+        );
+    }
+    // Three running: the fourth must wait for their outcome.
+    assert_eq!(
+        store.hit_counter(&a, window, 3).await.unwrap(),
+        CounterHit::Pending
+    );
+    // Two fail (kept), one succeeds (given back): one place is free.
+    store.settle_counter(&a, true).await.unwrap();
+    store.settle_counter(&a, true).await.unwrap();
+    store.settle_counter(&a, false).await.unwrap();
+    assert_eq!(
+        store.hit_counter(&a, window, 3).await.unwrap(),
+        CounterHit::Counted
+    );
+    store.settle_counter(&a, true).await.unwrap();
+    // Three failures and nothing running: limited, until the window ends.
+    match store.hit_counter(&a, window, 3).await.unwrap() {
+        CounterHit::Limited(left) => {
+            assert!(
+                left <= window && left > Duration::from_secs(500),
+                "{left:?}"
+            )
+        }
+        other => panic!("expected Limited, got {other:?}"),
+    }
+    // A refused hit is not counted and changes nothing.
+    assert!(matches!(
+        store.hit_counter(&a, window, 3).await.unwrap(),
+        CounterHit::Limited(_)
+    ));
+    // Another key is not affected; settling an unknown key is harmless.
+    assert_eq!(
+        store.hit_counter(&b, window, 3).await.unwrap(),
+        CounterHit::Counted
+    );
+    store
+        .settle_counter(&key("never-hit"), false)
+        .await
+        .unwrap();
+    store.settle_counter(&key("never-hit"), true).await.unwrap();
+}
+
+/// Concurrent hits never count more than `limit`; the others are told to
+/// wait for the running ones.
+pub async fn concurrent_counter_hits_respect_the_limit(store: &dyn Store) {
+    let k = key("race");
+    let window = Duration::from_secs(600);
+    let hits = (0..30).map(|_| store.hit_counter(&k, window, 5));
+    let answers = futures::future::join_all(hits).await;
+    let counted = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(CounterHit::Counted)))
+        .count();
+    let pending = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(CounterHit::Pending)))
+        .count();
+    assert_eq!(counted, 5, "exactly the limit is counted: {answers:?}");
+    assert_eq!(pending, 25, "{answers:?}");
+}
+
+/// A window ends: after it, the counter starts again from zero.
+pub async fn counter_window_ends(store: &dyn Store) {
+    let k = key("short");
+    let window = Duration::from_millis(50);
+    assert_eq!(
+        store.hit_counter(&k, window, 1).await.unwrap(),
+        CounterHit::Counted
+    );
+    store.settle_counter(&k, true).await.unwrap();
+    // Wait well past the window (only ever longer than needed).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.hit_counter(&k, window, 1).await.unwrap(),
+        CounterHit::Counted
+    );
+}
+
+/// `has_users` is false on an empty store, true once a user exists.
+pub async fn has_users_reports_the_first_user(store: &dyn Store) {
+    assert!(!store.has_users().await.unwrap());
+    let u = user(store, "first").await;
+    assert!(store.has_users().await.unwrap());
+    store.delete_user(&u.id).await.unwrap();
+    assert!(!store.has_users().await.unwrap());
+}
