@@ -21,10 +21,12 @@ mod auth;
 mod error;
 pub(crate) mod handlers;
 pub(crate) mod json;
+mod request_id;
 
 pub use auth::{AuthRequest, Authenticator, BearerAuthenticator};
 pub use error::{ApiError, ErrorBody};
 pub(crate) use handlers::openapi::openapi_document;
+pub use request_id::{is_sane as is_sane_request_id, with_request_id, RequestId, X_REQUEST_ID};
 
 use handlers::Endpoint;
 
@@ -327,16 +329,20 @@ where
         let slipway = self.slipway.clone();
         let endpoint = self.endpoint;
         Box::pin(async move {
-            let Some(params) = match_path(endpoint.path, req.uri().path(), false) else {
-                return Ok(not_found_route(req.uri().path()).into_response());
-            };
-            if req.method() != endpoint.method {
-                return Ok(method_not_allowed(
-                    req.method(),
-                    std::slice::from_ref(&endpoint.method),
-                ));
-            }
-            Ok(dispatch(slipway, endpoint, params, req).await)
+            let headers = req.headers().clone();
+            Ok(with_request_id(&headers, async move {
+                let Some(params) = match_path(endpoint.path, req.uri().path(), false) else {
+                    return not_found_route(req.uri().path()).into_response();
+                };
+                if req.method() != endpoint.method {
+                    return method_not_allowed(
+                        req.method(),
+                        std::slice::from_ref(&endpoint.method),
+                    );
+                }
+                dispatch(slipway, endpoint, params, req).await
+            })
+            .await)
         })
     }
 }
@@ -407,15 +413,19 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let slipway = self.slipway.clone();
         Box::pin(async move {
-            for ep in handlers::ENDPOINTS.iter() {
-                if ep.method != req.method() {
-                    continue;
+            let headers = req.headers().clone();
+            Ok(with_request_id(&headers, async move {
+                for ep in handlers::ENDPOINTS.iter() {
+                    if ep.method != req.method() {
+                        continue;
+                    }
+                    if let Some(params) = match_path(ep.path, req.uri().path(), true) {
+                        return dispatch(slipway, ep, params, req).await;
+                    }
                 }
-                if let Some(params) = match_path(ep.path, req.uri().path(), true) {
-                    return Ok(dispatch(slipway, ep, params, req).await);
-                }
-            }
-            Ok(Self::fallback_response(req.method(), req.uri().path()))
+                Self::fallback_response(req.method(), req.uri().path())
+            })
+            .await)
         })
     }
 }

@@ -334,7 +334,13 @@ pub fn app_with(slipway: Slipway, opts: &HttpOptions) -> axum::Router {
     let trace = TraceLayer::new_for_http()
         // Only method and path: query strings may carry tokens (`/ws?token=`).
         .make_span_with(|req: &http::Request<_>| {
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            let id = req.extensions().get::<slipway_core::http::RequestId>();
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = id.map(tracing::field::display),
+            )
         })
         .on_request(())
         .on_response(
@@ -348,6 +354,7 @@ pub fn app_with(slipway: Slipway, opts: &HttpOptions) -> axum::Router {
         )
         .on_failure(());
     let stack = ServiceBuilder::new()
+        .layer(layers::RequestIdLayer)
         .layer(trace)
         .option_layer(layers::cors(&opts.cors_origins))
         // A plain function on the response: no future is boxed for it.
