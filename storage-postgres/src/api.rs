@@ -27,6 +27,19 @@ impl Store for PgStore {
         .await
     }
 
+    async fn ready(&self) -> StoreResult<()> {
+        self.ping().await?;
+        self.run(async {
+            let applied: Vec<i64> =
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(&self.inner.pool)
+                    .await
+                    .unwrap_or_default();
+            crate::store::missing_migrations(&applied)
+        })
+        .await
+    }
+
     async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
         self.run(self.pg_create_user(user, gate)).await
     }

@@ -394,3 +394,22 @@ impl<T> Db<T> for Result<T, sqlx::Error> {
         self.map_err(crate::error::map)
     }
 }
+
+/// `Ok` when `applied` (the versions `_sqlx_migrations` records as applied)
+/// holds every embedded migration; else [`StoreError::Unavailable`] naming
+/// how many are missing and the fix.
+pub(crate) fn missing_migrations(applied: &[i64]) -> StoreResult<()> {
+    let migrator = sqlx::migrate!("./migrations");
+    let missing = migrator
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count();
+    if missing == 0 {
+        return Ok(());
+    }
+    Err(StoreError::unavailable(format!(
+        "the database schema is not migrated ({missing} of {} migrations missing): run \
+         `slipway-server migrate` (or open the store with migrations on)",
+        migrator.iter().count()
+    )))
+}

@@ -105,6 +105,12 @@ impl ApiError {
         e
     }
 
+    /// The same error with `Retry-After`.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

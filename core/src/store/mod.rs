@@ -46,6 +46,15 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the backend answers (used by `GET /health`).
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Checks that the store can serve: the backend answers and its schema
+    /// holds every migration this build knows (used by `GET /health/ready`
+    /// and by servers that do not migrate on start). A schema that is not
+    /// migrated answers [`StoreError::Unavailable`] saying so. The default
+    /// is [`Store::ping`], for stores without a schema.
+    async fn ready(&self) -> StoreResult<()> {
+        self.ping().await
+    }
+
     // ---- users -------------------------------------------------------------
 
     /// Creates a user with the role `gate` decides, atomically with the

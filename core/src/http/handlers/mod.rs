@@ -160,6 +160,16 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: Method::GET,
+        path: "/health/live",
+        handler: |s, r| Box::pin(health::live(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/health/ready",
+        handler: |s, r| Box::pin(health::ready(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
         path: "/openapi.json",
         handler: |s, r| Box::pin(openapi::openapi_json(s, r)),
     },

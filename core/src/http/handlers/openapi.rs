@@ -114,6 +114,8 @@ fn op_responses(
         super::authorizations::get,
         super::authorizations::delete,
         super::health::health,
+        super::health::live,
+        super::health::ready,
         openapi_json,
     ),
     components(schemas(crate::http::ErrorBody)),

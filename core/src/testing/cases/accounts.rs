@@ -7,6 +7,11 @@ pub async fn ping_answers(store: &dyn Store) {
     store.ping().await.expect("ping");
 }
 
+/// `ready` succeeds on a freshly opened (migrated) store.
+pub async fn ready_answers(store: &dyn Store) {
+    store.ready().await.expect("ready");
+}
+
 /// The first user is admin, the next ones members.
 pub async fn first_user_is_admin_then_members(store: &dyn Store) {
     let a = user(store, "a").await;
