@@ -145,6 +145,49 @@ impl ApiRequest {
             .map(|(_, v)| v.into_owned())
     }
 
+    /// The page of a list this request asks for: `?limit=N&after=<id>`
+    /// (the whole list without them); a bad `limit` is a 400.
+    pub(crate) fn page(&self) -> Result<crate::services::PageRequest, ApiError> {
+        let limit = self.query("limit");
+        let after = self.query("after");
+        Ok(crate::services::PageRequest::from_query(
+            limit.as_deref(),
+            after.as_deref(),
+        )?)
+    }
+
+    /// A 200 answer with one page of a list: `views` as the JSON array and,
+    /// when more items follow, `Link: <list?…&limit=N&after=<id>>;
+    /// rel="next"` (a reference relative to the request's URL, so it holds
+    /// under any prefix), keeping the request's other query parameters.
+    pub(crate) fn page_response<T: Serialize>(
+        &self,
+        page: &crate::services::PageRequest,
+        views: &[T],
+        next_after: Option<&str>,
+    ) -> Response {
+        let mut resp = json_response(StatusCode::OK, views);
+        let (Some(after), Some(limit)) = (next_after, page.limit()) else {
+            return resp;
+        };
+        let last = self.uri.path().rsplit('/').next().unwrap_or("");
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(q) = self.uri.query() {
+            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+                if k != "limit" && k != "after" {
+                    query.append_pair(&k, &v);
+                }
+            }
+        }
+        query.append_pair("limit", &limit.to_string());
+        query.append_pair("after", after);
+        let link = format!("<{last}?{}>; rel=\"next\"", query.finish());
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            resp.headers_mut().insert(header::LINK, v);
+        }
+        resp
+    }
+
     /// The body parsed as JSON object into `T`, with messages that name the
     /// field at fault.
     pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {

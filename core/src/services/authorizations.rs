@@ -2,6 +2,7 @@
 //! personal access tokens, SSH deploy keys). Secrets are sealed before they
 //! reach the store and never leave the services.
 
+use super::page::{Page, PageRequest};
 use serde_json::Value;
 
 use super::github::{for_code, upstream};
@@ -218,6 +219,16 @@ impl Authorizations<'_> {
             .list_authorizations(&user.id)
             .await
             .map_err(|e| Error::store(Resource::Authorization, e))
+    }
+
+    /// One page of the principal's authorizations, oldest first
+    /// ([`PageRequest`]).
+    pub async fn list_page(
+        &self,
+        actor: &Principal,
+        page: &PageRequest,
+    ) -> Result<Page<Authorization>> {
+        page.apply(self.list(actor).await?, |a| a.id.as_str())
     }
 
     /// One of the principal's authorizations.

@@ -85,6 +85,7 @@ mod error;
 mod events;
 mod github;
 mod networks;
+mod page;
 mod principal;
 mod projects;
 mod validate;
@@ -97,6 +98,7 @@ pub use events::{Delivered, Events, Subscription};
 pub(crate) use events::{Hub, Item};
 pub use github::{GitHubConfiguration, GitHubSettings, PublicConfiguration};
 pub use networks::{NetworkChanges, Networks, NewNetwork};
+pub use page::{Page, PageRequest, MAX_PAGE_LIMIT};
 pub use principal::Principal;
 pub use projects::{NewProject, ProjectChanges, Projects};
 

@@ -118,18 +118,22 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    get, path = "/domains", tag = "domains",
+    get, path = "/domains", tag = "domains", operation_id = "listDomains",
     security(("bearer" = [])),
+    params(crate::http::handlers::PageParams),
     responses(
-        (status = 200, description = "All registered domains, oldest first", body = [DomainView]),
+        (status = 200, description = "All registered domains, oldest first", body = [DomainView],
+            headers(("Link" = String, description = "`<domains?limit=N&after=ID>; rel=\"next\"` when more items follow"))),
+        (status = 400, description = "`limit` is not 1-1000, or `after` names no domain of the list", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     )
 )]
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let domains = slipway.domains().list(&actor).await?;
-    let views: Vec<DomainView> = domains.into_iter().map(DomainView::from).collect();
-    Ok(json_response(StatusCode::OK, &views))
+    let page = req.page()?;
+    let domains = slipway.domains().list_page(&actor, &page).await?;
+    let views: Vec<DomainView> = domains.items.into_iter().map(DomainView::from).collect();
+    Ok(req.page_response(&page, &views, domains.next_after.as_deref()))
 }
 
 #[utoipa::path(

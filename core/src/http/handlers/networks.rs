@@ -73,11 +73,16 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    get, path = "/networks", tag = "networks",
+    get, path = "/networks", tag = "networks", operation_id = "listNetworks",
     security(("bearer" = [])),
-    params(("projectId" = Option<String>, Query, description = "Only the connections of this project of the caller")),
+    params(
+        ("projectId" = Option<String>, Query, description = "Only the connections of this project of the caller"),
+        crate::http::handlers::PageParams,
+    ),
     responses(
-        (status = 200, description = "The caller's network connections, oldest first", body = [Network]),
+        (status = 200, description = "The caller's network connections, oldest first", body = [Network],
+            headers(("Link" = String, description = "`<networks?limit=N&after=ID>; rel=\"next\"` when more items follow"))),
+        (status = 400, description = "`limit` is not 1-1000, or `after` names no connection of the list", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such project of the caller", body = ErrorBody),
     )
@@ -85,11 +90,12 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let project_id = req.query("projectId");
+    let page = req.page()?;
     let networks = slipway
         .networks()
-        .list(&actor, project_id.as_deref())
+        .list_page(&actor, project_id.as_deref(), &page)
         .await?;
-    Ok(json_response(StatusCode::OK, &networks))
+    Ok(req.page_response(&page, &networks.items, networks.next_after.as_deref()))
 }
 
 #[utoipa::path(

@@ -111,17 +111,21 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    get, path = "/project", tag = "projects",
+    get, path = "/project", tag = "projects", operation_id = "listProjects",
     security(("bearer" = [])),
+    params(crate::http::handlers::PageParams),
     responses(
-        (status = 200, description = "The caller's projects, oldest first, with their networks", body = [Project]),
+        (status = 200, description = "The caller's projects, oldest first, with their networks", body = [Project],
+            headers(("Link" = String, description = "`<project?limit=N&after=ID>; rel=\"next\"` when more items follow"))),
+        (status = 400, description = "`limit` is not 1-1000, or `after` names no project of the list", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     )
 )]
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let projects = slipway.projects().list(&actor).await?;
-    Ok(json_response(StatusCode::OK, &projects))
+    let page = req.page()?;
+    let projects = slipway.projects().list_page(&actor, &page).await?;
+    Ok(req.page_response(&page, &projects.items, projects.next_after.as_deref()))
 }
 
 #[utoipa::path(
