@@ -26,7 +26,7 @@ pub struct ApiError {
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     /// The HTTP status code, repeated.
-    #[schema(example = 404)]
+    #[schema(example = 404, minimum = 400, maximum = 599)]
     pub status_code: u16,
     /// What went wrong, naming the field at fault.
     #[schema(example = "Project not found")]

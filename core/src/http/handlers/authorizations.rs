@@ -80,7 +80,7 @@ fn view(a: &Authorization) -> Value {
 }
 
 #[utoipa::path(
-    post, path = "/authorization", tag = "authorizations",
+    post, path = "/authorization", tag = "authorizations", operation_id = "createAuthorization",
     security(("bearer" = [])),
     request_body = CreateAuthorization,
     responses(
@@ -124,7 +124,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
 }
 
 #[utoipa::path(
-    get, path = "/authorization/{id}", tag = "authorizations",
+    get, path = "/authorization/{id}", tag = "authorizations", operation_id = "getAuthorization",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Authorization id")),
     responses(
@@ -143,7 +143,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
 }
 
 #[utoipa::path(
-    delete, path = "/authorization/{id}", tag = "authorizations",
+    delete, path = "/authorization/{id}", tag = "authorizations", operation_id = "deleteAuthorization",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Authorization id")),
     responses(

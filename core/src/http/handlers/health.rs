@@ -21,7 +21,7 @@ pub(crate) struct Health {
 }
 
 #[utoipa::path(
-    get, path = "/health", tag = "operations",
+    get, path = "/health", tag = "operations", operation_id = "health",
     responses(
         (status = 200, description = "Serving, store reachable", body = Health),
         (status = 503, description = "The store is unreachable", body = ErrorBody),

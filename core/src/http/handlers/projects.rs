@@ -64,13 +64,13 @@ pub(crate) struct UpdateProject {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
     path: Option<Option<String>>,
-    /// New source reference.
+    /// New source reference (1-128 of `[A-Za-z0-9._:-]`).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")]
     source_id: Option<Option<String>>,
-    /// New VM reference.
+    /// New VM reference (1-128 of `[A-Za-z0-9._:-]`).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")]
     vm_id: Option<Option<String>>,
 }
 
@@ -86,7 +86,7 @@ fn required(field: &str, v: Option<Option<String>>) -> Result<Option<String>, Ap
 }
 
 #[utoipa::path(
-    post, path = "/project", tag = "projects",
+    post, path = "/project", tag = "projects", operation_id = "createProject",
     security(("bearer" = [])),
     request_body = CreateProject,
     responses(
@@ -129,7 +129,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
 }
 
 #[utoipa::path(
-    get, path = "/project/{id}", tag = "projects",
+    get, path = "/project/{id}", tag = "projects", operation_id = "getProject",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Project id")),
     responses(
@@ -145,7 +145,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
 }
 
 #[utoipa::path(
-    patch, path = "/project/{id}", tag = "projects",
+    patch, path = "/project/{id}", tag = "projects", operation_id = "updateProject",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Project id")),
     request_body = UpdateProject,
@@ -175,7 +175,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    delete, path = "/project/{id}", tag = "projects",
+    delete, path = "/project/{id}", tag = "projects", operation_id = "deleteProject",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Project id")),
     responses(
