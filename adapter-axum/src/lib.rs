@@ -155,8 +155,16 @@ fn from_axum(m: Message) -> WsMessage {
 }
 
 async fn fallback(method: http::Method, uri: Uri, headers: HeaderMap) -> impl IntoResponse {
-    with_request_id(&headers, async {
+    let started = std::time::Instant::now();
+    let resp = with_request_id(&headers, async {
         SlipwayService::fallback_response(&method, uri.path())
     })
-    .await
+    .await;
+    slipway_core::metrics::http_request(
+        &method,
+        slipway_core::metrics::UNMATCHED_ROUTE,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
+    resp
 }

@@ -26,6 +26,7 @@ pub mod dns;
 pub mod error;
 pub mod github;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod services;
 pub mod store;
@@ -284,7 +285,7 @@ impl SlipwayBuilder {
                         config.signin_max_failures_per_addr,
                         config.signin_window,
                     ),
-                    store,
+                    store: Arc::new(store::Metered(store)),
                     config,
                     hub: Arc::default(),
                 },

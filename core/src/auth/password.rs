@@ -194,13 +194,16 @@ impl Hasher {
         let argon = self.params.argon2().map_err(HashError::internal)?;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
+            crate::metrics::hash_dequeued();
             if !tx.is_closed() {
                 let _ = tx.send(f(argon, memory));
             }
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| HashError::internal("the password hashing threads have stopped"))?;
+        crate::metrics::hash_queued();
+        self.jobs.send(job).map_err(|_| {
+            crate::metrics::hash_dequeued();
+            HashError::internal("the password hashing threads have stopped")
+        })?;
         rx.await
             .map_err(|_| HashError::internal("a password hashing thread failed"))
     }

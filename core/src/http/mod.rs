@@ -373,8 +373,12 @@ where
         let endpoint = self.endpoint;
         Box::pin(async move {
             let headers = req.headers().clone();
-            Ok(with_request_id(&headers, async move {
+            let method = req.method().clone();
+            let started = std::time::Instant::now();
+            let mut route = endpoint.path;
+            let resp = with_request_id(&headers, async {
                 let Some(params) = match_path(endpoint.path, req.uri().path(), false) else {
+                    route = crate::metrics::UNMATCHED_ROUTE;
                     return not_found_route(req.uri().path()).into_response();
                 };
                 if req.method() != endpoint.method {
@@ -385,7 +389,9 @@ where
                 }
                 dispatch(slipway, endpoint, params, req).await
             })
-            .await)
+            .await;
+            crate::metrics::http_request(&method, route, resp.status().as_u16(), started.elapsed());
+            Ok(resp)
         })
     }
 }
@@ -457,18 +463,24 @@ where
         let slipway = self.slipway.clone();
         Box::pin(async move {
             let headers = req.headers().clone();
-            Ok(with_request_id(&headers, async move {
+            let method = req.method().clone();
+            let started = std::time::Instant::now();
+            let mut route = crate::metrics::UNMATCHED_ROUTE;
+            let resp = with_request_id(&headers, async {
                 for ep in handlers::ENDPOINTS.iter() {
                     if ep.method != req.method() {
                         continue;
                     }
                     if let Some(params) = match_path(ep.path, req.uri().path(), true) {
+                        route = ep.path;
                         return dispatch(slipway, ep, params, req).await;
                     }
                 }
                 Self::fallback_response(req.method(), req.uri().path())
             })
-            .await)
+            .await;
+            crate::metrics::http_request(&method, route, resp.status().as_u16(), started.elapsed());
+            Ok(resp)
         })
     }
 }

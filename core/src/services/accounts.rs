@@ -194,6 +194,7 @@ impl Accounts<'_> {
         let by_addr = &self.core.signin_addr_limiter;
         let addr = input.client.map(|c| c.to_string());
         if let Some(wait) = addr.as_deref().and_then(|a| by_addr.check(a)) {
+            crate::metrics::rate_limited("signin_addr");
             return Err(Error::TooManyAttempts {
                 message: "Too many failed sign-in attempts from this address; wait before \
                           trying again"
@@ -202,6 +203,7 @@ impl Accounts<'_> {
             });
         }
         if let Some(wait) = limiter.check(&email) {
+            crate::metrics::rate_limited("signin_email");
             return Err(Error::TooManyAttempts {
                 message: "Too many failed sign-in attempts for this email; wait before trying \
                           again"
@@ -219,6 +221,7 @@ impl Accounts<'_> {
             }
             _ => {
                 limiter.fail(&email);
+                crate::metrics::signin_failed();
                 // A success does not reset the address: one valid account must
                 // not let an address keep guessing the passwords of others.
                 if let Some(a) = &addr {

@@ -18,6 +18,8 @@ use crate::model::{
 };
 
 mod feed;
+mod metered;
+pub(crate) use metered::Metered;
 #[cfg(feature = "memory")]
 mod memory;
 pub use feed::{EventFeed, FeedOptions};

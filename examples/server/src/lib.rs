@@ -19,6 +19,7 @@ mod conn;
 #[cfg(feature = "warp")]
 pub mod host_warp;
 pub mod layers;
+pub mod metrics;
 mod secret;
 mod stores;
 
@@ -111,6 +112,11 @@ pub struct Args {
     /// Address to bind.
     #[arg(long, env = "SLIPWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Address of the Prometheus metrics listener (`GET /metrics`); off
+    /// when not given. Never the API listener.
+    #[arg(long, env = "SLIPWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 
     /// Log format: `text` or `json` (one JSON object per line).
     #[arg(long, env = "SLIPWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -554,6 +560,22 @@ pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<(
     let slipway = build(&args, |b| b).await?;
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
+    let (metrics_stop_tx, metrics_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(metrics_addr) = args.metrics_listen {
+        let metrics_listener = TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {metrics_addr}"))?;
+        let bound = metrics_listener.local_addr()?;
+        tracing::info!(addr = %bound, "metrics listening (GET /metrics)");
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = metrics_stop_rx.await;
+            };
+            if let Err(e) = metrics::serve(metrics_listener, stop).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     tracing::info!(%addr, adapter = ?args.adapter, "slipway-server listening");
     ready(addr);
     let grace = args.shutdown_grace;
@@ -573,6 +595,7 @@ pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<(
             tracing::warn!("grace period over; exiting with requests still in flight");
         }
     }
+    let _ = metrics_stop_tx.send(());
     stores::after_stop(&args.database_url).await;
     tracing::info!("stopped");
     Ok(())
