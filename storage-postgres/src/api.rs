@@ -48,6 +48,16 @@ impl Store for PgStore {
         self.run(self.pg_get_user(id)).await
     }
 
+    async fn has_users(&self) -> StoreResult<bool> {
+        self.run(async {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+                .fetch_one(&self.inner.pool)
+                .await
+                .db()
+        })
+        .await
+    }
+
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         self.run(self.pg_find_user_by_email(email)).await
     }

@@ -55,6 +55,11 @@ pub struct PgOptions {
     /// notification, and checks it has not gone back (a restored backup), as
     /// a safety net (default 1 s).
     pub poll_interval: Duration,
+    /// Whether opening the store applies the embedded migrations (default
+    /// `true`). Off for deployments that migrate separately: the store then
+    /// opens whatever schema it finds, and [`Store::ready`](slipway_core::Store::ready)
+    /// tells whether it is migrated.
+    pub migrate: bool,
 }
 
 impl Default for PgOptions {
@@ -69,11 +74,17 @@ impl Default for PgOptions {
             event_retention: 10_000,
             subscriber_buffer: 1024,
             poll_interval: Duration::from_secs(1),
+            migrate: true,
         }
     }
 }
 
 impl PgOptions {
+    /// Sets [`PgOptions::migrate`].
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
     /// Sets [`PgOptions::max_connections`].
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n.max(1);
@@ -148,7 +159,9 @@ impl PgStore {
         options: PgOptions,
     ) -> Result<Self, sqlx::Error> {
         let connect = connect.application_name("slipway");
-        migrate(&connect).await?;
+        if options.migrate {
+            migrate(&connect).await?;
+        }
         let statement_ms = options.statement_timeout.as_millis().max(1).to_string();
         // A session stuck inside a transaction (say, a frozen client) would
         // hold its row locks, the event counter's included: the server ends

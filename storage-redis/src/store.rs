@@ -25,6 +25,15 @@ impl Store for RedisStore {
         users::get_user(self, id).await
     }
 
+    async fn has_users(&self) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let key = self.key("users");
+        let n: u64 = self
+            .timed(async move { redis::cmd("ZCARD").arg(key).query_async(&mut conn).await })
+            .await?;
+        Ok(n > 0)
+    }
+
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         users::user_by_index(self, "email", email).await
     }

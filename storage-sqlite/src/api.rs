@@ -46,6 +46,16 @@ impl Store for SqliteStore {
         self.run(self.lite_get_user(id)).await
     }
 
+    async fn has_users(&self) -> StoreResult<bool> {
+        self.run(async {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+                .fetch_one(&self.inner.readers)
+                .await
+                .db()
+        })
+        .await
+    }
+
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         self.run(self.lite_find_user_by_email(email)).await
     }

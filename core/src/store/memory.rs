@@ -198,6 +198,10 @@ impl Store for MemoryStore {
         self.lock().user(id).cloned().ok_or(StoreError::NotFound)
     }
 
+    async fn has_users(&self) -> StoreResult<bool> {
+        Ok(self.lock().has_users())
+    }
+
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         Ok(self.lock().user_by_email(email).cloned())
     }

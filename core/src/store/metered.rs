@@ -57,6 +57,10 @@ impl Store for Metered {
         timed("get_user", self.0.get_user(id)).await
     }
 
+    async fn has_users(&self) -> StoreResult<bool> {
+        timed("has_users", self.0.has_users()).await
+    }
+
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         timed("find_user_by_email", self.0.find_user_by_email(email)).await
     }

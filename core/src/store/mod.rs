@@ -72,6 +72,10 @@ pub trait Store: Send + Sync + 'static {
     /// Reads a user by id.
     async fn get_user(&self, id: &str) -> StoreResult<User>;
 
+    /// Whether the instance has any user (the next sign-up would not be the
+    /// first, admin one).
+    async fn has_users(&self) -> StoreResult<bool>;
+
     /// Finds a user by (lowercased) email.
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
 

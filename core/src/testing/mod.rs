@@ -28,6 +28,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@cases $setup;
             ping_answers,
             ready_answers,
+            has_users_after_the_first_signup,
             first_user_is_admin_then_members,
             first_only_refuses_second_user,
             exact_role_gate_sets_the_role,

@@ -9,6 +9,11 @@ pub enum Command {
     /// Administration of the configured store.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Applies the store's migrations (SQLite, PostgreSQL) and exits.
+    Migrate,
+    /// Validates the configuration and reaches the store (without
+    /// migrating it); exits non-zero with a message when something is wrong.
+    Check,
 }
 
 /// `slipway-server admin <command>`.
@@ -26,6 +31,9 @@ pub enum AdminCommand {
 /// Runs `command` against the store `database_url` names.
 pub async fn execute(database_url: &str, command: &Command) -> anyhow::Result<()> {
     match command {
+        Command::Migrate | Command::Check => anyhow::bail!(
+            "`{command:?}` is not an admin command: run it through `slipway_server::commands`"
+        ),
         Command::Admin(AdminCommand::Backup { file }) => {
             backup(database_url, file).await?;
             println!("backed up {database_url} to {}", file.display());

@@ -15,6 +15,7 @@ use slipway_core::{SignupPolicy, Slipway, SlipwayBuilder};
 use tokio::net::TcpListener;
 
 pub mod admin;
+pub mod commands;
 mod conn;
 #[cfg(feature = "warp")]
 pub mod host_warp;
@@ -130,12 +131,24 @@ pub struct Args {
     /// file is given: kept in `<database>.secret` beside a SQLite database
     /// (generated on the first start), generated for the run with `memory:`,
     /// required with PostgreSQL and Redis.
-    #[arg(long, env = "SLIPWAY_SECRET", hide_env_values = true)]
+    #[arg(long, env = "SLIPWAY_SECRET", hide_env_values = true, global = true)]
     pub secret: Option<String>,
 
     /// File holding the instance secret (one trailing newline is ignored).
-    #[arg(long, env = "SLIPWAY_SECRET_FILE")]
+    #[arg(long, env = "SLIPWAY_SECRET_FILE", global = true)]
     pub secret_file: Option<PathBuf>,
+
+    /// File holding the previous instance secret, during a rotation:
+    /// credentials sealed under it stay readable (`secret rotate` re-seals
+    /// them under the current one).
+    #[arg(long, env = "SLIPWAY_PREVIOUS_SECRET_FILE", global = true)]
+    pub previous_secret_file: Option<PathBuf>,
+
+    /// Do not apply the store's migrations on start (deployments that run
+    /// `slipway-server migrate` separately); the server refuses to start on
+    /// a schema that is not migrated.
+    #[arg(long, env = "SLIPWAY_NO_MIGRATE", global = true)]
+    pub no_migrate: bool,
 
     /// `sqlite://<path>`, `memory:`, `postgres://...` or `redis://...`.
     #[arg(
@@ -294,9 +307,26 @@ pub async fn build(
     // Settle the secret before touching a database: a misconfigured start
     // fails without connecting or migrating anything.
     let secret = secret::settle(args)?;
-    let store = stores::open(&args.database_url).await?;
-    let builder = Slipway::builder()
-        .secret(secret)
+    let previous = args
+        .previous_secret_file
+        .as_deref()
+        .map(|file| secret::read_secret_file(file, "SLIPWAY_PREVIOUS_SECRET_FILE"))
+        .transpose()?;
+    let store = stores::open(&args.database_url, !args.no_migrate).await?;
+    if args.no_migrate {
+        // Deployments that migrate separately: refuse a schema that is not.
+        store.ready().await.map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (started with --no-migrate / SLIPWAY_NO_MIGRATE: run `slipway-server \
+                 migrate` first)"
+            )
+        })?;
+    }
+    let mut builder = Slipway::builder().secret(secret);
+    if let Some(previous) = previous {
+        builder = builder.previous_secret(previous);
+    }
+    let builder = builder
         .shared_store(store)
         .signup(args.signup)
         .token_ttl(args.token_ttl)
@@ -558,6 +588,11 @@ pub async fn spawn_adapter_with(
 pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
     args.adapter.ensure_compiled()?;
     let slipway = build(&args, |b| b).await?;
+    if args.signup != SignupPolicy::Closed {
+        if let Ok(false) = slipway.store().has_users().await {
+            tracing::warn!("{}", commands::first_user_warning());
+        }
+    }
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     let (metrics_stop_tx, metrics_stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -12,6 +12,13 @@ pub async fn ready_answers(store: &dyn Store) {
     store.ready().await.expect("ready");
 }
 
+/// `has_users` is false on an empty store, true once a user exists.
+pub async fn has_users_after_the_first_signup(store: &dyn Store) {
+    assert!(!store.has_users().await.expect("has_users"));
+    user(store, "a").await;
+    assert!(store.has_users().await.expect("has_users"));
+}
+
 /// The first user is admin, the next ones members.
 pub async fn first_user_is_admin_then_members(store: &dyn Store) {
     let a = user(store, "a").await;
