@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use slipway_core::model::{
     Authorization, Domain, Event, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate,
-    User,
+    Sealed, User,
 };
 use slipway_core::store::{EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
@@ -80,6 +80,21 @@ impl Store for PgStore {
 
     async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
         self.run(self.pg_upsert_authorization(auth)).await
+    }
+
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        self.run(self.pg_all_authorizations()).await
+    }
+
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        self.run(self.pg_reseal_authorization(user_id, id, old, new))
+            .await
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {

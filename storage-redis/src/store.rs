@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use slipway_core::model::{
     Authorization, Domain, Event, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate,
-    User,
+    Sealed, User,
 };
 use slipway_core::store::{EventSignals, EventStream, Store, StoreResult};
 
@@ -56,6 +56,20 @@ impl Store for RedisStore {
 
     async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
         users::upsert_authorization(self, auth).await
+    }
+
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        users::all_authorizations(self).await
+    }
+
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        users::reseal_authorization(self, user_id, id, old, new).await
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {

@@ -22,7 +22,7 @@ use super::{EventFeed, EventSignals, EventStream, FeedOptions, Store, StoreResul
 use crate::error::{StoreError, Unique};
 use crate::model::{
     Authorization, Domain, Event, EventKind, Network, NetworkPatch, NewEvent, NewUser, Project,
-    ProjectPatch, RoleGate, User,
+    ProjectPatch, RoleGate, Sealed, User,
 };
 
 mod state;
@@ -251,6 +251,27 @@ impl Store for MemoryStore {
         let seq = st.next_seq();
         st.auths.insert(auth.id.clone(), (seq, auth.clone()));
         Ok(auth)
+    }
+
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        Ok(sorted(self.lock().auths.values().cloned()))
+    }
+
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        let mut st = self.lock();
+        match st.auths.get_mut(id) {
+            Some((_, a)) if a.user_id == user_id && a.secret == *old => {
+                a.secret = new;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 use crate::model::{
     Authorization, Domain, Event, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate,
-    User,
+    Sealed, User,
 };
 use crate::store::{EventSignals, EventStream, Store, StoreResult};
 
@@ -101,6 +101,24 @@ impl Store for Metered {
         timed(
             "delete_authorization",
             self.0.delete_authorization(user_id, id),
+        )
+        .await
+    }
+
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        timed("all_authorizations", self.0.all_authorizations()).await
+    }
+
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        timed(
+            "reseal_authorization",
+            self.0.reseal_authorization(user_id, id, old, new),
         )
         .await
     }

@@ -14,7 +14,7 @@ use futures::stream::BoxStream;
 use crate::error::StoreError;
 use crate::model::{
     Authorization, Domain, Event, FeedItem, Network, NetworkPatch, NewUser, Project, ProjectPatch,
-    RoleGate, User,
+    RoleGate, Sealed, User,
 };
 
 mod feed;
@@ -108,6 +108,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes one of the user's authorizations.
     async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()>;
+
+    /// Every user's authorizations (for instance-wide passes such as
+    /// re-sealing the secrets under a new instance key).
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>>;
+
+    /// Replaces the sealed secret of the user's authorization `id` with
+    /// `new`, only while it still holds `old` (compare and set): `false`
+    /// when it changed or was deleted meanwhile (nothing is written then).
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool>;
 
     // ---- projects ----------------------------------------------------------
 

@@ -50,6 +50,7 @@ macro_rules! store_conformance {
             domain_crud_and_rules,
             authorization_crud_and_scope,
             authorization_upsert_replaces,
+            reseal_authorizations_compare_and_set,
             settings_roundtrip,
             event_ids_increase_and_payloads,
             failed_write_appends_no_event,

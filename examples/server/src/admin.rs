@@ -14,6 +14,20 @@ pub enum Command {
     /// Validates the configuration and reaches the store (without
     /// migrating it); exits non-zero with a message when something is wrong.
     Check,
+    /// The instance secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+/// `slipway-server secret <command>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+#[non_exhaustive]
+pub enum SecretCommand {
+    /// Re-seals every stored credential (authorizations' secrets and the
+    /// GitHub app secret) under the new instance secret (`--secret` /
+    /// `--secret-file`), opening them with the old one
+    /// (`--previous-secret-file`); prints how many.
+    Rotate,
 }
 
 /// `slipway-server admin <command>`.
@@ -31,7 +45,7 @@ pub enum AdminCommand {
 /// Runs `command` against the store `database_url` names.
 pub async fn execute(database_url: &str, command: &Command) -> anyhow::Result<()> {
     match command {
-        Command::Migrate | Command::Check => anyhow::bail!(
+        Command::Migrate | Command::Check | Command::Secret(_) => anyhow::bail!(
             "`{command:?}` is not an admin command: run it through `slipway_server::commands`"
         ),
         Command::Admin(AdminCommand::Backup { file }) => {

@@ -57,6 +57,28 @@ pub async fn check(args: &Args) -> anyhow::Result<String> {
     Ok(report.join("\n"))
 }
 
+/// `secret rotate`: re-seals every stored credential under the instance
+/// secret the flags give (`--secret`, `--secret-file`), opening each with
+/// the key that sealed it: that one or `--previous-secret-file`'s. Answers
+/// the report to print. Stop the servers first, or run them with both
+/// secrets (`--previous-secret-file`) while it runs.
+pub async fn rotate_secret(args: &Args) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        args.previous_secret_file.is_some(),
+        "secret rotate needs the old secret: --previous-secret-file (SLIPWAY_PREVIOUS_SECRET_FILE) \
+         names its file, and --secret / --secret-file gives the new one"
+    );
+    let slipway = crate::build(args, |b| b).await?;
+    let system = slipway_core::Principal::system();
+    let authorizations = slipway.authorizations().reseal_all(&system).await?;
+    let github = slipway.github().reseal(&system).await?;
+    Ok(format!(
+        "re-sealed {authorizations} stored credential(s) and {} GitHub app secret under the new \
+         instance secret",
+        u8::from(github)
+    ))
+}
+
 /// The warning for an instance without users whose sign-up is open.
 pub(crate) fn first_user_warning() -> &'static str {
     "the store has no user and sign-up is open: the first account to sign up becomes admin; \

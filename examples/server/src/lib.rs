@@ -24,7 +24,7 @@ pub mod metrics;
 mod secret;
 mod stores;
 
-pub use admin::{AdminCommand, Command};
+pub use admin::{AdminCommand, Command, SecretCommand};
 pub use layers::HttpOptions;
 pub use secret::secret_file_beside;
 

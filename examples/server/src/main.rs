@@ -1,7 +1,7 @@
 //! `slipway-server`: the standalone Slipway control-plane API server.
 
 use clap::Parser;
-use slipway_server::{Args, Command};
+use slipway_server::{Args, Command, SecretCommand};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -10,6 +10,9 @@ async fn main() -> anyhow::Result<()> {
     let report = match &args.command {
         Some(Command::Migrate) => slipway_server::commands::migrate(&args).await?,
         Some(Command::Check) => slipway_server::commands::check(&args).await?,
+        Some(Command::Secret(SecretCommand::Rotate)) => {
+            slipway_server::commands::rotate_secret(&args).await?
+        }
         Some(command) => return slipway_server::admin::execute(&args.database_url, command).await,
         None => return slipway_server::run(args, |_| {}).await,
     };
