@@ -40,7 +40,7 @@ use axum::routing::{get, on_service, MethodFilter, MethodRouter};
 use axum::Router;
 use futures::{future, SinkExt, StreamExt};
 use http::{HeaderMap, Uri};
-use slipway_core::http::ClientAddr;
+use slipway_core::http::{with_request_id, ClientAddr};
 use slipway_core::ws::WsMessage;
 use slipway_core::{Slipway, SlipwayService};
 use std::net::SocketAddr;
@@ -99,6 +99,16 @@ async fn ws(
     uri: Uri,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let scoped = headers.clone();
+    with_request_id(&scoped, ws_answer(slipway, headers, uri, upgrade)).await
+}
+
+async fn ws_answer(
+    slipway: Slipway,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     let session = match slipway.ws_accept(&headers, uri.query()).await {
         Ok(session) => session,
         Err(refusal) => return refusal.into_response(),
@@ -144,6 +154,17 @@ fn from_axum(m: Message) -> WsMessage {
     }
 }
 
-async fn fallback(req: Request) -> impl IntoResponse {
-    SlipwayService::fallback_response(req.method(), req.uri().path())
+async fn fallback(method: http::Method, uri: Uri, headers: HeaderMap) -> impl IntoResponse {
+    let started = std::time::Instant::now();
+    let resp = with_request_id(&headers, async {
+        SlipwayService::fallback_response(&method, uri.path())
+    })
+    .await;
+    slipway_core::metrics::http_request(
+        &method,
+        slipway_core::metrics::UNMATCHED_ROUTE,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
+    resp
 }

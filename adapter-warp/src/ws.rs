@@ -32,6 +32,16 @@ async fn accept(
     query: Option<String>,
     upgrade: Option<Ws>,
 ) -> Response {
+    let scoped = headers.clone();
+    slipway_core::http::with_request_id(&scoped, answer(slipway, headers, query, upgrade)).await
+}
+
+async fn answer(
+    slipway: Slipway,
+    headers: HeaderMap,
+    query: Option<String>,
+    upgrade: Option<Ws>,
+) -> Response {
     let session = match slipway.ws_accept(&headers, query.as_deref()).await {
         Ok(session) => session,
         Err(refusal) => return crate::into_reply(refusal).await.into_response(),

@@ -157,6 +157,11 @@ impl Keyring {
         Sealed(out)
     }
 
+    /// Whether `sealed` names the current key.
+    pub(crate) fn is_current(&self, sealed: &Sealed) -> bool {
+        sealed.0.get(1..1 + KEY_ID_LEN) == Some(&self.current.id[..])
+    }
+
     /// Opens a value sealed by [`Keyring::seal`] with the same `context`.
     pub(crate) fn open(&self, context: &str, sealed: &Sealed) -> Result<SecretString, OpenError> {
         let bytes = &sealed.0;

@@ -26,6 +26,7 @@ pub mod dns;
 pub mod error;
 pub mod github;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod services;
 pub mod store;
@@ -327,7 +328,7 @@ impl SlipwayBuilder {
                     github,
                     dns,
                     hasher,
-                    store,
+                    store: Arc::new(store::Metered(store)),
                     sessions: services::Sessions::new(config.session_check_interval),
                     config,
                     hub: Arc::default(),

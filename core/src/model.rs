@@ -786,8 +786,13 @@ pub struct Network {
     /// Network id.
     pub id: String,
     /// Lowercase hostname, unique instance-wide.
+    #[schema(
+        max_length = 253,
+        pattern = "^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+    )]
     pub domain: String,
     /// Port 1-65535.
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
     /// The project it belongs to.
     pub project_id: String,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use slipway_core::model::{
     Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, User, UserUpdate,
+    ProjectPatch, RoleGate, Sealed, User, UserUpdate,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
@@ -23,6 +23,19 @@ impl Store for PgStore {
                 .await
                 .db()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn ready(&self) -> StoreResult<()> {
+        self.ping().await?;
+        self.run(async {
+            let applied: Vec<i64> =
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(&self.inner.pool)
+                    .await
+                    .unwrap_or_default();
+            crate::store::missing_migrations(&applied)
         })
         .await
     }
@@ -98,6 +111,21 @@ impl Store for PgStore {
 
     async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
         self.run(self.pg_upsert_authorization(auth)).await
+    }
+
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        self.run(self.pg_all_authorizations()).await
+    }
+
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        self.run(self.pg_reseal_authorization(user_id, id, old, new))
+            .await
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {

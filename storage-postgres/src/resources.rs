@@ -190,6 +190,37 @@ impl PgStore {
         rows.into_iter().map(Authorization::try_from).collect()
     }
 
+    pub(crate) async fn pg_all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        let rows: Vec<AuthRow> = sqlx::query_as(
+            "SELECT id, user_id, name, kind, secret, info, created_at FROM authorizations \
+             ORDER BY seq",
+        )
+        .fetch_all(&self.inner.pool)
+        .await
+        .db()?;
+        rows.into_iter().map(Authorization::try_from).collect()
+    }
+
+    pub(crate) async fn pg_reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE authorizations SET secret = $1 WHERE id = $2 AND user_id = $3 AND secret = $4",
+        )
+        .bind(&new.0)
+        .bind(id)
+        .bind(user_id)
+        .bind(&old.0)
+        .execute(&self.inner.pool)
+        .await
+        .db()?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub(crate) async fn pg_get_authorization(
         &self,
         user_id: &str,

@@ -56,6 +56,11 @@ pub struct PgOptions {
     /// notification, and checks it has not gone back (a restored backup), as
     /// a safety net (default 1 s).
     pub poll_interval: Duration,
+    /// Whether opening the store applies the embedded migrations (default
+    /// `true`). Off for deployments that migrate separately: the store then
+    /// opens whatever schema it finds, and [`Store::ready`](slipway_core::Store::ready)
+    /// tells whether it is migrated.
+    pub migrate: bool,
 }
 
 impl Default for PgOptions {
@@ -70,11 +75,17 @@ impl Default for PgOptions {
             event_retention: 10_000,
             subscriber_buffer: 1024,
             poll_interval: Duration::from_secs(1),
+            migrate: true,
         }
     }
 }
 
 impl PgOptions {
+    /// Sets [`PgOptions::migrate`].
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
     /// Sets [`PgOptions::max_connections`].
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n.max(1);
@@ -149,7 +160,9 @@ impl PgStore {
         options: PgOptions,
     ) -> Result<Self, sqlx::Error> {
         let connect = connect.application_name("slipway");
-        migrate(&connect).await?;
+        if options.migrate {
+            migrate(&connect).await?;
+        }
         let statement_ms = options.statement_timeout.as_millis().max(1).to_string();
         // A session stuck inside a transaction (say, a frozen client) would
         // hold its row locks, the event counter's included: the server ends
@@ -264,4 +277,23 @@ impl<T> Db<T> for Result<T, sqlx::Error> {
 /// are written, so what a create returns equals what a later read returns.
 pub(crate) fn micros(t: slipway_core::model::Timestamp) -> slipway_core::model::Timestamp {
     chrono::SubsecRound::trunc_subsecs(t, 6)
+}
+
+/// `Ok` when `applied` (the versions `_sqlx_migrations` records as applied)
+/// holds every embedded migration; else [`StoreError::Unavailable`] naming
+/// how many are missing and the fix.
+pub(crate) fn missing_migrations(applied: &[i64]) -> StoreResult<()> {
+    let migrator = sqlx::migrate!("./migrations");
+    let missing = migrator
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count();
+    if missing == 0 {
+        return Ok(());
+    }
+    Err(StoreError::unavailable(format!(
+        "the database schema is not migrated ({missing} of {} migrations missing): run \
+         `slipway-server migrate` (or open the store with migrations on)",
+        migrator.iter().count()
+    )))
 }

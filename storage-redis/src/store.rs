@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use slipway_core::model::{
     Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, User, UserUpdate,
+    ProjectPatch, RoleGate, Sealed, User, UserUpdate,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
 
@@ -88,6 +88,20 @@ impl Store for RedisStore {
 
     async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
         users::upsert_authorization(self, auth).await
+    }
+
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        users::all_authorizations(self).await
+    }
+
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        users::reseal_authorization(self, user_id, id, old, new).await
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {

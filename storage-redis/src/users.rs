@@ -3,7 +3,7 @@
 use redis::AsyncCommands;
 use slipway_core::error::StoreError;
 use slipway_core::model::{
-    Authorization, Domain, Invitation, NewUser, Role, RoleGate, User, UserUpdate,
+    Authorization, Domain, Invitation, NewUser, Role, RoleGate, Sealed, User, UserUpdate,
 };
 use slipway_core::store::StoreResult;
 
@@ -284,6 +284,56 @@ pub(crate) async fn list_authorizations(
         .map(|raw| from_json::<AuthRec>(raw)?.into_auth())
         .filter(|a| a.as_ref().map_or(true, |a| a.user_id == user_id))
         .collect()
+}
+
+/// Every user's authorizations, user by user (oldest user first), each
+/// user's oldest first.
+pub(crate) async fn all_authorizations(s: &RedisStore) -> StoreResult<Vec<Authorization>> {
+    let mut conn = s.conn();
+    let key = s.key("users");
+    let users: Vec<String> = s.timed(async { conn.zrange(key, 0, -1).await }).await?;
+    let mut all = Vec::new();
+    for user in users {
+        all.extend(list_authorizations(s, &user).await?);
+    }
+    Ok(all)
+}
+
+/// Compare and set of an authorization record: writes `new` only while the
+/// key still holds `old` (so a record deleted or changed meanwhile is left
+/// alone).
+static RESEAL: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+           redis.call('SET', KEYS[1], ARGV[2]) return 1 \
+         end return 0",
+    )
+});
+
+pub(crate) async fn reseal_authorization(
+    s: &RedisStore,
+    user_id: &str,
+    id: &str,
+    old: &Sealed,
+    new: Sealed,
+) -> StoreResult<bool> {
+    let Some(raw) = s.get_raw(&format!("auth:{id}")).await? else {
+        return Ok(false);
+    };
+    let mut auth = from_json::<AuthRec>(&raw)?.into_auth()?;
+    if auth.user_id != user_id || auth.secret != *old {
+        return Ok(false);
+    }
+    auth.secret = new;
+    let rec = to_json(&AuthRec::from_auth(&auth))?;
+    let key = s.key(&format!("auth:{id}"));
+    let mut conn = s.conn();
+    let mut invocation = RESEAL.key(key);
+    invocation.arg(raw).arg(rec);
+    let done: i64 = s
+        .timed(async move { invocation.invoke_async(&mut conn).await })
+        .await?;
+    Ok(done == 1)
 }
 
 pub(crate) async fn get_authorization(

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use slipway_core::model::{
     Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, User, UserUpdate,
+    ProjectPatch, RoleGate, Sealed, User, UserUpdate,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
@@ -21,6 +21,19 @@ impl Store for SqliteStore {
                 .await
                 .db()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn ready(&self) -> StoreResult<()> {
+        self.ping().await?;
+        self.run(async {
+            let applied: Vec<i64> =
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(&self.inner.readers)
+                    .await
+                    .unwrap_or_default();
+            crate::store::missing_migrations(&applied)
         })
         .await
     }
@@ -96,6 +109,21 @@ impl Store for SqliteStore {
 
     async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
         self.run(self.lite_upsert_authorization(auth)).await
+    }
+
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        self.run(self.lite_all_authorizations()).await
+    }
+
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        self.run(self.lite_reseal_authorization(user_id, id, old, new))
+            .await
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {

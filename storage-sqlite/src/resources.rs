@@ -205,6 +205,37 @@ impl SqliteStore {
         rows.into_iter().map(Authorization::try_from).collect()
     }
 
+    pub(crate) async fn lite_all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        let rows: Vec<AuthRow> = sqlx::query_as(&format!(
+            "SELECT {AUTH_COLS} FROM authorizations ORDER BY seq"
+        ))
+        .fetch_all(&self.inner.readers)
+        .await
+        .db()?;
+        rows.into_iter().map(Authorization::try_from).collect()
+    }
+
+    pub(crate) async fn lite_reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        let mut conn = self.writer().await?;
+        let done = sqlx::query(
+            "UPDATE authorizations SET secret = ?1 WHERE id = ?2 AND user_id = ?3 AND secret = ?4",
+        )
+        .bind(&new.0)
+        .bind(id)
+        .bind(user_id)
+        .bind(&old.0)
+        .execute(&mut *conn)
+        .await
+        .db()?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub(crate) async fn lite_get_authorization(
         &self,
         user_id: &str,

@@ -45,6 +45,11 @@ pub struct SqliteOptions {
     /// How often the event fan-out re-reads the log even when no write woke
     /// it, as a safety net (default 5 s).
     pub poll_interval: Duration,
+    /// Whether opening the store applies the embedded migrations (default
+    /// `true`). Off for deployments that migrate separately: the store then
+    /// opens whatever schema it finds, and [`Store::ready`](slipway_core::Store::ready)
+    /// tells whether it is migrated.
+    pub migrate: bool,
 }
 
 impl Default for SqliteOptions {
@@ -57,11 +62,17 @@ impl Default for SqliteOptions {
             event_retention: 10_000,
             subscriber_buffer: 1024,
             poll_interval: Duration::from_secs(5),
+            migrate: true,
         }
     }
 }
 
 impl SqliteOptions {
+    /// Sets [`SqliteOptions::migrate`].
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
     /// Sets [`SqliteOptions::max_readers`] (at least 1).
     pub fn max_readers(mut self, n: u32) -> Self {
         self.max_readers = n.max(1);
@@ -262,7 +273,7 @@ impl SqliteStore {
             .connect_with(writer_options)
             .await
             .map_err(db_err)?;
-        {
+        if options.migrate {
             let mut conn = writer.acquire().await.map_err(db_err)?;
             sqlx::migrate!("./migrations")
                 .run(&mut *conn)
@@ -393,4 +404,23 @@ impl<T> Db<T> for Result<T, sqlx::Error> {
     fn db(self) -> StoreResult<T> {
         self.map_err(crate::error::map)
     }
+}
+
+/// `Ok` when `applied` (the versions `_sqlx_migrations` records as applied)
+/// holds every embedded migration; else [`StoreError::Unavailable`] naming
+/// how many are missing and the fix.
+pub(crate) fn missing_migrations(applied: &[i64]) -> StoreResult<()> {
+    let migrator = sqlx::migrate!("./migrations");
+    let missing = migrator
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count();
+    if missing == 0 {
+        return Ok(());
+    }
+    Err(StoreError::unavailable(format!(
+        "the database schema is not migrated ({missing} of {} migrations missing): run \
+         `slipway-server migrate` (or open the store with migrations on)",
+        migrator.iter().count()
+    )))
 }

@@ -201,9 +201,16 @@ async fn a_request_over_the_time_limit_answers_json_503_on_both_adapters() {
             text.contains("content-type: application/json"),
             "{adapter}: {text}"
         );
-        assert!(
-            text.contains(
-                r#"{"statusCode":503,"message":"The request took longer than the limit of 300ms; try again","error":"Service Unavailable"}"#
+        // The body: Slipway's error, with the request id of the answer.
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .unwrap_or_else(|| panic!("{adapter}: no x-request-id in {text}"));
+        assert_eq!(
+            body,
+            format!(
+                r#"{{"statusCode":503,"message":"The request took longer than the limit of 300ms; try again","error":"Service Unavailable","requestId":"{id}"}}"#
             ),
             "{adapter}: {text}"
         );

@@ -242,6 +242,7 @@ impl Hasher {
         let slot = self.slot().ok_or_else(HashError::busy)?;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
+            crate::metrics::hash_dequeued();
             if tx.is_closed() {
                 return; // the slot goes with the skipped job
             }
@@ -250,9 +251,11 @@ impl Hasher {
             drop(slot);
             let _ = tx.send(out);
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| HashError::internal("the password hashing threads have stopped"))?;
+        crate::metrics::hash_queued();
+        self.jobs.send(job).map_err(|_| {
+            crate::metrics::hash_dequeued();
+            HashError::internal("the password hashing threads have stopped")
+        })?;
         rx.await
             .map_err(|_| HashError::internal("a password hashing thread failed"))
     }

@@ -26,7 +26,7 @@ pub struct ApiError {
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     /// The HTTP status code, repeated.
-    #[schema(example = 404)]
+    #[schema(example = 404, minimum = 400, maximum = 599)]
     pub status_code: u16,
     /// What went wrong, naming the field at fault.
     #[schema(example = "Project not found")]
@@ -34,6 +34,14 @@ pub struct ErrorBody {
     /// The status' reason phrase.
     #[schema(example = "Not Found")]
     pub error: String,
+    /// The request's id, as in the `X-Request-Id` response header (absent
+    /// only when an error is rendered outside a request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        example = "3f2a9c0e5b7d4e1f8a6c2b9d0e4f7a1c",
+        pattern = "^[A-Za-z0-9._:-]{1,128}$"
+    )]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -103,6 +111,12 @@ impl ApiError {
         e
     }
 
+    /// The same error with `Retry-After`.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -126,6 +140,7 @@ impl ApiError {
                 .canonical_reason()
                 .unwrap_or("Error")
                 .to_string(),
+            request_id: crate::http::RequestId::current().map(|id| id.to_string()),
         }
     }
 

@@ -21,10 +21,12 @@ mod auth;
 mod error;
 pub(crate) mod handlers;
 pub(crate) mod json;
+mod request_id;
 
 pub use auth::{AuthRequest, Authenticator, BearerAuthenticator};
 pub use error::{ApiError, ErrorBody};
 pub(crate) use handlers::openapi::openapi_document;
+pub use request_id::{is_sane as is_sane_request_id, with_request_id, RequestId, X_REQUEST_ID};
 
 use handlers::Endpoint;
 
@@ -141,6 +143,49 @@ impl ApiRequest {
         url::form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
+    }
+
+    /// The page of a list this request asks for: `?limit=N&after=<id>`
+    /// (the whole list without them); a bad `limit` is a 400.
+    pub(crate) fn page(&self) -> Result<crate::services::PageRequest, ApiError> {
+        let limit = self.query("limit");
+        let after = self.query("after");
+        Ok(crate::services::PageRequest::from_query(
+            limit.as_deref(),
+            after.as_deref(),
+        )?)
+    }
+
+    /// A 200 answer with one page of a list: `views` as the JSON array and,
+    /// when more items follow, `Link: <list?…&limit=N&after=<id>>;
+    /// rel="next"` (a reference relative to the request's URL, so it holds
+    /// under any prefix), keeping the request's other query parameters.
+    pub(crate) fn page_response<T: Serialize>(
+        &self,
+        page: &crate::services::PageRequest,
+        views: &[T],
+        next_after: Option<&str>,
+    ) -> Response {
+        let mut resp = json_response(StatusCode::OK, views);
+        let (Some(after), Some(limit)) = (next_after, page.limit()) else {
+            return resp;
+        };
+        let last = self.uri.path().rsplit('/').next().unwrap_or("");
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(q) = self.uri.query() {
+            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+                if k != "limit" && k != "after" {
+                    query.append_pair(&k, &v);
+                }
+            }
+        }
+        query.append_pair("limit", &limit.to_string());
+        query.append_pair("after", after);
+        let link = format!("<{last}?{}>; rel=\"next\"", query.finish());
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            resp.headers_mut().insert(header::LINK, v);
+        }
+        resp
     }
 
     /// The body parsed as JSON object into `T`, with messages that name the
@@ -327,16 +372,26 @@ where
         let slipway = self.slipway.clone();
         let endpoint = self.endpoint;
         Box::pin(async move {
-            let Some(params) = match_path(endpoint.path, req.uri().path(), false) else {
-                return Ok(not_found_route(req.uri().path()).into_response());
-            };
-            if req.method() != endpoint.method {
-                return Ok(method_not_allowed(
-                    req.method(),
-                    std::slice::from_ref(&endpoint.method),
-                ));
-            }
-            Ok(dispatch(slipway, endpoint, params, req).await)
+            let headers = req.headers().clone();
+            let method = req.method().clone();
+            let started = std::time::Instant::now();
+            let mut route = endpoint.path;
+            let resp = with_request_id(&headers, async {
+                let Some(params) = match_path(endpoint.path, req.uri().path(), false) else {
+                    route = crate::metrics::UNMATCHED_ROUTE;
+                    return not_found_route(req.uri().path()).into_response();
+                };
+                if req.method() != endpoint.method {
+                    return method_not_allowed(
+                        req.method(),
+                        std::slice::from_ref(&endpoint.method),
+                    );
+                }
+                dispatch(slipway, endpoint, params, req).await
+            })
+            .await;
+            crate::metrics::http_request(&method, route, resp.status().as_u16(), started.elapsed());
+            Ok(resp)
         })
     }
 }
@@ -407,15 +462,25 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let slipway = self.slipway.clone();
         Box::pin(async move {
-            for ep in handlers::ENDPOINTS.iter() {
-                if ep.method != req.method() {
-                    continue;
+            let headers = req.headers().clone();
+            let method = req.method().clone();
+            let started = std::time::Instant::now();
+            let mut route = crate::metrics::UNMATCHED_ROUTE;
+            let resp = with_request_id(&headers, async {
+                for ep in handlers::ENDPOINTS.iter() {
+                    if ep.method != req.method() {
+                        continue;
+                    }
+                    if let Some(params) = match_path(ep.path, req.uri().path(), true) {
+                        route = ep.path;
+                        return dispatch(slipway, ep, params, req).await;
+                    }
                 }
-                if let Some(params) = match_path(ep.path, req.uri().path(), true) {
-                    return Ok(dispatch(slipway, ep, params, req).await);
-                }
-            }
-            Ok(Self::fallback_response(req.method(), req.uri().path()))
+                Self::fallback_response(req.method(), req.uri().path())
+            })
+            .await;
+            crate::metrics::http_request(&method, route, resp.status().as_u16(), started.elapsed());
+            Ok(resp)
         })
     }
 }

@@ -320,6 +320,7 @@ impl Accounts<'_> {
             // passwords of others.
             Ok(_) => {
                 attempt.settle(true).await;
+                crate::metrics::signin_failed();
                 Err(Error::Unauthenticated("Invalid email or password".into()))
             }
             // Nothing was checked (queue full, store down): not a failure.

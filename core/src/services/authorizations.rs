@@ -2,6 +2,7 @@
 //! personal access tokens, SSH deploy keys). Secrets are sealed before they
 //! reach the store and never leave the services.
 
+use super::page::{Page, PageRequest};
 use serde_json::Value;
 
 use super::github::{for_code, upstream};
@@ -294,6 +295,50 @@ impl Authorizations<'_> {
         Ok((token, github_token_info(&gh_user, &scopes)))
     }
 
+    /// Re-seals every user's stored secret under the current instance key
+    /// (system principal only): each one is opened with the key that sealed
+    /// it (the current one or a `previous_secret`) and sealed again with the
+    /// current one. Answers how many were re-sealed; secrets already under
+    /// the current key are left alone. A secret no key opens is an error
+    /// naming the authorization (nothing after it is re-sealed then).
+    pub async fn reseal_all(&self, actor: &Principal) -> Result<usize> {
+        if !actor.is_system() {
+            return Err(Error::Forbidden(
+                "Re-sealing every stored secret is for the system principal".into(),
+            ));
+        }
+        let store = &self.core.store;
+        let keyring = &self.core.keyring;
+        let all = store
+            .all_authorizations()
+            .await
+            .map_err(|e| Error::store(Resource::Authorization, e))?;
+        let mut resealed = 0;
+        for auth in all {
+            if keyring.is_current(&auth.secret) {
+                continue;
+            }
+            let secret = self.core.open_credential(&auth).map_err(|e| {
+                Error::internal(format!(
+                    "the secret of authorization {} cannot be opened ({e}): pass the secret it \
+                     was sealed with as the previous secret",
+                    auth.id
+                ))
+            })?;
+            let sealed = self
+                .core
+                .seal_credential(&auth.user_id, auth.kind, &auth.id, &secret);
+            if store
+                .reseal_authorization(&auth.user_id, &auth.id, &auth.secret, sealed)
+                .await
+                .map_err(|e| Error::store(Resource::Authorization, e))?
+            {
+                resealed += 1;
+            }
+        }
+        Ok(resealed)
+    }
+
     /// The principal's authorizations, oldest first (without secrets).
     pub async fn list(&self, actor: &Principal) -> Result<Vec<Authorization>> {
         let user = self.core.user_of(actor).await?;
@@ -302,6 +347,16 @@ impl Authorizations<'_> {
             .list_authorizations(&user.id)
             .await
             .map_err(|e| Error::store(Resource::Authorization, e))
+    }
+
+    /// One page of the principal's authorizations, oldest first
+    /// ([`PageRequest`]).
+    pub async fn list_page(
+        &self,
+        actor: &Principal,
+        page: &PageRequest,
+    ) -> Result<Page<Authorization>> {
+        page.apply(self.list(actor).await?, |a| a.id.as_str())
     }
 
     /// One of the principal's authorizations.

@@ -5,6 +5,7 @@
 //! not find the record leaves a linked domain linked (ownership was proven
 //! once; networks depend on it).
 
+use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result, Upstream};
 use crate::dns::{DnsError, Lookup};
 use crate::model::Domain;
@@ -109,6 +110,11 @@ impl Domains<'_> {
             .list_domains()
             .await
             .map_err(|e| Error::store(Resource::Domain, e))
+    }
+
+    /// One page of the registered domains, oldest first ([`PageRequest`]).
+    pub async fn list_page(&self, actor: &Principal, page: &PageRequest) -> Result<Page<Domain>> {
+        page.apply(self.list(actor).await?, |d| d.id.as_str())
     }
 
     /// One registered domain (any signed-in principal).

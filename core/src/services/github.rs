@@ -103,6 +103,37 @@ impl Core {
         }
     }
 
+    /// Re-seals the stored GitHub client secret under the current instance
+    /// key `true` when it was re-sealed, `false`
+    /// when no app is configured or it is under the current key already.
+    pub(crate) async fn reseal_github_secret(&self) -> Result<bool> {
+        let Some(mut stored) = self.stored_app().await? else {
+            return Ok(false);
+        };
+        let sealed = Sealed(
+            b64()
+                .decode(stored.client_secret.as_bytes())
+                .map_err(|_| Error::internal("the stored GitHub client secret is not base64"))?,
+        );
+        if self.keyring.is_current(&sealed) {
+            return Ok(false);
+        }
+        let secret = self.keyring.open(SEAL_CONTEXT, &sealed).map_err(|e| {
+            Error::internal(format!(
+                "the GitHub client secret cannot be opened ({e}): pass the secret it was sealed \
+                 with as the previous secret"
+            ))
+        })?;
+        let resealed = self.keyring.seal(SEAL_CONTEXT, secret.expose().as_bytes());
+        stored.client_secret = b64().encode(&resealed.0);
+        let value = serde_json::to_value(&stored).map_err(Error::internal)?;
+        self.store
+            .put_setting(SETTING, value)
+            .await
+            .map_err(|e| Error::store(Resource::Setting, e))?;
+        Ok(true)
+    }
+
     /// The configured app with its secret opened, if any.
     pub(crate) async fn github_app(&self) -> Result<Option<GitHubApp>> {
         let Some(stored) = self.stored_app().await? else {
@@ -142,6 +173,18 @@ pub struct GitHubConfiguration<'a> {
 }
 
 impl GitHubConfiguration<'_> {
+    /// Re-seals the stored GitHub client secret under the current instance
+    /// key (system principal only): `true` when it was re-sealed, `false`
+    /// when no app is configured or it is under the current key already.
+    pub async fn reseal(&self, actor: &Principal) -> Result<bool> {
+        if !actor.is_system() {
+            return Err(Error::Forbidden(
+                "Re-sealing stored secrets is for the system principal".into(),
+            ));
+        }
+        self.core.reseal_github_secret().await
+    }
+
     /// The public configuration (no principal needed).
     pub async fn public(&self) -> Result<PublicConfiguration> {
         Ok(PublicConfiguration {

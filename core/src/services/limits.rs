@@ -33,6 +33,19 @@ pub(crate) struct Limit {
     pub(crate) message: &'static str,
 }
 
+/// The `limit` label of `slipway_rate_limited_total` for a counter key.
+fn metric_label(key: &str) -> &'static str {
+    match key.split(':').next().unwrap_or("") {
+        "signin-addr" => "signin_addr",
+        "signin-email-addr" => "signin_email_addr",
+        "signin-email" => "signin_email",
+        "signup-addr" => "signup_addr",
+        "github-signin-addr" => "github_signin_addr",
+        "ws-connect-user" => "ws_connects",
+        _ => "other",
+    }
+}
+
 /// Counted attempts that must be settled. Dropped unsettled (the request
 /// was abandoned mid-way), they stay counted: a task settles them with
 /// `keep`, so the running count goes down and the attempt counts as a
@@ -106,6 +119,9 @@ impl Core {
                 }
             };
             if let Some(e) = refused {
+                if matches!(e, Error::TooManyAttempts { .. }) {
+                    crate::metrics::rate_limited(metric_label(&l.key));
+                }
                 attempt.settle(false).await;
                 return Err(e);
             }

@@ -103,7 +103,7 @@ pub(crate) use events::{Hub, Item};
 pub use github::{GitHubConfiguration, GitHubSettings, PublicConfiguration};
 pub use invitations::{Invitations, Invited, NewInvitation};
 pub use networks::{NetworkChanges, Networks, NewNetwork};
-pub use page::{Page, PageRequest};
+pub use page::{Page, PageRequest, MAX_PAGE_LIMIT};
 pub use principal::Principal;
 pub use projects::{NewProject, ProjectChanges, Projects};
 pub(crate) use sessions::Sessions;

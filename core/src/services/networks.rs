@@ -2,6 +2,7 @@
 //! principal's projects. The hostname is unique instance-wide and must equal
 //! or sit under a registered domain. Each write is a project UPDATE event.
 
+use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::model::{Network, NetworkPatch};
 
@@ -134,6 +135,16 @@ impl Networks<'_> {
             .list_networks(&owner.id, project_id)
             .await
             .map_err(|e| Error::store(Resource::Network, e))
+    }
+
+    /// One page of [`Networks::list`], oldest first ([`PageRequest`]).
+    pub async fn list_page(
+        &self,
+        actor: &Principal,
+        project_id: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Network>> {
+        page.apply(self.list(actor, project_id).await?, |n| n.id.as_str())
     }
 
     /// One of the principal's connections.

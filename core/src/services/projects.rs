@@ -2,6 +2,7 @@
 //! [`Error::NotFound`]. Every write appends its `project.update` event in the
 //! store's same atomic step.
 
+use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::model::{Project, ProjectPatch};
 use crate::StoreError;
@@ -146,6 +147,11 @@ impl Projects<'_> {
             .list_projects(&owner.id)
             .await
             .map_err(|e| Error::store(Resource::Project, e))
+    }
+
+    /// One page of the principal's projects, oldest first ([`PageRequest`]).
+    pub async fn list_page(&self, actor: &Principal, page: &PageRequest) -> Result<Page<Project>> {
+        page.apply(self.list(actor).await?, |p| p.id.as_str())
     }
 
     /// One of the principal's projects, with its networks.

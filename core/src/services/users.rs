@@ -2,7 +2,7 @@
 //! password, create accounts (admins and the host).
 
 use super::accounts::password_rule;
-use super::page::{Page, PageRequest};
+use super::page::{Page, PageRequest, MAX_PAGE_LIMIT};
 use super::{issued, new_id, validate, Core, Error, NewAccount, Principal, Resource, Result};
 use crate::crypto::SecretString;
 use crate::model::{NewUser, Role, RoleGate, User, UserUpdate};
@@ -41,8 +41,7 @@ impl Users<'_> {
     /// Users in creation order, paged.
     pub async fn list(&self, actor: &Principal, page: PageRequest) -> Result<Page<User>> {
         self.core.require_admin(actor).await?;
-        page.check()?;
-        let after = match &page.after {
+        let after = match page.after() {
             Some(id) => Some(
                 issued(id, Resource::User)
                     .map_err(|_| Error::invalid("after", "after must be the id of a user"))?
@@ -57,7 +56,7 @@ impl Users<'_> {
             }
             e => Error::store(Resource::User, e),
         };
-        match page.limit {
+        match page.limit() {
             Some(limit) => {
                 let mut items = store
                     .list_users(after.as_deref(), limit + 1)
@@ -73,10 +72,10 @@ impl Users<'_> {
                 let mut cursor = after;
                 loop {
                     let batch = store
-                        .list_users(cursor.as_deref(), PageRequest::MAX_LIMIT)
+                        .list_users(cursor.as_deref(), MAX_PAGE_LIMIT)
                         .await
                         .map_err(list_error)?;
-                    let done = batch.len() < PageRequest::MAX_LIMIT;
+                    let done = batch.len() < MAX_PAGE_LIMIT;
                     cursor = batch.last().map(|u| u.id.clone());
                     items.extend(batch);
                     if done {

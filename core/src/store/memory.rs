@@ -22,7 +22,7 @@ use super::{CounterHit, EventFeed, EventSignals, EventStream, FeedOptions, Store
 use crate::error::{StoreError, Unique};
 use crate::model::{
     ApiToken, Authorization, Domain, Event, EventKind, Invitation, Network, NetworkPatch, NewEvent,
-    NewUser, Project, ProjectPatch, RoleGate, Timestamp, User, UserUpdate,
+    NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
 };
 
 mod state;
@@ -365,6 +365,27 @@ impl Store for MemoryStore {
         let seq = st.next_seq();
         st.auths.insert(auth.id.clone(), (seq, auth.clone()));
         Ok(auth)
+    }
+
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        Ok(sorted(self.lock().auths.values().cloned()))
+    }
+
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        let mut st = self.lock();
+        match st.auths.get_mut(id) {
+            Some((_, a)) if a.user_id == user_id && a.secret == *old => {
+                a.secret = new;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {

@@ -14,10 +14,12 @@ use futures::stream::BoxStream;
 use crate::error::StoreError;
 use crate::model::{
     ApiToken, Authorization, Domain, Event, FeedItem, Invitation, Network, NetworkPatch, NewUser,
-    Project, ProjectPatch, RoleGate, Timestamp, User, UserUpdate,
+    Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
 };
 
 mod feed;
+mod metered;
+pub(crate) use metered::Metered;
 #[cfg(feature = "memory")]
 mod memory;
 pub use feed::{EventFeed, FeedOptions};
@@ -45,6 +47,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     /// Checks that the backend answers (used by `GET /health`).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Checks that the store can serve: the backend answers and its schema
+    /// holds every migration this build knows (used by `GET /health/ready`
+    /// and by servers that do not migrate on start). A schema that is not
+    /// migrated answers [`StoreError::Unavailable`] saying so. The default
+    /// is [`Store::ping`], for stores without a schema.
+    async fn ready(&self) -> StoreResult<()> {
+        self.ping().await
+    }
 
     // ---- users -------------------------------------------------------------
 
@@ -141,6 +152,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes one of the user's authorizations.
     async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()>;
+
+    /// Every user's authorizations (for instance-wide passes such as
+    /// re-sealing the secrets under a new instance key).
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>>;
+
+    /// Replaces the sealed secret of the user's authorization `id` with
+    /// `new`, only while it still holds `old` (compare and set): `false`
+    /// when it changed or was deleted meanwhile (nothing is written then).
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool>;
 
     // ---- projects ----------------------------------------------------------
 

@@ -27,6 +27,7 @@ macro_rules! store_conformance {
     ($setup:path) => {
         $crate::store_conformance!(@cases $setup;
             ping_answers,
+            ready_answers,
             first_user_is_admin_then_members,
             first_only_refuses_second_user,
             exact_role_gate_sets_the_role,
@@ -59,6 +60,7 @@ macro_rules! store_conformance {
             domain_crud_and_rules,
             authorization_crud_and_scope,
             authorization_upsert_replaces,
+            reseal_authorizations_compare_and_set,
             settings_roundtrip,
             event_ids_increase_and_payloads,
             failed_write_appends_no_event,

@@ -235,9 +235,17 @@ impl Slipway {
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<WsSession, crate::http::Response> {
-        self.ws_accept_inner(headers, query)
+        let started = std::time::Instant::now();
+        let answer = self
+            .ws_accept_inner(headers, query)
             .await
-            .map_err(ApiError::into_response)
+            .map_err(ApiError::into_response);
+        let status = match &answer {
+            Ok(_) => 101,
+            Err(resp) => resp.status().as_u16(),
+        };
+        crate::metrics::http_request(&http::Method::GET, "/ws", status, started.elapsed());
+        answer
     }
 
     async fn ws_accept_inner(
@@ -293,6 +301,7 @@ impl Slipway {
         };
         let max = self.config().ws_max_connections_per_user;
         if !registry.acquire(&user.id, max) {
+            crate::metrics::rate_limited("ws_connections");
             return Err(ApiError::too_many_requests(
                 format!(
                     "Too many open WebSocket connections for this user (at most {max}); close \

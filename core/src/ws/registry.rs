@@ -36,6 +36,7 @@ impl Registry {
         }
         *n += 1;
         self.open.send_modify(|o| *o += 1);
+        crate::metrics::websocket_opened();
         true
     }
 
@@ -49,6 +50,7 @@ impl Registry {
             }
         }
         self.open.send_modify(|o| *o = o.saturating_sub(1));
+        crate::metrics::websocket_closed();
     }
 
     /// How many connections are open.

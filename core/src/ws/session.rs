@@ -114,7 +114,10 @@ impl WsSession {
                 () = std::future::ready(()), if has_item => {
                     let frame = match queue.pop() {
                         Some(Out::Frame(text)) => text.to_string(),
-                        Some(Out::Resync) => frames::resync(),
+                        Some(Out::Resync) => {
+                            crate::metrics::resync_sent();
+                            frames::resync()
+                        }
                         Some(Out::End) => break Some((CLOSE_FEED_FAILED, "event stream unavailable")),
                         None => continue,
                     };

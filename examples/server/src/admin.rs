@@ -16,6 +16,25 @@ pub enum Command {
     /// Administration of the configured store.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Applies the store's migrations (SQLite, PostgreSQL) and exits.
+    Migrate,
+    /// Validates the configuration and reaches the store (without
+    /// migrating it); exits non-zero with a message when something is wrong.
+    Check,
+    /// The instance secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+/// `slipway-server secret <command>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+#[non_exhaustive]
+pub enum SecretCommand {
+    /// Re-seals every stored credential (authorizations' secrets and the
+    /// GitHub app secret) under the new instance secret (`--secret` /
+    /// `--secret-file`), opening them with the old one
+    /// (`--previous-secret-file`); prints how many.
+    Rotate,
 }
 
 /// `slipway-server admin <command>`.
@@ -78,6 +97,9 @@ fn parse_role(s: &str) -> Result<Role, String> {
 /// Runs `command` against the store `args` configure.
 pub async fn execute(args: &Args, command: &Command) -> anyhow::Result<()> {
     match command {
+        Command::Migrate | Command::Check | Command::Secret(_) => anyhow::bail!(
+            "`{command:?}` is not an admin command: run it through `slipway_server::commands`"
+        ),
         Command::Admin(AdminCommand::Backup { file }) => {
             let database_url = &args.database_url;
             backup(database_url, file).await?;

@@ -6,10 +6,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
-use slipway_core::http::ClientAddr;
+use slipway_core::http::{ClientAddr, RequestId};
 use slipway_core::Slipway;
 use tokio::net::TcpListener;
+use tower::Layer as _;
 use tower::ServiceExt as _;
+use tracing::Instrument as _;
 use warp::{Filter, Reply};
 
 use crate::HttpOptions;
@@ -96,8 +98,18 @@ where
     let _anchor = crate::layers::TimerAnchor::spawn();
     let make = move |peer: SocketAddr| {
         let service = service.clone();
-        tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        let timed = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ClientAddr(peer.ip()));
+            // Only method and path: query strings may carry tokens.
+            let span = tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = req
+                    .extensions()
+                    .get::<RequestId>()
+                    .map(tracing::field::display),
+            );
             let answer = service.clone().oneshot(req);
             async move {
                 match tokio::time::timeout(limit, answer).await {
@@ -105,7 +117,9 @@ where
                     Err(_) => Ok::<_, Infallible>(timeout_reply(limit).await),
                 }
             }
-        })
+            .instrument(span)
+        });
+        crate::layers::RequestIdLayer.layer(timed)
     };
     crate::conn::serve(listener, opts.conn_limits(), make, shutdown).await
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 #[cfg(feature = "axum")]
 use http::{header, Method, StatusCode};
+use slipway_core::http::{RequestId, X_REQUEST_ID};
 use slipway_core::ApiError;
 #[cfg(feature = "axum")]
 use tower_http::{
@@ -161,4 +162,54 @@ pub(crate) fn cors(origins: &[String]) -> Option<CorsLayer> {
             .expose_headers([header::RETRY_AFTER])
             .max_age(Duration::from_secs(600)),
     )
+}
+
+/// Scopes every request in its request id before anything else sees it:
+/// the id (the client's sane `X-Request-Id`, else a generated one) goes into
+/// the request's extensions (the request log's span reads it there), error
+/// bodies rendered anywhere inside — core's, and the time limit's 503 — carry
+/// it as `requestId`, and the response carries it as `X-Request-Id`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestIdLayer;
+
+impl<S> tower::Layer<S> for RequestIdLayer {
+    type Service = RequestIdService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestIdService { inner }
+    }
+}
+
+/// The service of [`RequestIdLayer`].
+#[derive(Debug, Clone)]
+pub(crate) struct RequestIdService<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RequestIdService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<http::Response<R>, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let id = RequestId::from_headers(req.headers());
+        req.extensions_mut().insert(id.clone());
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let mut resp = id.clone().scope(answer).await?;
+            resp.headers_mut()
+                .insert(X_REQUEST_ID.clone(), id.header_value());
+            Ok(resp)
+        })
+    }
 }

@@ -15,14 +15,16 @@ use slipway_core::{SignupPolicy, Slipway, SlipwayBuilder};
 use tokio::net::TcpListener;
 
 pub mod admin;
+pub mod commands;
 mod conn;
 #[cfg(feature = "warp")]
 pub mod host_warp;
 pub mod layers;
+pub mod metrics;
 mod secret;
 mod stores;
 
-pub use admin::{AdminCommand, Command};
+pub use admin::{AdminCommand, Command, SecretCommand};
 pub use layers::HttpOptions;
 pub use secret::secret_file_beside;
 
@@ -112,6 +114,11 @@ pub struct Args {
     #[arg(long, env = "SLIPWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address of the Prometheus metrics listener (`GET /metrics`); off
+    /// when not given. Never the API listener.
+    #[arg(long, env = "SLIPWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Log format: `text` or `json` (one JSON object per line).
     #[arg(long, env = "SLIPWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -124,12 +131,24 @@ pub struct Args {
     /// file is given: kept in `<database>.secret` beside a SQLite database
     /// (generated on the first start), generated for the run with `memory:`,
     /// required with PostgreSQL and Redis.
-    #[arg(long, env = "SLIPWAY_SECRET", hide_env_values = true)]
+    #[arg(long, env = "SLIPWAY_SECRET", hide_env_values = true, global = true)]
     pub secret: Option<String>,
 
     /// File holding the instance secret (one trailing newline is ignored).
-    #[arg(long, env = "SLIPWAY_SECRET_FILE")]
+    #[arg(long, env = "SLIPWAY_SECRET_FILE", global = true)]
     pub secret_file: Option<PathBuf>,
+
+    /// File holding the previous instance secret, during a rotation:
+    /// credentials sealed under it stay readable (`secret rotate` re-seals
+    /// them under the current one).
+    #[arg(long, env = "SLIPWAY_PREVIOUS_SECRET_FILE", global = true)]
+    pub previous_secret_file: Option<PathBuf>,
+
+    /// Do not apply the store's migrations on start (deployments that run
+    /// `slipway-server migrate` separately); the server refuses to start on
+    /// a schema that is not migrated.
+    #[arg(long, env = "SLIPWAY_NO_MIGRATE", global = true)]
+    pub no_migrate: bool,
 
     /// `sqlite://<path>`, `memory:`, `postgres://...` or `redis://...`.
     #[arg(
@@ -329,9 +348,26 @@ pub async fn build(
     // Settle the secret before touching a database: a misconfigured start
     // fails without connecting or migrating anything.
     let secret = secret::settle(args)?;
-    let store = stores::open(&args.database_url).await?;
-    let builder = Slipway::builder()
-        .secret(secret)
+    let previous = args
+        .previous_secret_file
+        .as_deref()
+        .map(|file| secret::read_secret_file(file, "SLIPWAY_PREVIOUS_SECRET_FILE"))
+        .transpose()?;
+    let store = stores::open(&args.database_url, !args.no_migrate).await?;
+    if args.no_migrate {
+        // Deployments that migrate separately: refuse a schema that is not.
+        store.ready().await.map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (started with --no-migrate / SLIPWAY_NO_MIGRATE: run `slipway-server \
+                 migrate` first)"
+            )
+        })?;
+    }
+    let mut builder = Slipway::builder().secret(secret);
+    if let Some(previous) = previous {
+        builder = builder.previous_secret(previous);
+    }
+    let builder = builder
         .shared_store(store)
         .signup(args.signup)
         .token_ttl(args.token_ttl)
@@ -383,7 +419,13 @@ pub fn app_with(slipway: Slipway, opts: &HttpOptions) -> axum::Router {
     let trace = TraceLayer::new_for_http()
         // Only method and path: query strings may carry tokens (`/ws?token=`).
         .make_span_with(|req: &http::Request<_>| {
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            let id = req.extensions().get::<slipway_core::http::RequestId>();
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = id.map(tracing::field::display),
+            )
         })
         .on_request(())
         .on_response(
@@ -397,6 +439,7 @@ pub fn app_with(slipway: Slipway, opts: &HttpOptions) -> axum::Router {
         )
         .on_failure(());
     let stack = ServiceBuilder::new()
+        .layer(layers::RequestIdLayer)
         .layer(trace)
         .option_layer(layers::cors(&opts.cors_origins))
         // A plain function on the response: no future is boxed for it.
@@ -594,8 +637,29 @@ pub async fn spawn_adapter_with(
 pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
     args.adapter.ensure_compiled()?;
     let slipway = build(&args, |b| b).await?;
+    if args.signup != SignupPolicy::Closed {
+        if let Ok(false) = slipway.store().has_users().await {
+            tracing::warn!("{}", commands::first_user_warning());
+        }
+    }
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
+    let (metrics_stop_tx, metrics_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(metrics_addr) = args.metrics_listen {
+        let metrics_listener = TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {metrics_addr}"))?;
+        let bound = metrics_listener.local_addr()?;
+        tracing::info!(addr = %bound, "metrics listening (GET /metrics)");
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = metrics_stop_rx.await;
+            };
+            if let Err(e) = metrics::serve(metrics_listener, stop).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     tracing::info!(%addr, adapter = ?args.adapter, "slipway-server listening");
     ready(addr);
     let grace = args.shutdown_grace;
@@ -615,6 +679,7 @@ pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<(
             tracing::warn!("grace period over; exiting with requests still in flight");
         }
     }
+    let _ = metrics_stop_tx.send(());
     stores::after_stop(&args.database_url).await;
     tracing::info!("stopped");
     Ok(())

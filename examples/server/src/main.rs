@@ -1,14 +1,21 @@
 //! `slipway-server`: the standalone Slipway control-plane API server.
 
 use clap::Parser;
-use slipway_server::Args;
+use slipway_server::{Args, Command, SecretCommand};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     slipway_server::init_logging(args.log_format);
-    match &args.command {
-        Some(command) => slipway_server::admin::execute(&args, command).await,
-        None => slipway_server::run(args, |_| {}).await,
-    }
+    let report = match &args.command {
+        Some(Command::Migrate) => slipway_server::commands::migrate(&args).await?,
+        Some(Command::Check) => slipway_server::commands::check(&args).await?,
+        Some(Command::Secret(SecretCommand::Rotate)) => {
+            slipway_server::commands::rotate_secret(&args).await?
+        }
+        Some(command) => return slipway_server::admin::execute(&args, command).await,
+        None => return slipway_server::run(args, |_| {}).await,
+    };
+    println!("{report}");
+    Ok(())
 }

@@ -43,7 +43,7 @@ pub(crate) fn settle(args: &Args) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Reads a secret file: its bytes without one trailing `\n` or `\r\n`.
-fn read_secret_file(file: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_secret_file(file: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     let mut bytes = std::fs::read(file)
         .with_context(|| format!("cannot read the secret file {} ({what})", file.display()))?;
     if bytes.last() == Some(&b'\n') {

@@ -4,19 +4,21 @@ use std::sync::Arc;
 
 use slipway_core::Store;
 
-pub(crate) async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store `url` names; `migrate` applies the embedded migrations
+/// of SQLite and PostgreSQL (the other stores have no schema).
+pub(crate) async fn open(url: &str, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
     let scheme = url.split(':').next().unwrap_or("");
     match scheme {
         "memory" => Ok(Arc::new(slipway_core::MemoryStore::new())),
         #[cfg(feature = "sqlite")]
-        "sqlite" => open_sqlite(url).await,
+        "sqlite" => open_sqlite(url, migrate).await,
         #[cfg(not(feature = "sqlite"))]
         "sqlite" => anyhow::bail!(
             "this slipway-server was built without SQLite support; rebuild with \
              `--features sqlite` to use sqlite:// URLs"
         ),
         #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => open_postgres(url).await,
+        "postgres" | "postgresql" => open_postgres(url, migrate).await,
         #[cfg(not(feature = "postgres"))]
         "postgres" | "postgresql" => anyhow::bail!(
             "this slipway-server was built without PostgreSQL support; rebuild with \
@@ -72,8 +74,9 @@ async fn checkpoint_sqlite(url: &str) -> anyhow::Result<()> {
 /// Opens a `sqlite://` URL with `slipway_sqlite::SqliteStore` (the file is
 /// created when missing; one server per file).
 #[cfg(feature = "sqlite")]
-async fn open_sqlite(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let store = slipway_sqlite::SqliteStore::open(url, slipway_sqlite::SqliteOptions::default())
+async fn open_sqlite(url: &str, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
+    let options = slipway_sqlite::SqliteOptions::default().migrate(migrate);
+    let store = slipway_sqlite::SqliteStore::open(url, options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the SQLite store: {e}"))?;
     Ok(Arc::new(store))
@@ -82,11 +85,20 @@ async fn open_sqlite(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 /// Opens a `postgres://` URL with `slipway_postgres::PgStore` (migrations
 /// run on connect; several servers may share the database).
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let store = slipway_postgres::PgStore::connect(url, slipway_postgres::PgOptions::default())
+async fn open_postgres(url: &str, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
+    let options = slipway_postgres::PgOptions::default().migrate(migrate);
+    let store = slipway_postgres::PgStore::connect(url, options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?;
     Ok(Arc::new(store))
+}
+
+/// Whether the store `url` names has a schema that migrations create.
+pub(crate) fn has_schema(url: &str) -> bool {
+    matches!(
+        url.split(':').next().unwrap_or(""),
+        "sqlite" | "postgres" | "postgresql"
+    )
 }
 
 /// Opens a `redis://` URL with `slipway_redis::RedisStore`.

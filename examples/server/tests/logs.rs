@@ -162,3 +162,45 @@ fn number_after_addr(line: &str) -> SocketAddr {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("an address in {line}"))
 }
+
+/// Sends `GET path` with `X-Request-Id: id`; returns the whole answer.
+fn get_with_id(addr: SocketAddr, path: &str, id: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(HANG)).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nhost: x\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn request_log_lines_carry_the_request_id() {
+    for adapter in adapters() {
+        for format in ["text", "json"] {
+            let mut server = Server::start(&["--adapter", adapter, "--log-format", format]);
+            let line = server.line_with("slipway-server listening");
+            let addr = if format == "json" {
+                let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+                event["fields"]["addr"].as_str().unwrap().parse().unwrap()
+            } else {
+                number_after_addr(&line)
+            };
+            let id = format!("log-test-{adapter}-{format}");
+            let answer = get_with_id(addr, "/no/such/route", &id);
+            assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+            assert!(
+                answer
+                    .to_ascii_lowercase()
+                    .contains(&format!("x-request-id: {id}")),
+                "{answer}"
+            );
+            let line = server.line_with(&id);
+            assert!(line.contains("served"), "{adapter} {format}: {line}");
+            assert!(line.contains("404"), "{adapter} {format}: {line}");
+        }
+    }
+}

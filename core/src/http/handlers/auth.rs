@@ -93,7 +93,7 @@ pub(crate) fn token_response(status: StatusCode, token: String) -> Response {
 }
 
 #[utoipa::path(
-    post, path = "/auth/signup", tag = "auth",
+    post, path = "/auth/signup", tag = "auth", operation_id = "signUp",
     request_body = SignupRequest,
     responses(
         (status = 201, description = "Signed up; the first user becomes admin (with an invitation: the invited role)", body = TokenResponse),
@@ -119,7 +119,7 @@ pub(crate) async fn signup(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    post, path = "/auth/signin", tag = "auth",
+    post, path = "/auth/signin", tag = "auth", operation_id = "signIn",
     request_body = SigninRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
@@ -142,7 +142,7 @@ pub(crate) async fn signin(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    get, path = "/auth/me", tag = "auth",
+    get, path = "/auth/me", tag = "auth", operation_id = "getMe",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The signed-in user", body = UserView),

@@ -80,7 +80,7 @@ fn view(a: &Authorization) -> Value {
 }
 
 #[utoipa::path(
-    post, path = "/authorization", tag = "authorizations",
+    post, path = "/authorization", tag = "authorizations", operation_id = "createAuthorization",
     security(("bearer" = [])),
     request_body = CreateAuthorization,
     responses(
@@ -106,22 +106,26 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    get, path = "/authorization", tag = "authorizations",
+    get, path = "/authorization", tag = "authorizations", operation_id = "listAuthorizations",
     security(("bearer" = [])),
+    params(crate::http::handlers::PageParams),
     responses(
-        (status = 200, description = "The caller's authorizations, oldest first", body = [AuthorizationView]),
+        (status = 200, description = "The caller's authorizations, oldest first", body = [AuthorizationView],
+            headers(("Link" = String, description = "`<authorization?limit=N&after=ID>; rel=\"next\"` when more items follow"))),
+        (status = 400, description = "`limit` is not 1-1000, or `after` names no authorization of the list", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     )
 )]
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let auths = slipway.authorizations().list(&actor).await?;
-    let views: Vec<Value> = auths.iter().map(view).collect();
-    Ok(json_response(StatusCode::OK, &views))
+    let page = req.page()?;
+    let auths = slipway.authorizations().list_page(&actor, &page).await?;
+    let views: Vec<Value> = auths.items.iter().map(view).collect();
+    Ok(req.page_response(&page, &views, auths.next_after.as_deref()))
 }
 
 #[utoipa::path(
-    get, path = "/authorization/{id}", tag = "authorizations",
+    get, path = "/authorization/{id}", tag = "authorizations", operation_id = "getAuthorization",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Authorization id")),
     responses(
@@ -140,7 +144,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
 }
 
 #[utoipa::path(
-    delete, path = "/authorization/{id}", tag = "authorizations",
+    delete, path = "/authorization/{id}", tag = "authorizations", operation_id = "deleteAuthorization",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Authorization id")),
     responses(

@@ -52,7 +52,7 @@ fn view(config: PublicConfiguration) -> ConfigurationView {
 }
 
 #[utoipa::path(
-    get, path = "/configuration", tag = "configuration",
+    get, path = "/configuration", tag = "configuration", operation_id = "getConfiguration",
     responses(
         (status = 200, description = "Public configuration; never contains the client secret", body = ConfigurationView),
     )
@@ -66,7 +66,7 @@ pub(crate) async fn get_configuration(
 }
 
 #[utoipa::path(
-    post, path = "/configuration/github", tag = "configuration",
+    post, path = "/configuration/github", tag = "configuration", operation_id = "configureGitHub",
     security(("bearer" = [])),
     request_body = GitHubConfigRequest,
     responses(

@@ -21,12 +21,16 @@ use crate::Slipway;
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CreateDomain {
     /// Domain name (lowercased, trailing dot removed), unique.
-    #[schema(example = "example.com")]
+    #[schema(
+        example = "example.com",
+        max_length = 254,
+        pattern = "^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.?$"
+    )]
     domain: String,
     /// TXT challenge value, 1-255 visible ASCII characters; 32 random
     /// characters from a CSPRNG when absent.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
     challenge: Option<String>,
     /// Whether this is the instance's main domain (at most one).
     main: bool,
@@ -56,7 +60,11 @@ pub(crate) struct DomainView {
     /// Domain id.
     id: String,
     /// Domain name.
-    #[schema(example = "example.com")]
+    #[schema(
+        example = "example.com",
+        max_length = 253,
+        pattern = "^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+    )]
     domain: String,
     /// The TXT challenge value.
     challenge: String,
@@ -90,7 +98,7 @@ impl From<Domain> for DomainView {
 }
 
 #[utoipa::path(
-    post, path = "/domains", tag = "domains",
+    post, path = "/domains", tag = "domains", operation_id = "createDomain",
     security(("bearer" = [])),
     request_body = CreateDomain,
     responses(
@@ -118,22 +126,26 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    get, path = "/domains", tag = "domains",
+    get, path = "/domains", tag = "domains", operation_id = "listDomains",
     security(("bearer" = [])),
+    params(crate::http::handlers::PageParams),
     responses(
-        (status = 200, description = "All registered domains, oldest first", body = [DomainView]),
+        (status = 200, description = "All registered domains, oldest first", body = [DomainView],
+            headers(("Link" = String, description = "`<domains?limit=N&after=ID>; rel=\"next\"` when more items follow"))),
+        (status = 400, description = "`limit` is not 1-1000, or `after` names no domain of the list", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     )
 )]
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let domains = slipway.domains().list(&actor).await?;
-    let views: Vec<DomainView> = domains.into_iter().map(DomainView::from).collect();
-    Ok(json_response(StatusCode::OK, &views))
+    let page = req.page()?;
+    let domains = slipway.domains().list_page(&actor, &page).await?;
+    let views: Vec<DomainView> = domains.items.into_iter().map(DomainView::from).collect();
+    Ok(req.page_response(&page, &views, domains.next_after.as_deref()))
 }
 
 #[utoipa::path(
-    get, path = "/domains/{id}", tag = "domains",
+    get, path = "/domains/{id}", tag = "domains", operation_id = "getDomain",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Domain id")),
     responses(
@@ -149,7 +161,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
 }
 
 #[utoipa::path(
-    delete, path = "/domains/{id}", tag = "domains",
+    delete, path = "/domains/{id}", tag = "domains", operation_id = "deleteDomain",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Domain id")),
     responses(
@@ -167,7 +179,7 @@ pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    post, path = "/domains/{id}/verify", tag = "domains",
+    post, path = "/domains/{id}/verify", tag = "domains", operation_id = "verifyDomain",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Domain id")),
     responses(

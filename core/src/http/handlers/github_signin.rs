@@ -29,7 +29,7 @@ pub(crate) struct GitHubSigninRequest {
 }
 
 #[utoipa::path(
-    post, path = "/auth/github", tag = "auth",
+    post, path = "/auth/github", tag = "auth", operation_id = "signInWithGitHub",
     request_body = GitHubSigninRequest,
     responses(
         (status = 200, description = "Signed in; the user was found by GitHub id, created, or (an account without a password) linked through the verified primary email", body = TokenResponse),

@@ -17,6 +17,21 @@ pub(crate) mod openapi;
 pub(crate) mod projects;
 pub(crate) mod users;
 
+/// The paging parameters of every list (`GET /project`, `/networks`,
+/// `/domains`, `/authorization`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by `ApiRequest::page`; here for the document
+pub(crate) struct PageParams {
+    /// At most this many items (1-1000); without it, the whole list. When
+    /// more follow, the answer carries `Link: <...>; rel="next"`.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// The id of the last item of the previous page: answer the items after
+    /// it.
+    after: Option<String>,
+}
+
 /// A handler: takes the instance and the read request.
 pub(crate) type Handler = fn(Slipway, ApiRequest) -> BoxFuture<'static, Result<Response, ApiError>>;
 
@@ -213,6 +228,16 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         method: Method::GET,
         path: "/health",
         handler: |s, r| Box::pin(health::health(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/health/live",
+        handler: |s, r| Box::pin(health::live(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/health/ready",
+        handler: |s, r| Box::pin(health::ready(s, r)),
     },
     Endpoint {
         method: Method::GET,

@@ -20,7 +20,11 @@ use crate::Slipway;
 pub(crate) struct CreateNetwork {
     /// Hostname (lowercased, trailing dot removed) equal to or under a
     /// registered domain; unique instance-wide.
-    #[schema(example = "app.example.com")]
+    #[schema(
+        example = "app.example.com",
+        max_length = 254,
+        pattern = "^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.?$"
+    )]
     domain: String,
     /// Port, an integer 1-65535.
     #[schema(value_type = u16, minimum = 1, maximum = 65535, example = 8080)]
@@ -35,7 +39,7 @@ pub(crate) struct CreateNetwork {
 pub(crate) struct UpdateNetwork {
     /// New hostname.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, example = "www.example.com")]
+    #[schema(value_type = Option<String>, example = "www.example.com", max_length = 254, pattern = "^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.?$")]
     domain: Option<Option<String>>,
     /// New port, an integer 1-65535.
     #[serde(default, deserialize_with = "nullable")]
@@ -49,7 +53,7 @@ pub(crate) struct UpdateNetwork {
 /// Normalizes `host` and finds the registered domain covering it (the
 /// longest one that equals it or is a parent of it); returns (host, domain id).
 #[utoipa::path(
-    post, path = "/networks", tag = "networks",
+    post, path = "/networks", tag = "networks", operation_id = "createNetwork",
     security(("bearer" = [])),
     request_body = CreateNetwork,
     responses(
@@ -74,11 +78,16 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    get, path = "/networks", tag = "networks",
+    get, path = "/networks", tag = "networks", operation_id = "listNetworks",
     security(("bearer" = [])),
-    params(("projectId" = Option<String>, Query, description = "Only the connections of this project of the caller")),
+    params(
+        ("projectId" = Option<String>, Query, description = "Only the connections of this project of the caller"),
+        crate::http::handlers::PageParams,
+    ),
     responses(
-        (status = 200, description = "The caller's network connections, oldest first", body = [Network]),
+        (status = 200, description = "The caller's network connections, oldest first", body = [Network],
+            headers(("Link" = String, description = "`<networks?limit=N&after=ID>; rel=\"next\"` when more items follow"))),
+        (status = 400, description = "`limit` is not 1-1000, or `after` names no connection of the list", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such project of the caller", body = ErrorBody),
     )
@@ -86,15 +95,16 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let project_id = req.query("projectId");
+    let page = req.page()?;
     let networks = slipway
         .networks()
-        .list(&actor, project_id.as_deref())
+        .list_page(&actor, project_id.as_deref(), &page)
         .await?;
-    Ok(json_response(StatusCode::OK, &networks))
+    Ok(req.page_response(&page, &networks.items, networks.next_after.as_deref()))
 }
 
 #[utoipa::path(
-    get, path = "/networks/{id}", tag = "networks",
+    get, path = "/networks/{id}", tag = "networks", operation_id = "getNetwork",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Network connection id")),
     responses(
@@ -110,7 +120,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
 }
 
 #[utoipa::path(
-    patch, path = "/networks/{id}", tag = "networks",
+    patch, path = "/networks/{id}", tag = "networks", operation_id = "updateNetwork",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Network connection id")),
     request_body = UpdateNetwork,
@@ -148,7 +158,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    delete, path = "/networks/{id}", tag = "networks",
+    delete, path = "/networks/{id}", tag = "networks", operation_id = "deleteNetwork",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Network connection id")),
     responses(

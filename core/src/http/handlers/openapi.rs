@@ -4,7 +4,7 @@ use http::StatusCode;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{json_response, ApiError, ApiRequest, Response};
+use crate::http::{json_response, ApiError, ApiRequest, ErrorBody, Response};
 use crate::Slipway;
 
 struct BearerAuth;
@@ -124,7 +124,10 @@ fn op_responses(
         super::authorizations::list,
         super::authorizations::get,
         super::authorizations::delete,
+        live_feed,
         super::health::health,
+        super::health::live,
+        super::health::ready,
         openapi_json,
     ),
     components(schemas(crate::http::ErrorBody)),
@@ -132,13 +135,72 @@ fn op_responses(
 )]
 pub(crate) struct ApiDoc;
 
+// `GET /ws` is served by the adapters through `Slipway::ws_accept`, not by
+// an endpoint of the table: this function only describes it.
+
+/// The live feed of the caller's project changes (WebSocket).
+///
+/// The token (`?token=` or `Authorization: Bearer`) is checked before the
+/// upgrade. Frames: `{"event":"connect","data":{"userId","lastEventId"}}`
+/// first, then `{"event":"project.update","id","data":{"projectId","type","data"}}`
+/// and `{"event":"resync"}` (refetch `GET /project`). Close codes: 4001 token
+/// expired, 4002 ping timeout, 1011 event stream unavailable, 1001 server
+/// shutting down, 1009 message too big.
+#[utoipa::path(
+    get, path = "/ws", tag = "live", operation_id = "openLiveFeed",
+    security(("bearer" = [])),
+    params(
+        ("token" = Option<String>, Query,
+            description = "The access token, for clients that cannot set `Authorization` on a WebSocket (browsers); `Authorization: Bearer` works too"),
+        ("since" = Option<String>, Query, pattern = "^[0-9]{1,20}$",
+            description = "Resume after this event id: the events missed since, then live ones (`resync` first when they are no longer retained)"),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: a WebSocket whose server → client text frames are JSON: `connect` first, then `project.update` events and `resync`",
+            headers(("Upgrade" = String, description = "`websocket`"), ("Connection" = String, description = "`upgrade`"))),
+        (status = 400, description = "`since` is not an event id", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired token (checked before the upgrade)", body = ErrorBody),
+        (status = 426, description = "A good token but no WebSocket handshake (`Upgrade: websocket`)", body = ErrorBody,
+            headers(("Upgrade" = String, description = "`websocket`"))),
+        (status = 429, description = "The user holds the most WebSocket connections allowed on this node", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "The server is shutting down, or the store is unavailable", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)] // never called
+pub(crate) async fn live_feed() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_a_unique_operation_id() {
+        let doc = serde_json::to_value(openapi_document()).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut count = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+                assert!(seen.insert(id.to_string()), "{method} {path}: {id} repeats");
+                count += 1;
+            }
+        }
+        // Every endpoint of the table, plus `GET /ws`.
+        assert_eq!(count, super::super::ENDPOINTS.len() + 1);
+        assert!(doc["paths"]["/ws"]["get"]["responses"]["101"].is_object());
+    }
+}
+
 /// The OpenAPI document as JSON.
 pub(crate) fn openapi_document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
 #[utoipa::path(
-    get, path = "/openapi.json", tag = "operations",
+    get, path = "/openapi.json", tag = "operations", operation_id = "getOpenApi",
     responses((status = 200, description = "This OpenAPI 3.1 document", body = Object))
 )]
 pub(crate) async fn openapi_json(

@@ -71,13 +71,13 @@ pub(crate) struct UpdateProject {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255, pattern = "^/")]
     path: Option<Option<String>>,
-    /// New source reference.
+    /// New source reference (1-128 of `[A-Za-z0-9._:-]`).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")]
     source_id: Option<Option<String>>,
-    /// New VM reference.
+    /// New VM reference (1-128 of `[A-Za-z0-9._:-]`).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")]
     vm_id: Option<Option<String>>,
 }
 
@@ -93,7 +93,7 @@ fn required(field: &str, v: Option<Option<String>>) -> Result<Option<String>, Ap
 }
 
 #[utoipa::path(
-    post, path = "/project", tag = "projects",
+    post, path = "/project", tag = "projects", operation_id = "createProject",
     security(("bearer" = [])),
     request_body = CreateProject,
     responses(
@@ -119,21 +119,25 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    get, path = "/project", tag = "projects",
+    get, path = "/project", tag = "projects", operation_id = "listProjects",
     security(("bearer" = [])),
+    params(crate::http::handlers::PageParams),
     responses(
-        (status = 200, description = "The caller's projects, oldest first, with their networks", body = [Project]),
+        (status = 200, description = "The caller's projects, oldest first, with their networks", body = [Project],
+            headers(("Link" = String, description = "`<project?limit=N&after=ID>; rel=\"next\"` when more items follow"))),
+        (status = 400, description = "`limit` is not 1-1000, or `after` names no project of the list", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     )
 )]
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let projects = slipway.projects().list(&actor).await?;
-    Ok(json_response(StatusCode::OK, &projects))
+    let page = req.page()?;
+    let projects = slipway.projects().list_page(&actor, &page).await?;
+    Ok(req.page_response(&page, &projects.items, projects.next_after.as_deref()))
 }
 
 #[utoipa::path(
-    get, path = "/project/{id}", tag = "projects",
+    get, path = "/project/{id}", tag = "projects", operation_id = "getProject",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Project id")),
     responses(
@@ -149,7 +153,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
 }
 
 #[utoipa::path(
-    patch, path = "/project/{id}", tag = "projects",
+    patch, path = "/project/{id}", tag = "projects", operation_id = "updateProject",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Project id")),
     request_body = UpdateProject,
@@ -179,7 +183,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
 }
 
 #[utoipa::path(
-    delete, path = "/project/{id}", tag = "projects",
+    delete, path = "/project/{id}", tag = "projects", operation_id = "deleteProject",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Project id")),
     responses(

@@ -8,44 +8,8 @@ use utoipa::ToSchema;
 use crate::http::json::nullable;
 use crate::http::{json_response, no_content, ApiError, ApiRequest, ErrorBody, Response};
 use crate::model::{InvitationView, ManagedUserView, Role};
-use crate::services::{NewInvitation, PageRequest, UserChanges};
+use crate::services::{NewInvitation, UserChanges};
 use crate::Slipway;
-
-/// `?limit=&after=` of a list.
-pub(crate) fn page_request(req: &ApiRequest) -> Result<PageRequest, ApiError> {
-    let limit = match req.query("limit") {
-        None => None,
-        Some(l) => Some(
-            l.parse::<usize>()
-                .ok()
-                .filter(|l| (1..=1000).contains(l))
-                .ok_or_else(|| {
-                    ApiError::bad_request("limit must be an integer between 1 and 1000")
-                })?,
-        ),
-    };
-    Ok(PageRequest::new(limit, req.query("after")))
-}
-
-/// Adds `Link: <path?limit=N&after=ID>; rel="next"` when there is a next page.
-pub(crate) fn link_next(
-    resp: &mut Response,
-    req: &ApiRequest,
-    limit: Option<usize>,
-    next: Option<&str>,
-) {
-    let (Some(limit), Some(next)) = (limit, next) else {
-        return;
-    };
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("limit", &limit.to_string())
-        .append_pair("after", next)
-        .finish();
-    let link = format!("<{}?{query}>; rel=\"next\"", req.uri.path());
-    if let Ok(value) = HeaderValue::from_str(&link) {
-        resp.headers_mut().insert(header::LINK, value);
-    }
-}
 
 /// Body of `PATCH /users/{id}`: `role` and/or `disabled`.
 #[derive(Deserialize, ToSchema)]
@@ -74,7 +38,8 @@ fn role(value: &str) -> Result<Role, ApiError> {
         ("after" = Option<String>, Query, description = "Start after the user with this id (the last of the previous page)"),
     ),
     responses(
-        (status = 200, description = "Users in creation order; with `limit`, a `Link: <...>; rel=\"next\"` header when more exist", body = [ManagedUserView]),
+        (status = 200, description = "Users in creation order", body = [ManagedUserView],
+            headers(("Link" = String, description = "`<users?limit=N&after=ID>; rel=\"next\"` when more items follow"))),
         (status = 400, description = "limit outside 1-1000, or after not a user id", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
@@ -82,13 +47,10 @@ fn role(value: &str) -> Result<Role, ApiError> {
 )]
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let page_req = page_request(&req)?;
-    let limit = page_req.limit;
-    let page = slipway.users().list(&actor, page_req).await?;
+    let page_req = req.page()?;
+    let page = slipway.users().list(&actor, page_req.clone()).await?;
     let views: Vec<ManagedUserView> = page.items.iter().map(ManagedUserView::from).collect();
-    let mut resp = json_response(StatusCode::OK, &views);
-    link_next(&mut resp, &req, limit, page.next_after.as_deref());
-    Ok(resp)
+    Ok(req.page_response(&page_req, &views, page.next_after.as_deref()))
 }
 
 #[utoipa::path(

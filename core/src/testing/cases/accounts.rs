@@ -7,6 +7,11 @@ pub async fn ping_answers(store: &dyn Store) {
     store.ping().await.expect("ping");
 }
 
+/// `ready` succeeds on a freshly opened (migrated) store.
+pub async fn ready_answers(store: &dyn Store) {
+    store.ready().await.expect("ready");
+}
+
 /// The first user is admin, the next ones members.
 pub async fn first_user_is_admin_then_members(store: &dyn Store) {
     let a = user(store, "a").await;
@@ -570,4 +575,65 @@ pub async fn api_tokens_roundtrip_and_scope(store: &dyn Store) {
     store.delete_user(&a.id).await.unwrap();
     assert_eq!(store.find_api_token(&t2.token_hash).await.unwrap(), None);
     assert_eq!(store.list_api_tokens(&b.id).await.unwrap(), vec![tb]);
+}
+
+/// `all_authorizations` lists every user's; `reseal_authorization` replaces
+/// a secret only while it still holds the old one, and never another
+/// user's or a deleted one.
+pub async fn reseal_authorizations_compare_and_set(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let b = user(store, "b").await;
+    let x = store
+        .create_authorization(new_auth(&a.id, "x"))
+        .await
+        .unwrap();
+    let y = store
+        .create_authorization(new_auth(&b.id, "y"))
+        .await
+        .unwrap();
+    let z = store
+        .create_authorization(new_auth(&a.id, "z"))
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = store
+        .all_authorizations()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    ids.sort();
+    let mut expected = vec![x.id.clone(), y.id.clone(), z.id.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    let new = Sealed(vec![9, 8, 7]);
+    // Another user's, a stale old value: nothing written.
+    assert!(!store
+        .reseal_authorization(&b.id, &x.id, &x.secret, new.clone())
+        .await
+        .unwrap());
+    assert!(!store
+        .reseal_authorization(&a.id, &x.id, &Sealed(vec![0]), new.clone())
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_authorization(&a.id, &x.id).await.unwrap().secret,
+        x.secret
+    );
+    // The current value: written, everything else kept.
+    assert!(store
+        .reseal_authorization(&a.id, &x.id, &x.secret, new.clone())
+        .await
+        .unwrap());
+    let read = store.get_authorization(&a.id, &x.id).await.unwrap();
+    assert_eq!(read.secret, new);
+    assert_eq!((read.name, read.info, read.kind), (x.name, x.info, x.kind));
+    // Deleted: nothing comes back.
+    store.delete_authorization(&a.id, &z.id).await.unwrap();
+    assert!(!store
+        .reseal_authorization(&a.id, &z.id, &z.secret, new)
+        .await
+        .unwrap());
+    assert!(is_not_found(store.get_authorization(&a.id, &z.id).await));
 }

@@ -1,0 +1,138 @@
+//! Request ids: every response carries `X-Request-Id`, every error body its
+//! `requestId`, and every log line of the request the `request_id` span
+//! field — the same value, the client's own when it sent a sane one.
+//!
+//! Core scopes each request it answers ([`with_request_id`]). A host that
+//! wants its own log lines (the request log, a time-limit answer) to carry the
+//! id too scopes the request first, around everything it does, and core then
+//! uses the host's id: see `slipway-server`'s layers.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use tracing::Instrument as _;
+
+/// `X-Request-Id`.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static CURRENT: RequestId;
+}
+
+/// The id of one request: the client's `X-Request-Id` when it is 1-128
+/// characters of `[A-Za-z0-9._:-]`, else a generated one (32 hex digits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(Arc<str>);
+
+impl RequestId {
+    /// The client's id from `headers` when sane, else a new one.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        headers
+            .get(&X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| is_sane(v))
+            .map(|v| RequestId(Arc::from(v)))
+            .unwrap_or_else(Self::generate)
+    }
+
+    /// A new random id (32 lowercase hex digits).
+    pub fn generate() -> Self {
+        RequestId(Arc::from(uuid::Uuid::new_v4().simple().to_string()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id of the request being answered by the current task, if any.
+    pub fn current() -> Option<RequestId> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+
+    /// The id as a header value.
+    pub fn header_value(&self) -> HeaderValue {
+        // Sane ids and generated ones are visible ASCII.
+        HeaderValue::from_str(&self.0).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    }
+
+    /// Runs `fut` with this id as the current request's: error bodies
+    /// rendered inside carry it.
+    pub async fn scope<F: Future>(self, fut: F) -> F::Output {
+        CURRENT.scope(self, fut).await
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether a client's id is used as is: 1-128 characters of `[A-Za-z0-9._:-]`.
+pub fn is_sane(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Answers a request within its request id: the host's when it scoped one
+/// ([`RequestId::scope`]), else the one `headers` give, with a tracing span
+/// `request` carrying `request_id` around `answer`. The response gets
+/// `X-Request-Id`.
+pub async fn with_request_id<F, B>(headers: &HeaderMap, answer: F) -> http::Response<B>
+where
+    F: Future<Output = http::Response<B>>,
+{
+    let (id, mut resp) = match RequestId::current() {
+        Some(id) => (id, answer.await),
+        None => {
+            let id = RequestId::from_headers(headers);
+            let span = tracing::info_span!("request", request_id = %id);
+            let resp = id.clone().scope(answer).instrument(span).await;
+            (id, resp)
+        }
+    };
+    resp.headers_mut()
+        .insert(X_REQUEST_ID.clone(), id.header_value());
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sane_ids_are_kept_others_replaced() {
+        let mut h = HeaderMap::new();
+        h.insert(&X_REQUEST_ID, HeaderValue::from_static("abc-1.2_3:4"));
+        assert_eq!(RequestId::from_headers(&h).as_str(), "abc-1.2_3:4");
+        let long = "a".repeat(128);
+        h.insert(&X_REQUEST_ID, HeaderValue::from_str(&long).unwrap());
+        assert_eq!(RequestId::from_headers(&h).as_str(), long);
+        for bad in ["", "has space", "semi;colon", &"a".repeat(129), "é"] {
+            let Ok(v) = HeaderValue::from_str(bad) else {
+                continue;
+            };
+            h.insert(&X_REQUEST_ID, v);
+            let id = RequestId::from_headers(&h);
+            assert_ne!(id.as_str(), bad);
+            assert_eq!(id.as_str().len(), 32, "{id}");
+            assert!(is_sane(id.as_str()));
+        }
+        assert_eq!(
+            RequestId::from_headers(&HeaderMap::new()).as_str().len(),
+            32
+        );
+    }
+
+    #[tokio::test]
+    async fn the_current_id_is_the_scoped_one() {
+        assert_eq!(RequestId::current(), None);
+        let id = RequestId::generate();
+        let seen = id.clone().scope(async { RequestId::current() }).await;
+        assert_eq!(seen, Some(id));
+    }
+}

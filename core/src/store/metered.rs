@@ -1,0 +1,298 @@
+//! [`Metered`]: a [`Store`] that records the duration of every call and
+//! counts the calls that failed because the backend is unavailable or
+//! misbehaved (see [`crate::metrics`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::model::{
+    ApiToken, Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
+    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+};
+use crate::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
+
+/// Wraps a store; every call is timed and its backend failures counted.
+pub(crate) struct Metered(pub(crate) Arc<dyn Store>);
+
+async fn timed<T>(op: &'static str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    let started = Instant::now();
+    let result = call.await;
+    let kind = match &result {
+        Err(StoreError::Unavailable(_)) => Some("unavailable"),
+        Err(StoreError::Other(_)) => Some("other"),
+        _ => None,
+    };
+    crate::metrics::store_call(op, started.elapsed(), kind);
+    result
+}
+
+/// Every successful project or network write appended one `project.update`
+/// event of `kind`.
+fn appended<T>(kind: &'static str, result: StoreResult<T>) -> StoreResult<T> {
+    if result.is_ok() {
+        crate::metrics::event_appended(kind);
+    }
+    result
+}
+
+#[async_trait]
+impl Store for Metered {
+    async fn ping(&self) -> StoreResult<()> {
+        timed("ping", self.0.ping()).await
+    }
+
+    async fn ready(&self) -> StoreResult<()> {
+        timed("ready", self.0.ready()).await
+    }
+
+    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
+        timed("create_user", self.0.create_user(user, gate)).await
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<User> {
+        timed("get_user", self.0.get_user(id)).await
+    }
+
+    async fn has_users(&self) -> StoreResult<bool> {
+        timed("has_users", self.0.has_users()).await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        timed("find_user_by_email", self.0.find_user_by_email(email)).await
+    }
+
+    async fn find_user_by_github_id(&self, github_id: i64) -> StoreResult<Option<User>> {
+        timed(
+            "find_user_by_github_id",
+            self.0.find_user_by_github_id(github_id),
+        )
+        .await
+    }
+
+    async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
+        timed("link_github", self.0.link_github(user_id, github_id)).await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        timed("delete_user", self.0.delete_user(id)).await
+    }
+
+    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
+        timed("update_user", self.0.update_user(id, update)).await
+    }
+
+    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+        timed("list_users", self.0.list_users(after, limit)).await
+    }
+
+    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
+        timed("create_api_token", self.0.create_api_token(token)).await
+    }
+
+    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+        timed("list_api_tokens", self.0.list_api_tokens(user_id)).await
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        timed("find_api_token", self.0.find_api_token(token_hash)).await
+    }
+
+    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        timed("delete_api_token", self.0.delete_api_token(user_id, id)).await
+    }
+
+    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        timed("touch_api_token", self.0.touch_api_token(id, at)).await
+    }
+
+    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {
+        timed("create_invitation", self.0.create_invitation(invitation)).await
+    }
+
+    async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
+        timed("list_invitations", self.0.list_invitations()).await
+    }
+
+    async fn find_invitation(&self, token_hash: &str) -> StoreResult<Option<Invitation>> {
+        timed("find_invitation", self.0.find_invitation(token_hash)).await
+    }
+
+    async fn delete_invitation(&self, id: &str) -> StoreResult<()> {
+        timed("delete_invitation", self.0.delete_invitation(id)).await
+    }
+
+    async fn hit_counter(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<CounterHit> {
+        timed("hit_counter", self.0.hit_counter(key, window, limit)).await
+    }
+
+    async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
+        timed("settle_counter", self.0.settle_counter(key, keep)).await
+    }
+
+    async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
+        timed("create_authorization", self.0.create_authorization(auth)).await
+    }
+
+    async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
+        timed("upsert_authorization", self.0.upsert_authorization(auth)).await
+    }
+
+    async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
+        timed("list_authorizations", self.0.list_authorizations(user_id)).await
+    }
+
+    async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization> {
+        timed("get_authorization", self.0.get_authorization(user_id, id)).await
+    }
+
+    async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        timed(
+            "delete_authorization",
+            self.0.delete_authorization(user_id, id),
+        )
+        .await
+    }
+
+    async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
+        timed("all_authorizations", self.0.all_authorizations()).await
+    }
+
+    async fn reseal_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        old: &Sealed,
+        new: Sealed,
+    ) -> StoreResult<bool> {
+        timed(
+            "reseal_authorization",
+            self.0.reseal_authorization(user_id, id, old, new),
+        )
+        .await
+    }
+
+    async fn create_project(&self, project: Project) -> StoreResult<Project> {
+        appended(
+            "CREATE",
+            timed("create_project", self.0.create_project(project)).await,
+        )
+    }
+
+    async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+        timed("list_projects", self.0.list_projects(owner_id)).await
+    }
+
+    async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+        timed("get_project", self.0.get_project(owner_id, id)).await
+    }
+
+    async fn update_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: ProjectPatch,
+    ) -> StoreResult<Project> {
+        appended(
+            "UPDATE",
+            timed("update_project", self.0.update_project(owner_id, id, patch)).await,
+        )
+    }
+
+    async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+        appended(
+            "DELETE",
+            timed("delete_project", self.0.delete_project(owner_id, id)).await,
+        )
+    }
+
+    async fn create_network(&self, owner_id: &str, network: Network) -> StoreResult<Network> {
+        appended(
+            "UPDATE",
+            timed("create_network", self.0.create_network(owner_id, network)).await,
+        )
+    }
+
+    async fn list_networks(
+        &self,
+        owner_id: &str,
+        project_id: Option<&str>,
+    ) -> StoreResult<Vec<Network>> {
+        timed("list_networks", self.0.list_networks(owner_id, project_id)).await
+    }
+
+    async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+        timed("get_network", self.0.get_network(owner_id, id)).await
+    }
+
+    async fn update_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: NetworkPatch,
+    ) -> StoreResult<Network> {
+        appended(
+            "UPDATE",
+            timed("update_network", self.0.update_network(owner_id, id, patch)).await,
+        )
+    }
+
+    async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+        appended(
+            "UPDATE",
+            timed("delete_network", self.0.delete_network(owner_id, id)).await,
+        )
+    }
+
+    async fn create_domain(&self, domain: Domain) -> StoreResult<Domain> {
+        timed("create_domain", self.0.create_domain(domain)).await
+    }
+
+    async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
+        timed("list_domains", self.0.list_domains()).await
+    }
+
+    async fn get_domain(&self, id: &str) -> StoreResult<Domain> {
+        timed("get_domain", self.0.get_domain(id)).await
+    }
+
+    async fn set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain> {
+        timed("set_domain_linked", self.0.set_domain_linked(id, linked)).await
+    }
+
+    async fn delete_domain(&self, id: &str) -> StoreResult<()> {
+        timed("delete_domain", self.0.delete_domain(id)).await
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        timed("get_setting", self.0.get_setting(key)).await
+    }
+
+    async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
+        timed("put_setting", self.0.put_setting(key, value)).await
+    }
+
+    async fn last_event_id(&self) -> StoreResult<u64> {
+        timed("last_event_id", self.0.last_event_id()).await
+    }
+
+    async fn read_events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        timed("read_events", self.0.read_events(after, limit)).await
+    }
+
+    async fn event_signals(&self) -> StoreResult<EventSignals> {
+        timed("event_signals", self.0.event_signals()).await
+    }
+
+    async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
+        timed("events", self.0.events(since)).await
+    }
+}
