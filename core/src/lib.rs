@@ -409,6 +409,13 @@ impl Slipway {
         }
     }
 
+    /// API tokens for scripts and CI (each user their own).
+    pub fn tokens(&self) -> services::ApiTokens<'_> {
+        services::ApiTokens {
+            core: &self.inner.core,
+        }
+    }
+
     /// Invitations to sign up (admins and the system principal).
     pub fn invitations(&self) -> services::Invitations<'_> {
         services::Invitations {

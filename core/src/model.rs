@@ -523,6 +523,41 @@ impl From<&User> for ManagedUserView {
     }
 }
 
+/// An API token as its owner sees it (`GET /tokens`): never the token.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiTokenView {
+    /// Token id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// The only projects it reaches (`null`: all of the user's).
+    pub project_ids: Option<Vec<String>>,
+    /// Creation time (RFC 3339).
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
+    /// When it stops working (RFC 3339; `null`: never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was last used (RFC 3339, to the minute; `null`: never).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ApiToken> for ApiTokenView {
+    fn from(t: &ApiToken) -> Self {
+        ApiTokenView {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            scopes: t.scopes.clone(),
+            project_ids: t.project_ids.clone(),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
 /// A pending invitation as `GET /invitations` shows it (without its token).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -366,12 +366,14 @@ impl Accounts<'_> {
 
     /// The principal's user.
     pub async fn me(&self, actor: &Principal) -> Result<User> {
+        self.core.refuse_api_token(actor)?;
         self.core.user_of(actor).await
     }
 
     /// Changes the principal's own name and/or email (`Conflict(Email)`
     /// when the email is taken).
     pub async fn update_me(&self, actor: &Principal, changes: MeChanges) -> Result<User> {
+        self.core.refuse_api_token(actor)?;
         let me = self.core.user_of(actor).await?;
         let mut update = UserUpdate::default();
         if let Some(name) = &changes.name {
@@ -405,6 +407,7 @@ impl Accounts<'_> {
                 "currentPassword must be between 1 and 256 characters long",
             ));
         }
+        self.core.refuse_api_token(actor)?;
         password_rule(&input.new).map_err(|_| {
             Error::invalid(
                 "newPassword",
@@ -457,6 +460,7 @@ impl Accounts<'_> {
     /// Ends every session of the principal's user: tokens issued before now
     /// stop working and their WebSockets close.
     pub async fn signout_all(&self, actor: &Principal) -> Result<()> {
+        self.core.refuse_api_token(actor)?;
         let me = self.core.user_of(actor).await?;
         self.core
             .update_user(
@@ -542,6 +546,9 @@ impl Accounts<'_> {
     /// ended their older sessions since (read through the node's session
     /// cache). The principal it names (the user is loaded when needed).
     pub async fn verify_token(&self, token: &str) -> Result<Principal> {
+        if token.starts_with(super::tokens::API_TOKEN_PREFIX) {
+            return super::ApiTokens { core: self.core }.verify(token).await;
+        }
         let signed = self.core.tokens.verify(token).map_err(|_| {
             Error::Unauthenticated(
                 "The access token is invalid or has expired; sign in again".into(),
@@ -621,6 +628,7 @@ impl Accounts<'_> {
     /// themselves): a DELETE event per project, and their WebSockets close.
     /// The last active admin cannot be deleted ([`Error::InUse`]).
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+        self.core.refuse_api_token(actor)?;
         if actor.id() != Some(id) {
             self.core.require_admin(actor).await?;
         }
@@ -777,6 +785,7 @@ impl Accounts<'_> {
     /// user already linked to another GitHub account, is a conflict; a link
     /// is never overwritten.
     pub async fn link_github(&self, actor: &Principal, code: &SecretString) -> Result<User> {
+        self.core.refuse_api_token(actor)?;
         let user = self.core.user_of(actor).await?;
         check_code("code", code)?;
         let app = self.core.require_github_app().await?;

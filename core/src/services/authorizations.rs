@@ -9,7 +9,7 @@ use super::github::{for_code, upstream};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::crypto::SecretString;
 use crate::github::{GitHubError, GitHubUser, TokenScopes};
-use crate::model::{Authorization, AuthorizationType, Sealed};
+use crate::model::{Authorization, AuthorizationType, Scope, Sealed};
 
 /// The scope a classic personal access token must carry.
 const REQUIRED_SCOPE: &str = "repo";
@@ -186,6 +186,7 @@ impl Authorizations<'_> {
         actor: &Principal,
         input: NewAuthorization,
     ) -> Result<Authorization> {
+        self.core.require_scope(actor, Scope::AuthorizationsWrite)?;
         let user = self.core.user_of(actor).await?;
         let kind = AuthorizationType::parse(&input.kind).ok_or_else(|| {
             Error::invalid(
@@ -341,6 +342,7 @@ impl Authorizations<'_> {
 
     /// The principal's authorizations, oldest first (without secrets).
     pub async fn list(&self, actor: &Principal) -> Result<Vec<Authorization>> {
+        self.core.require_scope(actor, Scope::AuthorizationsRead)?;
         let user = self.core.user_of(actor).await?;
         self.core
             .store
@@ -361,6 +363,7 @@ impl Authorizations<'_> {
 
     /// One of the principal's authorizations.
     pub async fn get(&self, actor: &Principal, id: &str) -> Result<Authorization> {
+        self.core.require_scope(actor, Scope::AuthorizationsRead)?;
         let user = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Authorization)?;
         self.core
@@ -379,6 +382,7 @@ impl Authorizations<'_> {
 
     /// Deletes one of the principal's authorizations.
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+        self.core.require_scope(actor, Scope::AuthorizationsWrite)?;
         let user = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Authorization)?;
         self.core

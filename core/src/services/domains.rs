@@ -8,7 +8,7 @@
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result, Upstream};
 use crate::dns::{DnsError, Lookup};
-use crate::model::Domain;
+use crate::model::{Domain, Scope};
 
 /// A domain to register.
 #[derive(Debug, Clone)]
@@ -71,6 +71,7 @@ pub struct Domains<'a> {
 impl Domains<'_> {
     /// Registers a domain (admin).
     pub async fn create(&self, actor: &Principal, input: NewDomain) -> Result<Domain> {
+        self.core.require_scope(actor, Scope::DomainsWrite)?;
         self.core.require_admin(actor).await?;
         let name = validate::domain_name("domain", &input.domain)?;
         if input.linked == Some(true) {
@@ -104,6 +105,7 @@ impl Domains<'_> {
 
     /// Every registered domain, oldest first (any signed-in principal).
     pub async fn list(&self, actor: &Principal) -> Result<Vec<Domain>> {
+        self.core.require_scope(actor, Scope::DomainsRead)?;
         self.core.require_signed_in(actor).await?;
         self.core
             .store
@@ -119,6 +121,7 @@ impl Domains<'_> {
 
     /// One registered domain (any signed-in principal).
     pub async fn get(&self, actor: &Principal, id: &str) -> Result<Domain> {
+        self.core.require_scope(actor, Scope::DomainsRead)?;
         self.core.require_signed_in(actor).await?;
         let id = issued(id, Resource::Domain)?;
         self.core
@@ -131,6 +134,7 @@ impl Domains<'_> {
     /// Deletes a domain (admin); [`Error::InUse`] while network connections
     /// use it.
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+        self.core.require_scope(actor, Scope::DomainsWrite)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::Domain)?;
         self.core
@@ -143,6 +147,7 @@ impl Domains<'_> {
     /// Looks the challenge record up and links the domain when it holds the
     /// challenge (admin).
     pub async fn verify(&self, actor: &Principal, id: &str) -> Result<DomainVerification> {
+        self.core.require_scope(actor, Scope::DomainsWrite)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::Domain)?;
         let store = &self.core.store;

@@ -29,6 +29,8 @@ pub enum Resource {
     Event,
     /// An invitation to sign up.
     Invitation,
+    /// An API token.
+    ApiToken,
 }
 
 impl Resource {
@@ -43,6 +45,7 @@ impl Resource {
             Resource::Setting => "Setting",
             Resource::Event => "Event",
             Resource::Invitation => "Invitation",
+            Resource::ApiToken => "API token",
         }
     }
 }

@@ -412,6 +412,7 @@ impl Events<'_> {
     /// Subscribes to the events after `since` (`None`: from now on) that the
     /// principal may see.
     pub async fn subscribe(&self, actor: &Principal, since: Option<u64>) -> Result<Subscription> {
+        self.core.require_scope(actor, crate::model::Scope::EventsRead)?;
         let owner = match actor.is_system() {
             true => None,
             false => Some(self.core.owner_of(actor)?.to_string()),
@@ -443,8 +444,20 @@ impl Events<'_> {
         let inner = futures::stream::unfold(follower, |mut f| async move {
             let item = f.next().await?;
             Some((item, f))
-        })
-        .boxed();
+        });
+        // An API token restricted to some projects sees only their events.
+        let inner = match actor.grant().and_then(|g| g.project_ids.clone()) {
+            None => inner.boxed(),
+            Some(projects) => inner
+                .filter(move |item| {
+                    let keep = match item {
+                        Ok(Item::Event(d)) => projects.contains(&d.event.project_id),
+                        _ => true,
+                    };
+                    std::future::ready(keep)
+                })
+                .boxed(),
+        };
         Ok(Subscription { inner, start })
     }
 }

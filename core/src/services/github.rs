@@ -200,6 +200,7 @@ impl GitHubConfiguration<'_> {
         actor: &Principal,
         settings: GitHubSettings,
     ) -> Result<PublicConfiguration> {
+        self.core.refuse_api_token(actor)?;
         let admin = self.core.require_admin(actor).await?;
         let client_id = settings.client_id.trim().to_string();
         credential("client_id", &client_id, 100)?;

@@ -69,6 +69,7 @@ impl Invitations<'_> {
     /// pending invitation per email; an email with an account already is a
     /// conflict.
     pub async fn create(&self, actor: &Principal, input: NewInvitation) -> Result<Invited> {
+        self.core.refuse_api_token(actor)?;
         let admin = self.core.require_admin(actor).await?;
         let email = validate::email(&input.email)?;
         let exists = self
@@ -111,6 +112,7 @@ impl Invitations<'_> {
     /// Pending invitations (expired ones included until deleted), oldest
     /// first.
     pub async fn list(&self, actor: &Principal) -> Result<Vec<Invitation>> {
+        self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         self.core
             .store
@@ -121,6 +123,7 @@ impl Invitations<'_> {
 
     /// Revokes an invitation.
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+        self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::Invitation)?;
         self.core

@@ -75,7 +75,7 @@ use std::sync::Arc;
 use crate::auth::{password::Hasher, token::Tokens};
 use crate::config::Config;
 use crate::crypto::Keyring;
-use crate::model::{Role, User, UserUpdate};
+use crate::model::{Role, Scope, User, UserUpdate};
 use crate::store::Store;
 
 mod accounts;
@@ -91,6 +91,7 @@ mod page;
 mod principal;
 mod projects;
 mod sessions;
+mod tokens;
 mod users;
 mod validate;
 
@@ -104,9 +105,10 @@ pub use github::{GitHubConfiguration, GitHubSettings, PublicConfiguration};
 pub use invitations::{Invitations, Invited, NewInvitation};
 pub use networks::{NetworkChanges, Networks, NewNetwork};
 pub use page::{Page, PageRequest, MAX_PAGE_LIMIT};
-pub use principal::Principal;
+pub use principal::{Grant, Principal};
 pub use projects::{NewProject, ProjectChanges, Projects};
 pub(crate) use sessions::Sessions;
+pub use tokens::{ApiTokens, CreatedApiToken, NewApiToken, API_TOKEN_PREFIX};
 pub use users::{UserChanges, Users};
 
 /// What every service reads: configuration, store, keys and clients.
@@ -204,6 +206,57 @@ impl Core {
         self.sessions.changed(id, None);
         tracing::info!(user_id = %id, "user deleted");
         Ok(())
+    }
+
+    /// Passes principals that are not an API token, or whose token carries
+    /// `scope`; others get 403 naming the missing scope.
+    pub(crate) fn require_scope(&self, actor: &Principal, scope: Scope) -> Result<()> {
+        match actor.grant() {
+            Some(grant) if !grant.scopes.contains(&scope) => Err(Error::Forbidden(format!(
+                "This API token lacks the {} scope",
+                scope.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses API tokens: account management (one's account, tokens,
+    /// users, invitations, the GitHub app) needs a signed-in user.
+    pub(crate) fn refuse_api_token(&self, actor: &Principal) -> Result<()> {
+        match actor.grant() {
+            Some(_) => Err(Error::Forbidden(
+                "API tokens cannot be used for account management; sign in instead".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses API tokens restricted to some projects (they cannot create
+    /// new ones).
+    pub(crate) fn require_unrestricted(&self, actor: &Principal) -> Result<()> {
+        match actor.grant() {
+            Some(g) if g.project_ids.is_some() => Err(Error::Forbidden(
+                "This API token is restricted to specific projects (projectIds): it cannot \
+                 create projects"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the principal reaches project `id` (API tokens with
+    /// `projectIds` reach only those).
+    pub(crate) fn reaches(&self, actor: &Principal, id: &str) -> bool {
+        actor.grant().is_none_or(|g| g.reaches(id))
+    }
+
+    /// `id` when the principal reaches that project, else not found.
+    pub(crate) fn reached<'a>(&self, actor: &Principal, id: &'a str) -> Result<&'a str> {
+        if self.reaches(actor, id) {
+            Ok(id)
+        } else {
+            Err(Error::NotFound(Resource::Project))
+        }
     }
 
     /// Passes any authenticated principal whose user still exists.

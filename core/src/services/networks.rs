@@ -4,7 +4,7 @@
 
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
-use crate::model::{Network, NetworkPatch};
+use crate::model::{Network, NetworkPatch, Scope};
 
 /// A network connection to create.
 #[derive(Debug, Clone)]
@@ -82,12 +82,14 @@ impl Networks<'_> {
 
     /// Creates a connection on one of the principal's projects.
     pub async fn create(&self, actor: &Principal, input: NewNetwork) -> Result<Network> {
+        self.core.require_scope(actor, Scope::NetworksWrite)?;
         let owner = self.core.user_of(actor).await?;
         let port = validate::port(input.port)?;
         if input.project_id.is_empty() {
             return Err(Error::invalid("projectId", "projectId must not be empty"));
         }
-        issued(&input.project_id, Resource::Project)?;
+        self.core
+            .reached(actor, issued(&input.project_id, Resource::Project)?)?;
         let store = &self.core.store;
         // The project must be the principal's: 404 before anything about domains.
         let project = store
@@ -122,19 +124,22 @@ impl Networks<'_> {
     /// The principal's connections, optionally of one of their projects,
     /// oldest first.
     pub async fn list(&self, actor: &Principal, project_id: Option<&str>) -> Result<Vec<Network>> {
+        self.core.require_scope(actor, Scope::NetworksRead)?;
         let owner = self.core.user_of(actor).await?;
         let store = &self.core.store;
         if let Some(pid) = project_id {
-            issued(pid, Resource::Project)?;
+            self.core.reached(actor, issued(pid, Resource::Project)?)?;
             store
                 .get_project(&owner.id, pid)
                 .await
                 .map_err(|e| Error::store(Resource::Project, e))?;
         }
-        store
+        let mut networks = store
             .list_networks(&owner.id, project_id)
             .await
-            .map_err(|e| Error::store(Resource::Network, e))
+            .map_err(|e| Error::store(Resource::Network, e))?;
+        networks.retain(|n| self.core.reaches(actor, &n.project_id));
+        Ok(networks)
     }
 
     /// One page of [`Networks::list`], oldest first ([`PageRequest`]).
@@ -149,13 +154,25 @@ impl Networks<'_> {
 
     /// One of the principal's connections.
     pub async fn get(&self, actor: &Principal, id: &str) -> Result<Network> {
+        self.core.require_scope(actor, Scope::NetworksRead)?;
         let owner = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Network)?;
-        self.core
+        let network = self
+            .core
             .store
             .get_network(&owner.id, id)
             .await
-            .map_err(|e| Error::store(Resource::Network, e))
+            .map_err(|e| Error::store(Resource::Network, e))?;
+        self.reached(actor, network)
+    }
+
+    /// `network` when the principal reaches its project, else not found.
+    fn reached(&self, actor: &Principal, network: Network) -> Result<Network> {
+        if self.core.reaches(actor, &network.project_id) {
+            Ok(network)
+        } else {
+            Err(Error::NotFound(Resource::Network))
+        }
     }
 
     /// Changes the hostname or port of one of the principal's connections.
@@ -165,6 +182,7 @@ impl Networks<'_> {
         id: &str,
         changes: NetworkChanges,
     ) -> Result<Network> {
+        self.core.require_scope(actor, Scope::NetworksWrite)?;
         let owner = self.core.user_of(actor).await?;
         let port = changes.port.map(validate::port).transpose()?;
         let id = issued(id, Resource::Network)?;
@@ -173,6 +191,7 @@ impl Networks<'_> {
             .get_network(&owner.id, id)
             .await
             .map_err(|e| Error::store(Resource::Network, e))?;
+        let current = self.reached(actor, current)?;
         if let Some(pid) = &changes.project_id {
             if *pid != current.project_id {
                 return Err(Error::invalid(
@@ -197,8 +216,18 @@ impl Networks<'_> {
 
     /// Deletes one of the principal's connections.
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+        self.core.require_scope(actor, Scope::NetworksWrite)?;
         let owner = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Network)?;
+        if actor.grant().is_some_and(|g| g.project_ids.is_some()) {
+            let network = self
+                .core
+                .store
+                .get_network(&owner.id, id)
+                .await
+                .map_err(|e| Error::store(Resource::Network, e))?;
+            self.reached(actor, network)?;
+        }
         self.core
             .store
             .delete_network(&owner.id, id)

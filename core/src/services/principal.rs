@@ -1,8 +1,33 @@
 //! Who is acting: a user (from an access token or the host's own login) or
 //! the host itself.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use crate::auth::Claims;
-use crate::model::User;
+use crate::model::{ApiToken, Scope, User};
+
+/// What an API token lets its principal do: its scopes and, when set, the
+/// only projects it reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Grant {
+    /// The token's id.
+    pub token_id: String,
+    /// What it may do.
+    pub scopes: BTreeSet<Scope>,
+    /// The only projects it reaches (`None`: all of the user's).
+    pub project_ids: Option<BTreeSet<String>>,
+    /// Hex SHA-256 of the token (to check it again while a WebSocket runs).
+    pub(crate) token_hash: String,
+}
+
+impl Grant {
+    /// Whether the token reaches project `id`.
+    pub fn reaches(&self, id: &str) -> bool {
+        self.project_ids.as_ref().is_none_or(|ids| ids.contains(id))
+    }
+}
 
 /// The acting principal of a service operation, resolved once per request by
 /// an [`Authenticator`](crate::http::Authenticator) or built by host code.
@@ -19,6 +44,8 @@ enum Kind {
         expires_at: Option<i64>,
         /// The session epoch of the access token it came from.
         epoch: Option<u32>,
+        /// The API token it came from.
+        grant: Option<Arc<Grant>>,
     },
     System,
 }
@@ -34,6 +61,7 @@ impl Principal {
                 user: Some(Box::new(user)),
                 expires_at: None,
                 epoch: None,
+                grant: None,
             },
         }
     }
@@ -49,6 +77,7 @@ impl Principal {
                 user: None,
                 expires_at,
                 epoch: None,
+                grant: None,
             },
         }
     }
@@ -66,7 +95,37 @@ impl Principal {
                 user: None,
                 expires_at: Some(claims.exp),
                 epoch: Some(epoch),
+                grant: None,
             },
+        }
+    }
+
+    /// The principal of a verified API token.
+    pub(crate) fn from_api_token(token: &ApiToken) -> Self {
+        Principal {
+            kind: Kind::User {
+                id: token.user_id.clone(),
+                user: None,
+                expires_at: token.expires_at.map(|t| t.timestamp()),
+                epoch: None,
+                grant: Some(Arc::new(Grant {
+                    token_id: token.id.clone(),
+                    scopes: token.scopes.iter().copied().collect(),
+                    project_ids: token
+                        .project_ids
+                        .as_ref()
+                        .map(|ids| ids.iter().cloned().collect()),
+                    token_hash: token.token_hash.clone(),
+                })),
+            },
+        }
+    }
+
+    /// The API token's grant, when the principal came from one.
+    pub fn grant(&self) -> Option<&Grant> {
+        match &self.kind {
+            Kind::User { grant, .. } => grant.as_deref(),
+            Kind::System => None,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
-use crate::model::{Project, ProjectPatch};
+use crate::model::{Project, ProjectPatch, Scope};
 use crate::StoreError;
 
 /// A project to create.
@@ -91,6 +91,8 @@ pub struct Projects<'a> {
 impl Projects<'_> {
     /// Creates a project owned by the principal; appends its CREATE event.
     pub async fn create(&self, actor: &Principal, input: NewProject) -> Result<Project> {
+        self.core.require_scope(actor, Scope::ProjectsWrite)?;
+        self.core.require_unrestricted(actor)?;
         let owner = self.core.user_of(actor).await?;
         check_name(&input.name)?;
         if let Some(d) = &input.description {
@@ -141,12 +143,16 @@ impl Projects<'_> {
 
     /// The principal's projects, oldest first, each with its networks.
     pub async fn list(&self, actor: &Principal) -> Result<Vec<Project>> {
+        self.core.require_scope(actor, Scope::ProjectsRead)?;
         let owner = self.core.user_of(actor).await?;
-        self.core
+        let mut projects = self
+            .core
             .store
             .list_projects(&owner.id)
             .await
-            .map_err(|e| Error::store(Resource::Project, e))
+            .map_err(|e| Error::store(Resource::Project, e))?;
+        projects.retain(|p| self.core.reaches(actor, &p.id));
+        Ok(projects)
     }
 
     /// One page of the principal's projects, oldest first ([`PageRequest`]).
@@ -161,9 +167,10 @@ impl Projects<'_> {
         // deletes their projects in the same step (`Store::delete_user`).
         // Only when no project is found is the user read, to tell a 401
         // (the account is gone) from a 404.
+        self.core.require_scope(actor, Scope::ProjectsRead)?;
         let owner = self.core.owner_of(actor)?;
         let store = &self.core.store;
-        if issued(id, Resource::Project).is_err() {
+        if issued(id, Resource::Project).is_err() || !self.core.reaches(actor, id) {
             // Still a 401 when the account is gone.
             self.core.user_of(actor).await?;
             return Err(Error::NotFound(Resource::Project));
@@ -186,8 +193,9 @@ impl Projects<'_> {
         id: &str,
         changes: ProjectChanges,
     ) -> Result<Project> {
+        self.core.require_scope(actor, Scope::ProjectsWrite)?;
         let owner = self.core.user_of(actor).await?;
-        let id = issued(id, Resource::Project)?;
+        let id = self.core.reached(actor, issued(id, Resource::Project)?)?;
         if let Some(n) = &changes.name {
             check_name(n)?;
         }
@@ -230,8 +238,9 @@ impl Projects<'_> {
     /// Deletes one of the principal's projects with its networks; appends a
     /// DELETE event.
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+        self.core.require_scope(actor, Scope::ProjectsWrite)?;
         let owner = self.core.user_of(actor).await?;
-        let id = issued(id, Resource::Project)?;
+        let id = self.core.reached(actor, issued(id, Resource::Project)?)?;
         self.core
             .store
             .delete_project(&owner.id, id)

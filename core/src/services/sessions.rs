@@ -142,6 +142,12 @@ impl Sessions {
         );
     }
 
+    /// Wakes the node's WebSockets after an API token was revoked here, so
+    /// sockets opened with it check it again at once.
+    pub(crate) fn token_revoked(&self) {
+        self.revoked.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// A receiver that changes whenever sessions ended on this node.
     pub(crate) fn revocations(&self) -> watch::Receiver<u64> {
         self.revoked.subscribe()

@@ -40,6 +40,7 @@ pub struct Users<'a> {
 impl Users<'_> {
     /// Users in creation order, paged.
     pub async fn list(&self, actor: &Principal, page: PageRequest) -> Result<Page<User>> {
+        self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         let after = match page.after() {
             Some(id) => Some(
@@ -92,6 +93,7 @@ impl Users<'_> {
 
     /// One user.
     pub async fn get(&self, actor: &Principal, id: &str) -> Result<User> {
+        self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::User)?;
         self.core
@@ -103,6 +105,7 @@ impl Users<'_> {
 
     /// The user with this email (any case).
     pub async fn find_by_email(&self, actor: &Principal, email: &str) -> Result<User> {
+        self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         self.core
             .store
@@ -136,6 +139,7 @@ impl Users<'_> {
     /// Deletes a user with everything they own (see
     /// [`Accounts::delete`](super::Accounts::delete)).
     pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+        self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::User)?;
         self.core.delete_user(id).await
@@ -170,6 +174,7 @@ impl Users<'_> {
     /// (the sign-up policy does not apply): how an operator makes the first
     /// admin before the server is exposed. `Conflict(Email)` when taken.
     pub async fn create(&self, actor: &Principal, input: NewAccount) -> Result<User> {
+        self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         validate::text("name", &input.name, 1, 100)?;
         let email = validate::email(&input.email)?;

@@ -182,6 +182,8 @@ pub struct WsSession {
     expires_at: i64,
     /// The token's session epoch (`None`: a principal the host built).
     epoch: Option<u32>,
+    /// The API token's hash when the socket was opened with one.
+    api_token: Option<String>,
     last_event_id: u64,
     events: Subscription,
     slot: Slot,
@@ -289,7 +291,7 @@ impl Slipway {
             Err(e) => return Err(e.into()),
         };
         // The user must still exist (and the system principal owns no feed).
-        let user = self.accounts().me(&principal).await?;
+        let user = self.inner.core.user_of(&principal).await?;
         let since = match param("since") {
             None => None,
             Some(s) => Some(s.parse::<u64>().map_err(|_| {
@@ -324,6 +326,7 @@ impl Slipway {
             user_id: user.id,
             expires_at: principal.expires_at().unwrap_or(i64::MAX),
             epoch: principal.session_epoch(),
+            api_token: principal.grant().map(|g| g.token_hash.clone()),
             last_event_id: start,
             events,
             slot,

@@ -32,6 +32,7 @@ impl WsSession {
             user_id,
             expires_at,
             epoch,
+            api_token,
             last_event_id,
             events,
             slot: _slot,
@@ -83,6 +84,11 @@ impl WsSession {
                         core.sessions.check(&*core.store, &user_id, epoch).await
                     {
                         break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
+                    }
+                    if let Some(hash) = &api_token {
+                        if let Ok(false) = slipway.tokens().still_valid(hash).await {
+                            break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
+                        }
                     }
                 }
                 () = &mut pong_due, if awaiting_pong => {

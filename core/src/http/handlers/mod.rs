@@ -15,6 +15,7 @@ pub(crate) mod health;
 pub(crate) mod networks;
 pub(crate) mod openapi;
 pub(crate) mod projects;
+pub(crate) mod tokens;
 pub(crate) mod users;
 
 /// The paging parameters of every list (`GET /project`, `/networks`,
@@ -73,6 +74,21 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         method: Method::POST,
         path: "/auth/signout-all",
         handler: |s, r| Box::pin(auth::signout_all(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/tokens",
+        handler: |s, r| Box::pin(tokens::create(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/tokens",
+        handler: |s, r| Box::pin(tokens::list(s, r)),
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/tokens/{id}",
+        handler: |s, r| Box::pin(tokens::delete(s, r)),
     },
     Endpoint {
         method: Method::GET,
