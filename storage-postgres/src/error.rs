@@ -21,13 +21,14 @@ fn unique_rule(constraint: &str) -> Option<Unique> {
         "domains_main_key" => Unique::MainDomain,
         "invitations_email_key" => Unique::InvitationEmail,
         // Token hashes come from random tokens: a clash is like an id's.
-        "invitations_token_hash_key" => Unique::Id,
+        "invitations_token_hash_key" | "api_tokens_token_hash_key" => Unique::Id,
         "users_pkey"
         | "projects_pkey"
         | "networks_pkey"
         | "domains_pkey"
         | "authorizations_pkey"
-        | "invitations_pkey" => Unique::Id,
+        | "invitations_pkey"
+        | "api_tokens_pkey" => Unique::Id,
         _ => return None,
     })
 }
@@ -62,7 +63,8 @@ pub(crate) fn map(err: sqlx::Error) -> StoreError {
                     // The owner, user or project referred to is gone.
                     "networks_project_id_fkey"
                     | "projects_owner_id_fkey"
-                    | "authorizations_user_id_fkey" => StoreError::NotFound,
+                    | "authorizations_user_id_fkey"
+                    | "api_tokens_user_id_fkey" => StoreError::NotFound,
                     _ => StoreError::other(err),
                 },
                 c if transient_sqlstate(c) => StoreError::unavailable(err),
@@ -98,6 +100,7 @@ mod tests {
         let schema = [
             include_str!("../migrations/20261127000001_initial.sql"),
             include_str!("../migrations/20261130000001_accounts.sql"),
+            include_str!("../migrations/20261130000002_api_tokens.sql"),
         ];
         for line in schema.iter().flat_map(|s| s.lines()) {
             let Some(pos) = line.find("_key") else {

@@ -48,6 +48,7 @@
 pub use sqlx;
 
 mod api;
+mod api_tokens;
 mod counters;
 mod error;
 mod events;

@@ -79,6 +79,15 @@ async fn other_active_admin(conn: &mut PgConnection, id: &str) -> StoreResult<bo
     .db()
 }
 
+/// Whether a user other than `id` exists (under the users lock).
+async fn other_user(conn: &mut PgConnection, id: &str) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id <> $1)")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .db()
+}
+
 impl PgStore {
     pub(crate) async fn pg_create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
         let mut tx = self.inner.pool.begin().await.db()?;
@@ -254,9 +263,14 @@ impl PgStore {
         .fetch_optional(&mut *tx)
         .await
         .db()?;
+        // Users are never left without an admin; the instance's only user
+        // may go (the next sign-up becomes admin again). User creation takes
+        // the users lock too, so nobody signs up in between.
         match active_admin {
             None => return Err(StoreError::NotFound),
-            Some(true) if !other_active_admin(&mut tx, id).await? => {
+            Some(true)
+                if !other_active_admin(&mut tx, id).await? && other_user(&mut tx, id).await? =>
+            {
                 return Err(StoreError::Refused)
             }
             Some(_) => {}
@@ -268,7 +282,7 @@ impl PgStore {
                 .await
                 .db()?;
         projects.sort();
-        // Authorizations go by ON DELETE CASCADE.
+        // Authorizations and API tokens go by ON DELETE CASCADE.
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -7,9 +7,9 @@
 //!
 //! | key | type | content |
 //! |---|---|---|
-//! | `{p}:user:{id}`, `{p}:project:{id}`, `{p}:network:{id}`, `{p}:domain:{id}`, `{p}:auth:{id}`, `{p}:invitation:{id}` | string | the record as JSON |
-//! | `{p}:idx:email`, `:idx:github`, `:idx:source`, `:idx:vm`, `:idx:path`, `:idx:netdomain`, `:idx:domain`, `:idx:invemail`, `:idx:invtoken` | hash | unique value → id |
-//! | `{p}:users`, `{p}:domains`, `{p}:invitations`, `{p}:user:{id}:projects`, `:auths`, `:networks`, `{p}:project:{id}:networks` | sorted set | ids scored by `{p}:seq` (oldest first) |
+//! | `{p}:user:{id}`, `{p}:project:{id}`, `{p}:network:{id}`, `{p}:domain:{id}`, `{p}:auth:{id}`, `{p}:invitation:{id}`, `{p}:apitoken:{id}` | string | the record as JSON |
+//! | `{p}:idx:email`, `:idx:github`, `:idx:source`, `:idx:vm`, `:idx:path`, `:idx:netdomain`, `:idx:domain`, `:idx:invemail`, `:idx:invtoken`, `:idx:apitoken` (token hash) | hash | unique value → id |
+//! | `{p}:users`, `{p}:domains`, `{p}:invitations`, `{p}:user:{id}:projects`, `:auths`, `:apitokens`, `:networks`, `{p}:project:{id}:networks` | sorted set | ids scored by `{p}:seq` (oldest first) |
 //! | `{p}:project:{id}:ver` | string | project version, bumped by every change to it or its networks |
 //! | `{p}:domain:{id}:networks` | set | networks using the domain |
 //! | `{p}:maindomain` | string | id of the main domain |

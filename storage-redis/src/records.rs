@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use slipway_core::error::StoreError;
 use slipway_core::model::{
-    Authorization, AuthorizationType, Domain, Invitation, Network, Project, Role, Sealed, User,
+    ApiToken, Authorization, AuthorizationType, Domain, Invitation, Network, Project, Role, Scope,
+    Sealed, User,
 };
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -112,6 +113,58 @@ impl InvitationRec {
             created_by: self.created_by,
             created_at: self.created_at,
             expires_at: self.expires_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiTokenRec {
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    pub(crate) name: String,
+    /// Scope names (`projects:read`, ...).
+    pub(crate) scopes: Vec<String>,
+    /// `null`: every project (distinct from `[]`).
+    pub(crate) project_ids: Option<Vec<String>>,
+    pub(crate) token_hash: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ApiToken> for ApiTokenRec {
+    fn from(t: &ApiToken) -> Self {
+        ApiTokenRec {
+            id: t.id.clone(),
+            user_id: t.user_id.clone(),
+            name: t.name.clone(),
+            scopes: t.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            project_ids: t.project_ids.clone(),
+            token_hash: t.token_hash.clone(),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+impl ApiTokenRec {
+    pub(crate) fn into_api_token(self) -> Result<ApiToken, StoreError> {
+        Ok(ApiToken {
+            scopes: self
+                .scopes
+                .iter()
+                .map(|s| Scope::parse(s).ok_or_else(|| bad("API token")))
+                .collect::<Result<_, _>>()?,
+            id: self.id,
+            user_id: self.user_id,
+            name: self.name,
+            project_ids: self.project_ids,
+            token_hash: self.token_hash,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
         })
     }
 }

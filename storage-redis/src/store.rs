@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, Sealed, User, UserUpdate,
+    ApiToken, Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
+    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
 
@@ -64,6 +64,26 @@ impl Store for RedisStore {
 
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         users::list_users(self, after, limit).await
+    }
+
+    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
+        users::create_api_token(self, token).await
+    }
+
+    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+        users::list_api_tokens(self, user_id).await
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        users::find_api_token(self, token_hash).await
+    }
+
+    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        users::delete_api_token(self, user_id, id).await
+    }
+
+    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        users::touch_api_token(self, id, at).await
     }
 
     async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {

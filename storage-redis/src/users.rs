@@ -3,12 +3,13 @@
 use redis::AsyncCommands;
 use slipway_core::error::StoreError;
 use slipway_core::model::{
-    Authorization, Domain, Invitation, NewUser, Role, RoleGate, Sealed, User, UserUpdate,
+    ApiToken, Authorization, Domain, Invitation, NewUser, Role, RoleGate, Sealed, Timestamp, User,
+    UserUpdate,
 };
 use slipway_core::store::StoreResult;
 
 use crate::records::{
-    auth_index_field, from_json, to_json, AuthRec, DomainRec, InvitationRec, UserRec,
+    auth_index_field, from_json, to_json, ApiTokenRec, AuthRec, DomainRec, InvitationRec, UserRec,
 };
 use crate::scripts::*;
 use crate::{refused, RedisStore, Reply, MAX_ATTEMPTS};
@@ -157,6 +158,72 @@ pub(crate) async fn delete_user(s: &RedisStore, id: &str) -> StoreResult<()> {
         Reply::Ok(_) => Ok(()),
         other => refused(other),
     }
+}
+
+// ---- API tokens ------------------------------------------------------------
+
+pub(crate) async fn create_api_token(s: &RedisStore, token: ApiToken) -> StoreResult<ApiToken> {
+    let rec = to_json(&ApiTokenRec::from(&token))?;
+    match s
+        .write(
+            &CREATE_API_TOKEN,
+            &[&token.user_id, &token.id, &token.token_hash, &rec],
+        )
+        .await?
+    {
+        Reply::Ok(_) => Ok(token),
+        other => refused(other),
+    }
+}
+
+pub(crate) async fn list_api_tokens(s: &RedisStore, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+    s.records_of(&format!("user:{user_id}:apitokens"), "apitoken")
+        .await?
+        .iter()
+        .map(|raw| from_json::<ApiTokenRec>(raw)?.into_api_token())
+        .collect()
+}
+
+pub(crate) async fn find_api_token(
+    s: &RedisStore,
+    token_hash: &str,
+) -> StoreResult<Option<ApiToken>> {
+    let mut conn = s.conn();
+    let key = s.key("idx:apitoken");
+    let id: Option<String> = s.timed(async { conn.hget(key, token_hash).await }).await?;
+    let Some(id) = id else { return Ok(None) };
+    let Some(raw) = s.get_raw(&format!("apitoken:{id}")).await? else {
+        // Deleted between the two reads.
+        return Ok(None);
+    };
+    let token = from_json::<ApiTokenRec>(&raw)?.into_api_token()?;
+    Ok((token.token_hash == token_hash).then_some(token))
+}
+
+pub(crate) async fn delete_api_token(s: &RedisStore, user_id: &str, id: &str) -> StoreResult<()> {
+    match s.write(&DELETE_API_TOKEN, &[user_id, id]).await? {
+        Reply::Ok(_) => Ok(()),
+        other => refused(other),
+    }
+}
+
+pub(crate) async fn touch_api_token(s: &RedisStore, id: &str, at: Timestamp) -> StoreResult<()> {
+    // Compare-and-set of the record: a concurrent change makes us read again.
+    let key = format!("apitoken:{id}");
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(raw) = s.get_raw(&key).await? else {
+            return Ok(());
+        };
+        let mut rec: ApiTokenRec = from_json(&raw)?;
+        rec.last_used_at = Some(at);
+        let new = to_json(&rec)?;
+        match s.write(&REPLACE, &[&key, &raw, &new]).await? {
+            Reply::Ok(_) | Reply::NotFound => return Ok(()),
+            Reply::Retry => continue,
+            other => return refused(other),
+        }
+    }
+    refused(Reply::Retry)
 }
 
 // ---- invitations -----------------------------------------------------------

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, Sealed, User, UserUpdate,
+    ApiToken, Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
+    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
@@ -85,6 +85,26 @@ impl Store for SqliteStore {
 
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         self.run(self.lite_list_users(after, limit)).await
+    }
+
+    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
+        self.run(self.lite_create_api_token(token)).await
+    }
+
+    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+        self.run(self.lite_list_api_tokens(user_id)).await
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        self.run(self.lite_find_api_token(token_hash)).await
+    }
+
+    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        self.run(self.lite_delete_api_token(user_id, id)).await
+    }
+
+    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        self.run(self.lite_touch_api_token(id, at)).await
     }
 
     async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {

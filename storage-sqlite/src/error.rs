@@ -34,14 +34,15 @@ pub(crate) fn unique_rule(index: &str) -> Option<Unique> {
         "domains_main_key" => Unique::MainDomain,
         "invitations_email_key" => Unique::InvitationEmail,
         // Token hashes come from random tokens: a clash is like an id's.
-        "invitations_token_hash_key" => Unique::Id,
+        "invitations_token_hash_key" | "api_tokens_token_hash_key" => Unique::Id,
         // Record ids are generated UUIDs: a collision is a bug or a replay.
         "users_id_key"
         | "authorizations_id_key"
         | "projects_id_key"
         | "domains_id_key"
         | "networks_id_key"
-        | "invitations_id_key" => Unique::Id,
+        | "invitations_id_key"
+        | "api_tokens_id_key" => Unique::Id,
         _ => return None,
     })
 }
@@ -164,6 +165,7 @@ mod tests {
         let schema = [
             include_str!("../migrations/20261130000001_initial.sql"),
             include_str!("../migrations/20261130000002_accounts.sql"),
+            include_str!("../migrations/20261130000003_api_tokens.sql"),
         ];
         let mut seen = 0;
         for line in schema.iter().flat_map(|s| s.lines()) {

@@ -58,6 +58,7 @@ pub use sqlx;
 pub use sqlx::sqlite::SqliteSynchronous;
 
 mod api;
+mod api_tokens;
 mod counters;
 mod error;
 mod events;

@@ -84,6 +84,15 @@ async fn other_active_admin(conn: &mut SqliteConnection, id: &str) -> StoreResul
     .db()
 }
 
+/// Whether a user other than `id` exists.
+async fn other_user(conn: &mut SqliteConnection, id: &str) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id <> ?1)")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .db()
+}
+
 impl SqliteStore {
     pub(crate) async fn lite_create_user(
         &self,
@@ -292,9 +301,14 @@ impl SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .db()?;
+        // Users are never left without an admin; the instance's only user
+        // may go (the next sign-up becomes admin again). One writer: nobody
+        // signs up in between.
         match active_admin {
             None => return Err(StoreError::NotFound),
-            Some(true) if !other_active_admin(&mut tx, id).await? => {
+            Some(true)
+                if !other_active_admin(&mut tx, id).await? && other_user(&mut tx, id).await? =>
+            {
                 return Err(StoreError::Refused)
             }
             Some(_) => {}
@@ -305,7 +319,8 @@ impl SqliteStore {
                 .fetch_all(&mut *tx)
                 .await
                 .db()?;
-        // Projects (and their networks) and authorizations go by ON DELETE CASCADE.
+        // Projects (and their networks), authorizations and API tokens go by
+        // ON DELETE CASCADE.
         sqlx::query("DELETE FROM users WHERE id = ?1")
             .bind(id)
             .execute(&mut *tx)

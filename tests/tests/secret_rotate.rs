@@ -100,7 +100,7 @@ async fn rotated_credentials_open_under_the_new_secret_only() {
     };
     let token = signin(&during).await;
     let slipway = &during.running.slipway;
-    let principal = slipway.accounts().verify_token(&token).unwrap();
+    let principal = slipway.accounts().verify_token(&token).await.unwrap();
     let secret = slipway.authorizations().reveal(&principal, &auth_id).await;
     assert_eq!(
         secret.expect("opens with the previous secret").expose(),
@@ -144,7 +144,7 @@ async fn rotated_credentials_open_under_the_new_secret_only() {
         .unwrap()
         .to_string();
     let slipway = &after.running.slipway;
-    let principal = slipway.accounts().verify_token(&token).unwrap();
+    let principal = slipway.accounts().verify_token(&token).await.unwrap();
     let secret = slipway
         .authorizations()
         .reveal(&principal, &auth_id)

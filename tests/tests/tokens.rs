@@ -135,9 +135,12 @@ async fn a_token_is_shown_once_stored_hashed_and_records_its_use() {
     // Used like an access token.
     let p = project(&s, &token).await;
     assert_eq!(
-        s.get(&format!("/project/{}", p["id"].as_str().unwrap()), Some(&token))
-            .await
-            .expect(200)["id"],
+        s.get(
+            &format!("/project/{}", p["id"].as_str().unwrap()),
+            Some(&token)
+        )
+        .await
+        .expect(200)["id"],
         p["id"]
     );
     let list = s.get("/tokens", Some(&ada)).await;
@@ -177,17 +180,31 @@ async fn bad_token_requests_are_refused() {
         json!({"name": "x", "scopes": ["projects:read"], "projectIds": ["nope"]}),
         json!({"name": "x"}),
     ] {
-        let e = s.post("/tokens", Some(&ada), body.clone()).await.expect_error(400);
+        let e = s
+            .post("/tokens", Some(&ada), body.clone())
+            .await
+            .expect_error(400);
         assert!(!e.is_empty(), "{body}");
     }
     let e = s
-        .post("/tokens", Some(&ada), json!({"name": "x", "scopes": ["projects:admin"]}))
+        .post(
+            "/tokens",
+            Some(&ada),
+            json!({"name": "x", "scopes": ["projects:admin"]}),
+        )
         .await
         .expect_error(400);
-    assert!(e.contains("projects:admin") && e.contains("projects:read"), "{e}");
-    s.post("/tokens", None, json!({"name": "x", "scopes": ["projects:read"]}))
-        .await
-        .expect_error(401);
+    assert!(
+        e.contains("projects:admin") && e.contains("projects:read"),
+        "{e}"
+    );
+    s.post(
+        "/tokens",
+        None,
+        json!({"name": "x", "scopes": ["projects:read"]}),
+    )
+    .await
+    .expect_error(401);
     // Unknown, malformed and another user's token ids.
     s.delete(&format!("/tokens/{}", uuid::Uuid::new_v4()), Some(&ada))
         .await
@@ -199,11 +216,16 @@ async fn bad_token_requests_are_refused() {
     )
     .await
     .expect_error(404);
-    s.get("/project", Some(&secret(&bobs_token))).await.expect(200);
-    // A made-up slw_ token.
-    s.get("/project", Some("slw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+    s.get("/project", Some(&secret(&bobs_token)))
         .await
-        .expect_error(401);
+        .expect(200);
+    // A made-up slw_ token.
+    s.get(
+        "/project",
+        Some("slw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    )
+    .await
+    .expect_error(401);
 }
 
 /// One request per endpoint, each with the scope it needs.
@@ -212,7 +234,12 @@ fn calls(ids: &Value) -> Vec<(Method, String, Option<Value>, &'static str)> {
     let n = uuid::Uuid::new_v4().simple().to_string();
     vec![
         (Method::GET, "/project".into(), None, "projects:read"),
-        (Method::GET, format!("/project/{}", id("project")), None, "projects:read"),
+        (
+            Method::GET,
+            format!("/project/{}", id("project")),
+            None,
+            "projects:read",
+        ),
         (
             Method::POST,
             "/project".into(),
@@ -225,13 +252,25 @@ fn calls(ids: &Value) -> Vec<(Method, String, Option<Value>, &'static str)> {
             Some(json!({"name": "renamed"})),
             "projects:write",
         ),
-        (Method::DELETE, format!("/project/{}", id("spare")), None, "projects:write"),
+        (
+            Method::DELETE,
+            format!("/project/{}", id("spare")),
+            None,
+            "projects:write",
+        ),
         (Method::GET, "/networks".into(), None, "networks:read"),
-        (Method::GET, format!("/networks/{}", id("network")), None, "networks:read"),
+        (
+            Method::GET,
+            format!("/networks/{}", id("network")),
+            None,
+            "networks:read",
+        ),
         (
             Method::POST,
             "/networks".into(),
-            Some(json!({"domain": format!("n{n}.example.com"), "port": 80, "projectId": id("project")})),
+            Some(
+                json!({"domain": format!("n{n}.example.com"), "port": 80, "projectId": id("project")}),
+            ),
             "networks:write",
         ),
         (
@@ -240,18 +279,43 @@ fn calls(ids: &Value) -> Vec<(Method, String, Option<Value>, &'static str)> {
             Some(json!({"port": 81})),
             "networks:write",
         ),
-        (Method::DELETE, format!("/networks/{}", id("network")), None, "networks:write"),
+        (
+            Method::DELETE,
+            format!("/networks/{}", id("network")),
+            None,
+            "networks:write",
+        ),
         (Method::GET, "/domains".into(), None, "domains:read"),
-        (Method::GET, format!("/domains/{}", id("domain")), None, "domains:read"),
+        (
+            Method::GET,
+            format!("/domains/{}", id("domain")),
+            None,
+            "domains:read",
+        ),
         (
             Method::POST,
             "/domains".into(),
             Some(json!({"domain": format!("d{n}.example.org"), "main": false})),
             "domains:write",
         ),
-        (Method::POST, format!("/domains/{}/verify", id("domain")), None, "domains:write"),
-        (Method::DELETE, format!("/domains/{}", id("spare_domain")), None, "domains:write"),
-        (Method::GET, "/authorization".into(), None, "authorizations:read"),
+        (
+            Method::POST,
+            format!("/domains/{}/verify", id("domain")),
+            None,
+            "domains:write",
+        ),
+        (
+            Method::DELETE,
+            format!("/domains/{}", id("spare_domain")),
+            None,
+            "domains:write",
+        ),
+        (
+            Method::GET,
+            "/authorization".into(),
+            None,
+            "authorizations:read",
+        ),
         (
             Method::GET,
             format!("/authorization/{}", id("authorization")),
@@ -289,12 +353,20 @@ async fn every_endpoint_needs_its_scope_and_tokens_never_exceed_their_user() {
     let p = project(&s, &admin).await;
     let spare = project(&s, &admin).await;
     let domain = s
-        .post("/domains", Some(&admin), json!({"domain": "example.com", "main": true}))
+        .post(
+            "/domains",
+            Some(&admin),
+            json!({"domain": "example.com", "main": true}),
+        )
         .await
         .expect(201)
         .clone();
     let spare_domain = s
-        .post("/domains", Some(&admin), json!({"domain": "spare.example.net", "main": false}))
+        .post(
+            "/domains",
+            Some(&admin),
+            json!({"domain": "spare.example.net", "main": false}),
+        )
         .await
         .expect(201)
         .clone();
@@ -341,33 +413,59 @@ async fn every_endpoint_needs_its_scope_and_tokens_never_exceed_their_user() {
     }
     // Nothing was deleted or changed by the refused calls.
     assert_eq!(
-        s.get(&format!("/project/{}", p["id"].as_str().unwrap()), Some(&admin))
-            .await
-            .expect(200)["name"],
+        s.get(
+            &format!("/project/{}", p["id"].as_str().unwrap()),
+            Some(&admin)
+        )
+        .await
+        .expect(200)["name"],
         "p"
     );
-    s.get(&format!("/project/{}", spare["id"].as_str().unwrap()), Some(&admin))
-        .await
-        .expect(200);
+    s.get(
+        &format!("/project/{}", spare["id"].as_str().unwrap()),
+        Some(&admin),
+    )
+    .await
+    .expect(200);
     // With every scope each endpoint answers as for the user.
     let all = secret(&new_token(&s, &admin, json!({"name": "all", "scopes": ALL})).await);
     for (method, path, body, _) in calls(&ids) {
         let a = s.call(method.clone(), &path, Some(&all), body).await;
         if path.ends_with("/verify") {
             // Verification asks DNS (unreachable here): anything but a refusal.
-            assert!(![401, 403].contains(&a.status.as_u16()), "{path}: {}", a.status);
+            assert!(
+                ![401, 403].contains(&a.status.as_u16()),
+                "{path}: {}",
+                a.status
+            );
         } else {
-            assert!(a.status.is_success(), "{method} {path}: {} {}", a.status, a.body);
+            assert!(
+                a.status.is_success(),
+                "{method} {path}: {} {}",
+                a.status,
+                a.body
+            );
         }
     }
     assert_eq!(ws_status(&s, &all).await, 101);
 
     // A member's token with domains:write is still a member.
     let member = s.signup("m").await;
-    let mt = secret(&new_token(&s, &member, json!({"name": "m", "scopes": ["domains:write", "domains:read"]})).await);
-    s.post("/domains", Some(&mt), json!({"domain": "x.example.io", "main": false}))
-        .await
-        .expect_error(403);
+    let mt = secret(
+        &new_token(
+            &s,
+            &member,
+            json!({"name": "m", "scopes": ["domains:write", "domains:read"]}),
+        )
+        .await,
+    );
+    s.post(
+        "/domains",
+        Some(&mt),
+        json!({"domain": "x.example.io", "main": false}),
+    )
+    .await
+    .expect_error(403);
     s.get("/domains", Some(&mt)).await.expect(200);
 }
 
@@ -386,16 +484,32 @@ async fn tokens_cannot_manage_accounts_or_tokens() {
             Some(json!({"currentPassword": "password-root", "newPassword": "another-one"})),
         ),
         (Method::POST, "/auth/signout-all".into(), None),
-        (Method::POST, "/auth/github/link".into(), Some(json!({"code": "abc"}))),
+        (
+            Method::POST,
+            "/auth/github/link".into(),
+            Some(json!({"code": "abc"})),
+        ),
         (Method::GET, "/tokens".into(), None),
-        (Method::POST, "/tokens".into(), Some(json!({"name": "x", "scopes": ["projects:read"]}))),
+        (
+            Method::POST,
+            "/tokens".into(),
+            Some(json!({"name": "x", "scopes": ["projects:read"]})),
+        ),
         (Method::DELETE, format!("/tokens/{id}"), None),
         (Method::GET, "/users".into(), None),
         (Method::GET, format!("/users/{id}"), None),
-        (Method::PATCH, format!("/users/{id}"), Some(json!({"role": "member"}))),
+        (
+            Method::PATCH,
+            format!("/users/{id}"),
+            Some(json!({"role": "member"})),
+        ),
         (Method::DELETE, format!("/users/{id}"), None),
         (Method::GET, "/invitations".into(), None),
-        (Method::POST, "/invitations".into(), Some(json!({"email": "a@example.com", "role": "member"}))),
+        (
+            Method::POST,
+            "/invitations".into(),
+            Some(json!({"email": "a@example.com", "role": "member"})),
+        ),
         (Method::DELETE, format!("/invitations/{id}"), None),
         (
             Method::POST,
@@ -423,28 +537,51 @@ async fn tokens_cannot_manage_accounts_or_tokens() {
 async fn project_ids_restrict_projects_networks_and_events() {
     let s = TestServer::start().await;
     let admin = s.signup("root").await;
-    s.post("/domains", Some(&admin), json!({"domain": "example.com", "main": true}))
-        .await
-        .expect(201);
+    s.post(
+        "/domains",
+        Some(&admin),
+        json!({"domain": "example.com", "main": true}),
+    )
+    .await
+    .expect(201);
     let a = project(&s, &admin).await;
     let b = project(&s, &admin).await;
     let (aid, bid) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
     let nb = s
-        .post("/networks", Some(&admin), json!({"domain": "b.example.com", "port": 80, "projectId": bid}))
+        .post(
+            "/networks",
+            Some(&admin),
+            json!({"domain": "b.example.com", "port": 80, "projectId": bid}),
+        )
         .await
         .expect(201)
         .clone();
-    let t = new_token(&s, &admin, json!({"name": "a only", "scopes": ALL, "projectIds": [aid]})).await;
+    let t = new_token(
+        &s,
+        &admin,
+        json!({"name": "a only", "scopes": ALL, "projectIds": [aid]}),
+    )
+    .await;
     assert_eq!(t["projectIds"], json!([aid]));
     let t = secret(&t);
     let list = s.get("/project", Some(&t)).await;
-    let ids: Vec<&Value> = list.expect(200).as_array().unwrap().iter().map(|p| &p["id"]).collect();
+    let ids: Vec<&Value> = list
+        .expect(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["id"])
+        .collect();
     assert_eq!(ids, vec![&a["id"]]);
-    s.get(&format!("/project/{bid}"), Some(&t)).await.expect_error(404);
+    s.get(&format!("/project/{bid}"), Some(&t))
+        .await
+        .expect_error(404);
     s.patch(&format!("/project/{bid}"), Some(&t), json!({"name": "x"}))
         .await
         .expect_error(404);
-    s.delete(&format!("/project/{bid}"), Some(&t)).await.expect_error(404);
+    s.delete(&format!("/project/{bid}"), Some(&t))
+        .await
+        .expect_error(404);
     let n = uuid::Uuid::new_v4().simple().to_string();
     let e = s
         .post(
@@ -456,39 +593,63 @@ async fn project_ids_restrict_projects_networks_and_events() {
         .expect_error(403);
     assert!(e.contains("projectIds"), "{e}");
     // Networks of the other project are out of reach.
-    s.post("/networks", Some(&t), json!({"domain": "c.example.com", "port": 80, "projectId": bid}))
+    s.post(
+        "/networks",
+        Some(&t),
+        json!({"domain": "c.example.com", "port": 80, "projectId": bid}),
+    )
+    .await
+    .expect_error(404);
+    let nid = nb["id"].as_str().unwrap();
+    s.get(&format!("/networks/{nid}"), Some(&t))
         .await
         .expect_error(404);
-    let nid = nb["id"].as_str().unwrap();
-    s.get(&format!("/networks/{nid}"), Some(&t)).await.expect_error(404);
     s.patch(&format!("/networks/{nid}"), Some(&t), json!({"port": 81}))
         .await
         .expect_error(404);
-    s.delete(&format!("/networks/{nid}"), Some(&t)).await.expect_error(404);
-    s.get(&format!("/networks?projectId={bid}"), Some(&t)).await.expect_error(404);
-    assert_eq!(s.get("/networks", Some(&t)).await.expect(200), &json!([]));
-    s.post("/networks", Some(&t), json!({"domain": "a.example.com", "port": 80, "projectId": aid}))
+    s.delete(&format!("/networks/{nid}"), Some(&t))
         .await
-        .expect(201);
+        .expect_error(404);
+    s.get(&format!("/networks?projectId={bid}"), Some(&t))
+        .await
+        .expect_error(404);
+    assert_eq!(s.get("/networks", Some(&t)).await.expect(200), &json!([]));
+    s.post(
+        "/networks",
+        Some(&t),
+        json!({"domain": "a.example.com", "port": 80, "projectId": aid}),
+    )
+    .await
+    .expect(201);
     // The feed carries project A's events only.
     let url = format!("ws://{}/ws?token={t}", s.running.addr);
     let (mut ws, _) = connect_async(url).await.unwrap();
     let mut next = || async {
         loop {
             match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str::<Value>(t.as_str()).unwrap(),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return serde_json::from_str::<Value>(t.as_str()).unwrap()
+                }
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
                 other => panic!("{other:?}"),
             }
         }
     };
     assert_eq!(next().await["event"], "connect");
-    s.patch(&format!("/project/{bid}"), Some(&admin), json!({"name": "b2"}))
-        .await
-        .expect(200);
-    s.patch(&format!("/project/{aid}"), Some(&admin), json!({"name": "a2"}))
-        .await
-        .expect(200);
+    s.patch(
+        &format!("/project/{bid}"),
+        Some(&admin),
+        json!({"name": "b2"}),
+    )
+    .await
+    .expect(200);
+    s.patch(
+        &format!("/project/{aid}"),
+        Some(&admin),
+        json!({"name": "a2"}),
+    )
+    .await
+    .expect(200);
     let f = next().await;
     assert_eq!(f["data"]["projectId"], a["id"], "{f}");
     assert_eq!(f["data"]["data"]["name"], "a2");
@@ -505,7 +666,10 @@ async fn revoked_expired_and_disabled_tokens_answer_401() {
     let url = format!("ws://{}/ws?token={token}", s.running.addr);
     let (mut ws, _) = connect_async(url).await.unwrap();
     let a = s
-        .delete(&format!("/tokens/{}", t["id"].as_str().unwrap()), Some(&ada))
+        .delete(
+            &format!("/tokens/{}", t["id"].as_str().unwrap()),
+            Some(&ada),
+        )
         .await;
     assert_eq!(a.status.as_u16(), 204);
     s.get("/project", Some(&token)).await.expect_error(401);
@@ -521,21 +685,39 @@ async fn revoked_expired_and_disabled_tokens_answer_401() {
         }
     }
     // Expired.
-    let short = secret(&new_token(&s, &ada, json!({"name": "s", "scopes": ALL, "expiresIn": 1})).await);
+    let short = secret(
+        &new_token(
+            &s,
+            &ada,
+            json!({"name": "s", "scopes": ALL, "expiresIn": 1}),
+        )
+        .await,
+    );
     s.get("/project", Some(&short)).await.expect(200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let e = s.get("/project", Some(&short)).await.expect_error(401);
     assert!(e.contains("expired"), "{e}");
     // A disabled user's tokens stop working; re-enabled, they work again.
     let t2 = secret(&new_token(&s, &ada, json!({"name": "y", "scopes": ALL})).await);
-    let ada_id = s.get("/auth/me", Some(&ada)).await.expect(200)["id"].as_str().unwrap().to_string();
-    s.patch(&format!("/users/{ada_id}"), Some(&admin), json!({"disabled": true}))
-        .await
-        .expect(200);
+    let ada_id = s.get("/auth/me", Some(&ada)).await.expect(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.patch(
+        &format!("/users/{ada_id}"),
+        Some(&admin),
+        json!({"disabled": true}),
+    )
+    .await
+    .expect(200);
     s.get("/project", Some(&t2)).await.expect_error(401);
-    s.patch(&format!("/users/{ada_id}"), Some(&admin), json!({"disabled": false}))
-        .await
-        .expect(200);
+    s.patch(
+        &format!("/users/{ada_id}"),
+        Some(&admin),
+        json!({"disabled": false}),
+    )
+    .await
+    .expect(200);
     s.get("/project", Some(&t2)).await.expect(200);
 }
 
@@ -556,7 +738,10 @@ async fn a_token_revoked_on_one_node_fails_on_the_other_at_once() {
     let t = new_token(&a, &ada, json!({"name": "x", "scopes": ["projects:read"]})).await;
     let token = secret(&t);
     b.get("/project", Some(&token)).await.expect(200);
-    a.delete(&format!("/tokens/{}", t["id"].as_str().unwrap()), Some(&ada))
-        .await;
+    a.delete(
+        &format!("/tokens/{}", t["id"].as_str().unwrap()),
+        Some(&ada),
+    )
+    .await;
     b.get("/project", Some(&token)).await.expect_error(401);
 }

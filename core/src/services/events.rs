@@ -412,7 +412,8 @@ impl Events<'_> {
     /// Subscribes to the events after `since` (`None`: from now on) that the
     /// principal may see.
     pub async fn subscribe(&self, actor: &Principal, since: Option<u64>) -> Result<Subscription> {
-        self.core.require_scope(actor, crate::model::Scope::EventsRead)?;
+        self.core
+            .require_scope(actor, crate::model::Scope::EventsRead)?;
         let owner = match actor.is_system() {
             true => None,
             false => Some(self.core.owner_of(actor)?.to_string()),

@@ -135,12 +135,7 @@ impl ApiTokens<'_> {
                 let mut unique: Vec<String> = Vec::with_capacity(ids.len());
                 for id in ids {
                     let known = issued(&id, Resource::Project).is_ok()
-                        && self
-                            .core
-                            .store
-                            .get_project(&user.id, &id)
-                            .await
-                            .is_ok();
+                        && self.core.store.get_project(&user.id, &id).await.is_ok();
                     if !known {
                         return Err(Error::invalid(
                             "projectIds",
@@ -236,9 +231,9 @@ impl ApiTokens<'_> {
             .sessions
             .check(&*self.core.store, &token.user_id, u32::MAX)
             .await?;
-        let stale = token.last_used_at.is_none_or(|at| {
-            (now - at).to_std().unwrap_or_default() >= TOUCH_EVERY
-        });
+        let stale = token
+            .last_used_at
+            .is_none_or(|at| (now - at).to_std().unwrap_or_default() >= TOUCH_EVERY);
         if stale {
             if let Err(e) = self.core.store.touch_api_token(&token.id, now).await {
                 tracing::warn!(error = %e, token_id = %token.id, "could not record an API token's use");

@@ -100,3 +100,13 @@ local function remove_invitation(iid)
   redis.call('DEL', k('invitation', iid))
   return true
 end
+
+-- Removes API token `tid` of user `uid` with its index entries.
+local function remove_api_token(tid, uid)
+  local raw = redis.call('GET', k('apitoken', tid))
+  if raw then
+    hdel_if(k('idx', 'apitoken'), cjson.decode(raw).tokenHash, tid)
+    redis.call('DEL', k('apitoken', tid))
+  end
+  redis.call('ZREM', k('user', uid, 'apitokens'), tid)
+end

@@ -1,20 +1,27 @@
--- ARGV: 3 user id. Deletes the user, their authorizations and projects (a
--- DELETE event per project, oldest first); refused for the last active admin.
+-- ARGV: 3 user id. Deletes the user, their authorizations, API tokens and
+-- projects (a DELETE event per project, oldest first); refused for the last
+-- active admin when other users exist (the instance's only user may go).
 local uid = ARGV[3]
 local raw = redis.call('GET', k('user', uid))
 if not raw then return {'notfound'} end
 local u = cjson.decode(raw)
-if is_active_admin(u) and not other_active_admin(uid) then return {'refused'} end
+if is_active_admin(u) and not other_active_admin(uid) and redis.call('ZCARD', k('users')) > 1 then
+  return {'refused'}
+end
 hdel_if(k('idx', 'email'), u.email, uid)
 hdel_if(k('idx', 'github'), u.githubId, uid)
 for _, aid in ipairs(redis.call('ZRANGE', k('user', uid, 'auths'), 0, -1)) do
   redis.call('DEL', k('auth', aid))
+end
+for _, tid in ipairs(redis.call('ZRANGE', k('user', uid, 'apitokens'), 0, -1)) do
+  remove_api_token(tid, uid)
 end
 for _, pid in ipairs(redis.call('ZRANGE', k('user', uid, 'projects'), 0, -1)) do
   remove_project(pid, uid)
   emit(uid, pid, 'DELETE', cjson.encode({id = pid}))
 end
 redis.call('DEL', k('user', uid, 'auths'), k('user', uid, 'authidx'),
-  k('user', uid, 'projects'), k('user', uid, 'networks'), k('user', uid))
+  k('user', uid, 'apitokens'), k('user', uid, 'projects'), k('user', uid, 'networks'),
+  k('user', uid))
 redis.call('ZREM', k('users'), uid)
 return {'ok'}

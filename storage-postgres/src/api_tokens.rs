@@ -1,0 +1,125 @@
+//! API tokens (deleted with their user by `ON DELETE CASCADE`).
+
+use slipway_core::model::{ApiToken, Scope, Timestamp};
+use slipway_core::store::StoreResult;
+use slipway_core::StoreError;
+
+use crate::store::{micros, Db, PgStore};
+
+/// Columns of an API token, in [`ApiTokenRow`] order.
+const API_TOKEN_COLS: &str =
+    "id, user_id, name, scopes, project_ids, token_hash, created_at, expires_at, last_used_at";
+
+#[derive(sqlx::FromRow)]
+struct ApiTokenRow {
+    id: String,
+    user_id: String,
+    name: String,
+    scopes: Vec<String>,
+    project_ids: Option<Vec<String>>,
+    token_hash: String,
+    created_at: Timestamp,
+    expires_at: Option<Timestamp>,
+    last_used_at: Option<Timestamp>,
+}
+
+impl TryFrom<ApiTokenRow> for ApiToken {
+    type Error = StoreError;
+    fn try_from(r: ApiTokenRow) -> StoreResult<Self> {
+        let scopes = r
+            .scopes
+            .iter()
+            .map(|s| {
+                Scope::parse(s).ok_or_else(|| StoreError::other(format!("unknown scope {s:?}")))
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(ApiToken {
+            id: r.id,
+            user_id: r.user_id,
+            name: r.name,
+            scopes,
+            project_ids: r.project_ids,
+            token_hash: r.token_hash,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+        })
+    }
+}
+
+impl PgStore {
+    pub(crate) async fn pg_create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
+        let mut token = token;
+        token.created_at = micros(token.created_at);
+        token.expires_at = token.expires_at.map(micros);
+        token.last_used_at = token.last_used_at.map(micros);
+        let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
+        // The foreign key makes "the user exists" atomic with the insert.
+        sqlx::query(&format!(
+            "INSERT INTO api_tokens ({API_TOKEN_COLS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&token.id)
+        .bind(&token.user_id)
+        .bind(&token.name)
+        .bind(&scopes)
+        .bind(&token.project_ids)
+        .bind(&token.token_hash)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .bind(token.last_used_at)
+        .execute(&self.inner.pool)
+        .await
+        .db()?;
+        Ok(token)
+    }
+
+    pub(crate) async fn pg_list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+        let rows: Vec<ApiTokenRow> = sqlx::query_as(&format!(
+            "SELECT {API_TOKEN_COLS} FROM api_tokens WHERE user_id = $1 ORDER BY seq"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.inner.pool)
+        .await
+        .db()?;
+        rows.into_iter().map(ApiToken::try_from).collect()
+    }
+
+    pub(crate) async fn pg_find_api_token(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<ApiToken>> {
+        let row: Option<ApiTokenRow> = sqlx::query_as(&format!(
+            "SELECT {API_TOKEN_COLS} FROM api_tokens WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .db()?;
+        row.map(ApiToken::try_from).transpose()
+    }
+
+    pub(crate) async fn pg_delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.inner.pool)
+            .await
+            .db()?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn pg_touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(micros(at))
+            .execute(&self.inner.pool)
+            .await
+            .db()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,10 @@
+-- ARGV: 3 user id, 4 token id, 5 token hash, 6 record.
+-- The user must exist; a clash of the id or the hash is an id conflict.
+local uid, tid, hash = ARGV[3], ARGV[4], ARGV[5]
+if redis.call('EXISTS', k('user', uid)) == 0 then return {'notfound'} end
+if redis.call('HEXISTS', k('idx', 'apitoken'), hash) == 1 then return {'conflict', 'id'} end
+if redis.call('EXISTS', k('apitoken', tid)) == 1 then return {'conflict', 'id'} end
+redis.call('SET', k('apitoken', tid), ARGV[6])
+redis.call('HSET', k('idx', 'apitoken'), hash, tid)
+redis.call('ZADD', k('user', uid, 'apitokens'), next_seq(), tid)
+return {'ok'}
