@@ -158,6 +158,19 @@ async fn a_token_is_shown_once_stored_hashed_and_records_its_use() {
     }
 }
 
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_frame(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).unwrap(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -624,18 +637,7 @@ async fn project_ids_restrict_projects_networks_and_events() {
     // The feed carries project A's events only.
     let url = format!("ws://{}/ws?token={t}", s.running.addr);
     let (mut ws, _) = connect_async(url).await.unwrap();
-    let mut next = || async {
-        loop {
-            match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    return serde_json::from_str::<Value>(t.as_str()).unwrap()
-                }
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
-                other => panic!("{other:?}"),
-            }
-        }
-    };
-    assert_eq!(next().await["event"], "connect");
+    assert_eq!(next_frame(&mut ws).await["event"], "connect");
     s.patch(
         &format!("/project/{bid}"),
         Some(&admin),
@@ -650,7 +652,7 @@ async fn project_ids_restrict_projects_networks_and_events() {
     )
     .await
     .expect(200);
-    let f = next().await;
+    let f = next_frame(&mut ws).await;
     assert_eq!(f["data"]["projectId"], a["id"], "{f}");
     assert_eq!(f["data"]["data"]["name"], "a2");
 }

@@ -68,6 +68,11 @@ impl Modify for CommonErrors {
                 }
                 if secured {
                     add("401", "Missing, invalid or expired token");
+                    add(
+                        "403",
+                        "An API token without the scope this operation needs (the message \
+                         names it), or an API token on an account endpoint",
+                    );
                 }
                 add("431", "Request headers over the limit");
                 add("500", "Internal error (a bug; details only in the log)");
@@ -154,7 +159,7 @@ pub(crate) struct ApiDoc;
     security(("bearer" = [])),
     params(
         ("token" = Option<String>, Query,
-            description = "The access token, for clients that cannot set `Authorization` on a WebSocket (browsers); `Authorization: Bearer` works too"),
+            description = "The access token (or an API token, `slw_…`), for clients that cannot set `Authorization` on a WebSocket (browsers); `Authorization: Bearer` works too"),
         ("since" = Option<String>, Query, pattern = "^[0-9]{1,20}$",
             description = "Resume after this event id: the events missed since, then live ones (`resync` first when they are no longer retained)"),
     ),
@@ -162,10 +167,11 @@ pub(crate) struct ApiDoc;
         (status = 101, description = "Switching Protocols: a WebSocket whose server → client text frames are JSON: `connect` first, then `project.update` events and `resync`",
             headers(("Upgrade" = String, description = "`websocket`"), ("Connection" = String, description = "`upgrade`"))),
         (status = 400, description = "`since` is not an event id", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired token (checked before the upgrade)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid, expired or revoked token (checked before the upgrade)", body = ErrorBody),
+        (status = 403, description = "An API token without the `events:read` scope", body = ErrorBody),
         (status = 426, description = "A good token but no WebSocket handshake (`Upgrade: websocket`)", body = ErrorBody,
             headers(("Upgrade" = String, description = "`websocket`"))),
-        (status = 429, description = "The user holds the most WebSocket connections allowed on this node", body = ErrorBody,
+        (status = 429, description = "The user holds the most WebSocket connections allowed on this node, or opened too many in the last minute", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 503, description = "The server is shutting down, or the store is unavailable", body = ErrorBody),
     )
