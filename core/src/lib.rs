@@ -216,6 +216,12 @@ impl SlipwayBuilder {
         self.dns = Some(Arc::new(resolver));
         self
     }
+    /// Serves the interactive API reference at `GET /docs` (default off in
+    /// the library).
+    pub fn docs(mut self, serve: bool) -> Self {
+        self.config.docs = serve;
+        self
+    }
     /// Edits the configuration in place.
     pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
