@@ -107,6 +107,10 @@ pub struct Config {
     /// WebSocket: most simultaneous connections of one user on this node;
     /// more are refused with 429 before the upgrade (default 16).
     pub ws_max_connections_per_user: usize,
+    /// Whether `GET /docs` serves the interactive API reference (Scalar,
+    /// over this instance's OpenAPI document); default `false` in the
+    /// library (`Slipway::builder().docs(true)`), on in `slipway-server`.
+    pub docs: bool,
     /// WebSocket: how many frames may wait for a slow client before its
     /// queue is dropped and replaced by one `resync` (default 256).
     pub ws_buffer: usize,
@@ -165,6 +169,7 @@ impl Default for Config {
             json_max_array_length: 1000,
             ws_max_message_size: 16 * 1024,
             ws_max_connections_per_user: 16,
+            docs: false,
             signin_window: Duration::from_secs(15 * 60),
             dns_servers: Vec::new(),
             dns_timeout: Duration::from_secs(5),

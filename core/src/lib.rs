@@ -248,6 +248,12 @@ impl SlipwayBuilder {
         self.config.invitation_ttl = ttl;
         self
     }
+    /// Serves the interactive API reference at `GET /docs` (default off in
+    /// the library).
+    pub fn docs(mut self, serve: bool) -> Self {
+        self.config.docs = serve;
+        self
+    }
     /// Edits the configuration in place.
     pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);

@@ -104,8 +104,10 @@ pub struct Route {
 }
 
 pub(crate) fn routes(slipway: &Slipway) -> Vec<Route> {
+    let docs = slipway.config().docs;
     handlers::ENDPOINTS
         .iter()
+        .filter(|ep| docs || ep.path != "/docs")
         .map(|ep| Route {
             method: ep.method.clone(),
             path: ep.path,
@@ -433,9 +435,10 @@ impl SlipwayService {
     /// Answers a request for a path no route serves: 404, or 405 with `Allow`
     /// when the path exists for other methods. Adapters use it as fallback.
     pub fn fallback_response(method: &Method, path: &str) -> Response {
+        // `/docs` is optional (`Config::docs`): never named as allowed here.
         let allowed: Vec<Method> = handlers::ENDPOINTS
             .iter()
-            .filter(|ep| match_path(ep.path, path, true).is_some())
+            .filter(|ep| ep.path != "/docs" && match_path(ep.path, path, true).is_some())
             .map(|ep| ep.method.clone())
             .collect();
         if allowed.is_empty() {

@@ -306,6 +306,15 @@ pub struct Args {
     )]
     pub ws_max_connections_per_user: usize,
 
+    /// Serve the interactive API reference at `GET /docs` (`true`/`false`;
+    /// default on).
+    #[arg(long, env = "SLIPWAY_DOCS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub docs: bool,
+
+    /// Do not serve `GET /docs` (the same as `--docs false`).
+    #[arg(long)]
+    pub no_docs: bool,
+
     /// What to do; none: serve.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -376,6 +385,7 @@ pub async fn build(
         .github_api_url(args.github_api_url.clone())
         .github_timeout(args.github_timeout)
         .verify_personal_access_tokens(args.github_verify_tokens)
+        .docs(args.docs && !args.no_docs)
         .configure(|c| {
             c.body_limit = args.body_limit;
             c.max_header_bytes = args.max_header_bytes;

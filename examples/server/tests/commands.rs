@@ -62,20 +62,32 @@ impl Drop for TempDir {
     }
 }
 
+/// A running server, killed (and reaped) on drop.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the server with `args`; the first line of its output that
 /// contains one of `needles`, and the server (killed on drop).
-fn serve_until(args: &[&str], needles: &[&str]) -> (String, std::process::Child) {
-    let mut child = server()
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
+fn serve_until(args: &[&str], needles: &[&str]) -> (String, Running) {
+    let mut running = Running(
+        server()
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts"),
+    );
     let (tx, rx) = mpsc::channel();
     for pipe in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
+        Box::new(running.0.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(running.0.stderr.take().unwrap()),
     ] {
         let tx = tx.clone();
         std::thread::spawn(move || {
@@ -90,7 +102,7 @@ fn serve_until(args: &[&str], needles: &[&str]) -> (String, std::process::Child)
             .recv_timeout(HANG)
             .unwrap_or_else(|_| panic!("none of {needles:?} in {seen:#?}"));
         if needles.iter().any(|n| line.contains(n)) {
-            return (line, child);
+            return (line, running);
         }
         seen.push(line);
     }

@@ -260,4 +260,9 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         path: "/openapi.json",
         handler: |s, r| Box::pin(openapi::openapi_json(s, r)),
     },
+    Endpoint {
+        method: Method::GET,
+        path: "/docs",
+        handler: |s, r| Box::pin(openapi::docs(s, r)),
+    },
 ];

@@ -183,6 +183,27 @@ pub(crate) async fn live_feed() {}
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_library_serves_no_docs_unless_asked() {
+        use tower::ServiceExt as _;
+        for (asked, status) in [(false, 404), (true, 200)] {
+            let slipway = crate::Slipway::builder()
+                .secret(vec![7u8; 32])
+                .store(crate::MemoryStore::new())
+                .docs(asked)
+                .build()
+                .unwrap();
+            let req = http::Request::get("/docs")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let resp = slipway.service().oneshot(req).await.unwrap();
+            assert_eq!(resp.status().as_u16(), status, "docs({asked})");
+            let listed = slipway.routes().iter().any(|r| r.path == "/docs");
+            assert_eq!(listed, asked);
+        }
+        assert!(!crate::Config::default().docs);
+    }
+
     #[test]
     fn every_operation_has_a_unique_operation_id() {
         let doc = serde_json::to_value(openapi_document()).unwrap();
@@ -197,10 +218,39 @@ mod tests {
                 count += 1;
             }
         }
-        // Every endpoint of the table, plus `GET /ws`.
-        assert_eq!(count, super::super::ENDPOINTS.len() + 1);
+        // Every endpoint of the table but `/docs` (HTML), plus `GET /ws`.
+        assert_eq!(count, super::super::ENDPOINTS.len());
         assert!(doc["paths"]["/ws"]["get"]["responses"]["101"].is_object());
     }
+}
+
+/// `GET /docs`: the interactive API reference (Scalar) over this document,
+/// when [`Config::docs`](crate::Config::docs) is on; otherwise the same 404
+/// as an unknown route. Not part of the document (it is HTML, and optional).
+pub(crate) async fn docs(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+    if !slipway.config().docs {
+        let path: String = req.uri.path().chars().take(200).collect();
+        return Err(ApiError::not_found(format!("Cannot find route {path}")));
+    }
+    static HTML: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    let html = HTML.get_or_init(|| {
+        bytes::Bytes::from(
+            utoipa_scalar::Scalar::new(openapi_document())
+                .to_html()
+                .replacen("<title>Scalar</title>", "<title>Slipway API</title>", 1),
+        )
+    });
+    let mut resp = http::Response::new(http_body_util::Full::new(html.clone()));
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
+    Ok(resp)
 }
 
 /// The OpenAPI document as JSON.
