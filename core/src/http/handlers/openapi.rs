@@ -137,6 +137,7 @@ fn op_responses(
         super::health::live,
         super::health::ready,
         openapi_json,
+        docs,
     ),
     components(schemas(crate::http::ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors),
@@ -218,15 +219,24 @@ mod tests {
                 count += 1;
             }
         }
-        // Every endpoint of the table but `/docs` (HTML), plus `GET /ws`.
-        assert_eq!(count, super::super::ENDPOINTS.len());
+        // Every endpoint of the table, plus `GET /ws`.
+        assert_eq!(count, super::super::ENDPOINTS.len() + 1);
         assert!(doc["paths"]["/ws"]["get"]["responses"]["101"].is_object());
     }
 }
 
-/// `GET /docs`: the interactive API reference (Scalar) over this document,
-/// when [`Config::docs`](crate::Config::docs) is on; otherwise the same 404
-/// as an unknown route. Not part of the document (it is HTML, and optional).
+/// The interactive API reference of this document (an HTML page).
+///
+/// Served when the instance enables it (`slipway-server`: on unless
+/// `--no-docs`; the library: `Slipway::builder().docs(true)`); otherwise the
+/// same 404 as an unknown path.
+#[utoipa::path(
+    get, path = "/docs", tag = "operations", operation_id = "getDocs",
+    responses(
+        (status = 200, description = "The interactive API reference (Scalar)", content_type = "text/html", body = String),
+        (status = 404, description = "The reference is turned off on this instance", body = ErrorBody),
+    )
+)]
 pub(crate) async fn docs(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     if !slipway.config().docs {
         let path: String = req.uri.path().chars().take(200).collect();
