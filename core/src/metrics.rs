@@ -8,7 +8,7 @@
 //! | `slipway_http_requests_total` | counter | `method`, `route`, `status` | requests answered; `route` is the template (`/project/{id}`), `unmatched` for unknown paths |
 //! | `slipway_http_request_duration_seconds` | histogram | `method`, `route` | time to answer (body read included) |
 //! | `slipway_signin_failures_total` | counter | | wrong email or password |
-//! | `slipway_rate_limited_total` | counter | `limit` | requests refused with 429 (`signin_email`, `signin_addr`, `ws_connections`) |
+//! | `slipway_rate_limited_total` | counter | `limit` | requests refused with 429 (`signin_email_addr`, `signin_email`, `signin_addr`, `signup_addr`, `github_signin_addr`, `ws_connects`, `ws_connections`) |
 //! | `slipway_password_hash_queue_depth` | gauge | | password hashes waiting for a hashing thread |
 //! | `slipway_websocket_connections` | gauge | | open WebSocket connections |
 //! | `slipway_websocket_resyncs_total` | counter | | `resync` frames sent |
