@@ -208,6 +208,22 @@ impl TestServer {
         }
     }
 
+    /// Two servers on one fresh database of the store under test, when it
+    /// is shared between nodes (PostgreSQL, Redis); `None`, with a notice
+    /// naming `test`, on the memory store and SQLite (one server per file).
+    pub async fn two_nodes(test: &str) -> Option<(TestServer, TestServer)> {
+        let kind = store_kind();
+        if kind == "memory" || kind == "sqlite" {
+            eprintln!("skipped {test}: the {kind} store is not shared between nodes");
+            return None;
+        }
+        let url = fresh_database_url().await;
+        let u = url.clone();
+        let a = TestServer::start_with(move |args| args.database_url = u, |b| b).await;
+        let b = TestServer::start_with(move |args| args.database_url = url, |b| b).await;
+        Some((a, b))
+    }
+
     /// Sends a request with an optional bearer token and JSON body.
     pub async fn call(
         &self,

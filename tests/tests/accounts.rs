@@ -602,15 +602,11 @@ async fn invitations_are_for_admins_unique_revocable_and_expire() {
 /// interval).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_change_on_one_node_ends_old_tokens_on_the_other() {
-    let kind = slipway_tests::store_kind();
-    if kind == "memory" || kind == "sqlite" {
-        eprintln!("skipped: the {kind} store is not shared between nodes");
+    let Some((a, b)) =
+        TestServer::two_nodes("a_password_change_on_one_node_ends_old_tokens_on_the_other").await
+    else {
         return;
-    }
-    let url = slipway_tests::fresh_database_url().await;
-    let node = |url: String| TestServer::start_with(move |args| args.database_url = url, |b| b);
-    let a = node(url.clone()).await;
-    let b = node(url).await;
+    };
     let old = a.signup("ada").await;
     let mut ws = connect(&b, &old).await;
     me(&b, &old).await;

@@ -727,15 +727,11 @@ async fn revoked_expired_and_disabled_tokens_answer_401() {
 /// one stops working on the other at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_revoked_on_one_node_fails_on_the_other_at_once() {
-    let kind = slipway_tests::store_kind();
-    if kind == "memory" || kind == "sqlite" {
-        eprintln!("skipped: the {kind} store is not shared between nodes");
+    let Some((a, b)) =
+        TestServer::two_nodes("a_token_revoked_on_one_node_fails_on_the_other_at_once").await
+    else {
         return;
-    }
-    let url = slipway_tests::fresh_database_url().await;
-    let node = |url: String| TestServer::start_with(move |args| args.database_url = url, |b| b);
-    let a = node(url.clone()).await;
-    let b = node(url).await;
+    };
     let ada = a.signup("ada").await;
     let t = new_token(&a, &ada, json!({"name": "x", "scopes": ["projects:read"]})).await;
     let token = secret(&t);
