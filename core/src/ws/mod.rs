@@ -214,9 +214,14 @@ impl Slipway {
     /// Closes every WebSocket of this instance with [`CLOSE_GOING_AWAY`]
     /// (1001) and resolves when all have ended; new ones are refused with
     /// 503 from then on. Hosts call it on shutdown, next to stopping their
-    /// HTTP server, and bound it with their grace period.
+    /// HTTP server, and bound it with their grace period. The webhook
+    /// delivery worker of this instance stops too (after the attempts under
+    /// way) and gives its leases back.
     pub async fn shutdown_websockets(&self) {
-        self.inner.ws_registry.shut_down().await
+        tokio::join!(
+            self.inner.webhook_worker.shut_down(),
+            self.inner.ws_registry.shut_down()
+        );
     }
 
     /// How many WebSocket sessions are open on this instance.
