@@ -368,7 +368,6 @@ impl SlipwayBuilder {
                 testing_jwt_key: secret.jwt_key().to_vec(),
             }),
         };
-        webhooks::start(&slipway.inner);
         Ok(slipway)
     }
 }
@@ -497,13 +496,28 @@ impl Slipway {
     }
 
     /// Every route: method, path template (`/project/{id}`) and its service.
+    /// Starts the webhook delivery worker ([`Slipway::start_webhook_delivery`]).
     pub fn routes(&self) -> Vec<Route> {
+        self.start_webhook_delivery();
         http::routes(self)
     }
 
     /// One service answering every route (JSON 404/405 for the rest), for
-    /// hosts that do not route themselves.
+    /// hosts that do not route themselves. Starts the webhook delivery
+    /// worker ([`Slipway::start_webhook_delivery`]).
     pub fn service(&self) -> SlipwayService {
+        self.start_webhook_delivery();
         SlipwayService::new(self.clone())
+    }
+
+    /// Starts this instance's webhook delivery worker, once, on the current
+    /// tokio runtime (nothing happens outside one). Mounting the API
+    /// ([`Slipway::routes`], [`Slipway::service`]) calls it; hosts that only
+    /// use the services call it themselves. The worker stops with
+    /// [`Slipway::shutdown_websockets`] or when the last handle of the
+    /// instance is dropped; instances never mounted (admin commands, tests
+    /// of the services) run none.
+    pub fn start_webhook_delivery(&self) {
+        webhooks::start(&self.inner);
     }
 }

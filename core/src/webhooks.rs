@@ -1,5 +1,5 @@
-//! The webhook delivery worker: one task per instance (started when the
-//! instance is built inside a tokio runtime), stopped with
+//! The webhook delivery worker: one task per instance (started when the API
+//! is mounted inside a tokio runtime: [`Slipway::start_webhook_delivery`](crate::Slipway::start_webhook_delivery)), stopped with
 //! [`Slipway::shutdown_websockets`](crate::Slipway::shutdown_websockets) or
 //! when the last handle of the instance is dropped.
 //!
@@ -54,6 +54,8 @@ pub(crate) struct WorkerHandle {
     pub(crate) wake: Arc<Notify>,
     /// `true` while no worker runs.
     stopped: watch::Sender<bool>,
+    /// Whether the worker was started.
+    started: std::sync::atomic::AtomicBool,
 }
 
 impl Default for WorkerHandle {
@@ -62,6 +64,7 @@ impl Default for WorkerHandle {
             stop: watch::channel(false).0,
             wake: Arc::new(Notify::new()),
             stopped: watch::channel(true).0,
+            started: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -69,10 +72,12 @@ impl Default for WorkerHandle {
 impl WorkerHandle {
     /// Tells the worker to stop and waits until it has (it finishes the
     /// delivery attempts under way, at most about 10 s).
-    pub(crate) async fn shut_down(&self) {
+    pub(crate) fn shut_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.stop.send_replace(true);
         let mut stopped = self.stopped.subscribe();
-        let _ = stopped.wait_for(|s| *s).await;
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
     }
 }
 
@@ -85,11 +90,20 @@ impl Drop for Running {
     }
 }
 
-/// Starts the worker of `shared` when a tokio runtime is present.
+/// Starts the worker of `shared` when a tokio runtime is present, unless
+/// it was started before or the instance is shutting down.
 pub(crate) fn start(shared: &Arc<Shared>) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return;
     };
+    if *shared.webhook_worker.stop.borrow()
+        || shared
+            .webhook_worker
+            .started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        return;
+    }
     let weak = Arc::downgrade(shared);
     let stop = shared.webhook_worker.stop.subscribe();
     let wake = shared.webhook_worker.wake.clone();
@@ -114,7 +128,7 @@ async fn run(
             let Some(shared) = weak.upgrade() else {
                 return;
             };
-            round(&shared.core, &node, &mut retries).await
+            round(&shared.core, &node, &mut retries, &stop).await
         };
         tokio::select! {
             _ = stop.changed() => {
@@ -144,7 +158,12 @@ async fn release(core: &Core, node: &str) {
 }
 
 /// One pass over every webhook; answers how long to wait before the next.
-async fn round(core: &Core, node: &str, retries: &mut HashMap<String, Retry>) -> Duration {
+async fn round(
+    core: &Core,
+    node: &str,
+    retries: &mut HashMap<String, Retry>,
+    stop: &watch::Receiver<bool>,
+) -> Duration {
     let hooks = match core.store.all_webhooks().await {
         Ok(hooks) => hooks,
         Err(e) => {
@@ -161,7 +180,7 @@ async fn round(core: &Core, node: &str, retries: &mut HashMap<String, Retry>) ->
         let retry = retries.get(&hook.id).cloned();
         async move {
             let id = hook.id.clone();
-            (id, serve(core, node, hook, retry).await)
+            (id, serve(core, node, hook, retry, stop).await)
         }
     });
     for (id, retry) in futures::future::join_all(work).await {
@@ -187,7 +206,13 @@ fn matches(hook: &Webhook, event: &Event) -> bool {
 }
 
 /// Delivers what is due for one webhook; answers the retry still pending.
-async fn serve(core: &Core, node: &str, hook: Webhook, retry: Option<Retry>) -> Option<Retry> {
+async fn serve(
+    core: &Core,
+    node: &str,
+    hook: Webhook,
+    retry: Option<Retry>,
+    stop: &watch::Receiver<bool>,
+) -> Option<Retry> {
     match core
         .store
         .lease_webhook(&hook.id, node, lease_until())
@@ -203,6 +228,16 @@ async fn serve(core: &Core, node: &str, hook: Webhook, retry: Option<Retry>) -> 
     if retry.as_ref().is_some_and(|r| r.next_at > Instant::now()) {
         return retry;
     }
+    // Another node may have moved the cursor before this one took the
+    // lease: read it again now that it holds the lease.
+    let hook = match core.store.get_webhook(&hook.user_id, &hook.id).await {
+        Ok(hook) => hook,
+        Err(crate::StoreError::NotFound) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, webhook_id = %hook.id, "webhook worker: cannot read the webhook");
+            return retry;
+        }
+    };
     let events = match core.store.read_events(hook.cursor, BATCH).await {
         Ok(events) => events,
         Err(e) => {
@@ -250,6 +285,9 @@ async fn serve(core: &Core, node: &str, hook: Webhook, retry: Option<Retry>) -> 
     let mut retry = retry;
     let mut cursor = hook.cursor;
     for event in events {
+        if *stop.borrow() {
+            break;
+        }
         if !matches(&hook, &event) {
             cursor = event.id;
             continue;

@@ -429,3 +429,60 @@ async fn delivery_resumes_on_a_new_server_after_a_restart() {
     assert_eq!(got["id"], missed["id"]);
     assert_eq!(got["data"], missed["data"]);
 }
+
+#[test]
+fn the_server_flag_and_variable_allow_private_addresses() {
+    use clap::Parser as _;
+    let parse = |args: &[&str]| {
+        let mut all = vec!["slipway-server"];
+        all.extend_from_slice(args);
+        slipway_server::Args::try_parse_from(all).unwrap()
+    };
+    assert!(!parse(&[]).webhook_allow_private);
+    assert!(parse(&["--webhook-allow-private"]).webhook_allow_private);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_deliver_each_event_once_in_order() {
+    if !matches!(slipway_tests::store_kind().as_str(), "postgres" | "redis") {
+        eprintln!("skipped: needs a store shared by two nodes (PostgreSQL, Redis)");
+        return;
+    }
+    let url = slipway_tests::fresh_database_url().await;
+    let node = |url: String| {
+        TestServer::start_with(
+            move |a| a.database_url = url,
+            |b| {
+                b.webhook_allow_private(true)
+                    .webhook_retry_base(Duration::from_millis(100))
+            },
+        )
+    };
+    let a = node(url.clone()).await;
+    let b = node(url).await;
+    let mut rx = Receiver::start(vec![]).await;
+    let ada = a.signup("ada").await;
+    let created = a
+        .post(
+            "/webhooks",
+            Some(&ada),
+            json!({"url": rx.url, "events": ["project.update"]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    // Events written on both nodes; both nodes run a delivery worker.
+    for i in 0..6 {
+        project(if i % 2 == 0 { &a } else { &b }, &ada).await;
+    }
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let body = verified(&rx.next().await, &secret);
+        ids.push(body["id"].as_str().unwrap().parse::<u64>().unwrap());
+    }
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "each event once, in order: {ids:?}"
+    );
+}

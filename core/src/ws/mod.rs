@@ -217,11 +217,15 @@ impl Slipway {
     /// HTTP server, and bound it with their grace period. The webhook
     /// delivery worker of this instance stops too (after the attempts under
     /// way) and gives its leases back.
-    pub async fn shutdown_websockets(&self) {
-        tokio::join!(
-            self.inner.webhook_worker.shut_down(),
-            self.inner.ws_registry.shut_down()
-        );
+    ///
+    /// Everything is told to stop when this is called; the returned future
+    /// only waits (it holds no handle of the instance, so it can be spawned).
+    pub fn shutdown_websockets(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let worker = self.inner.webhook_worker.shut_down();
+        let sockets = self.inner.ws_registry.shut_down();
+        async move {
+            tokio::join!(worker, sockets);
+        }
     }
 
     /// How many WebSocket sessions are open on this instance.

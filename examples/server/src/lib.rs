@@ -192,7 +192,7 @@ pub struct Args {
     /// Let webhooks call loopback, private and other non-public addresses
     /// (`true`/`false`; off by default: a user could otherwise reach
     /// services inside your network).
-    #[arg(long, env = "SLIPWAY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[arg(long, env = "SLIPWAY_WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: bool,
 
     /// DNS resolvers for domain checks, `ip:port,...` (default: the system's).
@@ -522,7 +522,9 @@ pub(crate) async fn close_websockets_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     shutdown.await;
-    tokio::spawn(async move { slipway.shutdown_websockets().await });
+    // Tell sockets and the webhook worker now; the future holds no handle
+    // of the instance, so nothing keeps the store open once serving ends.
+    tokio::spawn(slipway.shutdown_websockets());
 }
 
 /// A server running in the background (for tests and embedding).
