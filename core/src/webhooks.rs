@@ -464,12 +464,73 @@ async fn attempt(
 
 #[cfg(test)]
 mod tests {
+    #[cfg(feature = "testing")]
+    #[tokio::test]
+    async fn a_cursor_behind_the_retained_log_records_a_resync_and_jumps_to_the_newest() {
+        use crate::model::{RoleGate, Sealed, Webhook};
+        use crate::testing::cases::{new_project, new_user};
+        let store = crate::MemoryStore::with_options(crate::store::MemoryStoreOptions {
+            event_retention: 3,
+            ..Default::default()
+        });
+        let slipway = crate::Slipway::builder()
+            .secret(vec![7u8; 32])
+            .store(store)
+            .webhook_allow_private(true)
+            .build()
+            .unwrap();
+        let store = slipway.store().clone();
+        let user = store
+            .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+            .await
+            .unwrap();
+        let hook = Webhook {
+            id: crate::services::new_node_id(),
+            user_id: user.id.clone(),
+            url: "http://127.0.0.1:9/hook".into(),
+            events: vec!["project.update".into()],
+            project_ids: None,
+            secret: Sealed(vec![0]),
+            created_at: chrono::Utc::now(),
+            cursor: 0,
+        };
+        store.create_webhook(hook.clone()).await.unwrap();
+        // Ten events while no worker runs: the log keeps the last three.
+        for _ in 0..10 {
+            store.create_project(new_project(&user.id)).await.unwrap();
+        }
+        slipway.start_webhook_delivery();
+        let mut cursor = 0;
+        for _ in 0..600 {
+            cursor = store.get_webhook(&user.id, &hook.id).await.unwrap().cursor;
+            if cursor != 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(cursor, 10);
+        let deliveries = store.list_webhook_deliveries(&hook.id).await.unwrap();
+        assert_eq!(deliveries.len(), 1);
+        assert_eq!(deliveries[0].event_id, 10);
+        assert!(!deliveries[0].delivered);
+        assert!(deliveries[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("resync"));
+        slipway.shutdown_websockets().await;
+    }
+
     #[test]
     fn signature_is_hmac_sha256_of_timestamp_dot_body() {
-        // RFC 4231-style check against a known value computed independently.
-        let sig = super::signature("key", 1, "body");
-        assert!(sig.starts_with("sha256="));
-        assert_eq!(sig.len(), 7 + 64);
-        assert_ne!(sig, super::signature("key", 2, "body"));
+        // Computed independently (Python's hmac module).
+        assert_eq!(
+            super::signature("whsec_test", 1764510000, r#"{"id":"1"}"#),
+            "sha256=870b60925376d42686b8830dce79564c6bd505051a461605767271de6d268580"
+        );
+        assert_ne!(
+            super::signature("whsec_test", 1764510001, r#"{"id":"1"}"#),
+            super::signature("whsec_test", 1764510000, r#"{"id":"1"}"#)
+        );
     }
 }
