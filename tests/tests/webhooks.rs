@@ -486,3 +486,52 @@ async fn two_nodes_deliver_each_event_once_in_order() {
         "each event once, in order: {ids:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_ids_restrict_deliveries_and_a_redirect_is_a_failure() {
+    let s = server_allowing_private().await;
+    let ada = s.signup("ada").await;
+    let p1 = project(&s, &ada).await;
+    let p1 = p1["id"].as_str().unwrap();
+    let p2 = project(&s, &ada).await;
+    let p2 = p2["id"].as_str().unwrap();
+    // The receiver first answers with a redirect: not followed, a failure,
+    // retried.
+    let mut rx = Receiver::start(vec![302]).await;
+    let created = s
+        .post(
+            "/webhooks",
+            Some(&ada),
+            json!({"url": rx.url, "events": ["project.update"], "projectIds": [p1]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let id = created["id"].as_str().unwrap().to_string();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    s.patch(
+        &format!("/project/{p2}"),
+        Some(&ada),
+        json!({"name": "other"}),
+    )
+    .await
+    .expect(200);
+    s.patch(
+        &format!("/project/{p1}"),
+        Some(&ada),
+        json!({"name": "mine"}),
+    )
+    .await
+    .expect(200);
+    let first = verified(&rx.next().await, &secret);
+    assert_eq!(first["data"]["projectId"], p1);
+    let again = verified(&rx.next().await, &secret);
+    assert_eq!(again["id"], first["id"]);
+    let history = s
+        .get(&format!("/webhooks/{id}/deliveries"), Some(&ada))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(history[0]["eventId"], first["id"]);
+}
