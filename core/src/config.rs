@@ -140,6 +140,15 @@ pub struct Config {
     pub session_check_interval: Duration,
     /// How long an invitation works (default 7 days).
     pub invitation_ttl: Duration,
+    /// Whether webhooks may call loopback, private and other non-public
+    /// addresses (default false).
+    pub webhook_allow_private: bool,
+    /// The first wait before a failed webhook delivery is retried (doubling
+    /// with each retry, at most 10 minutes; default 5 s).
+    pub webhook_retry_base: Duration,
+    /// How long a failing delivery is retried before it is given up
+    /// (default 1 hour).
+    pub webhook_give_up_after: Duration,
 }
 
 impl Default for Config {
@@ -182,6 +191,9 @@ impl Default for Config {
             verify_personal_access_tokens: true,
             session_check_interval: Duration::from_secs(2),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+            webhook_allow_private: false,
+            webhook_retry_base: Duration::from_secs(5),
+            webhook_give_up_after: Duration::from_secs(3600),
         }
     }
 }

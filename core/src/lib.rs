@@ -35,6 +35,7 @@ pub mod testing;
 pub mod ws;
 
 mod deploy_key;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +64,7 @@ struct Shared {
     core: Core,
     authenticator: Arc<dyn Authenticator>,
     ws_registry: ws::Registry,
+    webhook_worker: webhooks::WorkerHandle,
     #[cfg(feature = "testing")]
     testing_jwt_key: Vec<u8>,
 }
@@ -166,6 +168,24 @@ impl SlipwayBuilder {
     /// uses the system's resolver configuration.
     pub fn dns_servers(mut self, servers: Vec<std::net::SocketAddr>) -> Self {
         self.config.dns_servers = servers;
+        self
+    }
+    /// Whether webhooks may call loopback, private and other non-public
+    /// addresses (default `false`).
+    pub fn webhook_allow_private(mut self, allow: bool) -> Self {
+        self.config.webhook_allow_private = allow;
+        self
+    }
+    /// The first wait before a failed webhook delivery is retried; each
+    /// retry waits twice as long, up to 10 minutes (default 5 s).
+    pub fn webhook_retry_base(mut self, base: Duration) -> Self {
+        self.config.webhook_retry_base = base;
+        self
+    }
+    /// How long a failing webhook delivery is retried before it is given up
+    /// and the next event is delivered (default 1 hour).
+    pub fn webhook_give_up_after(mut self, after: Duration) -> Self {
+        self.config.webhook_give_up_after = after;
         self
     }
     /// How long a domain verification waits for DNS (default 5 s).
@@ -326,7 +346,8 @@ impl SlipwayBuilder {
         let authenticator = self
             .authenticator
             .unwrap_or_else(|| Arc::new(http::BearerAuthenticator));
-        Ok(Slipway {
+        let webhook_worker = webhooks::WorkerHandle::default();
+        let slipway = Slipway {
             inner: Arc::new(Shared {
                 core: Core {
                     tokens: Tokens::new(&secret, &config.issuer, config.token_ttl),
@@ -338,13 +359,16 @@ impl SlipwayBuilder {
                     sessions: services::Sessions::new(config.session_check_interval),
                     config,
                     hub: Arc::default(),
+                    webhooks_changed: webhook_worker.wake.clone(),
                 },
                 authenticator,
                 ws_registry: ws::Registry::default(),
+                webhook_worker,
                 #[cfg(feature = "testing")]
                 testing_jwt_key: secret.jwt_key().to_vec(),
             }),
-        })
+        };
+        Ok(slipway)
     }
 }
 
@@ -415,6 +439,13 @@ impl Slipway {
         }
     }
 
+    /// Signed webhooks (each user their own).
+    pub fn webhooks(&self) -> services::Webhooks<'_> {
+        services::Webhooks {
+            core: &self.inner.core,
+        }
+    }
+
     /// API tokens for scripts and CI (each user their own).
     pub fn tokens(&self) -> services::ApiTokens<'_> {
         services::ApiTokens {
@@ -465,13 +496,28 @@ impl Slipway {
     }
 
     /// Every route: method, path template (`/project/{id}`) and its service.
+    /// Starts the webhook delivery worker ([`Slipway::start_webhook_delivery`]).
     pub fn routes(&self) -> Vec<Route> {
+        self.start_webhook_delivery();
         http::routes(self)
     }
 
     /// One service answering every route (JSON 404/405 for the rest), for
-    /// hosts that do not route themselves.
+    /// hosts that do not route themselves. Starts the webhook delivery
+    /// worker ([`Slipway::start_webhook_delivery`]).
     pub fn service(&self) -> SlipwayService {
+        self.start_webhook_delivery();
         SlipwayService::new(self.clone())
+    }
+
+    /// Starts this instance's webhook delivery worker, once, on the current
+    /// tokio runtime (nothing happens outside one). Mounting the API
+    /// ([`Slipway::routes`], [`Slipway::service`]) calls it; hosts that only
+    /// use the services call it themselves. The worker stops with
+    /// [`Slipway::shutdown_websockets`] or when the last handle of the
+    /// instance is dropped; instances never mounted (admin commands, tests
+    /// of the services) run none.
+    pub fn start_webhook_delivery(&self) {
+        webhooks::start(&self.inner);
     }
 }

@@ -966,3 +966,90 @@ pub enum FeedItem {
     /// or the subscriber fell behind): the client must refetch its state.
     Resync,
 }
+
+/// A signed webhook of one user: events of their projects are POSTed to
+/// `url`, signed with a secret kept sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    /// Opaque id (UUID).
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Where deliveries go (`http://` or `https://`).
+    pub url: String,
+    /// The event names it receives (`project.update`).
+    pub events: Vec<String>,
+    /// When set, only events of these projects.
+    pub project_ids: Option<Vec<String>>,
+    /// The signing secret, sealed.
+    pub secret: Sealed,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// The last event delivered (or given up on); delivery resumes after it.
+    pub cursor: u64,
+}
+
+/// One delivery of an event to a webhook (its latest state).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// The webhook.
+    #[serde(skip)]
+    pub webhook_id: String,
+    /// The event delivered (as a string, like WebSocket event ids).
+    #[serde(with = "event_id_string")]
+    #[schema(value_type = String)]
+    pub event_id: u64,
+    /// Whether the receiver answered 2xx.
+    pub delivered: bool,
+    /// The receiver's last status code (`null`: no answer).
+    pub status_code: Option<u16>,
+    /// The last error (`null` once delivered).
+    pub last_error: Option<String>,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// First attempt (RFC 3339).
+    pub first_attempt_at: DateTime<Utc>,
+    /// Latest attempt (RFC 3339).
+    pub last_attempt_at: DateTime<Utc>,
+}
+
+mod event_id_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub(super) fn serialize<S: Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(id)
+    }
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A webhook as the API shows it (never with its secret).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView {
+    /// Webhook id.
+    pub id: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// The events it receives.
+    pub events: Vec<String>,
+    /// The only projects whose events it receives (`null`: all of yours).
+    pub project_ids: Option<Vec<String>>,
+    /// Creation time (RFC 3339).
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Webhook> for WebhookView {
+    fn from(w: &Webhook) -> Self {
+        WebhookView {
+            id: w.id.clone(),
+            url: w.url.clone(),
+            events: w.events.clone(),
+            project_ids: w.project_ids.clone(),
+            created_at: w.created_at,
+        }
+    }
+}

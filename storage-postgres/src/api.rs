@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use slipway_core::model::{
     ApiToken, Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
@@ -107,6 +107,42 @@ impl Store for PgStore {
 
     async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
         self.run(self.pg_touch_api_token(id, at)).await
+    }
+
+    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook> {
+        self.run(self.pg_create_webhook(webhook)).await
+    }
+
+    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
+        self.run(self.pg_list_webhooks(Some(user_id))).await
+    }
+
+    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+        self.run(self.pg_get_webhook(user_id, id)).await
+    }
+
+    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        self.run(self.pg_delete_webhook(user_id, id)).await
+    }
+
+    async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        self.run(self.pg_list_webhooks(None)).await
+    }
+
+    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool> {
+        self.run(self.pg_lease_webhook(id, node, until)).await
+    }
+
+    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool> {
+        self.run(self.pg_set_webhook_cursor(id, node, cursor)).await
+    }
+
+    async fn record_webhook_delivery(&self, delivery: WebhookDelivery) -> StoreResult<()> {
+        self.run(self.pg_record_webhook_delivery(delivery)).await
+    }
+
+    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>> {
+        self.run(self.pg_list_webhook_deliveries(webhook_id)).await
     }
 
     async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {

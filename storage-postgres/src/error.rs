@@ -22,7 +22,8 @@ fn unique_rule(constraint: &str) -> Option<Unique> {
         "invitations_email_key" => Unique::InvitationEmail,
         // Token hashes come from random tokens: a clash is like an id's.
         "invitations_token_hash_key" | "api_tokens_token_hash_key" => Unique::Id,
-        "users_pkey"
+        "webhooks_pkey"
+        | "users_pkey"
         | "projects_pkey"
         | "networks_pkey"
         | "domains_pkey"
@@ -64,7 +65,8 @@ pub(crate) fn map(err: sqlx::Error) -> StoreError {
                     "networks_project_id_fkey"
                     | "projects_owner_id_fkey"
                     | "authorizations_user_id_fkey"
-                    | "api_tokens_user_id_fkey" => StoreError::NotFound,
+                    | "api_tokens_user_id_fkey"
+                    | "webhooks_user_id_fkey" => StoreError::NotFound,
                     _ => StoreError::other(err),
                 },
                 c if transient_sqlstate(c) => StoreError::unavailable(err),

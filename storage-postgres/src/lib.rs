@@ -60,5 +60,6 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
+mod webhooks;
 
 pub use store::{PgOptions, PgStore};

@@ -14,6 +14,10 @@
 //! | `{p}:domain:{id}:networks` | set | networks using the domain |
 //! | `{p}:maindomain` | string | id of the main domain |
 //! | `{p}:settings` | hash | setting key → JSON |
+//! | `{p}:webhook:{id}` | string | a webhook as JSON (its sealed secret base64) |
+//! | `{p}:webhook:{id}:state` | hash | `cursor` (last event delivered), `node` and `until` (Unix ms): the delivery lease |
+//! | `{p}:webhook:{id}:deliveries` | sorted set | recent deliveries as JSON, scored by event id (the newest 50) |
+//! | `{p}:webhooks`, `{p}:user:{id}:webhooks` | sorted set | webhook ids scored by `{p}:seq` (oldest first) |
 //! | `{p}:eventid`, `{p}:events` | string, stream | last event id; the event log, entry ids `<event id>-0` |
 //!
 //! # Atomicity
@@ -66,6 +70,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
+mod webhooks;
 
 /// Options of a [`RedisStore`].
 #[derive(Debug, Clone)]

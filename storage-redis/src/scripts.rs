@@ -36,6 +36,12 @@ pub(crate) static UPDATE_NETWORK: LazyLock<Script> = script!("update_network.lua
 pub(crate) static DELETE_NETWORK: LazyLock<Script> = script!("delete_network.lua");
 pub(crate) static CREATE_DOMAIN: LazyLock<Script> = script!("create_domain.lua");
 pub(crate) static DELETE_DOMAIN: LazyLock<Script> = script!("delete_domain.lua");
+pub(crate) static CREATE_WEBHOOK: LazyLock<Script> = script!("create_webhook.lua");
+pub(crate) static DELETE_WEBHOOK: LazyLock<Script> = script!("delete_webhook.lua");
+pub(crate) static LEASE_WEBHOOK: LazyLock<Script> = script!("lease_webhook.lua");
+pub(crate) static SET_WEBHOOK_CURSOR: LazyLock<Script> = script!("set_webhook_cursor.lua");
+pub(crate) static RECORD_WEBHOOK_DELIVERY: LazyLock<Script> =
+    script!("record_webhook_delivery.lua");
 pub(crate) static REPLACE: LazyLock<Script> = script!("replace.lua");
 pub(crate) static HIT_COUNTER: LazyLock<Script> = script!("hit_counter.lua");
 pub(crate) static SETTLE_COUNTER: LazyLock<Script> = script!("settle_counter.lua");

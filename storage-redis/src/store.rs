@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use slipway_core::model::{
     ApiToken, Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
 
-use crate::{counters, events, projects, users, RedisStore};
+use crate::{counters, events, projects, users, webhooks, RedisStore};
 
 #[async_trait]
 impl Store for RedisStore {
@@ -64,6 +64,42 @@ impl Store for RedisStore {
 
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         users::list_users(self, after, limit).await
+    }
+
+    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook> {
+        webhooks::create_webhook(self, webhook).await
+    }
+
+    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
+        webhooks::list_webhooks(self, Some(user_id)).await
+    }
+
+    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+        webhooks::get_webhook(self, user_id, id).await
+    }
+
+    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        webhooks::delete_webhook(self, user_id, id).await
+    }
+
+    async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        webhooks::list_webhooks(self, None).await
+    }
+
+    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool> {
+        webhooks::lease_webhook(self, id, node, until).await
+    }
+
+    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool> {
+        webhooks::set_webhook_cursor(self, id, node, cursor).await
+    }
+
+    async fn record_webhook_delivery(&self, delivery: WebhookDelivery) -> StoreResult<()> {
+        webhooks::record_webhook_delivery(self, delivery).await
+    }
+
+    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>> {
+        webhooks::list_webhook_deliveries(self, webhook_id).await
     }
 
     async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {

@@ -70,5 +70,6 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
+mod webhooks;
 
 pub use store::{lock_path, path_from_url, OpenError, SqliteOptions, SqliteStore};

@@ -31,6 +31,8 @@ pub enum Resource {
     Invitation,
     /// An API token.
     ApiToken,
+    /// A webhook.
+    Webhook,
 }
 
 impl Resource {
@@ -46,6 +48,7 @@ impl Resource {
             Resource::Event => "Event",
             Resource::Invitation => "Invitation",
             Resource::ApiToken => "API token",
+            Resource::Webhook => "Webhook",
         }
     }
 }

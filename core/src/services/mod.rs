@@ -94,6 +94,7 @@ mod sessions;
 mod tokens;
 mod users;
 mod validate;
+mod webhooks;
 
 pub use accounts::{Accounts, MeChanges, NewAccount, PasswordChange, SignedIn, Signin, Signup};
 pub use authorizations::{Authorizations, NewAuthorization};
@@ -110,6 +111,8 @@ pub use projects::{NewProject, ProjectChanges, Projects};
 pub(crate) use sessions::Sessions;
 pub use tokens::{ApiTokens, CreatedApiToken, NewApiToken, API_TOKEN_PREFIX};
 pub use users::{UserChanges, Users};
+pub(crate) use webhooks::resolve_target;
+pub use webhooks::{CreatedWebhook, NewWebhook, Webhooks, WEBHOOK_EVENTS, WEBHOOK_SECRET_PREFIX};
 
 /// What every service reads: configuration, store, keys and clients.
 pub(crate) struct Core {
@@ -124,6 +127,8 @@ pub(crate) struct Core {
     pub(crate) hub: Arc<Hub>,
     /// The node's view of users' session state.
     pub(crate) sessions: Sessions,
+    /// Wakes the webhook delivery worker (a webhook was created here).
+    pub(crate) webhooks_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Core {
@@ -279,6 +284,11 @@ fn last_admin() -> Error {
 }
 
 /// A new random id for a record.
+/// A fresh id for this node (webhook leases).
+pub(crate) fn new_node_id() -> String {
+    new_id()
+}
+
 pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

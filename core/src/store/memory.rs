@@ -22,7 +22,8 @@ use super::{CounterHit, EventFeed, EventSignals, EventStream, FeedOptions, Store
 use crate::error::{StoreError, Unique};
 use crate::model::{
     ApiToken, Authorization, Domain, Event, EventKind, Invitation, Network, NetworkPatch, NewEvent,
-    NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook,
+    WebhookDelivery,
 };
 
 mod state;
@@ -291,6 +292,108 @@ impl Store for MemoryStore {
             t.last_used_at = Some(at);
         }
         Ok(())
+    }
+
+    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook> {
+        let mut st = self.lock();
+        if st.user(&webhook.user_id).is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if st.webhooks.contains_key(&webhook.id) {
+            return Err(StoreError::conflict(Unique::Id));
+        }
+        let seq = st.next_seq();
+        st.webhooks
+            .insert(webhook.id.clone(), (seq, webhook.clone(), None));
+        Ok(webhook)
+    }
+
+    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
+        let st = self.lock();
+        Ok(sorted(
+            st.webhooks
+                .values()
+                .filter(|(_, w, _)| w.user_id == user_id)
+                .map(|(seq, w, _)| (*seq, w.clone())),
+        ))
+    }
+
+    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+        match self.lock().webhooks.get(id) {
+            Some((_, w, _)) if w.user_id == user_id => Ok(w.clone()),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        let mut st = self.lock();
+        match st.webhooks.get(id) {
+            Some((_, w, _)) if w.user_id == user_id => {
+                st.webhooks.remove(id);
+                st.deliveries.remove(id);
+                Ok(())
+            }
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        let st = self.lock();
+        Ok(sorted(
+            st.webhooks.values().map(|(seq, w, _)| (*seq, w.clone())),
+        ))
+    }
+
+    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool> {
+        let now = chrono::Utc::now();
+        let mut st = self.lock();
+        let Some((_, _, lease)) = st.webhooks.get_mut(id) else {
+            return Ok(false);
+        };
+        let free = match lease {
+            None => true,
+            Some((holder, at)) => holder == node || *at < now,
+        };
+        if free {
+            *lease = Some((node.to_string(), until));
+        }
+        Ok(free)
+    }
+
+    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool> {
+        let mut st = self.lock();
+        match st.webhooks.get_mut(id) {
+            Some((_, w, Some((holder, _)))) if holder == node => {
+                w.cursor = cursor;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn record_webhook_delivery(&self, delivery: WebhookDelivery) -> StoreResult<()> {
+        let mut st = self.lock();
+        if !st.webhooks.contains_key(&delivery.webhook_id) {
+            return Ok(());
+        }
+        let kept = st
+            .deliveries
+            .entry(delivery.webhook_id.clone())
+            .or_default();
+        kept.insert(delivery.event_id, delivery);
+        while kept.len() > super::WEBHOOK_DELIVERIES_KEPT {
+            kept.pop_first();
+        }
+        Ok(())
+    }
+
+    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>> {
+        let st = self.lock();
+        Ok(st
+            .deliveries
+            .get(webhook_id)
+            .map(|d| d.values().rev().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 use crate::model::{
     ApiToken, Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
 };
 use crate::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
 
@@ -107,6 +107,54 @@ impl Store for Metered {
 
     async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
         timed("touch_api_token", self.0.touch_api_token(id, at)).await
+    }
+
+    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook> {
+        timed("create_webhook", self.0.create_webhook(webhook)).await
+    }
+
+    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
+        timed("list_webhooks", self.0.list_webhooks(user_id)).await
+    }
+
+    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+        timed("get_webhook", self.0.get_webhook(user_id, id)).await
+    }
+
+    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        timed("delete_webhook", self.0.delete_webhook(user_id, id)).await
+    }
+
+    async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        timed("all_webhooks", self.0.all_webhooks()).await
+    }
+
+    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool> {
+        timed("lease_webhook", self.0.lease_webhook(id, node, until)).await
+    }
+
+    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool> {
+        timed(
+            "set_webhook_cursor",
+            self.0.set_webhook_cursor(id, node, cursor),
+        )
+        .await
+    }
+
+    async fn record_webhook_delivery(&self, delivery: WebhookDelivery) -> StoreResult<()> {
+        timed(
+            "record_webhook_delivery",
+            self.0.record_webhook_delivery(delivery),
+        )
+        .await
+    }
+
+    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>> {
+        timed(
+            "list_webhook_deliveries",
+            self.0.list_webhook_deliveries(webhook_id),
+        )
+        .await
     }
 
     async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {

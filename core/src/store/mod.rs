@@ -14,7 +14,7 @@ use futures::stream::BoxStream;
 use crate::error::StoreError;
 use crate::model::{
     ApiToken, Authorization, Domain, Event, FeedItem, Invitation, Network, NetworkPatch, NewUser,
-    Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
 };
 
 mod feed;
@@ -37,6 +37,9 @@ pub type EventSignals = BoxStream<'static, ()>;
 
 /// Result alias for store methods.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How many deliveries a webhook keeps ([`Store::record_webhook_delivery`]).
+pub const WEBHOOK_DELIVERIES_KEPT: usize = 50;
 
 /// Persistent state of a Slipway instance.
 ///
@@ -118,6 +121,45 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records that a token was used at `at` (no error when it is gone).
     async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()>;
+
+    // ---- webhooks ----------------------------------------------------------
+
+    /// Stores a webhook of an existing user (`NotFound` when the user is
+    /// gone; `Conflict(Unique::Id)` on an id clash). Deleting the user
+    /// deletes their webhooks and deliveries.
+    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook>;
+
+    /// The user's webhooks, oldest first.
+    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>>;
+
+    /// One of the user's webhooks (`NotFound` otherwise).
+    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook>;
+
+    /// Deletes one of the user's webhooks with its deliveries (`NotFound`
+    /// otherwise).
+    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()>;
+
+    /// Every webhook of every user, oldest first (for the delivery worker).
+    async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>>;
+
+    /// Takes or renews the delivery lease of a webhook for `node` until
+    /// `until`, atomically: `true` when it was free, expired (its `until`
+    /// is in the past) or already held by `node`; `false` (nothing written)
+    /// when another node holds it, or the webhook is gone.
+    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool>;
+
+    /// Sets a webhook's cursor (the last event delivered or given up on),
+    /// only while `node` holds its lease: `false` (nothing written)
+    /// otherwise, or when the webhook is gone.
+    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool>;
+
+    /// Records (inserts or replaces, by webhook and event id) a delivery;
+    /// only the newest 50 deliveries (by event id) of a webhook are kept. Does
+    /// nothing when the webhook is gone.
+    async fn record_webhook_delivery(&self, delivery: WebhookDelivery) -> StoreResult<()>;
+
+    /// The webhook's kept deliveries, newest (highest event id) first.
+    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>>;
 
     // ---- invitations -------------------------------------------------------
 

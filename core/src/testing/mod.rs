@@ -47,6 +47,7 @@ macro_rules! store_conformance {
             list_users_pages_in_order,
             invitations_work_once,
             api_tokens_roundtrip_and_scope,
+            webhooks_roundtrip_lease_and_deliveries,
             project_create_read_list,
             project_uniqueness_conflicts,
             concurrent_project_creates_same_vm_one_wins,

@@ -214,9 +214,18 @@ impl Slipway {
     /// Closes every WebSocket of this instance with [`CLOSE_GOING_AWAY`]
     /// (1001) and resolves when all have ended; new ones are refused with
     /// 503 from then on. Hosts call it on shutdown, next to stopping their
-    /// HTTP server, and bound it with their grace period.
-    pub async fn shutdown_websockets(&self) {
-        self.inner.ws_registry.shut_down().await
+    /// HTTP server, and bound it with their grace period. The webhook
+    /// delivery worker of this instance stops too (after the attempts under
+    /// way) and gives its leases back.
+    ///
+    /// Everything is told to stop when this is called; the returned future
+    /// only waits (it holds no handle of the instance, so it can be spawned).
+    pub fn shutdown_websockets(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let worker = self.inner.webhook_worker.shut_down();
+        let sockets = self.inner.ws_registry.shut_down();
+        async move {
+            tokio::join!(worker, sockets);
+        }
     }
 
     /// How many WebSocket sessions are open on this instance.

@@ -67,10 +67,13 @@ impl Registry {
         self.shutdown.subscribe()
     }
 
-    /// Tells every session to close, then waits until none is open.
-    pub(crate) async fn shut_down(&self) {
+    /// Tells every session to close (now); the future resolves when none
+    /// is open (it does not borrow the registry).
+    pub(crate) fn shut_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.shutdown.send_replace(true);
         let mut open = self.open.subscribe();
-        let _ = open.wait_for(|n| *n == 0).await;
+        async move {
+            let _ = open.wait_for(|n| *n == 0).await;
+        }
     }
 }

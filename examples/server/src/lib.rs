@@ -189,6 +189,12 @@ pub struct Args {
     #[arg(long, env = "SLIPWAY_GITHUB_VERIFY_TOKENS", default_value_t = true, action = clap::ArgAction::Set)]
     pub github_verify_tokens: bool,
 
+    /// Let webhooks call loopback, private and other non-public addresses
+    /// (`true`/`false`; off by default: a user could otherwise reach
+    /// services inside your network).
+    #[arg(long, env = "SLIPWAY_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+
     /// DNS resolvers for domain checks, `ip:port,...` (default: the system's).
     #[arg(long, env = "SLIPWAY_DNS_SERVERS", value_delimiter = ',')]
     pub dns_servers: Vec<SocketAddr>,
@@ -385,6 +391,7 @@ pub async fn build(
         .github_api_url(args.github_api_url.clone())
         .github_timeout(args.github_timeout)
         .verify_personal_access_tokens(args.github_verify_tokens)
+        .webhook_allow_private(args.webhook_allow_private)
         .docs(args.docs && !args.no_docs)
         .configure(|c| {
             c.body_limit = args.body_limit;
@@ -515,7 +522,9 @@ pub(crate) async fn close_websockets_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     shutdown.await;
-    tokio::spawn(async move { slipway.shutdown_websockets().await });
+    // Tell sockets and the webhook worker now; the future holds no handle
+    // of the instance, so nothing keeps the store open once serving ends.
+    tokio::spawn(slipway.shutdown_websockets());
 }
 
 /// A server running in the background (for tests and embedding).

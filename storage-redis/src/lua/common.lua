@@ -110,3 +110,10 @@ local function remove_api_token(tid, uid)
   end
   redis.call('ZREM', k('user', uid, 'apitokens'), tid)
 end
+
+-- Removes webhook `wid` of user `uid` with its state and deliveries.
+local function remove_webhook(wid, uid)
+  redis.call('DEL', k('webhook', wid), k('webhook', wid, 'state'), k('webhook', wid, 'deliveries'))
+  redis.call('ZREM', k('user', uid, 'webhooks'), wid)
+  redis.call('ZREM', k('webhooks'), wid)
+end

@@ -16,12 +16,15 @@ end
 for _, tid in ipairs(redis.call('ZRANGE', k('user', uid, 'apitokens'), 0, -1)) do
   remove_api_token(tid, uid)
 end
+for _, wid in ipairs(redis.call('ZRANGE', k('user', uid, 'webhooks'), 0, -1)) do
+  remove_webhook(wid, uid)
+end
 for _, pid in ipairs(redis.call('ZRANGE', k('user', uid, 'projects'), 0, -1)) do
   remove_project(pid, uid)
   emit(uid, pid, 'DELETE', cjson.encode({id = pid}))
 end
 redis.call('DEL', k('user', uid, 'auths'), k('user', uid, 'authidx'),
-  k('user', uid, 'apitokens'), k('user', uid, 'projects'), k('user', uid, 'networks'),
+  k('user', uid, 'apitokens'), k('user', uid, 'webhooks'), k('user', uid, 'projects'), k('user', uid, 'networks'),
   k('user', uid))
 redis.call('ZREM', k('users'), uid)
 return {'ok'}

@@ -17,6 +17,7 @@ pub(crate) mod openapi;
 pub(crate) mod projects;
 pub(crate) mod tokens;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 /// The paging parameters of every list (`GET /project`, `/networks`,
 /// `/domains`, `/authorization`).
@@ -89,6 +90,31 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         method: Method::DELETE,
         path: "/tokens/{id}",
         handler: |s, r| Box::pin(tokens::delete(s, r)),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/webhooks",
+        handler: |s, r| Box::pin(webhooks::create(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/webhooks",
+        handler: |s, r| Box::pin(webhooks::list(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/webhooks/{id}",
+        handler: |s, r| Box::pin(webhooks::get(s, r)),
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/webhooks/{id}",
+        handler: |s, r| Box::pin(webhooks::delete(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/webhooks/{id}/deliveries",
+        handler: |s, r| Box::pin(webhooks::deliveries(s, r)),
     },
     Endpoint {
         method: Method::GET,

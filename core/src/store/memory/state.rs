@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::error::{StoreError, Unique};
 use crate::model::{
-    ApiToken, Authorization, Domain, Event, Invitation, Network, Project, User, UserUpdate,
+    ApiToken, Authorization, Domain, Event, Invitation, Network, Project, User, UserUpdate, Webhook,
 };
 use crate::store::StoreResult;
 
@@ -21,6 +21,10 @@ pub(super) struct State {
     user_order: Ordered,
     pub(super) invitations: BTreeMap<String, (u64, Invitation)>,
     pub(super) api_tokens: BTreeMap<String, (u64, ApiToken)>,
+    /// Webhooks with their lease (node, until).
+    pub(super) webhooks: BTreeMap<String, (u64, Webhook, Option<Lease>)>,
+    /// Deliveries per webhook, by event id.
+    pub(super) deliveries: HashMap<String, BTreeMap<u64, crate::model::WebhookDelivery>>,
     emails: HashMap<String, String>,
     github_ids: HashMap<i64, String>,
     pub(super) auths: BTreeMap<String, (u64, Authorization)>,
@@ -42,6 +46,9 @@ pub(super) struct State {
 }
 
 /// Sorts `(seq, item)` pairs and drops the sequence numbers.
+/// A webhook's delivery lease: the node holding it and until when.
+pub(super) type Lease = (String, crate::model::Timestamp);
+
 pub(super) fn sorted<T: Clone>(items: impl Iterator<Item = (u64, T)>) -> Vec<T> {
     let mut v: Vec<(u64, T)> = items.collect();
     v.sort_by_key(|(seq, _)| *seq);
@@ -172,6 +179,16 @@ impl State {
         }
         self.auths.retain(|_, (_, a)| a.user_id != id);
         self.api_tokens.retain(|_, (_, t)| t.user_id != id);
+        let gone: Vec<String> = self
+            .webhooks
+            .values()
+            .filter(|(_, w, _)| w.user_id == id)
+            .map(|(_, w, _)| w.id.clone())
+            .collect();
+        for wid in gone {
+            self.webhooks.remove(&wid);
+            self.deliveries.remove(&wid);
+        }
         Ok(self
             .owner_projects
             .get(id)

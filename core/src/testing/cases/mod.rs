@@ -5,12 +5,14 @@ mod counters;
 mod events;
 mod networks;
 mod projects;
+mod webhooks;
 
 pub use accounts::*;
 pub use counters::*;
 pub use events::*;
 pub use networks::*;
 pub use projects::*;
+pub use webhooks::*;
 
 use std::time::Duration;
 
