@@ -204,6 +204,10 @@ impl Store for PgStore {
         self.run(self.pg_list_projects(owner_id)).await
     }
 
+    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+        self.run(self.pg_count_projects(owner_id)).await
+    }
+
     async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
         self.run(self.pg_get_project(owner_id, id)).await
     }

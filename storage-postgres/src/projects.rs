@@ -207,6 +207,15 @@ impl PgStore {
         Ok(project)
     }
 
+    pub(crate) async fn pg_count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects WHERE owner_id = $1")
+            .bind(owner_id)
+            .fetch_one(&self.inner.pool)
+            .await
+            .db()?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     pub(crate) async fn pg_list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
         let rows: Vec<ProjectWithNetworks> = sqlx::query_as(concat!(
             "SELECT ",

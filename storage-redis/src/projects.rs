@@ -86,6 +86,12 @@ pub(crate) async fn create_project(s: &RedisStore, project: Project) -> StoreRes
     }
 }
 
+pub(crate) async fn count_projects(s: &RedisStore, owner_id: &str) -> StoreResult<usize> {
+    let mut conn = s.conn();
+    let key = s.key(&format!("user:{owner_id}:projects"));
+    s.timed(async move { conn.zcard(key).await }).await
+}
+
 pub(crate) async fn list_projects(s: &RedisStore, owner_id: &str) -> StoreResult<Vec<Project>> {
     Ok(snapshots(s, owner_id, "")
         .await?

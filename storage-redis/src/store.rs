@@ -180,6 +180,10 @@ impl Store for RedisStore {
         projects::list_projects(self, owner_id).await
     }
 
+    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+        projects::count_projects(self, owner_id).await
+    }
+
     async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
         projects::get_project(self, owner_id, id).await
     }

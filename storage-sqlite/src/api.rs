@@ -204,6 +204,10 @@ impl Store for SqliteStore {
         self.run(self.lite_list_projects(owner_id)).await
     }
 
+    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+        self.run(self.lite_count_projects(owner_id)).await
+    }
+
     async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
         self.run(self.lite_get_project(owner_id, id)).await
     }

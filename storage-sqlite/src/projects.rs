@@ -276,6 +276,15 @@ impl SqliteStore {
         Ok(project)
     }
 
+    pub(crate) async fn lite_count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects WHERE owner_id = ?1")
+            .bind(owner_id)
+            .fetch_one(&self.inner.readers)
+            .await
+            .db()?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     pub(crate) async fn lite_list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
         let rows: Vec<ProjectWithNetworks> = sqlx::query_as(&format!(
             "SELECT {WITH_NETWORKS} FROM projects p WHERE p.owner_id = ?1 ORDER BY p.seq"

@@ -109,10 +109,9 @@ impl Projects<'_> {
         let owned = self
             .core
             .store
-            .list_projects(&owner.id)
+            .count_projects(&owner.id)
             .await
-            .map_err(|e| Error::store(Resource::Project, e))?
-            .len();
+            .map_err(|e| Error::store(Resource::Project, e))?;
         if owned >= max {
             // Checked before the write: concurrent creates of one user may
             // pass it together (each needs its own sourceId and vmId).

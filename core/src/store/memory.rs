@@ -537,6 +537,10 @@ impl Store for MemoryStore {
         Ok(self.lock().projects_of(owner_id))
     }
 
+    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+        Ok(self.lock().count_projects(owner_id))
+    }
+
     async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
         let st = self.lock();
         let p = st.owned_project(owner_id, id)?;

@@ -239,6 +239,10 @@ impl Store for Metered {
         timed("list_projects", self.0.list_projects(owner_id)).await
     }
 
+    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+        timed("count_projects", self.0.count_projects(owner_id)).await
+    }
+
     async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
         timed("get_project", self.0.get_project(owner_id, id)).await
     }

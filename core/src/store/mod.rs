@@ -220,6 +220,10 @@ pub trait Store: Send + Sync + 'static {
     /// The owner's projects, oldest first, each with its networks.
     async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>>;
 
+    /// How many projects the owner has (for the per-user quota; one cheap
+    /// read, not a listing).
+    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize>;
+
     /// One of the owner's projects, with its networks.
     async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project>;
 

@@ -49,6 +49,7 @@ macro_rules! store_conformance {
             api_tokens_roundtrip_and_scope,
             webhooks_roundtrip_lease_and_deliveries,
             project_create_read_list,
+            count_projects_follows_creates_and_deletes,
             project_uniqueness_conflicts,
             concurrent_project_creates_same_vm_one_wins,
             project_update_and_conflicts,

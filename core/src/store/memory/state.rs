@@ -74,6 +74,10 @@ impl State {
 
     // ---- users ---------------------------------------------------------
 
+    pub(super) fn count_projects(&self, owner_id: &str) -> usize {
+        self.owner_projects.get(owner_id).map_or(0, |set| set.len())
+    }
+
     pub(super) fn has_users(&self) -> bool {
         !self.users.is_empty()
     }

@@ -22,6 +22,21 @@ pub async fn project_create_read_list(store: &dyn Store) {
     );
 }
 
+/// `count_projects` counts the owner's projects only, and follows deletes.
+pub async fn count_projects_follows_creates_and_deletes(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let b = user(store, "b").await;
+    assert_eq!(store.count_projects(&a.id).await.unwrap(), 0);
+    let p1 = store.create_project(new_project(&a.id)).await.unwrap();
+    store.create_project(new_project(&a.id)).await.unwrap();
+    store.create_project(new_project(&b.id)).await.unwrap();
+    assert_eq!(store.count_projects(&a.id).await.unwrap(), 2);
+    assert_eq!(store.count_projects(&b.id).await.unwrap(), 1);
+    store.delete_project(&a.id, &p1.id).await.unwrap();
+    assert_eq!(store.count_projects(&a.id).await.unwrap(), 1);
+    assert_eq!(store.count_projects("nobody").await.unwrap(), 0);
+}
+
 /// sourceId, vmId and path (when set) are unique instance-wide.
 pub async fn project_uniqueness_conflicts(store: &dyn Store) {
     let a = user(store, "a").await;
