@@ -202,6 +202,19 @@ pub fn random_token(n: usize) -> String {
         .collect()
 }
 
+/// `prefix` followed by 256 bits from the OS CSPRNG in base64url (43
+/// characters): the shape of API tokens, invitation tokens and webhook
+/// secrets.
+pub(crate) fn prefixed_secret(prefix: &str) -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

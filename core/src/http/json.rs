@@ -177,6 +177,21 @@ pub(crate) fn port(value: &serde_json::Value) -> Result<u16, ApiError> {
         .ok_or_else(|| ApiError::bad_request("port must be an integer between 1 and 65535"))
 }
 
+/// A JSON array of strings (`scopes`, `events`, `projectIds`), or a 400
+/// naming `field`.
+pub(crate) fn strings(
+    field: &str,
+    value: &serde_json::Value,
+) -> Result<Vec<String>, super::ApiError> {
+    let bad = || super::ApiError::bad_request(format!("{field} must be an array of strings"));
+    value
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

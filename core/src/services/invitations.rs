@@ -1,7 +1,6 @@
 //! Invitations: an admin invites an email with a role; the invited person
 //! signs up with the token, whatever the sign-up policy, once.
 
-use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
@@ -81,12 +80,7 @@ impl Invitations<'_> {
         if exists.is_some() {
             return Err(Error::Conflict(super::Unique::Email));
         }
-        let mut bytes = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-        let token = format!(
-            "slwi_{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        );
+        let token = crate::crypto::prefixed_secret("slwi_");
         let now = chrono::Utc::now();
         let ttl = chrono::Duration::from_std(self.core.config.invitation_ttl)
             .unwrap_or(chrono::Duration::days(7));

@@ -264,6 +264,36 @@ impl Core {
         }
     }
 
+    /// `ids` (at most 100, each a project of `user_id`) without repeats, in
+    /// order: the `projectIds` of API tokens and webhooks.
+    pub(crate) async fn own_project_ids(
+        &self,
+        user_id: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<String>> {
+        if ids.len() > 100 {
+            return Err(Error::invalid(
+                "projectIds",
+                "projectIds may name at most 100 projects",
+            ));
+        }
+        let mut unique: Vec<String> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let known = issued(&id, Resource::Project).is_ok()
+                && self.store.get_project(user_id, &id).await.is_ok();
+            if !known {
+                return Err(Error::invalid(
+                    "projectIds",
+                    "projectIds must name projects of yours",
+                ));
+            }
+            if !unique.contains(&id) {
+                unique.push(id);
+            }
+        }
+        Ok(unique)
+    }
+
     /// Passes any authenticated principal whose user still exists.
     pub(crate) async fn require_signed_in(&self, actor: &Principal) -> Result<()> {
         if actor.is_system() {

@@ -10,8 +10,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use base64::Engine as _;
-
 use super::invitations::token_hash;
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::model::{ApiToken, Scope};
@@ -125,36 +123,9 @@ impl ApiTokens<'_> {
         };
         let project_ids = match input.project_ids {
             None => None,
-            Some(ids) => {
-                if ids.len() > 100 {
-                    return Err(Error::invalid(
-                        "projectIds",
-                        "projectIds may name at most 100 projects",
-                    ));
-                }
-                let mut unique: Vec<String> = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let known = issued(&id, Resource::Project).is_ok()
-                        && self.core.store.get_project(&user.id, &id).await.is_ok();
-                    if !known {
-                        return Err(Error::invalid(
-                            "projectIds",
-                            "projectIds must name projects of yours",
-                        ));
-                    }
-                    if !unique.contains(&id) {
-                        unique.push(id);
-                    }
-                }
-                Some(unique)
-            }
+            Some(ids) => Some(self.core.own_project_ids(&user.id, ids).await?),
         };
-        let mut bytes = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-        let secret = format!(
-            "{API_TOKEN_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        );
+        let secret = crate::crypto::prefixed_secret(API_TOKEN_PREFIX);
         let token = ApiToken {
             id: new_id(),
             user_id: user.id.clone(),

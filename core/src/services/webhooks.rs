@@ -7,8 +7,6 @@
 
 use std::net::IpAddr;
 
-use base64::Engine as _;
-
 use super::{issued, new_id, Core, Error, Principal, Resource, Result};
 use crate::model::{Sealed, Webhook, WebhookDelivery};
 
@@ -211,29 +209,7 @@ impl Webhooks<'_> {
         }
         let project_ids = match input.project_ids {
             None => None,
-            Some(ids) => {
-                if ids.len() > 100 {
-                    return Err(Error::invalid(
-                        "projectIds",
-                        "projectIds may name at most 100 projects",
-                    ));
-                }
-                let mut unique: Vec<String> = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let known = issued(&id, Resource::Project).is_ok()
-                        && self.core.store.get_project(&user.id, &id).await.is_ok();
-                    if !known {
-                        return Err(Error::invalid(
-                            "projectIds",
-                            "projectIds must name projects of yours",
-                        ));
-                    }
-                    if !unique.contains(&id) {
-                        unique.push(id);
-                    }
-                }
-                Some(unique)
-            }
+            Some(ids) => Some(self.core.own_project_ids(&user.id, ids).await?),
         };
         let (url, _) = resolve_target(input.url.trim(), self.core.config.webhook_allow_private)
             .await
@@ -258,12 +234,7 @@ impl Webhooks<'_> {
             .last_event_id()
             .await
             .map_err(|e| Error::store(Resource::Event, e))?;
-        let mut bytes = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-        let secret = format!(
-            "{WEBHOOK_SECRET_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        );
+        let secret = crate::crypto::prefixed_secret(WEBHOOK_SECRET_PREFIX);
         let id = new_id();
         let webhook = Webhook {
             secret: self.core.seal_webhook_secret(&user.id, &id, &secret),

@@ -4,6 +4,7 @@ use http::{header, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::http::json::strings;
 use crate::http::{json_response, no_content, ApiError, ApiRequest, ErrorBody, Response};
 use crate::model::{ApiTokenView, Scope};
 use crate::services::NewApiToken;
@@ -38,16 +39,6 @@ pub(crate) struct CreatedToken {
     /// `slw_…`: send it as `Authorization: Bearer slw_…`. Shown only here;
     /// only its SHA-256 is stored.
     token: String,
-}
-
-fn strings(field: &str, value: &serde_json::Value) -> Result<Vec<String>, ApiError> {
-    let bad = || ApiError::bad_request(format!("{field} must be an array of strings"));
-    value
-        .as_array()
-        .ok_or_else(bad)?
-        .iter()
-        .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
-        .collect()
 }
 
 #[utoipa::path(

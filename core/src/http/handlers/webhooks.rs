@@ -5,6 +5,7 @@ use http::{header, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::http::json::strings;
 use crate::http::{json_response, no_content, ApiError, ApiRequest, ErrorBody, Response};
 use crate::model::{WebhookDelivery, WebhookView};
 use crate::services::NewWebhook;
@@ -36,16 +37,6 @@ pub(crate) struct CreatedWebhookBody {
     /// `whsec_…`: the HMAC-SHA256 key of `X-Slipway-Signature`. Shown only
     /// here; stored encrypted.
     secret: String,
-}
-
-fn strings(field: &str, value: &serde_json::Value) -> Result<Vec<String>, ApiError> {
-    let bad = || ApiError::bad_request(format!("{field} must be an array of strings"));
-    value
-        .as_array()
-        .ok_or_else(bad)?
-        .iter()
-        .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
-        .collect()
 }
 
 #[utoipa::path(
