@@ -149,6 +149,8 @@ pub struct Config {
     /// How long a failing delivery is retried before it is given up
     /// (default 1 hour).
     pub webhook_give_up_after: Duration,
+    /// How long audit entries are kept (default 90 days).
+    pub audit_retention: Duration,
 }
 
 impl Default for Config {
@@ -194,6 +196,7 @@ impl Default for Config {
             webhook_allow_private: false,
             webhook_retry_base: Duration::from_secs(5),
             webhook_give_up_after: Duration::from_secs(3600),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }

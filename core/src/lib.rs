@@ -188,6 +188,12 @@ impl SlipwayBuilder {
         self.config.webhook_give_up_after = after;
         self
     }
+    /// How long audit entries are kept before they are deleted (default 90
+    /// days; at least one second).
+    pub fn audit_retention(mut self, retention: Duration) -> Self {
+        self.config.audit_retention = retention;
+        self
+    }
     /// How long a domain verification waits for DNS (default 5 s).
     pub fn dns_timeout(mut self, timeout: Duration) -> Self {
         self.config.dns_timeout = timeout;
@@ -298,6 +304,11 @@ impl SlipwayBuilder {
         if config.session_check_interval.is_zero() || config.invitation_ttl.is_zero() {
             return Err(BuildError::Invalid(
                 "session check interval and invitation lifetime must be positive".into(),
+            ));
+        }
+        if config.audit_retention.is_zero() {
+            return Err(BuildError::Invalid(
+                "audit retention must be positive".into(),
             ));
         }
         if config.dns_timeout.is_zero() {
@@ -456,6 +467,13 @@ impl Slipway {
     /// Invitations to sign up (admins and the system principal).
     pub fn invitations(&self) -> services::Invitations<'_> {
         services::Invitations {
+            core: &self.inner.core,
+        }
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> services::Audit<'_> {
+        services::Audit {
             core: &self.inner.core,
         }
     }

@@ -1053,3 +1053,327 @@ impl From<&Webhook> for WebhookView {
         }
     }
 }
+
+// ---- audit log ---------------------------------------------------------------
+
+/// What an audit entry records: one state change or security event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// A sign-up (`POST /auth/signup`, or a first GitHub sign-in).
+    #[serde(rename = "auth.signup")]
+    Signup,
+    /// A successful sign-in with email and password.
+    #[serde(rename = "auth.signin.success")]
+    SigninSuccess,
+    /// A failed sign-in: wrong password, unknown email or disabled account.
+    #[serde(rename = "auth.signin.failure")]
+    SigninFailure,
+    /// A sign-in with GitHub.
+    #[serde(rename = "auth.github.signin")]
+    GitHubSignin,
+    /// A GitHub account linked to a user.
+    #[serde(rename = "auth.github.link")]
+    GitHubLink,
+    /// A user changed their own name or email.
+    #[serde(rename = "auth.me.update")]
+    MeUpdate,
+    /// A password changed by its user (outcome `failure`: wrong current
+    /// password).
+    #[serde(rename = "auth.password.change")]
+    PasswordChange,
+    /// Every session of a user ended.
+    #[serde(rename = "auth.signout_all")]
+    SignoutAll,
+    /// A user created by an admin, the host or `admin create-user`.
+    #[serde(rename = "user.create")]
+    UserCreate,
+    /// A user's role, name, email or disabled flag changed by an admin.
+    #[serde(rename = "user.update")]
+    UserUpdate,
+    /// A password reset by an admin (`admin reset-password`).
+    #[serde(rename = "user.password.reset")]
+    UserPasswordReset,
+    /// A user deleted with everything they own.
+    #[serde(rename = "user.delete")]
+    UserDelete,
+    /// An invitation created.
+    #[serde(rename = "invitation.create")]
+    InvitationCreate,
+    /// An invitation withdrawn.
+    #[serde(rename = "invitation.delete")]
+    InvitationDelete,
+    /// An API token created.
+    #[serde(rename = "token.create")]
+    TokenCreate,
+    /// An API token revoked.
+    #[serde(rename = "token.revoke")]
+    TokenRevoke,
+    /// A webhook created.
+    #[serde(rename = "webhook.create")]
+    WebhookCreate,
+    /// A webhook deleted.
+    #[serde(rename = "webhook.delete")]
+    WebhookDelete,
+    /// An authorization created (or its secret replaced).
+    #[serde(rename = "authorization.create")]
+    AuthorizationCreate,
+    /// An authorization deleted.
+    #[serde(rename = "authorization.delete")]
+    AuthorizationDelete,
+    /// An authorization's secret sealed again under a new instance key
+    /// (`secret rotate`).
+    #[serde(rename = "authorization.reseal")]
+    AuthorizationReseal,
+    /// A project created.
+    #[serde(rename = "project.create")]
+    ProjectCreate,
+    /// A project changed.
+    #[serde(rename = "project.update")]
+    ProjectUpdate,
+    /// A project deleted.
+    #[serde(rename = "project.delete")]
+    ProjectDelete,
+    /// A network connection created.
+    #[serde(rename = "network.create")]
+    NetworkCreate,
+    /// A network connection changed.
+    #[serde(rename = "network.update")]
+    NetworkUpdate,
+    /// A network connection deleted.
+    #[serde(rename = "network.delete")]
+    NetworkDelete,
+    /// A domain registered.
+    #[serde(rename = "domain.create")]
+    DomainCreate,
+    /// A domain's ownership verified (it became linked).
+    #[serde(rename = "domain.verify")]
+    DomainVerify,
+    /// A domain deleted.
+    #[serde(rename = "domain.delete")]
+    DomainDelete,
+    /// The GitHub application configured.
+    #[serde(rename = "github.configure")]
+    GitHubConfigure,
+}
+
+impl AuditAction {
+    /// Every action.
+    pub const ALL: [AuditAction; 31] = [
+        AuditAction::Signup,
+        AuditAction::SigninSuccess,
+        AuditAction::SigninFailure,
+        AuditAction::GitHubSignin,
+        AuditAction::GitHubLink,
+        AuditAction::MeUpdate,
+        AuditAction::PasswordChange,
+        AuditAction::SignoutAll,
+        AuditAction::UserCreate,
+        AuditAction::UserUpdate,
+        AuditAction::UserPasswordReset,
+        AuditAction::UserDelete,
+        AuditAction::InvitationCreate,
+        AuditAction::InvitationDelete,
+        AuditAction::TokenCreate,
+        AuditAction::TokenRevoke,
+        AuditAction::WebhookCreate,
+        AuditAction::WebhookDelete,
+        AuditAction::AuthorizationCreate,
+        AuditAction::AuthorizationDelete,
+        AuditAction::AuthorizationReseal,
+        AuditAction::ProjectCreate,
+        AuditAction::ProjectUpdate,
+        AuditAction::ProjectDelete,
+        AuditAction::NetworkCreate,
+        AuditAction::NetworkUpdate,
+        AuditAction::NetworkDelete,
+        AuditAction::DomainCreate,
+        AuditAction::DomainVerify,
+        AuditAction::DomainDelete,
+        AuditAction::GitHubConfigure,
+    ];
+
+    /// The action's name (`project.create`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Signup => "auth.signup",
+            AuditAction::SigninSuccess => "auth.signin.success",
+            AuditAction::SigninFailure => "auth.signin.failure",
+            AuditAction::GitHubSignin => "auth.github.signin",
+            AuditAction::GitHubLink => "auth.github.link",
+            AuditAction::MeUpdate => "auth.me.update",
+            AuditAction::PasswordChange => "auth.password.change",
+            AuditAction::SignoutAll => "auth.signout_all",
+            AuditAction::UserCreate => "user.create",
+            AuditAction::UserUpdate => "user.update",
+            AuditAction::UserPasswordReset => "user.password.reset",
+            AuditAction::UserDelete => "user.delete",
+            AuditAction::InvitationCreate => "invitation.create",
+            AuditAction::InvitationDelete => "invitation.delete",
+            AuditAction::TokenCreate => "token.create",
+            AuditAction::TokenRevoke => "token.revoke",
+            AuditAction::WebhookCreate => "webhook.create",
+            AuditAction::WebhookDelete => "webhook.delete",
+            AuditAction::AuthorizationCreate => "authorization.create",
+            AuditAction::AuthorizationDelete => "authorization.delete",
+            AuditAction::AuthorizationReseal => "authorization.reseal",
+            AuditAction::ProjectCreate => "project.create",
+            AuditAction::ProjectUpdate => "project.update",
+            AuditAction::ProjectDelete => "project.delete",
+            AuditAction::NetworkCreate => "network.create",
+            AuditAction::NetworkUpdate => "network.update",
+            AuditAction::NetworkDelete => "network.delete",
+            AuditAction::DomainCreate => "domain.create",
+            AuditAction::DomainVerify => "domain.verify",
+            AuditAction::DomainDelete => "domain.delete",
+            AuditAction::GitHubConfigure => "github.configure",
+        }
+    }
+
+    /// The action named `s`, if any.
+    pub fn parse(s: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the recorded action succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOutcome {
+    /// It happened.
+    Success,
+    /// It was attempted and refused (a failed sign-in).
+    Failure,
+}
+
+/// Who acted: a user, possibly through one of their API tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditActor {
+    /// The acting user.
+    pub user_id: String,
+    /// The API token used, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+}
+
+/// What an action was done to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditTarget {
+    /// The kind of record: `user`, `project`, `network`, `domain`,
+    /// `authorization`, `token`, `webhook`, `invitation` or `setting`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The record's id (the setting's key for `setting`).
+    pub id: String,
+}
+
+impl AuditTarget {
+    /// A target of kind `kind` with id `id`.
+    pub fn new(kind: &str, id: impl Into<String>) -> Self {
+        AuditTarget {
+            kind: kind.to_string(),
+            id: id.into(),
+        }
+    }
+}
+
+/// One entry of the audit log. Written in the same atomic step as the change
+/// it records; never holds a secret, password or token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Entry id: 32 hex digits, time-ordered (newer entries have greater
+    /// ids).
+    pub id: String,
+    /// When it happened (RFC 3339).
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub at: DateTime<Utc>,
+    /// Who acted (`null`: an anonymous caller, or the host and the admin
+    /// commands).
+    pub actor: Option<AuditActor>,
+    /// What happened.
+    pub action: AuditAction,
+    /// What it was done to, when there is such a record.
+    pub target: Option<AuditTarget>,
+    /// The client's address, when known.
+    pub ip: Option<String>,
+    /// The request's `X-Request-Id`, when it came over HTTP.
+    pub request_id: Option<String>,
+    /// Whether it succeeded.
+    pub outcome: AuditOutcome,
+}
+
+impl AuditEntry {
+    /// A successful `action` at `at`, with a fresh time-ordered id and no
+    /// actor, target or origin.
+    pub fn new(action: AuditAction, at: Timestamp) -> Self {
+        AuditEntry {
+            id: audit_id(at),
+            at,
+            actor: None,
+            action,
+            target: None,
+            ip: None,
+            request_id: None,
+            outcome: AuditOutcome::Success,
+        }
+    }
+
+    /// The same entry with target `kind`/`id`.
+    pub fn target(mut self, kind: &str, id: impl Into<String>) -> Self {
+        self.target = Some(AuditTarget::new(kind, id));
+        self
+    }
+
+    /// The user id of the actor, if any.
+    pub fn actor_id(&self) -> Option<&str> {
+        self.actor.as_ref().map(|a| a.user_id.as_str())
+    }
+}
+
+/// A time-ordered entry id: microseconds since the epoch and 64 random bits,
+/// as 32 hex digits.
+fn audit_id(at: Timestamp) -> String {
+    let micros = u64::try_from(at.timestamp_micros()).unwrap_or(0);
+    format!("{micros:016x}{:016x}", rand::random::<u64>())
+}
+
+/// Whether `id` has the form of an audit entry id (32 lowercase hex digits).
+pub fn is_audit_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Which audit entries to read ([`Store::list_audit`](crate::store::Store::list_audit)):
+/// newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only entries whose actor is this user.
+    pub actor: Option<String>,
+    /// Only entries of this action.
+    pub action: Option<AuditAction>,
+    /// Only entries older than this entry id (the previous page's last).
+    pub before: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+impl AuditQuery {
+    /// Whether `entry` passes the actor and action filters and the cursor.
+    pub fn matches(&self, entry: &AuditEntry) -> bool {
+        self.actor
+            .as_deref()
+            .is_none_or(|a| entry.actor_id() == Some(a))
+            && self.action.is_none_or(|a| entry.action == a)
+            && self.before.as_deref().is_none_or(|b| entry.id.as_str() < b)
+    }
+}

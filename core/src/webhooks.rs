@@ -481,7 +481,14 @@ mod tests {
             .unwrap();
         let store = slipway.store().clone();
         let user = store
-            .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+            .create_user(
+                new_user("a"),
+                RoleGate::FirstUserAdmin,
+                &crate::model::AuditEntry::new(
+                    crate::model::AuditAction::ProjectCreate,
+                    chrono::Utc::now(),
+                ),
+            )
             .await
             .unwrap();
         let hook = Webhook {
@@ -494,10 +501,28 @@ mod tests {
             created_at: chrono::Utc::now(),
             cursor: 0,
         };
-        store.create_webhook(hook.clone()).await.unwrap();
+        store
+            .create_webhook(
+                hook.clone(),
+                &crate::model::AuditEntry::new(
+                    crate::model::AuditAction::ProjectCreate,
+                    chrono::Utc::now(),
+                ),
+            )
+            .await
+            .unwrap();
         // Ten events while no worker runs: the log keeps the last three.
         for _ in 0..10 {
-            store.create_project(new_project(&user.id)).await.unwrap();
+            store
+                .create_project(
+                    new_project(&user.id),
+                    &crate::model::AuditEntry::new(
+                        crate::model::AuditAction::ProjectCreate,
+                        chrono::Utc::now(),
+                    ),
+                )
+                .await
+                .unwrap();
         }
         slipway.start_webhook_delivery();
         let mut cursor = 0;

@@ -46,7 +46,11 @@ async fn racing_writers_are_followed_without_gap_or_duplicate() {
     .await
     .unwrap();
     let owner = store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let mut feed = store.events(Some(0)).await.unwrap();
@@ -55,7 +59,10 @@ async fn racing_writers_are_followed_without_gap_or_duplicate() {
         let owner = owner.id.clone();
         tokio::spawn(async move {
             for _ in 0..25 {
-                store.create_project(new_project(&owner)).await.unwrap();
+                store
+                    .create_project(new_project(&owner), &slipway_core::testing::cases::audit())
+                    .await
+                    .unwrap();
             }
         })
     });
@@ -82,14 +89,23 @@ async fn feed_survives_a_killed_listener_connection() {
     .await
     .unwrap();
     let owner = store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let mut feed = store.events(None).await.unwrap();
     let create = |store: &PgStore| {
         let p: Project = new_project(&owner.id);
         let store = store.clone();
-        async move { store.create_project(p).await.unwrap() }
+        async move {
+            store
+                .create_project(p, &slipway_core::testing::cases::audit())
+                .await
+                .unwrap()
+        }
     };
     create(&store).await;
     assert_eq!(next_id(&mut feed).await, 1);
@@ -126,9 +142,13 @@ async fn nodes_starting_at_once_migrate_safely() {
         PgStore::connect(&url, PgOptions::default()),
     );
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
-    let users = futures::future::join_all(
-        [&a, &b, &c].map(|s| s.create_user(new_user("n"), RoleGate::FirstUserAdmin)),
-    )
+    let users = futures::future::join_all([&a, &b, &c].map(|s| {
+        s.create_user(
+            new_user("n"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
+    }))
     .await;
     let admins = users
         .iter()
@@ -205,7 +225,11 @@ async fn unreachable_database_is_unavailable_then_recovers() {
         .max_connections(2);
     let store = PgStore::connect(via.as_str(), options).await.unwrap();
     let user = store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let mut feed = store.events(None).await.unwrap();
@@ -219,7 +243,10 @@ async fn unreachable_database_is_unavailable_then_recovers() {
         );
     }
     let err = store
-        .create_project(new_project(&user.id))
+        .create_project(
+            new_project(&user.id),
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -233,7 +260,13 @@ async fn unreachable_database_is_unavailable_then_recovers() {
 
     let back = Proxy::start(proxy.port, target).await;
     assert_eq!(store.get_user(&user.id).await.unwrap(), user);
-    store.create_project(new_project(&user.id)).await.unwrap();
+    store
+        .create_project(
+            new_project(&user.id),
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
     // The feed that lived through the outage goes on.
     assert_eq!(next_id(&mut feed).await, 1);
     back.cut();
@@ -266,14 +299,27 @@ async fn racing_network_writes_leave_a_complete_last_event() {
     let Some(url) = fresh_url().await else { return };
     let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
     let owner = store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let domain = store
-        .create_domain(new_domain("example.com"))
+        .create_domain(
+            new_domain("example.com"),
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
-    let project = store.create_project(new_project(&owner.id)).await.unwrap();
+    let project = store
+        .create_project(
+            new_project(&owner.id),
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
     let mut feed = store.events(None).await.unwrap();
     let writes = (0..8).map(|i| {
         let (store, owner, project, domain) = (
@@ -285,7 +331,11 @@ async fn racing_network_writes_leave_a_complete_last_event() {
         tokio::spawn(async move {
             let host = format!("n{i}.example.com");
             store
-                .create_network(&owner, new_network(&project, &host, &domain))
+                .create_network(
+                    &owner,
+                    new_network(&project, &host, &domain),
+                    &slipway_core::testing::cases::audit(),
+                )
                 .await
                 .unwrap();
         })
@@ -393,12 +443,22 @@ async fn a_log_that_went_back_resyncs_its_subscribers() {
     .await
     .unwrap();
     let owner = store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let mut feed = store.events(None).await.unwrap();
     for _ in 0..4 {
-        store.create_project(new_project(&owner.id)).await.unwrap();
+        store
+            .create_project(
+                new_project(&owner.id),
+                &slipway_core::testing::cases::audit(),
+            )
+            .await
+            .unwrap();
         next_id(&mut feed).await;
     }
     // "Restore" a backup taken before those events.
@@ -416,7 +476,13 @@ async fn a_log_that_went_back_resyncs_its_subscribers() {
         .expect("the stream goes on")
         .expect("no store error");
     assert_eq!(item, FeedItem::Resync);
-    let p = store.create_project(new_project(&owner.id)).await.unwrap();
+    let p = store
+        .create_project(
+            new_project(&owner.id),
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
     assert_eq!(next_id(&mut feed).await, 2);
     assert_eq!(store.get_project(&owner.id, &p.id).await.unwrap().id, p.id);
 }

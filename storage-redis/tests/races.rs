@@ -31,14 +31,27 @@ async fn store() -> Option<Arc<RedisStore>> {
 async fn racing_network_creates_and_renames_give_exact_events() {
     let Some(store) = store().await else { return };
     let owner = store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let domain = store
-        .create_domain(new_domain("example.com"))
+        .create_domain(
+            new_domain("example.com"),
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
-    let project = store.create_project(new_project(&owner.id)).await.unwrap();
+    let project = store
+        .create_project(
+            new_project(&owner.id),
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
     let mut feed = store.events(None).await.unwrap();
     let mut writes = Vec::new();
     for i in 0..12 {
@@ -55,11 +68,18 @@ async fn racing_network_creates_and_renames_give_exact_events() {
                     updated_at: chrono::Utc::now(),
                     ..Default::default()
                 };
-                store.update_project(&owner, &pid, patch).await.unwrap();
+                store
+                    .update_project(&owner, &pid, patch, &slipway_core::testing::cases::audit())
+                    .await
+                    .unwrap();
             } else {
                 let host = format!("n{i}.example.com");
                 store
-                    .create_network(&owner, new_network(&pid, &host, &domain))
+                    .create_network(
+                        &owner,
+                        new_network(&pid, &host, &domain),
+                        &slipway_core::testing::cases::audit(),
+                    )
                     .await
                     .unwrap();
             }

@@ -53,10 +53,20 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
     };
     let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
     let user = store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
-    let project = store.create_project(new_project(&user.id)).await.unwrap();
+    let project = store
+        .create_project(
+            new_project(&user.id),
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
     let mut feed = store.events(None).await.unwrap();
     let rename = |name: &str| ProjectPatch {
         name: Some(name.into()),
@@ -64,7 +74,12 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
         ..Default::default()
     };
     store
-        .update_project(&user.id, &project.id, rename("one"))
+        .update_project(
+            &user.id,
+            &project.id,
+            rename("one"),
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let first = next_id(&mut feed).await;
@@ -73,7 +88,12 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
     // Every call answers Unavailable (503), none hangs and none is `Other`.
     for _ in 0..3 {
         let r = store
-            .update_project(&user.id, &project.id, rename("lost"))
+            .update_project(
+                &user.id,
+                &project.id,
+                rename("lost"),
+                &slipway_core::testing::cases::audit(),
+            )
             .await;
         assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
     }
@@ -94,10 +114,23 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
         .await
         .unwrap();
     other
-        .update_project(&user.id, &project.id, rename("two"))
+        .update_project(
+            &user.id,
+            &project.id,
+            rename("two"),
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
-    until_available(|| store.update_project(&user.id, &project.id, rename("three"))).await;
+    until_available(|| {
+        store.update_project(
+            &user.id,
+            &project.id,
+            rename("three"),
+            &slipway_core::testing::cases::audit(),
+        )
+    })
+    .await;
     let second = next_id(&mut feed).await;
     let third = next_id(&mut feed).await;
     assert_eq!((second, third), (first + 1, first + 2));
@@ -121,7 +154,11 @@ async fn a_subscriber_that_falls_behind_the_broadcast_catches_up_from_the_stream
     .await
     .unwrap();
     let user = store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let mut slow = store.events(None).await.unwrap();
@@ -129,7 +166,13 @@ async fn a_subscriber_that_falls_behind_the_broadcast_catches_up_from_the_stream
     let first = store.last_event_id().await.unwrap() + 1;
     let mut last = 0;
     for _ in 0..12 {
-        store.create_project(new_project(&user.id)).await.unwrap();
+        store
+            .create_project(
+                new_project(&user.id),
+                &slipway_core::testing::cases::audit(),
+            )
+            .await
+            .unwrap();
         last = store.last_event_id().await.unwrap();
     }
     // Once the fast subscriber has the last event, the slow one (which read
@@ -158,12 +201,22 @@ async fn after_redis_loses_its_data_subscribers_resync_then_get_every_new_event(
     };
     let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
     let user = store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let mut feed = store.events(None).await.unwrap();
     for _ in 0..5 {
-        store.create_project(new_project(&user.id)).await.unwrap();
+        store
+            .create_project(
+                new_project(&user.id),
+                &slipway_core::testing::cases::audit(),
+            )
+            .await
+            .unwrap();
     }
     for _ in 0..5 {
         next_id(&mut feed).await;
@@ -174,11 +227,21 @@ async fn after_redis_loses_its_data_subscribers_resync_then_get_every_new_event(
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
     let user = store
-        .create_user(new_user("b"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("b"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     assert_eq!(next_item(&mut feed).await, FeedItem::Resync);
-    let p = store.create_project(new_project(&user.id)).await.unwrap();
+    let p = store
+        .create_project(
+            new_project(&user.id),
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
     let e = loop {
         match next_item(&mut feed).await {
             FeedItem::Event(e) if e.project_id == p.id => break e,

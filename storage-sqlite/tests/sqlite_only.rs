@@ -35,17 +35,31 @@ async fn data_survives_closing_and_reopening_the_file() {
     let db = TempDb::new().unwrap();
     let store = open(&db).await;
     let user = store
-        .create_user(new_user("ada"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("ada"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
-    let project = store.create_project(new_project(&user.id)).await.unwrap();
+    let project = store
+        .create_project(
+            new_project(&user.id),
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
     let mut domain = new_domain("example.com");
     domain.main = true;
-    let domain = store.create_domain(domain).await.unwrap();
+    let domain = store
+        .create_domain(domain, &slipway_core::testing::cases::audit())
+        .await
+        .unwrap();
     let network = store
         .create_network(
             &user.id,
             new_network(&project.id, "app.example.com", &domain),
+            &slipway_core::testing::cases::audit(),
         )
         .await
         .unwrap();
@@ -58,9 +72,16 @@ async fn data_survives_closing_and_reopening_the_file() {
         info: serde_json::json!({"fingerprint": "SHA256:abc"}),
         created_at: chrono::Utc::now(),
     };
-    let auth = store.create_authorization(auth).await.unwrap();
+    let auth = store
+        .create_authorization(auth, &slipway_core::testing::cases::audit())
+        .await
+        .unwrap();
     store
-        .put_setting("github", serde_json::json!({"clientId": "x"}))
+        .put_setting(
+            "github",
+            serde_json::json!({"clientId": "x"}),
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let last = store.last_event_id().await.unwrap();
@@ -87,12 +108,21 @@ async fn data_survives_closing_and_reopening_the_file() {
     let mut replay = store.events(Some(0)).await.unwrap();
     assert_eq!(next_id(&mut replay).await, 1);
     assert_eq!(next_id(&mut replay).await, 2);
-    store.create_project(new_project(&user.id)).await.unwrap();
+    store
+        .create_project(
+            new_project(&user.id),
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
     assert_eq!(next_id(&mut replay).await, 3);
     // The unique indexes hold across the reopen.
     let mut dup = new_project(&user.id);
     dup.vm_id = project.vm_id.clone();
-    match store.create_project(dup).await {
+    match store
+        .create_project(dup, &slipway_core::testing::cases::audit())
+        .await
+    {
         Err(slipway_core::StoreError::Conflict(rule)) => {
             assert_eq!(rule, slipway_core::error::Unique::VmId)
         }
@@ -125,7 +155,11 @@ async fn a_second_open_of_the_same_file_is_refused_clearly() {
     // The first store is unaffected.
     store.ping().await.unwrap();
     store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
 }
@@ -159,7 +193,11 @@ async fn racing_writers_are_followed_without_gap_or_duplicate() {
     .await
     .unwrap();
     let owner = store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let mut feed = store.events(Some(0)).await.unwrap();
@@ -169,7 +207,10 @@ async fn racing_writers_are_followed_without_gap_or_duplicate() {
         let owner = owner.id.clone();
         tokio::spawn(async move {
             for _ in 0..25 {
-                store.create_project(new_project(&owner)).await.unwrap();
+                store
+                    .create_project(new_project(&owner), &slipway_core::testing::cases::audit())
+                    .await
+                    .unwrap();
             }
         })
     });
@@ -194,7 +235,11 @@ async fn a_new_database_file_is_private() {
     let db = TempDb::new().unwrap();
     let store = open(&db).await;
     store
-        .create_user(new_user("a"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     let mode = |name: &str| {

@@ -362,7 +362,12 @@ async fn deleted_users_token_is_refused() {
         .as_str()
         .unwrap()
         .to_string();
-    s.running.slipway.store().delete_user(&id).await.unwrap();
+    s.running
+        .slipway
+        .store()
+        .delete_user(&id, &slipway_core::testing::cases::audit())
+        .await
+        .unwrap();
     s.get("/auth/me", Some(&token)).await.expect_error(401);
 }
 

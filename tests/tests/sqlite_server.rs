@@ -122,7 +122,11 @@ async fn backup_copies_a_database_in_use_and_never_overwrites() {
     let running = slipway_server::build(&args, |b| b).await.unwrap();
     let ada = running
         .store()
-        .create_user(new_user("ada"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("ada"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
 
@@ -173,7 +177,11 @@ async fn backup_of_a_closed_database() {
         .await
         .unwrap();
     let ada = store
-        .create_user(new_user("ada"), RoleGate::FirstUserAdmin)
+        .create_user(
+            new_user("ada"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
         .await
         .unwrap();
     // No server holds the file any more (closing normally also checkpoints

@@ -11,7 +11,10 @@ use crate::auth::limiter::{client_key, counter_key};
 use crate::config::SignupPolicy;
 use crate::crypto::SecretString;
 use crate::github::{primary_verified, GitHubUser, TokenScopes};
-use crate::model::{Authorization, AuthorizationType, NewUser, Role, RoleGate, User, UserUpdate};
+use crate::model::{
+    AuditAction, AuditActor, AuditEntry, AuditOutcome, Authorization, AuthorizationType, NewUser,
+    Role, RoleGate, User, UserUpdate,
+};
 use crate::StoreError;
 
 /// A sign-up.
@@ -199,19 +202,33 @@ pub struct Accounts<'a> {
 impl Accounts<'_> {
     /// Creates a user under the sign-up policy: the first user of an
     /// instance is admin, later ones member.
-    async fn sign_up_user(&self, user: NewUser) -> Result<User> {
+    async fn sign_up_user(&self, user: NewUser, client: Option<IpAddr>) -> Result<User> {
         let gate = match self.core.config.signup {
             SignupPolicy::Open => RoleGate::FirstUserAdmin,
             SignupPolicy::FirstUserOnly => RoleGate::FirstUserOnly,
             SignupPolicy::Closed => return Err(Error::SignupClosed(SignupClosed::Closed)),
         };
-        self.create_user(user, gate).await
+        let audit = self.signup_audit(&user.id, client);
+        self.create_user(user, gate, &audit).await
     }
 
-    async fn create_user(&self, user: NewUser, gate: RoleGate) -> Result<User> {
+    /// The entry of a sign-up: the new user acting on themselves.
+    fn signup_audit(&self, user_id: &str, client: Option<IpAddr>) -> AuditEntry {
+        let mut audit = self
+            .core
+            .anonymous_audit(AuditAction::Signup, client)
+            .target("user", user_id);
+        audit.actor = Some(AuditActor {
+            user_id: user_id.to_string(),
+            token_id: None,
+        });
+        audit
+    }
+
+    async fn create_user(&self, user: NewUser, gate: RoleGate, audit: &AuditEntry) -> Result<User> {
         self.core
             .store
-            .create_user(user, gate)
+            .create_user(user, gate, audit)
             .await
             .map_err(|e| Error::store(Resource::User, e))
     }
@@ -250,7 +267,13 @@ impl Accounts<'_> {
         }
         if let Some(token) = &input.invitation_token {
             return self
-                .signup_invited(input.name.trim(), email, &input.password, token)
+                .signup_invited(
+                    input.name.trim(),
+                    email,
+                    &input.password,
+                    token,
+                    input.client,
+                )
                 .await;
         }
         if self.find_by_email(&email).await?.is_some() {
@@ -262,14 +285,17 @@ impl Accounts<'_> {
             .hash(input.password.expose().to_string())
             .await?;
         let user = self
-            .sign_up_user(NewUser {
-                id: new_id(),
-                name: input.name.trim().to_string(),
-                email,
-                password_hash: Some(hash),
-                github_id: None,
-                created_at: chrono::Utc::now(),
-            })
+            .sign_up_user(
+                NewUser {
+                    id: new_id(),
+                    name: input.name.trim().to_string(),
+                    email,
+                    password_hash: Some(hash),
+                    github_id: None,
+                    created_at: chrono::Utc::now(),
+                },
+                input.client,
+            )
             .await?;
         tracing::info!(user_id = %user.id, role = user.role.as_str(), "user signed up");
         Ok(self.signed_in(user))
@@ -309,17 +335,38 @@ impl Accounts<'_> {
             // and a wrong password; a wrong one stays counted.
             Ok((Some(user), ok)) if user.disabled => {
                 attempt.settle(!ok).await;
+                let audit = self
+                    .core
+                    .anonymous_audit(AuditAction::SigninFailure, input.client)
+                    .target("user", &user.id);
+                self.core.append_audit(audit, AuditOutcome::Failure).await;
                 Err(disabled_error())
             }
             Ok((Some(user), true)) => {
                 attempt.settle(false).await;
+                let audit = self
+                    .core
+                    .audit(
+                        &Principal::user_id(&user.id, None),
+                        AuditAction::SigninSuccess,
+                    )
+                    .target("user", &user.id);
+                let audit = with_client(audit, input.client);
+                self.core.append_audit(audit, AuditOutcome::Success).await;
                 Ok(self.signed_in(user))
             }
             // A failure stays counted. A success does not reset the address:
             // one valid account must not let an address keep guessing the
             // passwords of others.
-            Ok(_) => {
+            Ok((user, _)) => {
                 attempt.settle(true).await;
+                let mut audit = self
+                    .core
+                    .anonymous_audit(AuditAction::SigninFailure, input.client);
+                if let Some(user) = &user {
+                    audit = audit.target("user", &user.id);
+                }
+                self.core.append_audit(audit, AuditOutcome::Failure).await;
                 crate::metrics::signin_failed();
                 Err(Error::Unauthenticated("Invalid email or password".into()))
             }
@@ -386,7 +433,11 @@ impl Accounts<'_> {
         if update == UserUpdate::default() {
             return Ok(me);
         }
-        let user = self.core.update_user(&me.id, update).await?;
+        let audit = self
+            .core
+            .audit(actor, AuditAction::MeUpdate)
+            .target("user", &me.id);
+        let user = self.core.update_user(&me.id, update, audit).await?;
         tracing::info!(user_id = %user.id, "account details changed");
         Ok(user)
     }
@@ -430,6 +481,12 @@ impl Accounts<'_> {
             Ok(true) => attempt.settle(false).await,
             Ok(false) => {
                 attempt.settle(true).await;
+                let audit = self
+                    .core
+                    .audit(actor, AuditAction::PasswordChange)
+                    .target("user", &me.id);
+                let audit = with_client(audit, input.client);
+                self.core.append_audit(audit, AuditOutcome::Failure).await;
                 return Err(Error::Unauthenticated("currentPassword is wrong".into()));
             }
             Err(e) => {
@@ -451,6 +508,12 @@ impl Accounts<'_> {
                     revoke_sessions: true,
                     ..UserUpdate::default()
                 },
+                with_client(
+                    self.core
+                        .audit(actor, AuditAction::PasswordChange)
+                        .target("user", &me.id),
+                    input.client,
+                ),
             )
             .await?;
         tracing::info!(user_id = %user.id, "password changed; older sessions ended");
@@ -469,6 +532,9 @@ impl Accounts<'_> {
                     revoke_sessions: true,
                     ..UserUpdate::default()
                 },
+                self.core
+                    .audit(actor, AuditAction::SignoutAll)
+                    .target("user", &me.id),
             )
             .await?;
         tracing::info!(user_id = %me.id, "signed out everywhere");
@@ -484,6 +550,7 @@ impl Accounts<'_> {
         email: String,
         password: &SecretString,
         token: &SecretString,
+        client: Option<IpAddr>,
     ) -> Result<SignedIn> {
         let bad = || {
             Error::invalid(
@@ -514,12 +581,14 @@ impl Accounts<'_> {
         }
         let id = invitation.id.parse().map_err(|_| bad())?;
         let hash = self.core.hasher.hash(password.expose().to_string()).await?;
+        let user_id = new_id();
+        let audit = self.signup_audit(&user_id, client);
         let created = self
             .core
             .store
             .create_user(
                 NewUser {
-                    id: new_id(),
+                    id: user_id,
                     name: name.to_string(),
                     email,
                     password_hash: Some(hash),
@@ -530,6 +599,7 @@ impl Accounts<'_> {
                     id,
                     role: invitation.role,
                 },
+                &audit,
             )
             .await;
         let user = match created {
@@ -600,10 +670,15 @@ impl Accounts<'_> {
         if let Some(user) = self.find_by_email(&email).await? {
             return Ok(user);
         }
+        let user_id = new_id();
+        let audit = self
+            .core
+            .audit(&Principal::system(), AuditAction::UserCreate)
+            .target("user", &user_id);
         let created = self
             .create_user(
                 NewUser {
-                    id: new_id(),
+                    id: user_id,
                     name: input.name.trim().to_string(),
                     email: email.clone(),
                     password_hash: None,
@@ -611,6 +686,7 @@ impl Accounts<'_> {
                     created_at: chrono::Utc::now(),
                 },
                 RoleGate::Exactly(input.role),
+                &audit,
             )
             .await;
         match created {
@@ -633,7 +709,11 @@ impl Accounts<'_> {
             self.core.require_admin(actor).await?;
         }
         let id = issued(id, Resource::User)?;
-        self.core.delete_user(id).await
+        let audit = self
+            .core
+            .audit(actor, AuditAction::UserDelete)
+            .target("user", id);
+        self.core.delete_user(id, audit).await
     }
 
     /// Signs in with a GitHub OAuth code: exchanges it, finds the user by
@@ -675,17 +755,30 @@ impl Accounts<'_> {
             .await
             .map_err(|e| for_code(e, "code"))?;
         let (gh_user, scopes) = gh.user(&token).await.map_err(upstream)?;
-        let user = self.github_user(&token, &gh_user).await?;
+        let user = self.github_user(&token, &gh_user, client).await?;
         if user.disabled {
             return Err(disabled_error());
         }
-        self.keep_github_token(&user, &gh_user, &scopes, &token)
+        let acting = Principal::user_id(&user.id, None);
+        self.keep_github_token(&acting, &user, &gh_user, &scopes, &token)
             .await?;
+        let audit = with_client(
+            self.core
+                .audit(&acting, AuditAction::GitHubSignin)
+                .target("user", &user.id),
+            client,
+        );
+        self.core.append_audit(audit, AuditOutcome::Success).await;
         tracing::info!(user_id = %user.id, github_id = gh_user.id, "signed in with GitHub");
         Ok(self.signed_in(user))
     }
 
-    async fn github_user(&self, token: &SecretString, gh_user: &GitHubUser) -> Result<User> {
+    async fn github_user(
+        &self,
+        token: &SecretString,
+        gh_user: &GitHubUser,
+        client: Option<IpAddr>,
+    ) -> Result<User> {
         let store = &self.core.store;
         let user_error = |e: StoreError| Error::store(Resource::User, e);
         if let Some(user) = store
@@ -751,8 +844,17 @@ impl Accounts<'_> {
             }
             // An account without a password (created by the host for one of
             // its users) is linked through the verified email.
+            let audit = with_client(
+                self.core
+                    .audit(
+                        &Principal::user_id(&existing.id, None),
+                        AuditAction::GitHubLink,
+                    )
+                    .target("user", &existing.id),
+                client,
+            );
             let linked = store
-                .link_github(&existing.id, gh_user.id)
+                .link_github(&existing.id, gh_user.id, &audit)
                 .await
                 .map_err(user_error)?;
             tracing::info!(user_id = %linked.id, github_id = gh_user.id, "GitHub account linked through its verified email");
@@ -766,14 +868,17 @@ impl Accounts<'_> {
             .unwrap_or(&gh_user.login);
         let name: String = name.chars().take(100).collect();
         let user = self
-            .sign_up_user(NewUser {
-                id: new_id(),
-                name,
-                email,
-                password_hash: None,
-                github_id: Some(gh_user.id),
-                created_at: chrono::Utc::now(),
-            })
+            .sign_up_user(
+                NewUser {
+                    id: new_id(),
+                    name,
+                    email,
+                    password_hash: None,
+                    github_id: Some(gh_user.id),
+                    created_at: chrono::Utc::now(),
+                },
+                client,
+            )
             .await?;
         tracing::info!(user_id = %user.id, role = user.role.as_str(), github_id = gh_user.id, "user signed up with GitHub");
         Ok(user)
@@ -814,7 +919,11 @@ impl Accounts<'_> {
         } else if user.github_id.is_some() {
             return Err(already_linked());
         }
-        let linked = match store.link_github(&user.id, gh_user.id).await {
+        let audit = self
+            .core
+            .audit(actor, AuditAction::GitHubLink)
+            .target("user", &user.id);
+        let linked = match store.link_github(&user.id, gh_user.id, &audit).await {
             Ok(linked) => linked,
             // Lost a race: the conditional write kept the existing link.
             Err(StoreError::Conflict(_)) => {
@@ -827,7 +936,7 @@ impl Accounts<'_> {
             }
             Err(e) => return self.core.token_user(Err(e)),
         };
-        self.keep_github_token(&linked, &gh_user, &scopes, &token)
+        self.keep_github_token(actor, &linked, &gh_user, &scopes, &token)
             .await?;
         tracing::info!(user_id = %linked.id, github_id = gh_user.id, "GitHub account linked by its signed-in user");
         Ok(linked)
@@ -835,6 +944,7 @@ impl Accounts<'_> {
 
     async fn keep_github_token(
         &self,
+        actor: &Principal,
         user: &User,
         gh_user: &GitHubUser,
         scopes: &TokenScopes,
@@ -858,10 +968,19 @@ impl Accounts<'_> {
                     created_at: chrono::Utc::now(),
                 },
                 token,
+                actor,
             )
             .await?;
         Ok(())
     }
+}
+
+/// `audit` with the client's address when the caller passed one.
+fn with_client(mut audit: AuditEntry, client: Option<IpAddr>) -> AuditEntry {
+    if let Some(ip) = client {
+        audit.ip = Some(ip.to_string());
+    }
+    audit
 }
 
 /// The answer to a disabled user's sign-in, whether the password was right

@@ -9,7 +9,7 @@ use super::github::{for_code, upstream};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::crypto::SecretString;
 use crate::github::{GitHubError, GitHubUser, TokenScopes};
-use crate::model::{Authorization, AuthorizationType, Scope, Sealed};
+use crate::model::{AuditAction, Authorization, AuthorizationType, Scope, Sealed};
 
 /// The scope a classic personal access token must carry.
 const REQUIRED_SCOPE: &str = "repo";
@@ -75,6 +75,7 @@ impl Core {
         &self,
         mut auth: Authorization,
         secret: &SecretString,
+        actor: &Principal,
     ) -> Result<Authorization> {
         let store_error = |e| Error::store(Resource::Authorization, e);
         if let Some(existing) = self
@@ -89,9 +90,12 @@ impl Core {
         }
         for _ in 0..3 {
             auth.secret = self.seal_credential(&auth.user_id, auth.kind, &auth.id, secret);
+            let audit = self
+                .audit(actor, AuditAction::AuthorizationCreate)
+                .target("authorization", &auth.id);
             let stored = self
                 .store
-                .upsert_authorization(auth.clone())
+                .upsert_authorization(auth.clone(), &audit)
                 .await
                 .map_err(store_error)?;
             if stored.id == auth.id {
@@ -241,9 +245,13 @@ impl Authorizations<'_> {
             info,
             created_at: chrono::Utc::now(),
         };
+        let audit = self
+            .core
+            .audit(actor, AuditAction::AuthorizationCreate)
+            .target("authorization", &auth.id);
         self.core
             .store
-            .create_authorization(auth)
+            .create_authorization(auth, &audit)
             .await
             .map_err(|e| Error::store(Resource::Authorization, e))
     }
@@ -329,8 +337,12 @@ impl Authorizations<'_> {
             let sealed = self
                 .core
                 .seal_credential(&auth.user_id, auth.kind, &auth.id, &secret);
+            let audit = self
+                .core
+                .audit(actor, AuditAction::AuthorizationReseal)
+                .target("authorization", &auth.id);
             if store
-                .reseal_authorization(&auth.user_id, &auth.id, &auth.secret, sealed)
+                .reseal_authorization(&auth.user_id, &auth.id, &auth.secret, sealed, &audit)
                 .await
                 .map_err(|e| Error::store(Resource::Authorization, e))?
             {
@@ -385,9 +397,13 @@ impl Authorizations<'_> {
         self.core.require_scope(actor, Scope::AuthorizationsWrite)?;
         let user = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Authorization)?;
+        let audit = self
+            .core
+            .audit(actor, AuditAction::AuthorizationDelete)
+            .target("authorization", id);
         self.core
             .store
-            .delete_authorization(&user.id, id)
+            .delete_authorization(&user.id, id, &audit)
             .await
             .map_err(|e| Error::store(Resource::Authorization, e))
     }
@@ -450,7 +466,14 @@ mod sealing_tests {
         legacy.secret = core
             .keyring
             .seal(&legacy_seal_context(&ada.id), b"gho_legacy-token");
-        let stored = core.store.create_authorization(legacy).await.unwrap();
+        let stored = core
+            .store
+            .create_authorization(
+                legacy,
+                &core.audit(&Principal::system(), AuditAction::AuthorizationCreate),
+            )
+            .await
+            .unwrap();
         let principal = Principal::user(ada.clone());
         let opened = slipway
             .authorizations()
@@ -479,6 +502,7 @@ mod sealing_tests {
             .upsert_credential(
                 record(&ada.id, AuthorizationType::Oauth, "octo"),
                 &SecretString::new("gho_first"),
+                &Principal::user(ada.clone()),
             )
             .await
             .unwrap();
@@ -486,6 +510,7 @@ mod sealing_tests {
             .upsert_credential(
                 record(&ada.id, AuthorizationType::Oauth, "octo"),
                 &SecretString::new("gho_second"),
+                &Principal::user(ada.clone()),
             )
             .await
             .unwrap();

@@ -8,7 +8,7 @@
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result, Upstream};
 use crate::dns::{DnsError, Lookup};
-use crate::model::{Domain, Scope};
+use crate::model::{AuditAction, Domain, Scope};
 
 /// A domain to register.
 #[derive(Debug, Clone)]
@@ -96,9 +96,13 @@ impl Domains<'_> {
             linked: false,
             created_at: chrono::Utc::now(),
         };
+        let audit = self
+            .core
+            .audit(actor, AuditAction::DomainCreate)
+            .target("domain", &domain.id);
         self.core
             .store
-            .create_domain(domain)
+            .create_domain(domain, &audit)
             .await
             .map_err(|e| Error::store(Resource::Domain, e))
     }
@@ -137,9 +141,13 @@ impl Domains<'_> {
         self.core.require_scope(actor, Scope::DomainsWrite)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::Domain)?;
+        let audit = self
+            .core
+            .audit(actor, AuditAction::DomainDelete)
+            .target("domain", id);
         self.core
             .store
-            .delete_domain(id)
+            .delete_domain(id, &audit)
             .await
             .map_err(|e| Error::store(Resource::Domain, e))
     }
@@ -165,8 +173,12 @@ impl Domains<'_> {
             Err(DnsError::Failed(message)) => return Err(Error::upstream(Upstream::Dns, message)),
         };
         let domain = if found && !domain.linked {
+            let audit = self
+                .core
+                .audit(actor, AuditAction::DomainVerify)
+                .target("domain", id);
             store
-                .set_domain_linked(id, true)
+                .set_domain_linked(id, true, &audit)
                 .await
                 .map_err(|e| Error::store(Resource::Domain, e))?
         } else {

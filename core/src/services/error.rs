@@ -33,6 +33,8 @@ pub enum Resource {
     ApiToken,
     /// A webhook.
     Webhook,
+    /// An entry of the audit log.
+    Audit,
 }
 
 impl Resource {
@@ -49,6 +51,7 @@ impl Resource {
             Resource::Invitation => "Invitation",
             Resource::ApiToken => "API token",
             Resource::Webhook => "Webhook",
+            Resource::Audit => "Audit entry",
         }
     }
 }

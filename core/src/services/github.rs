@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{Core, Error, Principal, Resource, Result, Upstream};
 use crate::crypto::SecretString;
 use crate::github::{clean, GitHubApp, GitHubError, BAD_CODE, INCORRECT_CREDENTIALS};
-use crate::model::Sealed;
+use crate::model::{AuditAction, Sealed};
 
 /// The setting key.
 const SETTING: &str = "github";
@@ -127,8 +127,11 @@ impl Core {
         let resealed = self.keyring.seal(SEAL_CONTEXT, secret.expose().as_bytes());
         stored.client_secret = b64().encode(&resealed.0);
         let value = serde_json::to_value(&stored).map_err(Error::internal)?;
+        let audit = self
+            .audit(&Principal::system(), AuditAction::GitHubConfigure)
+            .target("setting", SETTING);
         self.store
-            .put_setting(SETTING, value)
+            .put_setting(SETTING, value, &audit)
             .await
             .map_err(|e| Error::store(Resource::Setting, e))?;
         Ok(true)
@@ -245,9 +248,13 @@ impl GitHubConfiguration<'_> {
             updated_by: updated_by.clone(),
         };
         let value = serde_json::to_value(&stored).map_err(Error::internal)?;
+        let audit = self
+            .core
+            .audit(actor, AuditAction::GitHubConfigure)
+            .target("setting", SETTING);
         self.core
             .store
-            .put_setting(SETTING, value)
+            .put_setting(SETTING, value, &audit)
             .await
             .map_err(|e| Error::store(Resource::Setting, e))?;
         tracing::info!(user_id = ?updated_by, client_id = %app.client_id, "GitHub OAuth app configured");

@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
-use crate::model::{Invitation, Role};
+use crate::model::{AuditAction, Invitation, Role};
 
 /// An invitation to create (`POST /invitations`).
 #[derive(Debug, Clone)]
@@ -93,10 +93,14 @@ impl Invitations<'_> {
             created_at: now,
             expires_at: now + ttl,
         };
+        let audit = self
+            .core
+            .audit(actor, AuditAction::InvitationCreate)
+            .target("invitation", &invitation.id);
         let invitation = self
             .core
             .store
-            .create_invitation(invitation)
+            .create_invitation(invitation, &audit)
             .await
             .map_err(|e| Error::store(Resource::Invitation, e))?;
         tracing::info!(invitation_id = %invitation.id, role = invitation.role.as_str(), "invitation created");
@@ -120,9 +124,13 @@ impl Invitations<'_> {
         self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::Invitation)?;
+        let audit = self
+            .core
+            .audit(actor, AuditAction::InvitationDelete)
+            .target("invitation", id);
         self.core
             .store
-            .delete_invitation(id)
+            .delete_invitation(id, &audit)
             .await
             .map_err(|e| Error::store(Resource::Invitation, e))?;
         tracing::info!(invitation_id = %id, "invitation deleted");

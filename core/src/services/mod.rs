@@ -75,10 +75,11 @@ use std::sync::Arc;
 use crate::auth::{password::Hasher, token::Tokens};
 use crate::config::Config;
 use crate::crypto::Keyring;
-use crate::model::{Role, Scope, User, UserUpdate};
+use crate::model::{AuditEntry, Role, Scope, User, UserUpdate};
 use crate::store::Store;
 
 mod accounts;
+mod audit;
 mod authorizations;
 mod domains;
 mod error;
@@ -97,6 +98,7 @@ mod validate;
 mod webhooks;
 
 pub use accounts::{Accounts, MeChanges, NewAccount, PasswordChange, SignedIn, Signin, Signup};
+pub use audit::{Audit, AuditFilter, Origin, AUDIT_DEFAULT_LIMIT};
 pub use authorizations::{Authorizations, NewAuthorization};
 pub use domains::{challenge_name, DomainVerification, Domains, NewDomain};
 pub use error::{Error, Resource, Result, SignupClosed, Unique, Upstream};
@@ -183,11 +185,16 @@ impl Core {
     /// Applies a change to a user and records it in the node's session view
     /// (ending older tokens and WebSockets at once when the change does).
     /// Taking away the last active admin is [`Error::InUse`].
-    pub(crate) async fn update_user(&self, id: &str, update: UserUpdate) -> Result<User> {
+    pub(crate) async fn update_user(
+        &self,
+        id: &str,
+        update: UserUpdate,
+        audit: AuditEntry,
+    ) -> Result<User> {
         let ends_sessions = update.revoke_sessions || update.disabled == Some(true);
         let user = self
             .store
-            .update_user(id, update)
+            .update_user(id, update, &audit)
             .await
             .map_err(|e| match e {
                 crate::StoreError::Refused => last_admin(),
@@ -203,11 +210,14 @@ impl Core {
 
     /// Deletes a user with everything they own; their tokens and WebSockets
     /// end. The last active admin stays ([`Error::InUse`]).
-    pub(crate) async fn delete_user(&self, id: &str) -> Result<()> {
-        self.store.delete_user(id).await.map_err(|e| match e {
-            crate::StoreError::Refused => last_admin(),
-            e => Error::store(Resource::User, e),
-        })?;
+    pub(crate) async fn delete_user(&self, id: &str, audit: AuditEntry) -> Result<()> {
+        self.store
+            .delete_user(id, &audit)
+            .await
+            .map_err(|e| match e {
+                crate::StoreError::Refused => last_admin(),
+                e => Error::store(Resource::User, e),
+            })?;
         self.sessions.changed(id, None);
         tracing::info!(user_id = %id, "user deleted");
         Ok(())

@@ -4,7 +4,7 @@
 
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
-use crate::model::{Network, NetworkPatch, Scope};
+use crate::model::{AuditAction, Network, NetworkPatch, Scope};
 
 /// A network connection to create.
 #[derive(Debug, Clone)]
@@ -114,7 +114,11 @@ impl Networks<'_> {
             domain_id,
             created_at: chrono::Utc::now(),
         };
-        match store.create_network(&owner.id, network).await {
+        let audit = self
+            .core
+            .audit(actor, AuditAction::NetworkCreate)
+            .target("network", &network.id);
+        match store.create_network(&owner.id, network, &audit).await {
             Ok(n) => Ok(n),
             Err(crate::StoreError::NotFound) => Err(Error::NotFound(Resource::Project)),
             Err(e) => Err(Error::store(Resource::Network, e)),
@@ -208,8 +212,12 @@ impl Networks<'_> {
         if domain.is_none() && port.is_none() {
             return Ok(current);
         }
+        let audit = self
+            .core
+            .audit(actor, AuditAction::NetworkUpdate)
+            .target("network", id);
         store
-            .update_network(&owner.id, id, NetworkPatch { domain, port })
+            .update_network(&owner.id, id, NetworkPatch { domain, port }, &audit)
             .await
             .map_err(|e| Error::store(Resource::Network, e))
     }
@@ -228,9 +236,13 @@ impl Networks<'_> {
                 .map_err(|e| Error::store(Resource::Network, e))?;
             self.reached(actor, network)?;
         }
+        let audit = self
+            .core
+            .audit(actor, AuditAction::NetworkDelete)
+            .target("network", id);
         self.core
             .store
-            .delete_network(&owner.id, id)
+            .delete_network(&owner.id, id, &audit)
             .await
             .map_err(|e| Error::store(Resource::Network, e))
     }

@@ -4,7 +4,7 @@
 
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
-use crate::model::{Project, ProjectPatch, Scope};
+use crate::model::{AuditAction, Project, ProjectPatch, Scope};
 use crate::StoreError;
 
 /// A project to create.
@@ -133,9 +133,13 @@ impl Projects<'_> {
             created_at: now,
             updated_at: now,
         };
+        let audit = self
+            .core
+            .audit(actor, AuditAction::ProjectCreate)
+            .target("project", &project.id);
         self.core
             .store
-            .create_project(project)
+            .create_project(project, &audit)
             .await
             .map_err(|e| Error::store(Resource::Project, e))
     }
@@ -228,8 +232,12 @@ impl Projects<'_> {
             vm_id: changes.vm_id,
             updated_at: chrono::Utc::now(),
         };
+        let audit = self
+            .core
+            .audit(actor, AuditAction::ProjectUpdate)
+            .target("project", id);
         store
-            .update_project(&owner.id, id, patch)
+            .update_project(&owner.id, id, patch, &audit)
             .await
             .map_err(|e| Error::store(Resource::Project, e))
     }
@@ -240,9 +248,13 @@ impl Projects<'_> {
         self.core.require_scope(actor, Scope::ProjectsWrite)?;
         let owner = self.core.user_of(actor).await?;
         let id = self.core.reached(actor, issued(id, Resource::Project)?)?;
+        let audit = self
+            .core
+            .audit(actor, AuditAction::ProjectDelete)
+            .target("project", id);
         self.core
             .store
-            .delete_project(&owner.id, id)
+            .delete_project(&owner.id, id, &audit)
             .await
             .map_err(|e| Error::store(Resource::Project, e))
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::invitations::token_hash;
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
-use crate::model::{ApiToken, Scope};
+use crate::model::{ApiToken, AuditAction, Scope};
 
 /// The prefix of every API token.
 pub const API_TOKEN_PREFIX: &str = "slw_";
@@ -137,10 +137,14 @@ impl ApiTokens<'_> {
             expires_at,
             last_used_at: None,
         };
+        let audit = self
+            .core
+            .audit(actor, AuditAction::TokenCreate)
+            .target("token", &token.id);
         let token = self
             .core
             .store
-            .create_api_token(token)
+            .create_api_token(token, &audit)
             .await
             .map_err(|e| Error::store(Resource::ApiToken, e))?;
         tracing::info!(user_id = %user.id, token_id = %token.id, "API token created");
@@ -164,9 +168,13 @@ impl ApiTokens<'_> {
         self.core.refuse_api_token(actor)?;
         let user = self.core.user_of(actor).await?;
         let id = issued(id, Resource::ApiToken)?;
+        let audit = self
+            .core
+            .audit(actor, AuditAction::TokenRevoke)
+            .target("token", id);
         self.core
             .store
-            .delete_api_token(&user.id, id)
+            .delete_api_token(&user.id, id, &audit)
             .await
             .map_err(|e| Error::store(Resource::ApiToken, e))?;
         self.core.sessions.token_revoked();

@@ -5,7 +5,7 @@ use super::accounts::password_rule;
 use super::page::{Page, PageRequest, MAX_PAGE_LIMIT};
 use super::{issued, new_id, validate, Core, Error, NewAccount, Principal, Resource, Result};
 use crate::crypto::SecretString;
-use crate::model::{NewUser, Role, RoleGate, User, UserUpdate};
+use crate::model::{AuditAction, NewUser, Role, RoleGate, User, UserUpdate};
 
 /// An administrator's change to a user (`PATCH /users/{id}`); `None` keeps a
 /// field.
@@ -131,7 +131,11 @@ impl Users<'_> {
             revoke_sessions: role.is_some() || disabled == Some(true),
             ..UserUpdate::default()
         };
-        let user = self.core.update_user(&before.id, update).await?;
+        let audit = self
+            .core
+            .audit(actor, AuditAction::UserUpdate)
+            .target("user", &before.id);
+        let user = self.core.update_user(&before.id, update, audit).await?;
         tracing::info!(user_id = %user.id, role = user.role.as_str(), disabled = user.disabled, "user changed by an administrator");
         Ok(user)
     }
@@ -142,7 +146,11 @@ impl Users<'_> {
         self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::User)?;
-        self.core.delete_user(id).await
+        let audit = self
+            .core
+            .audit(actor, AuditAction::UserDelete)
+            .target("user", id);
+        self.core.delete_user(id, audit).await
     }
 
     /// Sets a user's password; their older tokens stop working.
@@ -164,6 +172,9 @@ impl Users<'_> {
                     revoke_sessions: true,
                     ..UserUpdate::default()
                 },
+                self.core
+                    .audit(actor, AuditAction::UserPasswordReset)
+                    .target("user", &before.id),
             )
             .await?;
         tracing::info!(user_id = %user.id, "password reset by an administrator");
@@ -185,12 +196,17 @@ impl Users<'_> {
             }
             None => None,
         };
+        let user_id = new_id();
+        let audit = self
+            .core
+            .audit(actor, AuditAction::UserCreate)
+            .target("user", &user_id);
         let user = self
             .core
             .store
             .create_user(
                 NewUser {
-                    id: new_id(),
+                    id: user_id,
                     name: input.name.trim().to_string(),
                     email,
                     password_hash,
@@ -198,6 +214,7 @@ impl Users<'_> {
                     created_at: chrono::Utc::now(),
                 },
                 RoleGate::Exactly(input.role),
+                &audit,
             )
             .await
             .map_err(|e| Error::store(Resource::User, e))?;

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use super::{issued, new_id, Core, Error, Principal, Resource, Result};
-use crate::model::{Sealed, Webhook, WebhookDelivery};
+use crate::model::{AuditAction, Sealed, Webhook, WebhookDelivery};
 
 /// The events a webhook may receive.
 pub const WEBHOOK_EVENTS: &[&str] = &["project.update"];
@@ -246,10 +246,14 @@ impl Webhooks<'_> {
             created_at: chrono::Utc::now(),
             cursor,
         };
+        let audit = self
+            .core
+            .audit(actor, AuditAction::WebhookCreate)
+            .target("webhook", &webhook.id);
         let webhook = self
             .core
             .store
-            .create_webhook(webhook)
+            .create_webhook(webhook, &audit)
             .await
             .map_err(|e| Error::store(Resource::Webhook, e))?;
         self.core.webhooks_changed.notify_one();
@@ -285,9 +289,13 @@ impl Webhooks<'_> {
         self.core.refuse_api_token(actor)?;
         let user = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Webhook)?;
+        let audit = self
+            .core
+            .audit(actor, AuditAction::WebhookDelete)
+            .target("webhook", id);
         self.core
             .store
-            .delete_webhook(&user.id, id)
+            .delete_webhook(&user.id, id, &audit)
             .await
             .map_err(|e| Error::store(Resource::Webhook, e))?;
         tracing::info!(user_id = %user.id, webhook_id = %id, "webhook deleted");

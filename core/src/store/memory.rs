@@ -21,9 +21,9 @@ use self::state::{sorted, State};
 use super::{CounterHit, EventFeed, EventSignals, EventStream, FeedOptions, Store, StoreResult};
 use crate::error::{StoreError, Unique};
 use crate::model::{
-    ApiToken, Authorization, Domain, Event, EventKind, Invitation, Network, NetworkPatch, NewEvent,
-    NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook,
-    WebhookDelivery,
+    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, EventKind, Invitation, Network,
+    NetworkPatch, NewEvent, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User,
+    UserUpdate, Webhook, WebhookDelivery,
 };
 
 mod state;
@@ -182,27 +182,35 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
+    async fn create_user(
+        &self,
+        user: NewUser,
+        gate: RoleGate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
         let mut st = self.lock();
-        let Some(role) = gate.decide(!st.has_users()) else {
-            return Err(StoreError::Refused);
-        };
-        if st.user_by_email(&user.email).is_some() {
-            return Err(StoreError::conflict(Unique::Email));
-        }
-        if let Some(gid) = user.github_id {
-            if st.user_by_github_id(gid).is_some() {
-                return Err(StoreError::conflict(Unique::GitHubId));
-            }
-        }
-        if let RoleGate::Invitation { id, .. } = gate {
-            if st.invitations.remove(&id.to_string()).is_none() {
+        let result = (|| -> StoreResult<User> {
+            let Some(role) = gate.decide(!st.has_users()) else {
                 return Err(StoreError::Refused);
+            };
+            if st.user_by_email(&user.email).is_some() {
+                return Err(StoreError::conflict(Unique::Email));
             }
-        }
-        let user = user.into_user(role);
-        st.insert_user(user.clone());
-        Ok(user)
+            if let Some(gid) = user.github_id {
+                if st.user_by_github_id(gid).is_some() {
+                    return Err(StoreError::conflict(Unique::GitHubId));
+                }
+            }
+            if let RoleGate::Invitation { id, .. } = gate {
+                if st.invitations.remove(&id.to_string()).is_none() {
+                    return Err(StoreError::Refused);
+                }
+            }
+            let user = user.into_user(role);
+            st.insert_user(user.clone());
+            Ok(user)
+        })();
+        st.audited(audit, result)
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<User> {
@@ -217,44 +225,64 @@ impl Store for MemoryStore {
         Ok(self.lock().user_by_github_id(github_id).cloned())
     }
 
-    async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
-        self.lock().set_github_id(user_id, github_id)
-    }
-
-    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+    async fn link_github(
+        &self,
+        user_id: &str,
+        github_id: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
         let mut st = self.lock();
-        let owned = st.remove_user(id)?;
-        for pid in owned {
-            st.remove_project(&pid);
-            self.append(&mut st, NewEvent::deleted(id, &pid));
-        }
-        Ok(())
+        let result = (|| -> StoreResult<User> { st.set_github_id(user_id, github_id) })();
+        st.audited(audit, result)
     }
 
-    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
-        self.lock().update_user(id, &update)
+    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        let mut st = self.lock();
+        let result = (|| -> StoreResult<()> {
+            let owned = st.remove_user(id)?;
+            for pid in owned {
+                st.remove_project(&pid);
+                self.append(&mut st, NewEvent::deleted(id, &pid));
+            }
+            Ok(())
+        })();
+        st.audited(audit, result)
+    }
+
+    async fn update_user(
+        &self,
+        id: &str,
+        update: UserUpdate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        let mut st = self.lock();
+        let result = (|| -> StoreResult<User> { st.update_user(id, &update) })();
+        st.audited(audit, result)
     }
 
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         self.lock().list_users(after, limit)
     }
 
-    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
+    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
         let mut st = self.lock();
-        if st.user(&token.user_id).is_none() {
-            return Err(StoreError::NotFound);
-        }
-        if st.api_tokens.contains_key(&token.id)
-            || st
-                .api_tokens
-                .values()
-                .any(|(_, t)| t.token_hash == token.token_hash)
-        {
-            return Err(StoreError::conflict(Unique::Id));
-        }
-        let seq = st.next_seq();
-        st.api_tokens.insert(token.id.clone(), (seq, token.clone()));
-        Ok(token)
+        let result = (|| -> StoreResult<ApiToken> {
+            if st.user(&token.user_id).is_none() {
+                return Err(StoreError::NotFound);
+            }
+            if st.api_tokens.contains_key(&token.id)
+                || st
+                    .api_tokens
+                    .values()
+                    .any(|(_, t)| t.token_hash == token.token_hash)
+            {
+                return Err(StoreError::conflict(Unique::Id));
+            }
+            let seq = st.next_seq();
+            st.api_tokens.insert(token.id.clone(), (seq, token.clone()));
+            Ok(token)
+        })();
+        st.audited(audit, result)
     }
 
     async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
@@ -276,15 +304,23 @@ impl Store for MemoryStore {
             .map(|(_, t)| t.clone()))
     }
 
-    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_api_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut st = self.lock();
-        match st.api_tokens.get(id) {
-            Some((_, t)) if t.user_id == user_id => {
-                st.api_tokens.remove(id);
-                Ok(())
+        let result = (|| -> StoreResult<()> {
+            match st.api_tokens.get(id) {
+                Some((_, t)) if t.user_id == user_id => {
+                    st.api_tokens.remove(id);
+                    Ok(())
+                }
+                _ => Err(StoreError::NotFound),
             }
-            _ => Err(StoreError::NotFound),
-        }
+        })();
+        st.audited(audit, result)
     }
 
     async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
@@ -294,18 +330,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook> {
+    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
         let mut st = self.lock();
-        if st.user(&webhook.user_id).is_none() {
-            return Err(StoreError::NotFound);
-        }
-        if st.webhooks.contains_key(&webhook.id) {
-            return Err(StoreError::conflict(Unique::Id));
-        }
-        let seq = st.next_seq();
-        st.webhooks
-            .insert(webhook.id.clone(), (seq, webhook.clone(), None));
-        Ok(webhook)
+        let result = (|| -> StoreResult<Webhook> {
+            if st.user(&webhook.user_id).is_none() {
+                return Err(StoreError::NotFound);
+            }
+            if st.webhooks.contains_key(&webhook.id) {
+                return Err(StoreError::conflict(Unique::Id));
+            }
+            let seq = st.next_seq();
+            st.webhooks
+                .insert(webhook.id.clone(), (seq, webhook.clone(), None));
+            Ok(webhook)
+        })();
+        st.audited(audit, result)
     }
 
     async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
@@ -325,16 +364,19 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
         let mut st = self.lock();
-        match st.webhooks.get(id) {
-            Some((_, w, _)) if w.user_id == user_id => {
-                st.webhooks.remove(id);
-                st.deliveries.remove(id);
-                Ok(())
+        let result = (|| -> StoreResult<()> {
+            match st.webhooks.get(id) {
+                Some((_, w, _)) if w.user_id == user_id => {
+                    st.webhooks.remove(id);
+                    st.deliveries.remove(id);
+                    Ok(())
+                }
+                _ => Err(StoreError::NotFound),
             }
-            _ => Err(StoreError::NotFound),
-        }
+        })();
+        st.audited(audit, result)
     }
 
     async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
@@ -396,27 +438,34 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {
+    async fn create_invitation(
+        &self,
+        invitation: Invitation,
+        audit: &AuditEntry,
+    ) -> StoreResult<Invitation> {
         let mut st = self.lock();
-        if st
-            .invitations
-            .values()
-            .any(|(_, i)| i.email == invitation.email)
-        {
-            return Err(StoreError::conflict(Unique::InvitationEmail));
-        }
-        if st.invitations.contains_key(&invitation.id)
-            || st
+        let result = (|| -> StoreResult<Invitation> {
+            if st
                 .invitations
                 .values()
-                .any(|(_, i)| i.token_hash == invitation.token_hash)
-        {
-            return Err(StoreError::conflict(Unique::Id));
-        }
-        let seq = st.next_seq();
-        st.invitations
-            .insert(invitation.id.clone(), (seq, invitation.clone()));
-        Ok(invitation)
+                .any(|(_, i)| i.email == invitation.email)
+            {
+                return Err(StoreError::conflict(Unique::InvitationEmail));
+            }
+            if st.invitations.contains_key(&invitation.id)
+                || st
+                    .invitations
+                    .values()
+                    .any(|(_, i)| i.token_hash == invitation.token_hash)
+            {
+                return Err(StoreError::conflict(Unique::Id));
+            }
+            let seq = st.next_seq();
+            st.invitations
+                .insert(invitation.id.clone(), (seq, invitation.clone()));
+            Ok(invitation)
+        })();
+        st.audited(audit, result)
     }
 
     async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
@@ -433,41 +482,56 @@ impl Store for MemoryStore {
             .map(|(_, i)| i.clone()))
     }
 
-    async fn delete_invitation(&self, id: &str) -> StoreResult<()> {
-        self.lock()
-            .invitations
-            .remove(id)
-            .map(|_| ())
-            .ok_or(StoreError::NotFound)
+    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        let mut st = self.lock();
+        let result = (|| -> StoreResult<()> {
+            st.invitations
+                .remove(id)
+                .map(|_| ())
+                .ok_or(StoreError::NotFound)
+        })();
+        st.audited(audit, result)
     }
 
-    async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
+    async fn create_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization> {
         let mut st = self.lock();
-        if st.user(&auth.user_id).is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let seq = st.next_seq();
-        st.auths.insert(auth.id.clone(), (seq, auth.clone()));
-        Ok(auth)
+        let result = (|| -> StoreResult<Authorization> {
+            if st.user(&auth.user_id).is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let seq = st.next_seq();
+            st.auths.insert(auth.id.clone(), (seq, auth.clone()));
+            Ok(auth)
+        })();
+        st.audited(audit, result)
     }
 
-    async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
+    async fn upsert_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization> {
         let mut st = self.lock();
-        if st.user(&auth.user_id).is_none() {
-            return Err(StoreError::NotFound);
-        }
-        if let Some((_, existing)) = st
-            .auths
-            .values_mut()
-            .find(|(_, a)| a.user_id == auth.user_id && a.kind == auth.kind && a.name == auth.name)
-        {
-            existing.secret = auth.secret;
-            existing.info = auth.info;
-            return Ok(existing.clone());
-        }
-        let seq = st.next_seq();
-        st.auths.insert(auth.id.clone(), (seq, auth.clone()));
-        Ok(auth)
+        let result = (|| -> StoreResult<Authorization> {
+            if st.user(&auth.user_id).is_none() {
+                return Err(StoreError::NotFound);
+            }
+            if let Some((_, existing)) = st.auths.values_mut().find(|(_, a)| {
+                a.user_id == auth.user_id && a.kind == auth.kind && a.name == auth.name
+            }) {
+                existing.secret = auth.secret;
+                existing.info = auth.info;
+                return Ok(existing.clone());
+            }
+            let seq = st.next_seq();
+            st.auths.insert(auth.id.clone(), (seq, auth.clone()));
+            Ok(auth)
+        })();
+        st.audited(audit, result)
     }
 
     async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
@@ -480,15 +544,19 @@ impl Store for MemoryStore {
         id: &str,
         old: &Sealed,
         new: Sealed,
+        audit: &AuditEntry,
     ) -> StoreResult<bool> {
         let mut st = self.lock();
-        match st.auths.get_mut(id) {
-            Some((_, a)) if a.user_id == user_id && a.secret == *old => {
-                a.secret = new;
-                Ok(true)
+        let result = (|| -> StoreResult<bool> {
+            match st.auths.get_mut(id) {
+                Some((_, a)) if a.user_id == user_id && a.secret == *old => {
+                    a.secret = new;
+                    Ok(true)
+                }
+                _ => Ok(false),
             }
-            _ => Ok(false),
-        }
+        })();
+        st.audited_if(audit, result, |done| *done)
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
@@ -509,28 +577,39 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut st = self.lock();
-        match st.auths.get(id) {
-            Some((_, a)) if a.user_id == user_id => {
-                st.auths.remove(id);
-                Ok(())
+        let result = (|| -> StoreResult<()> {
+            match st.auths.get(id) {
+                Some((_, a)) if a.user_id == user_id => {
+                    st.auths.remove(id);
+                    Ok(())
+                }
+                _ => Err(StoreError::NotFound),
             }
-            _ => Err(StoreError::NotFound),
-        }
+        })();
+        st.audited(audit, result)
     }
 
-    async fn create_project(&self, project: Project) -> StoreResult<Project> {
+    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
         let mut st = self.lock();
-        if st.user(&project.owner_id).is_none() {
-            return Err(StoreError::NotFound);
-        }
-        st.check_project_unique(None, &project)?;
-        let mut project = project;
-        project.networks.clear();
-        st.put_project(project.clone());
-        self.append(&mut st, NewEvent::for_project(EventKind::Create, &project));
-        Ok(project)
+        let result = (|| -> StoreResult<Project> {
+            if st.user(&project.owner_id).is_none() {
+                return Err(StoreError::NotFound);
+            }
+            st.check_project_unique(None, &project)?;
+            let mut project = project;
+            project.networks.clear();
+            st.put_project(project.clone());
+            self.append(&mut st, NewEvent::for_project(EventKind::Create, &project));
+            Ok(project)
+        })();
+        st.audited(audit, result)
     }
 
     async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
@@ -552,32 +631,52 @@ impl Store for MemoryStore {
         owner_id: &str,
         id: &str,
         patch: ProjectPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Project> {
         let mut st = self.lock();
-        let mut p = st.owned_project(owner_id, id)?.clone();
-        patch.apply(&mut p);
-        st.check_project_unique(Some(id), &p)?;
-        st.put_project(p.clone());
-        let full = st.project_with_networks(&p);
-        self.append(&mut st, NewEvent::for_project(EventKind::Update, &full));
-        Ok(full)
+        let result = (|| -> StoreResult<Project> {
+            let mut p = st.owned_project(owner_id, id)?.clone();
+            patch.apply(&mut p);
+            st.check_project_unique(Some(id), &p)?;
+            st.put_project(p.clone());
+            let full = st.project_with_networks(&p);
+            self.append(&mut st, NewEvent::for_project(EventKind::Update, &full));
+            Ok(full)
+        })();
+        st.audited(audit, result)
     }
 
-    async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut st = self.lock();
-        st.owned_project(owner_id, id)?;
-        st.remove_project(id);
-        self.append(&mut st, NewEvent::deleted(owner_id, id));
-        Ok(())
+        let result = (|| -> StoreResult<()> {
+            st.owned_project(owner_id, id)?;
+            st.remove_project(id);
+            self.append(&mut st, NewEvent::deleted(owner_id, id));
+            Ok(())
+        })();
+        st.audited(audit, result)
     }
 
-    async fn create_network(&self, owner_id: &str, network: Network) -> StoreResult<Network> {
+    async fn create_network(
+        &self,
+        owner_id: &str,
+        network: Network,
+        audit: &AuditEntry,
+    ) -> StoreResult<Network> {
         let mut st = self.lock();
-        st.owned_project(owner_id, &network.project_id)?;
-        st.check_network_domain(None, &network.domain, &network.domain_id)?;
-        st.put_network(network.clone());
-        self.append_project_update(&mut st, owner_id, &network.project_id)?;
-        Ok(network)
+        let result = (|| -> StoreResult<Network> {
+            st.owned_project(owner_id, &network.project_id)?;
+            st.check_network_domain(None, &network.domain, &network.domain_id)?;
+            st.put_network(network.clone());
+            self.append_project_update(&mut st, owner_id, &network.project_id)?;
+            Ok(network)
+        })();
+        st.audited(audit, result)
     }
 
     async fn list_networks(
@@ -598,41 +697,56 @@ impl Store for MemoryStore {
         owner_id: &str,
         id: &str,
         patch: NetworkPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Network> {
         let mut st = self.lock();
-        let mut n = st.owned_network(owner_id, id)?.clone();
-        if let Some((domain, domain_id)) = patch.domain {
-            st.check_network_domain(Some(id), &domain, &domain_id)?;
-            n.domain = domain;
-            n.domain_id = domain_id;
-        }
-        if let Some(port) = patch.port {
-            n.port = port;
-        }
-        st.put_network(n.clone());
-        self.append_project_update(&mut st, owner_id, &n.project_id)?;
-        Ok(n)
+        let result = (|| -> StoreResult<Network> {
+            let mut n = st.owned_network(owner_id, id)?.clone();
+            if let Some((domain, domain_id)) = patch.domain {
+                st.check_network_domain(Some(id), &domain, &domain_id)?;
+                n.domain = domain;
+                n.domain_id = domain_id;
+            }
+            if let Some(port) = patch.port {
+                n.port = port;
+            }
+            st.put_network(n.clone());
+            self.append_project_update(&mut st, owner_id, &n.project_id)?;
+            Ok(n)
+        })();
+        st.audited(audit, result)
     }
 
-    async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut st = self.lock();
-        let project_id = st.owned_network(owner_id, id)?.project_id.clone();
-        st.remove_network(id);
-        self.append_project_update(&mut st, owner_id, &project_id)?;
-        Ok(())
+        let result = (|| -> StoreResult<()> {
+            let project_id = st.owned_network(owner_id, id)?.project_id.clone();
+            st.remove_network(id);
+            self.append_project_update(&mut st, owner_id, &project_id)?;
+            Ok(())
+        })();
+        st.audited(audit, result)
     }
 
-    async fn create_domain(&self, domain: Domain) -> StoreResult<Domain> {
+    async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain> {
         let mut st = self.lock();
-        if st.domains.values().any(|(_, d)| d.domain == domain.domain) {
-            return Err(StoreError::conflict(Unique::DomainName));
-        }
-        if domain.main && st.domains.values().any(|(_, d)| d.main) {
-            return Err(StoreError::conflict(Unique::MainDomain));
-        }
-        let seq = st.next_seq();
-        st.domains.insert(domain.id.clone(), (seq, domain.clone()));
-        Ok(domain)
+        let result = (|| -> StoreResult<Domain> {
+            if st.domains.values().any(|(_, d)| d.domain == domain.domain) {
+                return Err(StoreError::conflict(Unique::DomainName));
+            }
+            if domain.main && st.domains.values().any(|(_, d)| d.main) {
+                return Err(StoreError::conflict(Unique::MainDomain));
+            }
+            let seq = st.next_seq();
+            st.domains.insert(domain.id.clone(), (seq, domain.clone()));
+            Ok(domain)
+        })();
+        st.audited(audit, result)
     }
 
     async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
@@ -648,32 +762,52 @@ impl Store for MemoryStore {
             .ok_or(StoreError::NotFound)
     }
 
-    async fn set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain> {
+    async fn set_domain_linked(
+        &self,
+        id: &str,
+        linked: bool,
+        audit: &AuditEntry,
+    ) -> StoreResult<Domain> {
         let mut st = self.lock();
-        let (_, d) = st.domains.get_mut(id).ok_or(StoreError::NotFound)?;
-        d.linked = linked;
-        Ok(d.clone())
+        let result = (|| -> StoreResult<Domain> {
+            let (_, d) = st.domains.get_mut(id).ok_or(StoreError::NotFound)?;
+            d.linked = linked;
+            Ok(d.clone())
+        })();
+        st.audited(audit, result)
     }
 
-    async fn delete_domain(&self, id: &str) -> StoreResult<()> {
+    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
         let mut st = self.lock();
-        if !st.domains.contains_key(id) {
-            return Err(StoreError::NotFound);
-        }
-        if st.domain_in_use(id) {
-            return Err(StoreError::InUse);
-        }
-        st.domains.remove(id);
-        Ok(())
+        let result = (|| -> StoreResult<()> {
+            if !st.domains.contains_key(id) {
+                return Err(StoreError::NotFound);
+            }
+            if st.domain_in_use(id) {
+                return Err(StoreError::InUse);
+            }
+            st.domains.remove(id);
+            Ok(())
+        })();
+        st.audited(audit, result)
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
         Ok(self.lock().settings.get(key).cloned())
     }
 
-    async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
-        self.lock().settings.insert(key.to_string(), value);
-        Ok(())
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut st = self.lock();
+        let result = (|| -> StoreResult<()> {
+            st.settings.insert(key.to_string(), value);
+            Ok(())
+        })();
+        st.audited(audit, result)
     }
 
     async fn hit_counter(
@@ -729,6 +863,33 @@ impl Store for MemoryStore {
 
     async fn has_users(&self) -> StoreResult<bool> {
         Ok(self.lock().has_users())
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        self.lock().audit.insert(entry.id.clone(), entry.clone());
+        Ok(())
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        let st = self.lock();
+        let newer_than_cursor = match &query.before {
+            Some(before) => st.audit.range::<String, _>(..before.clone()),
+            None => st.audit.range::<String, _>(..),
+        };
+        Ok(newer_than_cursor
+            .rev()
+            .map(|(_, e)| e)
+            .filter(|e| query.matches(e))
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64> {
+        let mut st = self.lock();
+        let was = st.audit.len();
+        st.audit.retain(|_, e| e.at >= before);
+        Ok((was - st.audit.len()) as u64)
     }
 
     async fn last_event_id(&self) -> StoreResult<u64> {

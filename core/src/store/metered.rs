@@ -10,8 +10,9 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    ApiToken, Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
+    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
+    NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    Webhook, WebhookDelivery,
 };
 use crate::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
 
@@ -49,8 +50,13 @@ impl Store for Metered {
         timed("ready", self.0.ready()).await
     }
 
-    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
-        timed("create_user", self.0.create_user(user, gate)).await
+    async fn create_user(
+        &self,
+        user: NewUser,
+        gate: RoleGate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        timed("create_user", self.0.create_user(user, gate, audit)).await
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<User> {
@@ -73,24 +79,34 @@ impl Store for Metered {
         .await
     }
 
-    async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
-        timed("link_github", self.0.link_github(user_id, github_id)).await
+    async fn link_github(
+        &self,
+        user_id: &str,
+        github_id: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        timed("link_github", self.0.link_github(user_id, github_id, audit)).await
     }
 
-    async fn delete_user(&self, id: &str) -> StoreResult<()> {
-        timed("delete_user", self.0.delete_user(id)).await
+    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        timed("delete_user", self.0.delete_user(id, audit)).await
     }
 
-    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
-        timed("update_user", self.0.update_user(id, update)).await
+    async fn update_user(
+        &self,
+        id: &str,
+        update: UserUpdate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        timed("update_user", self.0.update_user(id, update, audit)).await
     }
 
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         timed("list_users", self.0.list_users(after, limit)).await
     }
 
-    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
-        timed("create_api_token", self.0.create_api_token(token)).await
+    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
+        timed("create_api_token", self.0.create_api_token(token, audit)).await
     }
 
     async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
@@ -101,16 +117,25 @@ impl Store for Metered {
         timed("find_api_token", self.0.find_api_token(token_hash)).await
     }
 
-    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        timed("delete_api_token", self.0.delete_api_token(user_id, id)).await
+    async fn delete_api_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        timed(
+            "delete_api_token",
+            self.0.delete_api_token(user_id, id, audit),
+        )
+        .await
     }
 
     async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
         timed("touch_api_token", self.0.touch_api_token(id, at)).await
     }
 
-    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook> {
-        timed("create_webhook", self.0.create_webhook(webhook)).await
+    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
+        timed("create_webhook", self.0.create_webhook(webhook, audit)).await
     }
 
     async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
@@ -121,8 +146,8 @@ impl Store for Metered {
         timed("get_webhook", self.0.get_webhook(user_id, id)).await
     }
 
-    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        timed("delete_webhook", self.0.delete_webhook(user_id, id)).await
+    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        timed("delete_webhook", self.0.delete_webhook(user_id, id, audit)).await
     }
 
     async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
@@ -157,8 +182,16 @@ impl Store for Metered {
         .await
     }
 
-    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {
-        timed("create_invitation", self.0.create_invitation(invitation)).await
+    async fn create_invitation(
+        &self,
+        invitation: Invitation,
+        audit: &AuditEntry,
+    ) -> StoreResult<Invitation> {
+        timed(
+            "create_invitation",
+            self.0.create_invitation(invitation, audit),
+        )
+        .await
     }
 
     async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
@@ -169,8 +202,8 @@ impl Store for Metered {
         timed("find_invitation", self.0.find_invitation(token_hash)).await
     }
 
-    async fn delete_invitation(&self, id: &str) -> StoreResult<()> {
-        timed("delete_invitation", self.0.delete_invitation(id)).await
+    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        timed("delete_invitation", self.0.delete_invitation(id, audit)).await
     }
 
     async fn hit_counter(
@@ -186,12 +219,28 @@ impl Store for Metered {
         timed("settle_counter", self.0.settle_counter(key, keep)).await
     }
 
-    async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
-        timed("create_authorization", self.0.create_authorization(auth)).await
+    async fn create_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization> {
+        timed(
+            "create_authorization",
+            self.0.create_authorization(auth, audit),
+        )
+        .await
     }
 
-    async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
-        timed("upsert_authorization", self.0.upsert_authorization(auth)).await
+    async fn upsert_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization> {
+        timed(
+            "upsert_authorization",
+            self.0.upsert_authorization(auth, audit),
+        )
+        .await
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
@@ -202,10 +251,15 @@ impl Store for Metered {
         timed("get_authorization", self.0.get_authorization(user_id, id)).await
     }
 
-    async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         timed(
             "delete_authorization",
-            self.0.delete_authorization(user_id, id),
+            self.0.delete_authorization(user_id, id, audit),
         )
         .await
     }
@@ -220,18 +274,19 @@ impl Store for Metered {
         id: &str,
         old: &Sealed,
         new: Sealed,
+        audit: &AuditEntry,
     ) -> StoreResult<bool> {
         timed(
             "reseal_authorization",
-            self.0.reseal_authorization(user_id, id, old, new),
+            self.0.reseal_authorization(user_id, id, old, new, audit),
         )
         .await
     }
 
-    async fn create_project(&self, project: Project) -> StoreResult<Project> {
+    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
         appended(
             "CREATE",
-            timed("create_project", self.0.create_project(project)).await,
+            timed("create_project", self.0.create_project(project, audit)).await,
         )
     }
 
@@ -252,24 +307,43 @@ impl Store for Metered {
         owner_id: &str,
         id: &str,
         patch: ProjectPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Project> {
         appended(
             "UPDATE",
-            timed("update_project", self.0.update_project(owner_id, id, patch)).await,
+            timed(
+                "update_project",
+                self.0.update_project(owner_id, id, patch, audit),
+            )
+            .await,
         )
     }
 
-    async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         appended(
             "DELETE",
-            timed("delete_project", self.0.delete_project(owner_id, id)).await,
+            timed("delete_project", self.0.delete_project(owner_id, id, audit)).await,
         )
     }
 
-    async fn create_network(&self, owner_id: &str, network: Network) -> StoreResult<Network> {
+    async fn create_network(
+        &self,
+        owner_id: &str,
+        network: Network,
+        audit: &AuditEntry,
+    ) -> StoreResult<Network> {
         appended(
             "UPDATE",
-            timed("create_network", self.0.create_network(owner_id, network)).await,
+            timed(
+                "create_network",
+                self.0.create_network(owner_id, network, audit),
+            )
+            .await,
         )
     }
 
@@ -290,22 +364,32 @@ impl Store for Metered {
         owner_id: &str,
         id: &str,
         patch: NetworkPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Network> {
         appended(
             "UPDATE",
-            timed("update_network", self.0.update_network(owner_id, id, patch)).await,
+            timed(
+                "update_network",
+                self.0.update_network(owner_id, id, patch, audit),
+            )
+            .await,
         )
     }
 
-    async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         appended(
             "UPDATE",
-            timed("delete_network", self.0.delete_network(owner_id, id)).await,
+            timed("delete_network", self.0.delete_network(owner_id, id, audit)).await,
         )
     }
 
-    async fn create_domain(&self, domain: Domain) -> StoreResult<Domain> {
-        timed("create_domain", self.0.create_domain(domain)).await
+    async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain> {
+        timed("create_domain", self.0.create_domain(domain, audit)).await
     }
 
     async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
@@ -316,20 +400,46 @@ impl Store for Metered {
         timed("get_domain", self.0.get_domain(id)).await
     }
 
-    async fn set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain> {
-        timed("set_domain_linked", self.0.set_domain_linked(id, linked)).await
+    async fn set_domain_linked(
+        &self,
+        id: &str,
+        linked: bool,
+        audit: &AuditEntry,
+    ) -> StoreResult<Domain> {
+        timed(
+            "set_domain_linked",
+            self.0.set_domain_linked(id, linked, audit),
+        )
+        .await
     }
 
-    async fn delete_domain(&self, id: &str) -> StoreResult<()> {
-        timed("delete_domain", self.0.delete_domain(id)).await
+    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        timed("delete_domain", self.0.delete_domain(id, audit)).await
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
         timed("get_setting", self.0.get_setting(key)).await
     }
 
-    async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
-        timed("put_setting", self.0.put_setting(key, value)).await
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        timed("put_setting", self.0.put_setting(key, value, audit)).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        timed("append_audit", self.0.append_audit(entry)).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        timed("list_audit", self.0.list_audit(query)).await
+    }
+
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64> {
+        timed("purge_audit", self.0.purge_audit(before)).await
     }
 
     async fn last_event_id(&self) -> StoreResult<u64> {

@@ -13,8 +13,9 @@ use futures::stream::BoxStream;
 
 use crate::error::StoreError;
 use crate::model::{
-    ApiToken, Authorization, Domain, Event, FeedItem, Invitation, Network, NetworkPatch, NewUser,
-    Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
+    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, FeedItem, Invitation, Network,
+    NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    Webhook, WebhookDelivery,
 };
 
 mod feed;
@@ -70,7 +71,12 @@ pub trait Store: Send + Sync + 'static {
     /// present), nothing is written and the answer is `Conflict { field:
     /// "signup" }`. A duplicate email answers `Conflict { field: "email" }`,
     /// a duplicate GitHub id `Conflict { field: "githubId" }`.
-    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User>;
+    async fn create_user(
+        &self,
+        user: NewUser,
+        gate: RoleGate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User>;
 
     /// Reads a user by id.
     async fn get_user(&self, id: &str) -> StoreResult<User>;
@@ -83,20 +89,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Links a GitHub account to a user (`Conflict { field: "githubId" }` when
     /// another user has it).
-    async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User>;
+    async fn link_github(
+        &self,
+        user_id: &str,
+        github_id: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User>;
 
     /// Deletes a user with everything they own (authorizations, projects and
     /// their networks; a DELETE event per project). `Refused` (nothing
     /// written) when the user is the last active admin
     /// ([`User::is_active_admin`]) and other users exist: users are never
     /// left without an admin, but the instance's only user may go.
-    async fn delete_user(&self, id: &str) -> StoreResult<()>;
+    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()>;
 
     /// Applies `update` ([`UserUpdate::apply`]) to a user atomically and
     /// returns the result. `Conflict(Unique::Email)` when the new email is
     /// taken; `Refused` (nothing written) when the change takes away the last
     /// active admin ([`UserUpdate::removes_admin`]).
-    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User>;
+    async fn update_user(
+        &self,
+        id: &str,
+        update: UserUpdate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User>;
 
     /// Up to `limit` users in creation order, after the user with id `after`
     /// (from the start when `None`; `NotFound` when that user does not
@@ -108,7 +124,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores an API token of an existing user (`NotFound` when the user is
     /// gone; `Conflict(Unique::Id)` on an id or hash clash). Deleting the
     /// user deletes their tokens.
-    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken>;
+    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken>;
 
     /// The user's API tokens, oldest first.
     async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>>;
@@ -117,7 +133,12 @@ pub trait Store: Send + Sync + 'static {
     async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
 
     /// Deletes one of the user's API tokens (`NotFound` otherwise).
-    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()>;
+    async fn delete_api_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 
     /// Records that a token was used at `at` (no error when it is gone).
     async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()>;
@@ -127,7 +148,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a webhook of an existing user (`NotFound` when the user is
     /// gone; `Conflict(Unique::Id)` on an id clash). Deleting the user
     /// deletes their webhooks and deliveries.
-    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook>;
+    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook>;
 
     /// The user's webhooks, oldest first.
     async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>>;
@@ -137,7 +158,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes one of the user's webhooks with its deliveries (`NotFound`
     /// otherwise).
-    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()>;
+    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()>;
 
     /// Every webhook of every user, oldest first (for the delivery worker).
     async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>>;
@@ -165,7 +186,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores an invitation. `Conflict(Unique::Email)` when one for the same
     /// email is pending.
-    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation>;
+    async fn create_invitation(
+        &self,
+        invitation: Invitation,
+        audit: &AuditEntry,
+    ) -> StoreResult<Invitation>;
 
     /// Pending invitations, oldest first.
     async fn list_invitations(&self) -> StoreResult<Vec<Invitation>>;
@@ -174,17 +199,25 @@ pub trait Store: Send + Sync + 'static {
     async fn find_invitation(&self, token_hash: &str) -> StoreResult<Option<Invitation>>;
 
     /// Deletes an invitation (`NotFound` when there is none with this id).
-    async fn delete_invitation(&self, id: &str) -> StoreResult<()>;
+    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()>;
 
     // ---- authorizations ----------------------------------------------------
 
     /// Stores a new authorization.
-    async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization>;
+    async fn create_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization>;
 
     /// Inserts `auth`, or, when the user already has an authorization of the
     /// same kind and name, replaces its secret and info (keeping its id and
     /// creation time). Returns the stored record.
-    async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization>;
+    async fn upsert_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization>;
 
     /// The user's authorizations, oldest first.
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>>;
@@ -193,7 +226,12 @@ pub trait Store: Send + Sync + 'static {
     async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization>;
 
     /// Deletes one of the user's authorizations.
-    async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()>;
+    async fn delete_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 
     /// Every user's authorizations (for instance-wide passes such as
     /// re-sealing the secrets under a new instance key).
@@ -208,6 +246,7 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         old: &Sealed,
         new: Sealed,
+        audit: &AuditEntry,
     ) -> StoreResult<bool>;
 
     // ---- projects ----------------------------------------------------------
@@ -215,7 +254,7 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a project (its `networks` are empty) and appends a CREATE
     /// event ([`NewEvent::for_project`](crate::model::NewEvent::for_project)) atomically. Conflicts: `sourceId`,
     /// `vmId`, `path`.
-    async fn create_project(&self, project: Project) -> StoreResult<Project>;
+    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project>;
 
     /// The owner's projects, oldest first, each with its networks.
     async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>>;
@@ -234,11 +273,13 @@ pub trait Store: Send + Sync + 'static {
         owner_id: &str,
         id: &str,
         patch: ProjectPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Project>;
 
     /// Deletes one of the owner's projects with its networks and appends a
     /// DELETE event ([`NewEvent::deleted`](crate::model::NewEvent::deleted)), atomically.
-    async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()>;
+    async fn delete_project(&self, owner_id: &str, id: &str, audit: &AuditEntry)
+        -> StoreResult<()>;
 
     // ---- network connections ----------------------------------------------
 
@@ -246,7 +287,12 @@ pub trait Store: Send + Sync + 'static {
     /// (`NotFound` when the project is not theirs) and appends an UPDATE event
     /// for the project (with its networks), atomically. Conflicts: `domain` (hostname taken, or
     /// the covering registered domain `network.domain_id` no longer exists).
-    async fn create_network(&self, owner_id: &str, network: Network) -> StoreResult<Network>;
+    async fn create_network(
+        &self,
+        owner_id: &str,
+        network: Network,
+        audit: &AuditEntry,
+    ) -> StoreResult<Network>;
 
     /// The owner's network connections, optionally of one project, oldest first.
     async fn list_networks(
@@ -265,17 +311,19 @@ pub trait Store: Send + Sync + 'static {
         owner_id: &str,
         id: &str,
         patch: NetworkPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Network>;
 
     /// Deletes one of the owner's network connections and appends an UPDATE
     /// event for its project, atomically.
-    async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()>;
+    async fn delete_network(&self, owner_id: &str, id: &str, audit: &AuditEntry)
+        -> StoreResult<()>;
 
     // ---- domains -----------------------------------------------------------
 
     /// Registers a domain. Conflicts: `domain` (name taken), `main` (a main
     /// domain exists already).
-    async fn create_domain(&self, domain: Domain) -> StoreResult<Domain>;
+    async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain>;
 
     /// All domains, oldest first.
     async fn list_domains(&self) -> StoreResult<Vec<Domain>>;
@@ -284,11 +332,16 @@ pub trait Store: Send + Sync + 'static {
     async fn get_domain(&self, id: &str) -> StoreResult<Domain>;
 
     /// Sets the `linked` flag of a domain.
-    async fn set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain>;
+    async fn set_domain_linked(
+        &self,
+        id: &str,
+        linked: bool,
+        audit: &AuditEntry,
+    ) -> StoreResult<Domain>;
 
     /// Deletes a domain; `Conflict { field: "networks" }` while network
     /// connections use it.
-    async fn delete_domain(&self, id: &str) -> StoreResult<()>;
+    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()>;
 
     // ---- configuration -----------------------------------------------------
 
@@ -296,7 +349,12 @@ pub trait Store: Send + Sync + 'static {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>>;
 
     /// Writes (replaces) an instance setting.
-    async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()>;
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 
     // ---- rate-limit counters ------------------------------------------------
 
@@ -330,6 +388,21 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the instance has at least one user (a cheap check, so a
     /// refused sign-up costs no password hash).
     async fn has_users(&self) -> StoreResult<bool>;
+
+    // ---- audit log ---------------------------------------------------------
+
+    /// Appends an entry that records no change of state (a sign-in, a failed
+    /// password check). Entries of changes are written by the change's own
+    /// method, in the same atomic step: every write method takes its
+    /// `audit` entry and stores it exactly when the write takes effect.
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+
+    /// Up to `query.limit` entries matching `query`, newest (greatest id)
+    /// first.
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Deletes the entries older than `before`; answers how many went.
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64>;
 
     // ---- event log ---------------------------------------------------------
 

@@ -71,6 +71,9 @@ macro_rules! store_conformance {
             read_events_pages_the_log,
             slow_subscriber_loses_nothing,
             future_cursor_gets_resync_then_new_events,
+            every_write_stores_its_audit_entry,
+            audit_lists_newest_first_with_filters,
+            audit_purge_deletes_old_entries,
         );
     };
     (@cases $setup:path; $($case:ident),* $(,)?) => {

@@ -110,7 +110,14 @@ impl Env {
             created_at: chrono::Utc::now(),
         };
         self.store
-            .create_user(user, RoleGate::FirstUserAdmin)
+            .create_user(
+                user,
+                RoleGate::FirstUserAdmin,
+                &crate::model::AuditEntry::new(
+                    crate::model::AuditAction::ProjectCreate,
+                    chrono::Utc::now(),
+                ),
+            )
             .await
             .unwrap()
     }
@@ -130,7 +137,16 @@ impl Env {
             created_at: now,
             updated_at: now,
         };
-        self.store.create_project(project).await.unwrap()
+        self.store
+            .create_project(
+                project,
+                &crate::model::AuditEntry::new(
+                    crate::model::AuditAction::ProjectCreate,
+                    chrono::Utc::now(),
+                ),
+            )
+            .await
+            .unwrap()
     }
 
     async fn rename(&self, p: &Project, name: &str) {
@@ -140,7 +156,15 @@ impl Env {
             ..Default::default()
         };
         self.store
-            .update_project(&p.owner_id, &p.id, patch)
+            .update_project(
+                &p.owner_id,
+                &p.id,
+                patch,
+                &crate::model::AuditEntry::new(
+                    crate::model::AuditAction::ProjectCreate,
+                    chrono::Utc::now(),
+                ),
+            )
             .await
             .unwrap();
     }
@@ -240,7 +264,16 @@ async fn ws_accept_refuses_before_upgrade() {
         .expect("header token");
     assert_eq!(ok.user_id(), ada.id);
     // A deleted user's token is refused.
-    e.store.delete_user(&ada.id).await.unwrap();
+    e.store
+        .delete_user(
+            &ada.id,
+            &crate::model::AuditEntry::new(
+                crate::model::AuditAction::ProjectCreate,
+                chrono::Utc::now(),
+            ),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         status_of(e.slipway.ws_accept(&headers, None).await),
         StatusCode::UNAUTHORIZED
@@ -268,7 +301,16 @@ async fn ws_sends_only_the_users_own_events() {
         linked: false,
         created_at: chrono::Utc::now(),
     };
-    e.store.create_domain(domain.clone()).await.unwrap();
+    e.store
+        .create_domain(
+            domain.clone(),
+            &crate::model::AuditEntry::new(
+                crate::model::AuditAction::ProjectCreate,
+                chrono::Utc::now(),
+            ),
+        )
+        .await
+        .unwrap();
     let net = Network {
         id: uid(),
         domain: "app.example.test".into(),
@@ -277,18 +319,66 @@ async fn ws_sends_only_the_users_own_events() {
         domain_id: domain.id.clone(),
         created_at: chrono::Utc::now(),
     };
-    e.store.create_network(&ada.id, net.clone()).await.unwrap();
+    e.store
+        .create_network(
+            &ada.id,
+            net.clone(),
+            &crate::model::AuditEntry::new(
+                crate::model::AuditAction::ProjectCreate,
+                chrono::Utc::now(),
+            ),
+        )
+        .await
+        .unwrap();
     let patch = NetworkPatch {
         port: Some(9090),
         ..Default::default()
     };
     e.store
-        .update_network(&ada.id, &net.id, patch)
+        .update_network(
+            &ada.id,
+            &net.id,
+            patch,
+            &crate::model::AuditEntry::new(
+                crate::model::AuditAction::ProjectCreate,
+                chrono::Utc::now(),
+            ),
+        )
         .await
         .unwrap();
-    e.store.delete_network(&ada.id, &net.id).await.unwrap();
-    e.store.delete_project(&bob.id, &pb.id).await.unwrap();
-    e.store.delete_project(&ada.id, &pa.id).await.unwrap();
+    e.store
+        .delete_network(
+            &ada.id,
+            &net.id,
+            &crate::model::AuditEntry::new(
+                crate::model::AuditAction::ProjectCreate,
+                chrono::Utc::now(),
+            ),
+        )
+        .await
+        .unwrap();
+    e.store
+        .delete_project(
+            &bob.id,
+            &pb.id,
+            &crate::model::AuditEntry::new(
+                crate::model::AuditAction::ProjectCreate,
+                chrono::Utc::now(),
+            ),
+        )
+        .await
+        .unwrap();
+    e.store
+        .delete_project(
+            &ada.id,
+            &pa.id,
+            &crate::model::AuditEntry::new(
+                crate::model::AuditAction::ProjectCreate,
+                chrono::Utc::now(),
+            ),
+        )
+        .await
+        .unwrap();
 
     let mut seen = Vec::new();
     for _ in 0..6 {

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::error::{StoreError, Unique};
 use crate::model::{
-    ApiToken, Authorization, Domain, Event, Invitation, Network, Project, User, UserUpdate, Webhook,
+    ApiToken, AuditEntry, Authorization, Domain, Event, Invitation, Network, Project, User,
+    UserUpdate, Webhook,
 };
 use crate::store::StoreResult;
 
@@ -38,6 +39,8 @@ pub(super) struct State {
     project_networks: HashMap<String, Ordered>,
     pub(super) domains: BTreeMap<String, (u64, Domain)>,
     pub(super) settings: BTreeMap<String, serde_json::Value>,
+    /// The audit log by entry id (time-ordered).
+    pub(super) audit: BTreeMap<String, AuditEntry>,
     pub(super) events: VecDeque<Event>,
     pub(super) last_event_id: u64,
     /// Whether events were appended under the current lock (signalled when
@@ -67,6 +70,29 @@ fn project_keys(p: &Project) -> Vec<(Unique, String)> {
 }
 
 impl State {
+    /// `result`, after recording `audit` when it is a success: under the
+    /// same lock as the write, so atomically with it.
+    pub(super) fn audited<T>(
+        &mut self,
+        audit: &AuditEntry,
+        result: StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.audited_if(audit, result, |_| true)
+    }
+
+    /// [`State::audited`] for writes whose success `took_effect` tells.
+    pub(super) fn audited_if<T>(
+        &mut self,
+        audit: &AuditEntry,
+        result: StoreResult<T>,
+        took_effect: impl FnOnce(&T) -> bool,
+    ) -> StoreResult<T> {
+        if result.as_ref().is_ok_and(took_effect) {
+            self.audit.insert(audit.id.clone(), audit.clone());
+        }
+        result
+    }
+
     pub(super) fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq

@@ -26,14 +26,18 @@ pub async fn first_user_is_admin_then_members(store: &dyn Store) {
 /// `first_only` refuses a second user with `Conflict { field: "signup" }`.
 pub async fn first_only_refuses_second_user(store: &dyn Store) {
     let a = store
-        .create_user(new_user("a"), RoleGate::FirstUserOnly)
+        .create_user(new_user("a"), RoleGate::FirstUserOnly, &audit())
         .await
         .unwrap();
     assert_eq!(a.role, Role::Admin);
     let b = new_user("b");
     let email = b.email.clone();
     assert_eq!(
-        conflict_field(store.create_user(b, RoleGate::FirstUserOnly).await),
+        conflict_field(
+            store
+                .create_user(b, RoleGate::FirstUserOnly, &audit())
+                .await
+        ),
         "signup"
     );
     assert!(store.find_user_by_email(&email).await.unwrap().is_none());
@@ -43,12 +47,12 @@ pub async fn first_only_refuses_second_user(store: &dyn Store) {
 /// and a gate that refuses writes nothing.
 pub async fn exact_role_gate_sets_the_role(store: &dyn Store) {
     let a = store
-        .create_user(new_user("a"), RoleGate::Exactly(Role::Member))
+        .create_user(new_user("a"), RoleGate::Exactly(Role::Member), &audit())
         .await
         .unwrap();
     assert_eq!(a.role, Role::Member);
     let b = store
-        .create_user(new_user("b"), RoleGate::Exactly(Role::Admin))
+        .create_user(new_user("b"), RoleGate::Exactly(Role::Admin), &audit())
         .await
         .unwrap();
     assert_eq!(b.role, Role::Admin);
@@ -64,7 +68,11 @@ pub async fn duplicate_email_conflicts(store: &dyn Store) {
     let mut b = new_user("b");
     b.email = a.email.clone();
     assert_eq!(
-        conflict_field(store.create_user(b.clone(), RoleGate::FirstUserAdmin).await),
+        conflict_field(
+            store
+                .create_user(b.clone(), RoleGate::FirstUserAdmin, &audit())
+                .await
+        ),
         "email"
     );
     assert!(is_not_found(store.get_user(&b.id).await));
@@ -76,7 +84,11 @@ pub async fn concurrent_signups_same_email_one_wins(store: &dyn Store) {
     let attempts = (0..16).map(|_| {
         let mut u = new_user("r");
         u.email = email.clone();
-        store.create_user(u, RoleGate::FirstUserAdmin)
+        async move {
+            store
+                .create_user(u, RoleGate::FirstUserAdmin, &audit())
+                .await
+        }
     });
     let results = futures::future::join_all(attempts).await;
     let ok: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
@@ -88,9 +100,11 @@ pub async fn concurrent_signups_same_email_one_wins(store: &dyn Store) {
         );
     }
     // Racing creates after the first user: none of them may become admin.
-    let users = futures::future::join_all(
-        (0..8).map(|_| store.create_user(new_user("x"), RoleGate::FirstUserAdmin)),
-    )
+    let users = futures::future::join_all((0..8).map(|_| async move {
+        store
+            .create_user(new_user("x"), RoleGate::FirstUserAdmin, &audit())
+            .await
+    }))
     .await;
     let admins = users
         .iter()
@@ -106,7 +120,7 @@ pub async fn users_found_by_email_and_github_id(store: &dyn Store) {
     n.github_id = Some(4242);
     n.password_hash = None;
     let g = store
-        .create_user(n, RoleGate::FirstUserAdmin)
+        .create_user(n, RoleGate::FirstUserAdmin, &audit())
         .await
         .unwrap();
     assert_eq!(
@@ -131,7 +145,11 @@ pub async fn users_found_by_email_and_github_id(store: &dyn Store) {
     let mut dup = new_user("h");
     dup.github_id = Some(4242);
     assert_eq!(
-        conflict_field(store.create_user(dup, RoleGate::FirstUserAdmin).await),
+        conflict_field(
+            store
+                .create_user(dup, RoleGate::FirstUserAdmin, &audit())
+                .await
+        ),
         "githubId"
     );
 }
@@ -140,17 +158,17 @@ pub async fn users_found_by_email_and_github_id(store: &dyn Store) {
 pub async fn link_github_unique(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
-    let linked = store.link_github(&a.id, 7).await.unwrap();
+    let linked = store.link_github(&a.id, 7, &audit()).await.unwrap();
     assert_eq!(linked.github_id, Some(7));
     assert_eq!(
-        conflict_field(store.link_github(&b.id, 7).await),
+        conflict_field(store.link_github(&b.id, 7, &audit()).await),
         "githubId"
     );
     assert!(
-        store.link_github(&a.id, 7).await.is_ok(),
+        store.link_github(&a.id, 7, &audit()).await.is_ok(),
         "relinking the same id is fine"
     );
-    assert!(is_not_found(store.link_github("nope", 8).await));
+    assert!(is_not_found(store.link_github("nope", 8, &audit()).await));
 }
 
 /// Linking is a conditional write: a user linked to one GitHub account is
@@ -159,22 +177,26 @@ pub async fn link_github_unique(store: &dyn Store) {
 pub async fn link_github_never_overwrites(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
-    store.link_github(&a.id, 11).await.unwrap();
+    store.link_github(&a.id, 11, &audit()).await.unwrap();
     assert_eq!(
-        conflict_field(store.link_github(&a.id, 12).await),
+        conflict_field(store.link_github(&a.id, 12, &audit()).await),
         "githubId"
     );
     let a_now = store.get_user(&a.id).await.unwrap();
     assert_eq!(a_now.github_id, Some(11), "the first link is kept");
     assert!(store.find_user_by_github_id(12).await.unwrap().is_none());
     assert_eq!(
-        conflict_field(store.link_github(&b.id, 11).await),
+        conflict_field(store.link_github(&b.id, 11, &audit()).await),
         "githubId"
     );
     assert_eq!(store.get_user(&b.id).await.unwrap().github_id, None);
     // Concurrent links of one user to two accounts: at most one wins.
     let c = user(store, "c").await;
-    let (x, y) = futures::join!(store.link_github(&c.id, 21), store.link_github(&c.id, 22));
+    let (e1, e2) = (audit(), audit());
+    let (x, y) = futures::join!(
+        store.link_github(&c.id, 21, &e1),
+        store.link_github(&c.id, 22, &e2)
+    );
     assert!(x.is_ok() != y.is_ok(), "exactly one link wins");
     let linked = store.get_user(&c.id).await.unwrap().github_id.unwrap();
     let holder = store.find_user_by_github_id(linked).await.unwrap().unwrap();
@@ -187,12 +209,15 @@ pub async fn link_github_never_overwrites(store: &dyn Store) {
 pub async fn delete_user_removes_user_and_projects(store: &dyn Store) {
     // The instance's only user (its admin) may go.
     let a = user(store, "a").await;
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let mut feed = store
         .events(Some(store.last_event_id().await.unwrap()))
         .await
         .unwrap();
-    store.delete_user(&a.id).await.unwrap();
+    store.delete_user(&a.id, &audit()).await.unwrap();
     assert!(is_not_found(store.get_user(&a.id).await));
     assert!(is_not_found(store.get_project(&a.id, &p.id).await));
     let ev = next_event(&mut feed).await;
@@ -200,10 +225,10 @@ pub async fn delete_user_removes_user_and_projects(store: &dyn Store) {
         (ev.kind, ev.project_id.as_str()),
         (EventKind::Delete, p.id.as_str())
     );
-    assert!(is_not_found(store.delete_user(&a.id).await));
+    assert!(is_not_found(store.delete_user(&a.id, &audit()).await));
 }
 
-fn new_auth(user_id: &str, name: &str) -> Authorization {
+pub(super) fn new_auth(user_id: &str, name: &str) -> Authorization {
     Authorization {
         id: uid(),
         user_id: user_id.to_string(),
@@ -220,11 +245,11 @@ pub async fn authorization_crud_and_scope(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     let x = store
-        .create_authorization(new_auth(&a.id, "x"))
+        .create_authorization(new_auth(&a.id, "x"), &audit())
         .await
         .unwrap();
     let y = store
-        .create_authorization(new_auth(&a.id, "y"))
+        .create_authorization(new_auth(&a.id, "y"), &audit())
         .await
         .unwrap();
     let read = store.get_authorization(&a.id, &x.id).await.unwrap();
@@ -238,8 +263,13 @@ pub async fn authorization_crud_and_scope(store: &dyn Store) {
     );
     assert!(store.list_authorizations(&b.id).await.unwrap().is_empty());
     assert!(is_not_found(store.get_authorization(&b.id, &x.id).await));
-    assert!(is_not_found(store.delete_authorization(&b.id, &x.id).await));
-    store.delete_authorization(&a.id, &x.id).await.unwrap();
+    assert!(is_not_found(
+        store.delete_authorization(&b.id, &x.id, &audit()).await
+    ));
+    store
+        .delete_authorization(&a.id, &x.id, &audit())
+        .await
+        .unwrap();
     assert!(is_not_found(store.get_authorization(&a.id, &x.id).await));
 }
 
@@ -248,11 +278,11 @@ pub async fn authorization_upsert_replaces(store: &dyn Store) {
     let a = user(store, "a").await;
     let mut first = new_auth(&a.id, "octocat");
     first.kind = AuthorizationType::Oauth;
-    let first = store.upsert_authorization(first).await.unwrap();
+    let first = store.upsert_authorization(first, &audit()).await.unwrap();
     let mut again = new_auth(&a.id, "octocat");
     again.kind = AuthorizationType::Oauth;
     again.secret = Sealed(vec![9, 9]);
-    let stored = store.upsert_authorization(again).await.unwrap();
+    let stored = store.upsert_authorization(again, &audit()).await.unwrap();
     assert_eq!(stored.id, first.id);
     assert_eq!(stored.secret, Sealed(vec![9, 9]));
     let list = store.list_authorizations(&a.id).await.unwrap();
@@ -264,10 +294,16 @@ pub async fn authorization_upsert_replaces(store: &dyn Store) {
 pub async fn settings_roundtrip(store: &dyn Store) {
     assert_eq!(store.get_setting("github").await.unwrap(), None);
     let v = serde_json::json!({"clientId": "abc", "secret": [1, 2]});
-    store.put_setting("github", v.clone()).await.unwrap();
+    store
+        .put_setting("github", v.clone(), &audit())
+        .await
+        .unwrap();
     assert_eq!(store.get_setting("github").await.unwrap(), Some(v));
     let w = serde_json::json!({"clientId": "def"});
-    store.put_setting("github", w.clone()).await.unwrap();
+    store
+        .put_setting("github", w.clone(), &audit())
+        .await
+        .unwrap();
     assert_eq!(store.get_setting("github").await.unwrap(), Some(w));
 }
 
@@ -287,7 +323,10 @@ pub async fn update_user_applies_changes(store: &dyn Store) {
     change.email = Some(format!("new-{}", a.email));
     change.password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
     change.revoke_sessions = true;
-    let updated = store.update_user(&a.id, change.clone()).await.unwrap();
+    let updated = store
+        .update_user(&a.id, change.clone(), &audit())
+        .await
+        .unwrap();
     let mut expected = a.clone();
     change.apply(&mut expected);
     assert_eq!(updated, expected);
@@ -306,7 +345,7 @@ pub async fn update_user_applies_changes(store: &dyn Store) {
     let mut taken = update();
     taken.email = Some(b.email.clone());
     assert_eq!(
-        conflict_field(store.update_user(&a.id, taken).await),
+        conflict_field(store.update_user(&a.id, taken, &audit()).await),
         "email"
     );
     assert_eq!(store.get_user(&a.id).await.unwrap(), expected);
@@ -315,16 +354,22 @@ pub async fn update_user_applies_changes(store: &dyn Store) {
     same.email = Some(expected.email.clone());
     same.revoke_sessions = true;
     assert_eq!(
-        store.update_user(&a.id, same).await.unwrap().session_epoch,
+        store
+            .update_user(&a.id, same, &audit())
+            .await
+            .unwrap()
+            .session_epoch,
         2
     );
     let mut off = update();
     off.disabled = Some(true);
     off.role = Some(Role::Member);
-    let b2 = store.update_user(&b.id, off).await.unwrap();
+    let b2 = store.update_user(&b.id, off, &audit()).await.unwrap();
     assert!(b2.disabled);
     assert_eq!(store.get_user(&b.id).await.unwrap(), b2);
-    assert!(is_not_found(store.update_user(&uid(), update()).await));
+    assert!(is_not_found(
+        store.update_user(&uid(), update(), &audit()).await
+    ));
 }
 
 /// The last active admin cannot be demoted, disabled or deleted (`Refused`,
@@ -339,42 +384,48 @@ pub async fn last_admin_is_kept(store: &dyn Store) {
     disable.disabled = Some(true);
     for change in [demote.clone(), disable.clone()] {
         assert!(matches!(
-            store.update_user(&a.id, change).await,
+            store.update_user(&a.id, change, &audit()).await,
             Err(StoreError::Refused)
         ));
     }
     assert!(matches!(
-        store.delete_user(&a.id).await,
+        store.delete_user(&a.id, &audit()).await,
         Err(StoreError::Refused)
     ));
     assert_eq!(store.get_user(&a.id).await.unwrap(), a);
     // Members come and go freely.
-    store.update_user(&m.id, disable.clone()).await.unwrap();
+    store
+        .update_user(&m.id, disable.clone(), &audit())
+        .await
+        .unwrap();
     // A disabled admin does not count as the one that remains.
     let mut promote = update();
     promote.role = Some(Role::Admin);
-    store.update_user(&m.id, promote.clone()).await.unwrap();
+    store
+        .update_user(&m.id, promote.clone(), &audit())
+        .await
+        .unwrap();
     assert!(matches!(
-        store.update_user(&a.id, demote.clone()).await,
+        store.update_user(&a.id, demote.clone(), &audit()).await,
         Err(StoreError::Refused)
     ));
     let mut enable = update();
     enable.disabled = Some(false);
-    store.update_user(&m.id, enable).await.unwrap();
+    store.update_user(&m.id, enable, &audit()).await.unwrap();
     // Now m is an active admin: a may go.
-    let a2 = store.update_user(&a.id, demote).await.unwrap();
+    let a2 = store.update_user(&a.id, demote, &audit()).await.unwrap();
     assert_eq!(a2.role, Role::Member);
-    store.update_user(&a.id, promote).await.unwrap();
-    store.delete_user(&a.id).await.unwrap();
+    store.update_user(&a.id, promote, &audit()).await.unwrap();
+    store.delete_user(&a.id, &audit()).await.unwrap();
     let other = user(store, "other").await;
     assert!(matches!(
-        store.delete_user(&m.id).await,
+        store.delete_user(&m.id, &audit()).await,
         Err(StoreError::Refused)
     ));
     // Once m is the instance's only user, m may go: no user is left
     // without an admin.
-    store.delete_user(&other.id).await.unwrap();
-    store.delete_user(&m.id).await.unwrap();
+    store.delete_user(&other.id, &audit()).await.unwrap();
+    store.delete_user(&m.id, &audit()).await.unwrap();
     assert!(store.list_users(None, 10).await.unwrap().is_empty());
 }
 
@@ -382,14 +433,15 @@ pub async fn last_admin_is_kept(store: &dyn Store) {
 pub async fn concurrent_demotions_keep_an_admin(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = store
-        .create_user(new_user("b"), RoleGate::Exactly(Role::Admin))
+        .create_user(new_user("b"), RoleGate::Exactly(Role::Admin), &audit())
         .await
         .unwrap();
     let mut demote = update();
     demote.role = Some(Role::Member);
+    let (e1, e2) = (audit(), audit());
     let (x, y) = futures::join!(
-        store.update_user(&a.id, demote.clone()),
-        store.update_user(&b.id, demote.clone())
+        store.update_user(&a.id, demote.clone(), &e1),
+        store.update_user(&b.id, demote.clone(), &e2)
     );
     assert_eq!(
         [x.is_ok(), y.is_ok()].iter().filter(|ok| **ok).count(),
@@ -438,7 +490,7 @@ pub async fn list_users_pages_in_order(store: &dyn Store) {
 /// An invitation whose timestamps have whole microseconds: the case compares
 /// what a store returns with what it was given, and PostgreSQL keeps
 /// microseconds (finer digits are rounded away, as for every record).
-fn invitation(email: &str, role: Role) -> Invitation {
+pub(super) fn invitation(email: &str, role: Role) -> Invitation {
     let created_at = chrono::SubsecRound::trunc_subsecs(now(), 6);
     Invitation {
         id: uid(),
@@ -458,12 +510,18 @@ pub async fn invitations_work_once(store: &dyn Store) {
     let i1 = invitation("one@example.com", Role::Member);
     let mut i2 = invitation("two@example.com", Role::Admin);
     i2.created_by = Some(admin.id.clone());
-    assert_eq!(store.create_invitation(i1.clone()).await.unwrap(), i1);
-    assert_eq!(store.create_invitation(i2.clone()).await.unwrap(), i2);
+    assert_eq!(
+        store.create_invitation(i1.clone(), &audit()).await.unwrap(),
+        i1
+    );
+    assert_eq!(
+        store.create_invitation(i2.clone(), &audit()).await.unwrap(),
+        i2
+    );
     assert_eq!(
         conflict_field(
             store
-                .create_invitation(invitation("one@example.com", Role::Admin))
+                .create_invitation(invitation("one@example.com", Role::Admin), &audit())
                 .await
         ),
         "email"
@@ -484,31 +542,38 @@ pub async fn invitations_work_once(store: &dyn Store) {
     };
     let mut invited = new_user("two");
     invited.email = i2.email.clone();
-    let u = store.create_user(invited, gate).await.unwrap();
+    let u = store.create_user(invited, gate, &audit()).await.unwrap();
     assert_eq!(u.role, Role::Admin);
     assert_eq!(store.find_invitation(&i2.token_hash).await.unwrap(), None);
     assert!(matches!(
-        store.create_user(new_user("again"), gate).await,
+        store.create_user(new_user("again"), gate, &audit()).await,
         Err(StoreError::Refused)
     ));
     // Concurrent uses of one invitation: one account.
     let i3 = invitation("three@example.com", Role::Member);
-    store.create_invitation(i3.clone()).await.unwrap();
+    store.create_invitation(i3.clone(), &audit()).await.unwrap();
     let gate3 = RoleGate::Invitation {
         id: i3.id.parse().unwrap(),
         role: i3.role,
     };
+    let (e1, e2) = (audit(), audit());
     let (x, y) = futures::join!(
-        store.create_user(new_user("x"), gate3),
-        store.create_user(new_user("y"), gate3)
+        store.create_user(new_user("x"), gate3, &e1),
+        store.create_user(new_user("y"), gate3, &e2)
     );
     assert_eq!(u8::from(x.is_ok()) + u8::from(y.is_ok()), 1, "{x:?} {y:?}");
-    store.delete_invitation(&i1.id).await.unwrap();
-    assert!(is_not_found(store.delete_invitation(&i1.id).await));
+    store.delete_invitation(&i1.id, &audit()).await.unwrap();
+    assert!(is_not_found(
+        store.delete_invitation(&i1.id, &audit()).await
+    ));
     assert!(store.list_invitations().await.unwrap().is_empty());
 }
 
-fn api_token(user_id: &str, scopes: Vec<Scope>, project_ids: Option<Vec<String>>) -> ApiToken {
+pub(super) fn api_token(
+    user_id: &str,
+    scopes: Vec<Scope>,
+    project_ids: Option<Vec<String>>,
+) -> ApiToken {
     // Whole microseconds: what every store keeps.
     let at = chrono::DateTime::from_timestamp_micros(now().timestamp_micros()).unwrap();
     ApiToken {
@@ -530,7 +595,7 @@ pub async fn api_tokens_roundtrip_and_scope(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     store
-        .create_user(new_user("admin2"), RoleGate::Exactly(Role::Admin))
+        .create_user(new_user("admin2"), RoleGate::Exactly(Role::Admin), &audit())
         .await
         .unwrap();
     let t1 = api_token(&a.id, vec![Scope::ProjectsRead], None);
@@ -542,16 +607,22 @@ pub async fn api_tokens_roundtrip_and_scope(store: &dyn Store) {
     t2.expires_at = None;
     let tb = api_token(&b.id, Scope::ALL.to_vec(), Some(vec![]));
     for t in [&t1, &t2, &tb] {
-        assert_eq!(&store.create_api_token(t.clone()).await.unwrap(), t);
+        assert_eq!(
+            &store.create_api_token(t.clone(), &audit()).await.unwrap(),
+            t
+        );
     }
     assert!(is_not_found(
         store
-            .create_api_token(api_token(&uid(), vec![], None))
+            .create_api_token(api_token(&uid(), vec![], None), &audit())
             .await
     ));
     let mut clash = api_token(&a.id, vec![], None);
     clash.token_hash = t1.token_hash.clone();
-    assert_eq!(conflict_field(store.create_api_token(clash).await), "id");
+    assert_eq!(
+        conflict_field(store.create_api_token(clash, &audit()).await),
+        "id"
+    );
     assert_eq!(
         store.list_api_tokens(&a.id).await.unwrap(),
         vec![t1.clone(), t2.clone()]
@@ -567,12 +638,19 @@ pub async fn api_tokens_roundtrip_and_scope(store: &dyn Store) {
     let touched = store.find_api_token(&t1.token_hash).await.unwrap().unwrap();
     assert_eq!(touched.last_used_at, Some(at));
     // Another user's token is not theirs to delete.
-    assert!(is_not_found(store.delete_api_token(&b.id, &t1.id).await));
-    store.delete_api_token(&a.id, &t1.id).await.unwrap();
-    assert!(is_not_found(store.delete_api_token(&a.id, &t1.id).await));
+    assert!(is_not_found(
+        store.delete_api_token(&b.id, &t1.id, &audit()).await
+    ));
+    store
+        .delete_api_token(&a.id, &t1.id, &audit())
+        .await
+        .unwrap();
+    assert!(is_not_found(
+        store.delete_api_token(&a.id, &t1.id, &audit()).await
+    ));
     assert_eq!(store.find_api_token(&t1.token_hash).await.unwrap(), None);
     // Deleting the user deletes their tokens.
-    store.delete_user(&a.id).await.unwrap();
+    store.delete_user(&a.id, &audit()).await.unwrap();
     assert_eq!(store.find_api_token(&t2.token_hash).await.unwrap(), None);
     assert_eq!(store.list_api_tokens(&b.id).await.unwrap(), vec![tb]);
 }
@@ -584,15 +662,15 @@ pub async fn reseal_authorizations_compare_and_set(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     let x = store
-        .create_authorization(new_auth(&a.id, "x"))
+        .create_authorization(new_auth(&a.id, "x"), &audit())
         .await
         .unwrap();
     let y = store
-        .create_authorization(new_auth(&b.id, "y"))
+        .create_authorization(new_auth(&b.id, "y"), &audit())
         .await
         .unwrap();
     let z = store
-        .create_authorization(new_auth(&a.id, "z"))
+        .create_authorization(new_auth(&a.id, "z"), &audit())
         .await
         .unwrap();
     let mut ids: Vec<String> = store
@@ -610,11 +688,11 @@ pub async fn reseal_authorizations_compare_and_set(store: &dyn Store) {
     let new = Sealed(vec![9, 8, 7]);
     // Another user's, a stale old value: nothing written.
     assert!(!store
-        .reseal_authorization(&b.id, &x.id, &x.secret, new.clone())
+        .reseal_authorization(&b.id, &x.id, &x.secret, new.clone(), &audit())
         .await
         .unwrap());
     assert!(!store
-        .reseal_authorization(&a.id, &x.id, &Sealed(vec![0]), new.clone())
+        .reseal_authorization(&a.id, &x.id, &Sealed(vec![0]), new.clone(), &audit())
         .await
         .unwrap());
     assert_eq!(
@@ -623,16 +701,19 @@ pub async fn reseal_authorizations_compare_and_set(store: &dyn Store) {
     );
     // The current value: written, everything else kept.
     assert!(store
-        .reseal_authorization(&a.id, &x.id, &x.secret, new.clone())
+        .reseal_authorization(&a.id, &x.id, &x.secret, new.clone(), &audit())
         .await
         .unwrap());
     let read = store.get_authorization(&a.id, &x.id).await.unwrap();
     assert_eq!(read.secret, new);
     assert_eq!((read.name, read.info, read.kind), (x.name, x.info, x.kind));
     // Deleted: nothing comes back.
-    store.delete_authorization(&a.id, &z.id).await.unwrap();
+    store
+        .delete_authorization(&a.id, &z.id, &audit())
+        .await
+        .unwrap();
     assert!(!store
-        .reseal_authorization(&a.id, &z.id, &z.secret, new)
+        .reseal_authorization(&a.id, &z.id, &z.secret, new, &audit())
         .await
         .unwrap());
     assert!(is_not_found(store.get_authorization(&a.id, &z.id).await));

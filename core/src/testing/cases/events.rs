@@ -7,14 +7,20 @@ pub async fn event_ids_increase_and_payloads(store: &dyn Store) {
     let a = user(store, "a").await;
     let start = store.last_event_id().await.unwrap();
     let mut feed = store.events(Some(start)).await.unwrap();
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let patch = ProjectPatch {
         name: Some("second".into()),
         updated_at: now(),
         ..Default::default()
     };
-    store.update_project(&a.id, &p.id, patch).await.unwrap();
-    store.delete_project(&a.id, &p.id).await.unwrap();
+    store
+        .update_project(&a.id, &p.id, patch, &audit())
+        .await
+        .unwrap();
+    store.delete_project(&a.id, &p.id, &audit()).await.unwrap();
     let c = next_event(&mut feed).await;
     let u = next_event(&mut feed).await;
     let d = next_event(&mut feed).await;
@@ -38,18 +44,24 @@ pub async fn event_ids_increase_and_payloads(store: &dyn Store) {
 /// A refused write leaves no event.
 pub async fn failed_write_appends_no_event(store: &dyn Store) {
     let a = user(store, "a").await;
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let before = store.last_event_id().await.unwrap();
     let mut dup = new_project(&a.id);
     dup.vm_id = p.vm_id.clone();
-    assert!(store.create_project(dup).await.is_err());
+    assert!(store.create_project(dup, &audit()).await.is_err());
     let mut ghost = new_project("no-such-user");
     ghost.vm_id = "vm-ghost".into();
-    assert!(store.create_project(ghost).await.is_err());
+    assert!(store.create_project(ghost, &audit()).await.is_err());
     assert_eq!(store.last_event_id().await.unwrap(), before);
     // The next successful write gets the next id after `before`.
     let mut feed = store.events(Some(before)).await.unwrap();
-    let q = store.create_project(new_project(&a.id)).await.unwrap();
+    let q = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let ev = next_event(&mut feed).await;
     assert_eq!(ev.project_id, q.id);
     assert!(ev.id > before);
@@ -62,12 +74,24 @@ pub async fn events_replay_then_live(store: &dyn Store) {
     let start = store.last_event_id().await.unwrap();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(store.create_project(new_project(&a.id)).await.unwrap().id);
+        ids.push(
+            store
+                .create_project(new_project(&a.id), &audit())
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let mut replay = store.events(Some(start)).await.unwrap();
     let mut live_only = store.events(None).await.unwrap();
     for _ in 0..2 {
-        ids.push(store.create_project(new_project(&a.id)).await.unwrap().id);
+        ids.push(
+            store
+                .create_project(new_project(&a.id), &audit())
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let mut seen = Vec::new();
     let mut last = start;
@@ -88,14 +112,20 @@ pub async fn events_replay_then_live(store: &dyn Store) {
 /// A cursor older than the retained log (at most 100 events) gets `Resync` first.
 pub async fn events_resync_when_since_is_stale(store: &dyn Store) {
     let a = user(store, "a").await;
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     for i in 0..130 {
         let patch = ProjectPatch {
             name: Some(format!("n{i}")),
             updated_at: now(),
             ..Default::default()
         };
-        store.update_project(&a.id, &p.id, patch).await.unwrap();
+        store
+            .update_project(&a.id, &p.id, patch, &audit())
+            .await
+            .unwrap();
     }
     let mut feed = store.events(Some(0)).await.unwrap();
     assert_eq!(next_item(&mut feed).await, FeedItem::Resync);
@@ -112,7 +142,10 @@ pub async fn read_events_pages_the_log(store: &dyn Store) {
     let a = user(store, "a").await;
     let start = store.last_event_id().await.unwrap();
     for _ in 0..7 {
-        store.create_project(new_project(&a.id)).await.unwrap();
+        store
+            .create_project(new_project(&a.id), &audit())
+            .await
+            .unwrap();
     }
     let first = store.read_events(start, 3).await.unwrap();
     let ids: Vec<u64> = first.iter().map(|e| e.id).collect();
@@ -133,14 +166,20 @@ pub async fn slow_subscriber_loses_nothing(store: &dyn Store) {
     let a = user(store, "a").await;
     let mut slow = store.events(None).await.unwrap();
     let start = store.last_event_id().await.unwrap();
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     for i in 0..79 {
         let patch = ProjectPatch {
             name: Some(format!("n{i}")),
             updated_at: now(),
             ..Default::default()
         };
-        store.update_project(&a.id, &p.id, patch).await.unwrap();
+        store
+            .update_project(&a.id, &p.id, patch, &audit())
+            .await
+            .unwrap();
     }
     for expected in start + 1..=start + 80 {
         assert_eq!(next_event(&mut slow).await.id, expected);
@@ -153,11 +192,17 @@ pub async fn slow_subscriber_loses_nothing(store: &dyn Store) {
 /// gets `Resync` first, then every new event: it is not silently clamped.
 pub async fn future_cursor_gets_resync_then_new_events(store: &dyn Store) {
     let a = user(store, "a").await;
-    store.create_project(new_project(&a.id)).await.unwrap();
+    store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let last = store.last_event_id().await.unwrap();
     let mut feed = store.events(Some(last + 1000)).await.unwrap();
     assert_eq!(next_item(&mut feed).await, FeedItem::Resync);
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let e = next_event(&mut feed).await;
     assert_eq!(e.id, last + 1);
     assert_eq!(e.project_id, p.id);

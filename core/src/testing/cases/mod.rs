@@ -1,6 +1,7 @@
 //! The conformance cases. Each takes a fresh, empty store.
 
 mod accounts;
+mod audit;
 mod counters;
 mod events;
 mod networks;
@@ -8,6 +9,7 @@ mod projects;
 mod webhooks;
 
 pub use accounts::*;
+pub use audit::*;
 pub use counters::*;
 pub use events::*;
 pub use networks::*;
@@ -29,6 +31,12 @@ fn uid() -> String {
 
 fn now() -> Timestamp {
     chrono::Utc::now()
+}
+
+/// A fresh audit entry (what a write method is given to store with its
+/// change).
+pub fn audit() -> AuditEntry {
+    AuditEntry::new(AuditAction::ProjectUpdate, now())
 }
 
 /// A new user with a unique email.
@@ -110,7 +118,7 @@ fn is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
 
 async fn user(store: &dyn Store, name: &str) -> User {
     store
-        .create_user(new_user(name), RoleGate::FirstUserAdmin)
+        .create_user(new_user(name), RoleGate::FirstUserAdmin, &audit())
         .await
         .expect("create user")
 }

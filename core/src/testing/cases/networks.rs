@@ -7,18 +7,24 @@ use super::*;
 pub async fn network_crud_and_events(store: &dyn Store) {
     let a = user(store, "a").await;
     let d = store
-        .create_domain(new_domain("example.com"))
+        .create_domain(new_domain("example.com"), &audit())
         .await
         .unwrap();
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
-    let q = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
+    let q = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let mut feed = store
         .events(Some(store.last_event_id().await.unwrap()))
         .await
         .unwrap();
 
     let n = store
-        .create_network(&a.id, new_network(&p.id, "api.example.com", &d))
+        .create_network(&a.id, new_network(&p.id, "api.example.com", &d), &audit())
         .await
         .unwrap();
     let ev = next_event(&mut feed).await;
@@ -30,7 +36,7 @@ pub async fn network_crud_and_events(store: &dyn Store) {
     assert_eq!(ev.data["networks"][0]["port"], 8080);
 
     store
-        .create_network(&a.id, new_network(&q.id, "q.example.com", &d))
+        .create_network(&a.id, new_network(&q.id, "q.example.com", &d), &audit())
         .await
         .unwrap();
     next_event(&mut feed).await;
@@ -47,12 +53,15 @@ pub async fn network_crud_and_events(store: &dyn Store) {
         domain: Some(("www.example.com".into(), d.id.clone())),
         port: Some(443),
     };
-    let u = store.update_network(&a.id, &n.id, patch).await.unwrap();
+    let u = store
+        .update_network(&a.id, &n.id, patch, &audit())
+        .await
+        .unwrap();
     assert_eq!((u.domain.as_str(), u.port), ("www.example.com", 443));
     let ev = next_event(&mut feed).await;
     assert_eq!(ev.data["networks"][0]["port"], 443);
 
-    store.delete_network(&a.id, &n.id).await.unwrap();
+    store.delete_network(&a.id, &n.id, &audit()).await.unwrap();
     let ev = next_event(&mut feed).await;
     assert_eq!(
         (ev.kind, ev.project_id.as_str()),
@@ -60,7 +69,9 @@ pub async fn network_crud_and_events(store: &dyn Store) {
     );
     assert_eq!(ev.data["networks"], serde_json::json!([]));
     assert!(is_not_found(store.get_network(&a.id, &n.id).await));
-    assert!(is_not_found(store.delete_network(&a.id, &n.id).await));
+    assert!(is_not_found(
+        store.delete_network(&a.id, &n.id, &audit()).await
+    ));
 }
 
 /// Hostnames are unique; the covering domain must exist; domains in use
@@ -69,20 +80,26 @@ pub async fn network_domain_rules(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     let d = store
-        .create_domain(new_domain("example.com"))
+        .create_domain(new_domain("example.com"), &audit())
         .await
         .unwrap();
-    let pa = store.create_project(new_project(&a.id)).await.unwrap();
-    let pb = store.create_project(new_project(&b.id)).await.unwrap();
+    let pa = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
+    let pb = store
+        .create_project(new_project(&b.id), &audit())
+        .await
+        .unwrap();
     store
-        .create_network(&a.id, new_network(&pa.id, "app.example.com", &d))
+        .create_network(&a.id, new_network(&pa.id, "app.example.com", &d), &audit())
         .await
         .unwrap();
     let before = store.last_event_id().await.unwrap();
     assert_eq!(
         conflict_rule(
             store
-                .create_network(&b.id, new_network(&pb.id, "app.example.com", &d))
+                .create_network(&b.id, new_network(&pb.id, "app.example.com", &d), &audit())
                 .await
         ),
         Unique::NetworkHostname
@@ -91,18 +108,23 @@ pub async fn network_domain_rules(store: &dyn Store) {
     assert_eq!(
         conflict_rule(
             store
-                .create_network(&b.id, new_network(&pb.id, "x.gone.com", &gone))
+                .create_network(&b.id, new_network(&pb.id, "x.gone.com", &gone), &audit())
                 .await
         ),
         Unique::NetworkHostname
     );
     assert_eq!(store.last_event_id().await.unwrap(), before);
-    assert_eq!(conflict_field(store.delete_domain(&d.id).await), "networks");
+    assert_eq!(
+        conflict_field(store.delete_domain(&d.id, &audit()).await),
+        "networks"
+    );
     assert!(store.get_domain(&d.id).await.is_ok());
     // Racing creates of one hostname: exactly one wins.
-    let results = futures::future::join_all(
-        (0..8).map(|_| store.create_network(&b.id, new_network(&pb.id, "race.example.com", &d))),
-    )
+    let results = futures::future::join_all((0..8).map(|_| {
+        let network = new_network(&pb.id, "race.example.com", &d);
+        let owner = b.id.clone();
+        async move { store.create_network(&owner, network, &audit()).await }
+    }))
     .await;
     assert_eq!(
         results.iter().filter(|r| r.is_ok()).count(),
@@ -117,17 +139,20 @@ pub async fn networks_are_owner_scoped(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     let d = store
-        .create_domain(new_domain("example.com"))
+        .create_domain(new_domain("example.com"), &audit())
         .await
         .unwrap();
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let n = store
-        .create_network(&a.id, new_network(&p.id, "a.example.com", &d))
+        .create_network(&a.id, new_network(&p.id, "a.example.com", &d), &audit())
         .await
         .unwrap();
     assert!(is_not_found(
         store
-            .create_network(&b.id, new_network(&p.id, "b.example.com", &d))
+            .create_network(&b.id, new_network(&p.id, "b.example.com", &d), &audit())
             .await
     ));
     assert!(is_not_found(store.get_network(&b.id, &n.id).await));
@@ -142,9 +167,11 @@ pub async fn networks_are_owner_scoped(store: &dyn Store) {
         ..Default::default()
     };
     assert!(is_not_found(
-        store.update_network(&b.id, &n.id, patch).await
+        store.update_network(&b.id, &n.id, patch, &audit()).await
     ));
-    assert!(is_not_found(store.delete_network(&b.id, &n.id).await));
+    assert!(is_not_found(
+        store.delete_network(&b.id, &n.id, &audit()).await
+    ));
     assert_eq!(store.get_network(&a.id, &n.id).await.unwrap().port, 8080);
 }
 
@@ -152,19 +179,23 @@ pub async fn networks_are_owner_scoped(store: &dyn Store) {
 pub async fn domain_crud_and_rules(store: &dyn Store) {
     let mut main = new_domain("example.com");
     main.main = true;
-    let main = store.create_domain(main).await.unwrap();
+    let main = store.create_domain(main, &audit()).await.unwrap();
     let other = store
-        .create_domain(new_domain("example.org"))
+        .create_domain(new_domain("example.org"), &audit())
         .await
         .unwrap();
     assert_eq!(
-        conflict_rule(store.create_domain(new_domain("example.com")).await),
+        conflict_rule(
+            store
+                .create_domain(new_domain("example.com"), &audit())
+                .await
+        ),
         Unique::DomainName
     );
     let mut second_main = new_domain("example.net");
     second_main.main = true;
     assert_eq!(
-        conflict_field(store.create_domain(second_main).await),
+        conflict_field(store.create_domain(second_main, &audit()).await),
         "main"
     );
     assert_eq!(store.get_domain(&main.id).await.unwrap(), main);
@@ -173,13 +204,18 @@ pub async fn domain_crud_and_rules(store: &dyn Store) {
         list.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
         vec![main.id.clone(), other.id.clone()]
     );
-    let linked = store.set_domain_linked(&other.id, true).await.unwrap();
+    let linked = store
+        .set_domain_linked(&other.id, true, &audit())
+        .await
+        .unwrap();
     assert!(linked.linked);
     assert!(store.get_domain(&other.id).await.unwrap().linked);
-    store.delete_domain(&other.id).await.unwrap();
+    store.delete_domain(&other.id, &audit()).await.unwrap();
     assert!(is_not_found(store.get_domain(&other.id).await));
-    assert!(is_not_found(store.delete_domain(&other.id).await));
-    assert!(is_not_found(store.set_domain_linked("nope", true).await));
+    assert!(is_not_found(store.delete_domain(&other.id, &audit()).await));
+    assert!(is_not_found(
+        store.set_domain_linked("nope", true, &audit()).await
+    ));
 }
 
 /// A project reads with its networks oldest first (stores that fetch them
@@ -187,14 +223,17 @@ pub async fn domain_crud_and_rules(store: &dyn Store) {
 pub async fn project_reads_networks_oldest_first(store: &dyn Store) {
     let a = user(store, "a").await;
     let d = store
-        .create_domain(new_domain("example.com"))
+        .create_domain(new_domain("example.com"), &audit())
         .await
         .unwrap();
     let mut p = new_project(&a.id);
     p.description = Some("with networks".into());
     p.path = Some("/srv/ordered".into());
-    let p = store.create_project(p).await.unwrap();
-    let bare = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store.create_project(p, &audit()).await.unwrap();
+    let bare = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let mut made = Vec::new();
     for (host, port) in [
         ("one.example.com", 8080),
@@ -203,7 +242,7 @@ pub async fn project_reads_networks_oldest_first(store: &dyn Store) {
     ] {
         let mut n = new_network(&p.id, host, &d);
         n.port = port;
-        made.push(store.create_network(&a.id, n).await.unwrap());
+        made.push(store.create_network(&a.id, n, &audit()).await.unwrap());
     }
     // An update keeps the network's place.
     let patch = NetworkPatch {
@@ -211,7 +250,7 @@ pub async fn project_reads_networks_oldest_first(store: &dyn Store) {
         ..Default::default()
     };
     made[0] = store
-        .update_network(&a.id, &made[0].id, patch)
+        .update_network(&a.id, &made[0].id, patch, &audit())
         .await
         .unwrap();
 
@@ -227,7 +266,10 @@ pub async fn project_reads_networks_oldest_first(store: &dyn Store) {
         .networks
         .is_empty());
 
-    store.delete_network(&a.id, &made[1].id).await.unwrap();
+    store
+        .delete_network(&a.id, &made[1].id, &audit())
+        .await
+        .unwrap();
     let read = store.get_project(&a.id, &p.id).await.unwrap();
     assert_eq!(read.networks, vec![made[0].clone(), made[2].clone()]);
 }

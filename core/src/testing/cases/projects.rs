@@ -7,8 +7,11 @@ pub async fn project_create_read_list(store: &dyn Store) {
     let a = user(store, "a").await;
     let mut p1 = new_project(&a.id);
     p1.path = Some("/srv/one".into());
-    let p1 = store.create_project(p1).await.unwrap();
-    let p2 = store.create_project(new_project(&a.id)).await.unwrap();
+    let p1 = store.create_project(p1, &audit()).await.unwrap();
+    let p2 = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let read = store.get_project(&a.id, &p1.id).await.unwrap();
     assert_eq!(read.name, p1.name);
     assert_eq!(read.path.as_deref(), Some("/srv/one"));
@@ -27,12 +30,21 @@ pub async fn count_projects_follows_creates_and_deletes(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     assert_eq!(store.count_projects(&a.id).await.unwrap(), 0);
-    let p1 = store.create_project(new_project(&a.id)).await.unwrap();
-    store.create_project(new_project(&a.id)).await.unwrap();
-    store.create_project(new_project(&b.id)).await.unwrap();
+    let p1 = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
+    store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
+    store
+        .create_project(new_project(&b.id), &audit())
+        .await
+        .unwrap();
     assert_eq!(store.count_projects(&a.id).await.unwrap(), 2);
     assert_eq!(store.count_projects(&b.id).await.unwrap(), 1);
-    store.delete_project(&a.id, &p1.id).await.unwrap();
+    store.delete_project(&a.id, &p1.id, &audit()).await.unwrap();
     assert_eq!(store.count_projects(&a.id).await.unwrap(), 1);
     assert_eq!(store.count_projects("nobody").await.unwrap(), 0);
 }
@@ -43,19 +55,34 @@ pub async fn project_uniqueness_conflicts(store: &dyn Store) {
     let b = user(store, "b").await;
     let mut p = new_project(&a.id);
     p.path = Some("/srv/app".into());
-    let p = store.create_project(p).await.unwrap();
+    let p = store.create_project(p, &audit()).await.unwrap();
     let mut q = new_project(&b.id);
     q.source_id = p.source_id.clone();
-    assert_eq!(conflict_field(store.create_project(q).await), "sourceId");
+    assert_eq!(
+        conflict_field(store.create_project(q, &audit()).await),
+        "sourceId"
+    );
     let mut q = new_project(&b.id);
     q.vm_id = p.vm_id.clone();
-    assert_eq!(conflict_field(store.create_project(q).await), "vmId");
+    assert_eq!(
+        conflict_field(store.create_project(q, &audit()).await),
+        "vmId"
+    );
     let mut q = new_project(&b.id);
     q.path = Some("/srv/app".into());
-    assert_eq!(conflict_field(store.create_project(q).await), "path");
+    assert_eq!(
+        conflict_field(store.create_project(q, &audit()).await),
+        "path"
+    );
     // Unset paths never conflict.
-    store.create_project(new_project(&b.id)).await.unwrap();
-    store.create_project(new_project(&b.id)).await.unwrap();
+    store
+        .create_project(new_project(&b.id), &audit())
+        .await
+        .unwrap();
+    store
+        .create_project(new_project(&b.id), &audit())
+        .await
+        .unwrap();
     assert_eq!(store.list_projects(&b.id).await.unwrap().len(), 2);
 }
 
@@ -66,7 +93,7 @@ pub async fn concurrent_project_creates_same_vm_one_wins(store: &dyn Store) {
     let results = futures::future::join_all((0..16).map(|_| {
         let mut p = new_project(&a.id);
         p.vm_id = "vm-shared".into();
-        store.create_project(p)
+        async move { store.create_project(p, &audit()).await }
     }))
     .await;
     assert_eq!(
@@ -85,8 +112,14 @@ pub async fn concurrent_project_creates_same_vm_one_wins(store: &dyn Store) {
 /// Updates apply, bump `updatedAt`, and respect uniqueness.
 pub async fn project_update_and_conflicts(store: &dyn Store) {
     let a = user(store, "a").await;
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
-    let other = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
+    let other = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let later = p.updated_at + chrono::Duration::seconds(5);
     let patch = ProjectPatch {
         name: Some("renamed".into()),
@@ -95,7 +128,10 @@ pub async fn project_update_and_conflicts(store: &dyn Store) {
         updated_at: later,
         ..Default::default()
     };
-    let u = store.update_project(&a.id, &p.id, patch).await.unwrap();
+    let u = store
+        .update_project(&a.id, &p.id, patch, &audit())
+        .await
+        .unwrap();
     assert_eq!(u.name, "renamed");
     assert_eq!(u.description, None);
     assert_eq!(u.path.as_deref(), Some("/srv/x"));
@@ -108,7 +144,7 @@ pub async fn project_update_and_conflicts(store: &dyn Store) {
         ..Default::default()
     };
     assert_eq!(
-        conflict_field(store.update_project(&a.id, &p.id, clash).await),
+        conflict_field(store.update_project(&a.id, &p.id, clash, &audit()).await),
         "vmId"
     );
     let clash = ProjectPatch {
@@ -117,7 +153,11 @@ pub async fn project_update_and_conflicts(store: &dyn Store) {
         ..Default::default()
     };
     assert_eq!(
-        conflict_field(store.update_project(&a.id, &other.id, clash).await),
+        conflict_field(
+            store
+                .update_project(&a.id, &other.id, clash, &audit())
+                .await
+        ),
         "path"
     );
     // Setting a project's own values again is not a conflict.
@@ -127,7 +167,10 @@ pub async fn project_update_and_conflicts(store: &dyn Store) {
         updated_at: later,
         ..Default::default()
     };
-    store.update_project(&a.id, &p.id, same).await.unwrap();
+    store
+        .update_project(&a.id, &p.id, same, &audit())
+        .await
+        .unwrap();
     assert_eq!(
         store.get_project(&a.id, &p.id).await.unwrap().name,
         "renamed"
@@ -138,34 +181,45 @@ pub async fn project_update_and_conflicts(store: &dyn Store) {
 pub async fn project_delete_cascades_networks(store: &dyn Store) {
     let a = user(store, "a").await;
     let d = store
-        .create_domain(new_domain("example.com"))
+        .create_domain(new_domain("example.com"), &audit())
         .await
         .unwrap();
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let n = store
-        .create_network(&a.id, new_network(&p.id, "app.example.com", &d))
+        .create_network(&a.id, new_network(&p.id, "app.example.com", &d), &audit())
         .await
         .unwrap();
-    store.delete_project(&a.id, &p.id).await.unwrap();
+    store.delete_project(&a.id, &p.id, &audit()).await.unwrap();
     assert!(is_not_found(store.get_project(&a.id, &p.id).await));
     assert!(is_not_found(store.get_network(&a.id, &n.id).await));
     assert!(store.list_networks(&a.id, None).await.unwrap().is_empty());
     // The hostname is free again, and the domain can go.
-    let p2 = store.create_project(new_project(&a.id)).await.unwrap();
-    let n2 = store
-        .create_network(&a.id, new_network(&p2.id, "app.example.com", &d))
+    let p2 = store
+        .create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
-    store.delete_network(&a.id, &n2.id).await.unwrap();
-    store.delete_domain(&d.id).await.unwrap();
-    assert!(is_not_found(store.delete_project(&a.id, &p.id).await));
+    let n2 = store
+        .create_network(&a.id, new_network(&p2.id, "app.example.com", &d), &audit())
+        .await
+        .unwrap();
+    store.delete_network(&a.id, &n2.id, &audit()).await.unwrap();
+    store.delete_domain(&d.id, &audit()).await.unwrap();
+    assert!(is_not_found(
+        store.delete_project(&a.id, &p.id, &audit()).await
+    ));
 }
 
 /// Another user's project is NotFound on every operation and stays unchanged.
 pub async fn projects_are_owner_scoped(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
-    let p = store.create_project(new_project(&a.id)).await.unwrap();
+    let p = store
+        .create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
     let before = store.last_event_id().await.unwrap();
     assert!(is_not_found(store.get_project(&b.id, &p.id).await));
     assert!(store.list_projects(&b.id).await.unwrap().is_empty());
@@ -175,9 +229,11 @@ pub async fn projects_are_owner_scoped(store: &dyn Store) {
         ..Default::default()
     };
     assert!(is_not_found(
-        store.update_project(&b.id, &p.id, patch).await
+        store.update_project(&b.id, &p.id, patch, &audit()).await
     ));
-    assert!(is_not_found(store.delete_project(&b.id, &p.id).await));
+    assert!(is_not_found(
+        store.delete_project(&b.id, &p.id, &audit()).await
+    ));
     assert_eq!(store.get_project(&a.id, &p.id).await.unwrap().name, p.name);
     assert_eq!(
         store.last_event_id().await.unwrap(),

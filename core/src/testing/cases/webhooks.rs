@@ -7,7 +7,7 @@ fn micros_now() -> Timestamp {
     chrono::DateTime::from_timestamp_micros(now().timestamp_micros()).unwrap()
 }
 
-fn webhook(user_id: &str, project_ids: Option<Vec<String>>) -> Webhook {
+pub(super) fn webhook(user_id: &str, project_ids: Option<Vec<String>>) -> Webhook {
     Webhook {
         id: uid(),
         user_id: user_id.to_string(),
@@ -40,21 +40,24 @@ pub async fn webhooks_roundtrip_lease_and_deliveries(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     store
-        .create_user(new_user("admin2"), RoleGate::Exactly(Role::Admin))
+        .create_user(new_user("admin2"), RoleGate::Exactly(Role::Admin), &audit())
         .await
         .unwrap();
     let w1 = webhook(&a.id, None);
     let w2 = webhook(&a.id, Some(vec![uid()]));
     let wb = webhook(&b.id, None);
     for w in [&w1, &w2, &wb] {
-        assert_eq!(&store.create_webhook(w.clone()).await.unwrap(), w);
+        assert_eq!(&store.create_webhook(w.clone(), &audit()).await.unwrap(), w);
     }
     assert!(is_not_found(
-        store.create_webhook(webhook(&uid(), None)).await
+        store.create_webhook(webhook(&uid(), None), &audit()).await
     ));
     let mut clash = webhook(&a.id, None);
     clash.id = w1.id.clone();
-    assert_eq!(conflict_field(store.create_webhook(clash).await), "id");
+    assert_eq!(
+        conflict_field(store.create_webhook(clash, &audit()).await),
+        "id"
+    );
     assert_eq!(
         store.list_webhooks(&a.id).await.unwrap(),
         vec![w1.clone(), w2.clone()]
@@ -123,9 +126,13 @@ pub async fn webhooks_roundtrip_lease_and_deliveries(store: &dyn Store) {
         .unwrap();
 
     // Deleting: only the owner; deliveries go with it.
-    assert!(is_not_found(store.delete_webhook(&b.id, &w1.id).await));
-    store.delete_webhook(&a.id, &w1.id).await.unwrap();
-    assert!(is_not_found(store.delete_webhook(&a.id, &w1.id).await));
+    assert!(is_not_found(
+        store.delete_webhook(&b.id, &w1.id, &audit()).await
+    ));
+    store.delete_webhook(&a.id, &w1.id, &audit()).await.unwrap();
+    assert!(is_not_found(
+        store.delete_webhook(&a.id, &w1.id, &audit()).await
+    ));
     assert!(is_not_found(store.get_webhook(&a.id, &w1.id).await));
     assert!(store
         .list_webhook_deliveries(&w1.id)
@@ -133,7 +140,7 @@ pub async fn webhooks_roundtrip_lease_and_deliveries(store: &dyn Store) {
         .unwrap()
         .is_empty());
     // Deleting the user deletes their webhooks.
-    store.delete_user(&a.id).await.unwrap();
+    store.delete_user(&a.id, &audit()).await.unwrap();
     assert_eq!(store.all_webhooks().await.unwrap(), vec![wb.clone()]);
     assert!(store.list_webhooks(&a.id).await.unwrap().is_empty());
 }
