@@ -528,8 +528,9 @@ impl Slipway {
         SlipwayService::new(self.clone())
     }
 
-    /// Starts this instance's webhook delivery worker, once, on the current
-    /// tokio runtime (nothing happens outside one). Mounting the API
+    /// Starts this instance's background work, once, on the current tokio
+    /// runtime (nothing happens outside one): the webhook delivery worker
+    /// and the hourly deletion of audit entries past their retention. Mounting the API
     /// ([`Slipway::routes`], [`Slipway::service`]) calls it; hosts that only
     /// use the services call it themselves. The worker stops with
     /// [`Slipway::shutdown_websockets`] or when the last handle of the

@@ -109,7 +109,29 @@ pub(crate) fn start(shared: &Arc<Shared>) {
     let wake = shared.webhook_worker.wake.clone();
     shared.webhook_worker.stopped.send_replace(false);
     let running = Running(shared.webhook_worker.stopped.clone());
+    handle.spawn(audit_retention(weak.clone(), stop.clone()));
     handle.spawn(run(weak, stop, wake, running));
+}
+
+/// How often audit entries past their retention are deleted.
+const AUDIT_PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes the audit entries past their retention at start, then hourly,
+/// until the instance stops (every node does it; deleting twice is
+/// harmless).
+async fn audit_retention(weak: Weak<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        {
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            shared.core.purge_audit().await;
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(AUDIT_PURGE_EVERY) => {}
+        }
+    }
 }
 
 async fn run(

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::BoxError;
-use crate::services::Principal;
+use crate::services::{Origin, Principal};
 use crate::Slipway;
 
 mod auth;
@@ -304,15 +304,24 @@ where
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    let client = parts.extensions.get::<ClientAddr>().copied();
+    // Audit entries written while answering carry the client's address and
+    // the request id.
+    let origin = Origin::new(
+        client.map(|c| c.0),
+        RequestId::current().map(|id| id.as_str().to_owned()),
+    );
     let api_req = ApiRequest {
         uri: parts.uri,
         headers: parts.headers,
         params,
         body,
-        client: parts.extensions.get::<ClientAddr>().copied(),
+        client,
         limits: json::JsonLimits::from_config(slipway.config()),
     };
-    answer_or_500((endpoint.handler)(slipway, api_req)).await
+    origin
+        .scope(answer_or_500((endpoint.handler)(slipway, api_req)))
+        .await
 }
 
 /// Awaits a handler's answer. A panic in the handler becomes a logged JSON

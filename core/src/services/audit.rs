@@ -193,3 +193,95 @@ impl Core {
         }
     }
 }
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::services::{NewAccount, NewProject};
+    use crate::{MemoryStore, Slipway};
+
+    fn slipway(retention: Duration) -> Slipway {
+        Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .store(MemoryStore::new())
+            .audit_retention(retention)
+            .build()
+            .unwrap()
+    }
+
+    async fn everything(slipway: &Slipway) -> Vec<AuditEntry> {
+        slipway
+            .audit()
+            .list(&Principal::system(), AuditFilter::default())
+            .await
+            .unwrap()
+            .items
+    }
+
+    #[tokio::test]
+    async fn entries_past_their_retention_are_deleted_when_work_starts() {
+        let slipway = slipway(Duration::from_secs(24 * 3600));
+        let store = slipway.store();
+        let old = AuditEntry::new(
+            AuditAction::SigninSuccess,
+            chrono::Utc::now() - chrono::Duration::days(2),
+        );
+        let recent = AuditEntry::new(AuditAction::SigninFailure, chrono::Utc::now());
+        store.append_audit(&old).await.unwrap();
+        store.append_audit(&recent).await.unwrap();
+        assert_eq!(everything(&slipway).await.len(), 2);
+        slipway.start_webhook_delivery();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let ids: Vec<String> = everything(&slipway)
+                .await
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            if ids == vec![recent.id.clone()] {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still kept: {ids:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        slipway.shutdown_websockets().await;
+    }
+
+    #[tokio::test]
+    async fn host_calls_carry_the_origin_they_scope() {
+        let slipway = slipway(Duration::from_secs(3600));
+        let ada = slipway
+            .accounts()
+            .find_or_create(NewAccount::new("Ada", "ada@example.com"))
+            .await
+            .unwrap();
+        let origin = Origin::new(Some("192.0.2.1".parse().unwrap()), Some("job-7".into()));
+        let project = origin
+            .scope(slipway.projects().create(
+                &Principal::user(ada.clone()),
+                NewProject::new("Blog", "s", "v"),
+            ))
+            .await
+            .unwrap();
+        let entries = everything(&slipway).await;
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        let create = &entries[0];
+        assert_eq!(create.action, AuditAction::ProjectCreate);
+        assert_eq!(create.actor_id(), Some(ada.id.as_str()));
+        assert_eq!(create.ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(create.request_id.as_deref(), Some("job-7"));
+        assert_eq!(
+            create.target,
+            Some(crate::model::AuditTarget::new("project", &project.id))
+        );
+        // The host's own account creation: no actor, no origin.
+        let created = &entries[1];
+        assert_eq!(created.action, AuditAction::UserCreate);
+        assert_eq!((created.actor.clone(), created.ip.clone()), (None, None));
+    }
+}

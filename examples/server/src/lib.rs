@@ -195,6 +195,11 @@ pub struct Args {
     #[arg(long, env = "SLIPWAY_WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: bool,
 
+    /// How many days audit entries are kept (at least 1); older ones are
+    /// deleted hourly.
+    #[arg(long, env = "SLIPWAY_AUDIT_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36600))]
+    pub audit_retention_days: u32,
+
     /// DNS resolvers for domain checks, `ip:port,...` (default: the system's).
     #[arg(long, env = "SLIPWAY_DNS_SERVERS", value_delimiter = ',')]
     pub dns_servers: Vec<SocketAddr>,
@@ -392,6 +397,9 @@ pub async fn build(
         .github_timeout(args.github_timeout)
         .verify_personal_access_tokens(args.github_verify_tokens)
         .webhook_allow_private(args.webhook_allow_private)
+        .audit_retention(Duration::from_secs(
+            u64::from(args.audit_retention_days) * 24 * 3600,
+        ))
         .docs(args.docs && !args.no_docs)
         .configure(|c| {
             c.body_limit = args.body_limit;

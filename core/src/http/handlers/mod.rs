@@ -6,6 +6,7 @@ use http::Method;
 use crate::http::{ApiError, ApiRequest, Response};
 use crate::Slipway;
 
+pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod authorizations;
 pub(crate) mod configuration;
@@ -75,6 +76,11 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         method: Method::POST,
         path: "/auth/signout-all",
         handler: |s, r| Box::pin(auth::signout_all(s, r)),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/audit",
+        handler: |s, r| Box::pin(audit::list(s, r)),
     },
     Endpoint {
         method: Method::POST,

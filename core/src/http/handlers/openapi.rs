@@ -99,6 +99,7 @@ fn op_responses(
         super::auth::update_me,
         super::auth::change_password,
         super::auth::signout_all,
+        super::audit::list,
         super::tokens::create,
         super::tokens::list,
         super::tokens::delete,
