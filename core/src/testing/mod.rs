@@ -89,3 +89,34 @@ macro_rules! store_conformance {
         )*
     };
 }
+
+/// Expands to one `#[tokio::test]` per backend case (a restart of the
+/// store's backend, a backend that lost its data), each calling
+/// `$setup().await` for a fresh empty store and its
+/// [`Backend`](cases::Backend) (`None` skips with a notice):
+///
+/// ```ignore
+/// async fn setup() -> Option<(Arc<dyn Store>, Arc<dyn Backend>)> { ... }
+/// slipway_core::store_backend_conformance!(setup);
+/// ```
+#[macro_export]
+macro_rules! store_backend_conformance {
+    ($setup:path) => {
+        $crate::store_backend_conformance!(@cases $setup;
+            subscribers_resume_after_a_backend_restart,
+            subscribers_resync_after_the_backend_loses_its_data,
+        );
+    };
+    (@cases $setup:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some((store, backend)) = $setup().await else {
+                    eprintln!(concat!("skipped ", stringify!($case), ": backend not available"));
+                    return;
+                };
+                $crate::testing::cases::$case(&*store, &*backend).await;
+            }
+        )*
+    };
+}

@@ -78,6 +78,23 @@ impl Db {
         drop(slipway);
         result
     }
+    /// Every audit entry, newest first.
+    async fn audit(&self) -> Vec<slipway_core::model::AuditEntry> {
+        let mut args = Args::defaults();
+        args.database_url = self.url();
+        args.secret = Some(SECRET.into());
+        let slipway = slipway_server::build(&args, |b| b).await.unwrap();
+        let page = slipway
+            .audit()
+            .list(
+                &slipway_core::services::Principal::system(),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        drop(slipway);
+        page.items
+    }
 }
 
 impl Drop for Db {
@@ -265,4 +282,29 @@ async fn admin_commands_manage_users_with_passwords_from_stdin() {
     let e = db.fails(&["admin", "delete-user", "--email", "ada@example.com"], "");
     assert!(e.contains("not found"), "{e}");
     assert_eq!(db.ok(&["admin", "list-users"], "").lines().count(), 1);
+
+    // Every command that changed something left an audit entry without an
+    // actor (the operator at the machine), and no password.
+    let entries = db.audit().await;
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.actor.is_none() && e.action.as_str().starts_with("user."))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.delete",
+            "user.update",
+            "user.update",
+            "user.password.reset",
+            "user.create",
+            "user.create",
+        ],
+        "{entries:#?}"
+    );
+    let text = format!("{entries:?}");
+    for password in ["first password", "bob password", "a brand new password"] {
+        assert!(!text.contains(password));
+    }
 }

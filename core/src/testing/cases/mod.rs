@@ -2,6 +2,7 @@
 
 mod accounts;
 mod audit;
+mod backend;
 mod counters;
 mod events;
 mod networks;
@@ -10,6 +11,7 @@ mod webhooks;
 
 pub use accounts::*;
 pub use audit::*;
+pub use backend::*;
 pub use counters::*;
 pub use events::*;
 pub use networks::*;
