@@ -1311,9 +1311,11 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    /// A successful `action` at `at`, with a fresh time-ordered id and no
-    /// actor, target or origin.
+    /// A successful `action` at `at` (kept to the microsecond, as every
+    /// store keeps it), with a fresh time-ordered id and no actor, target
+    /// or origin.
     pub fn new(action: AuditAction, at: Timestamp) -> Self {
+        let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
         AuditEntry {
             id: audit_id(at),
             at,

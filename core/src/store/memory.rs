@@ -152,6 +152,28 @@ impl MemoryStore {
         }
     }
 
+    /// Runs one write under the lock and records `audit` with it when it
+    /// succeeds (atomically: under the same lock).
+    fn write<T>(
+        &self,
+        audit: &AuditEntry,
+        f: impl FnOnce(&mut State) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.write_if(audit, |_| true, f)
+    }
+
+    /// [`MemoryStore::write`] for writes whose success `took_effect` tells.
+    fn write_if<T>(
+        &self,
+        audit: &AuditEntry,
+        took_effect: impl FnOnce(&T) -> bool,
+        f: impl FnOnce(&mut State) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut st = self.lock();
+        let result = f(&mut st);
+        st.audited_if(audit, result, took_effect)
+    }
+
     /// Appends an event under the lock the caller holds.
     fn append(&self, st: &mut State, ev: NewEvent) {
         st.last_event_id += 1;
@@ -188,8 +210,7 @@ impl Store for MemoryStore {
         gate: RoleGate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<User> {
+        self.write(audit, |st| -> StoreResult<User> {
             let Some(role) = gate.decide(!st.has_users()) else {
                 return Err(StoreError::Refused);
             };
@@ -209,8 +230,7 @@ impl Store for MemoryStore {
             let user = user.into_user(role);
             st.insert_user(user.clone());
             Ok(user)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<User> {
@@ -231,22 +251,20 @@ impl Store for MemoryStore {
         github_id: i64,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<User> { st.set_github_id(user_id, github_id) })();
-        st.audited(audit, result)
+        self.write(audit, |st| -> StoreResult<User> {
+            st.set_github_id(user_id, github_id)
+        })
     }
 
     async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
             let owned = st.remove_user(id)?;
             for pid in owned {
                 st.remove_project(&pid);
-                self.append(&mut st, NewEvent::deleted(id, &pid));
+                self.append(st, NewEvent::deleted(id, &pid));
             }
             Ok(())
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn update_user(
@@ -255,9 +273,9 @@ impl Store for MemoryStore {
         update: UserUpdate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<User> { st.update_user(id, &update) })();
-        st.audited(audit, result)
+        self.write(audit, |st| -> StoreResult<User> {
+            st.update_user(id, &update)
+        })
     }
 
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
@@ -265,8 +283,7 @@ impl Store for MemoryStore {
     }
 
     async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<ApiToken> {
+        self.write(audit, |st| -> StoreResult<ApiToken> {
             if st.user(&token.user_id).is_none() {
                 return Err(StoreError::NotFound);
             }
@@ -281,8 +298,7 @@ impl Store for MemoryStore {
             let seq = st.next_seq();
             st.api_tokens.insert(token.id.clone(), (seq, token.clone()));
             Ok(token)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
@@ -310,8 +326,7 @@ impl Store for MemoryStore {
         id: &str,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
             match st.api_tokens.get(id) {
                 Some((_, t)) if t.user_id == user_id => {
                     st.api_tokens.remove(id);
@@ -319,8 +334,7 @@ impl Store for MemoryStore {
                 }
                 _ => Err(StoreError::NotFound),
             }
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
@@ -331,8 +345,7 @@ impl Store for MemoryStore {
     }
 
     async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<Webhook> {
+        self.write(audit, |st| -> StoreResult<Webhook> {
             if st.user(&webhook.user_id).is_none() {
                 return Err(StoreError::NotFound);
             }
@@ -343,8 +356,7 @@ impl Store for MemoryStore {
             st.webhooks
                 .insert(webhook.id.clone(), (seq, webhook.clone(), None));
             Ok(webhook)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
@@ -365,8 +377,7 @@ impl Store for MemoryStore {
     }
 
     async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
             match st.webhooks.get(id) {
                 Some((_, w, _)) if w.user_id == user_id => {
                     st.webhooks.remove(id);
@@ -375,8 +386,7 @@ impl Store for MemoryStore {
                 }
                 _ => Err(StoreError::NotFound),
             }
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
@@ -443,8 +453,7 @@ impl Store for MemoryStore {
         invitation: Invitation,
         audit: &AuditEntry,
     ) -> StoreResult<Invitation> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<Invitation> {
+        self.write(audit, |st| -> StoreResult<Invitation> {
             if st
                 .invitations
                 .values()
@@ -464,8 +473,7 @@ impl Store for MemoryStore {
             st.invitations
                 .insert(invitation.id.clone(), (seq, invitation.clone()));
             Ok(invitation)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
@@ -483,14 +491,12 @@ impl Store for MemoryStore {
     }
 
     async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
             st.invitations
                 .remove(id)
                 .map(|_| ())
                 .ok_or(StoreError::NotFound)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn create_authorization(
@@ -498,16 +504,14 @@ impl Store for MemoryStore {
         auth: Authorization,
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<Authorization> {
+        self.write(audit, |st| -> StoreResult<Authorization> {
             if st.user(&auth.user_id).is_none() {
                 return Err(StoreError::NotFound);
             }
             let seq = st.next_seq();
             st.auths.insert(auth.id.clone(), (seq, auth.clone()));
             Ok(auth)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn upsert_authorization(
@@ -515,8 +519,7 @@ impl Store for MemoryStore {
         auth: Authorization,
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<Authorization> {
+        self.write(audit, |st| -> StoreResult<Authorization> {
             if st.user(&auth.user_id).is_none() {
                 return Err(StoreError::NotFound);
             }
@@ -530,8 +533,7 @@ impl Store for MemoryStore {
             let seq = st.next_seq();
             st.auths.insert(auth.id.clone(), (seq, auth.clone()));
             Ok(auth)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
@@ -546,17 +548,19 @@ impl Store for MemoryStore {
         new: Sealed,
         audit: &AuditEntry,
     ) -> StoreResult<bool> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<bool> {
-            match st.auths.get_mut(id) {
-                Some((_, a)) if a.user_id == user_id && a.secret == *old => {
-                    a.secret = new;
-                    Ok(true)
+        self.write_if(
+            audit,
+            |done| *done,
+            |st| -> StoreResult<bool> {
+                match st.auths.get_mut(id) {
+                    Some((_, a)) if a.user_id == user_id && a.secret == *old => {
+                        a.secret = new;
+                        Ok(true)
+                    }
+                    _ => Ok(false),
                 }
-                _ => Ok(false),
-            }
-        })();
-        st.audited_if(audit, result, |done| *done)
+            },
+        )
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
@@ -583,8 +587,7 @@ impl Store for MemoryStore {
         id: &str,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
             match st.auths.get(id) {
                 Some((_, a)) if a.user_id == user_id => {
                     st.auths.remove(id);
@@ -592,13 +595,11 @@ impl Store for MemoryStore {
                 }
                 _ => Err(StoreError::NotFound),
             }
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<Project> {
+        self.write(audit, |st| -> StoreResult<Project> {
             if st.user(&project.owner_id).is_none() {
                 return Err(StoreError::NotFound);
             }
@@ -606,10 +607,9 @@ impl Store for MemoryStore {
             let mut project = project;
             project.networks.clear();
             st.put_project(project.clone());
-            self.append(&mut st, NewEvent::for_project(EventKind::Create, &project));
+            self.append(st, NewEvent::for_project(EventKind::Create, &project));
             Ok(project)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
@@ -633,17 +633,15 @@ impl Store for MemoryStore {
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<Project> {
+        self.write(audit, |st| -> StoreResult<Project> {
             let mut p = st.owned_project(owner_id, id)?.clone();
             patch.apply(&mut p);
             st.check_project_unique(Some(id), &p)?;
             st.put_project(p.clone());
             let full = st.project_with_networks(&p);
-            self.append(&mut st, NewEvent::for_project(EventKind::Update, &full));
+            self.append(st, NewEvent::for_project(EventKind::Update, &full));
             Ok(full)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn delete_project(
@@ -652,14 +650,12 @@ impl Store for MemoryStore {
         id: &str,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
             st.owned_project(owner_id, id)?;
             st.remove_project(id);
-            self.append(&mut st, NewEvent::deleted(owner_id, id));
+            self.append(st, NewEvent::deleted(owner_id, id));
             Ok(())
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn create_network(
@@ -668,15 +664,13 @@ impl Store for MemoryStore {
         network: Network,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<Network> {
+        self.write(audit, |st| -> StoreResult<Network> {
             st.owned_project(owner_id, &network.project_id)?;
             st.check_network_domain(None, &network.domain, &network.domain_id)?;
             st.put_network(network.clone());
-            self.append_project_update(&mut st, owner_id, &network.project_id)?;
+            self.append_project_update(st, owner_id, &network.project_id)?;
             Ok(network)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn list_networks(
@@ -699,8 +693,7 @@ impl Store for MemoryStore {
         patch: NetworkPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<Network> {
+        self.write(audit, |st| -> StoreResult<Network> {
             let mut n = st.owned_network(owner_id, id)?.clone();
             if let Some((domain, domain_id)) = patch.domain {
                 st.check_network_domain(Some(id), &domain, &domain_id)?;
@@ -711,10 +704,9 @@ impl Store for MemoryStore {
                 n.port = port;
             }
             st.put_network(n.clone());
-            self.append_project_update(&mut st, owner_id, &n.project_id)?;
+            self.append_project_update(st, owner_id, &n.project_id)?;
             Ok(n)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn delete_network(
@@ -723,19 +715,16 @@ impl Store for MemoryStore {
         id: &str,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
             let project_id = st.owned_network(owner_id, id)?.project_id.clone();
             st.remove_network(id);
-            self.append_project_update(&mut st, owner_id, &project_id)?;
+            self.append_project_update(st, owner_id, &project_id)?;
             Ok(())
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<Domain> {
+        self.write(audit, |st| -> StoreResult<Domain> {
             if st.domains.values().any(|(_, d)| d.domain == domain.domain) {
                 return Err(StoreError::conflict(Unique::DomainName));
             }
@@ -745,8 +734,7 @@ impl Store for MemoryStore {
             let seq = st.next_seq();
             st.domains.insert(domain.id.clone(), (seq, domain.clone()));
             Ok(domain)
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
@@ -768,18 +756,15 @@ impl Store for MemoryStore {
         linked: bool,
         audit: &AuditEntry,
     ) -> StoreResult<Domain> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<Domain> {
+        self.write(audit, |st| -> StoreResult<Domain> {
             let (_, d) = st.domains.get_mut(id).ok_or(StoreError::NotFound)?;
             d.linked = linked;
             Ok(d.clone())
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
             if !st.domains.contains_key(id) {
                 return Err(StoreError::NotFound);
             }
@@ -788,8 +773,7 @@ impl Store for MemoryStore {
             }
             st.domains.remove(id);
             Ok(())
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
@@ -802,12 +786,10 @@ impl Store for MemoryStore {
         value: serde_json::Value,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let mut st = self.lock();
-        let result = (|| -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
             st.settings.insert(key.to_string(), value);
             Ok(())
-        })();
-        st.audited(audit, result)
+        })
     }
 
     async fn hit_counter(

@@ -25,11 +25,12 @@ use crate::Slipway;
 pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let limit = req.page()?.limit().unwrap_or(AUDIT_DEFAULT_LIMIT);
-    let mut filter = AuditFilter::default();
-    filter.limit = Some(limit);
-    filter.after = req.query("after");
-    filter.actor = req.query("actor");
-    filter.action = req.query("action");
+    let filter = AuditFilter {
+        limit: Some(limit),
+        after: req.query("after"),
+        actor: req.query("actor"),
+        action: req.query("action"),
+    };
     let page = slipway.audit().list(&actor, filter).await?;
     let page_req = PageRequest::new(Some(limit), None)?;
     Ok(req.page_response(&page_req, &page.items, page.next_after.as_deref()))

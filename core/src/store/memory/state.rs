@@ -70,17 +70,8 @@ fn project_keys(p: &Project) -> Vec<(Unique, String)> {
 }
 
 impl State {
-    /// `result`, after recording `audit` when it is a success: under the
-    /// same lock as the write, so atomically with it.
-    pub(super) fn audited<T>(
-        &mut self,
-        audit: &AuditEntry,
-        result: StoreResult<T>,
-    ) -> StoreResult<T> {
-        self.audited_if(audit, result, |_| true)
-    }
-
-    /// [`State::audited`] for writes whose success `took_effect` tells.
+    /// `result`, after recording `audit` when it is a success that
+    /// `took_effect` (under the lock of the write, so atomically with it).
     pub(super) fn audited_if<T>(
         &mut self,
         audit: &AuditEntry,

@@ -71,8 +71,10 @@ pub async fn every_write_stores_its_audit_entry(store: &dyn Store) {
     );
     ok!(store.link_github(&a.id, 4242, &e), e);
     fails!(store.link_github(&b.id, 4242, &e), e);
-    let mut update = UserUpdate::default();
-    update.name = Some("Ada".into());
+    let update = UserUpdate {
+        name: Some("Ada".into()),
+        ..UserUpdate::default()
+    };
     ok!(store.update_user(&a.id, update.clone(), &e), e);
     fails!(store.update_user(&uid(), update, &e), e);
 
