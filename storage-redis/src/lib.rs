@@ -19,6 +19,9 @@
 //! | `{p}:webhook:{id}:deliveries` | sorted set | recent deliveries as JSON, scored by event id (the newest 50) |
 //! | `{p}:webhooks`, `{p}:user:{id}:webhooks` | sorted set | webhook ids scored by `{p}:seq` (oldest first) |
 //! | `{p}:eventid`, `{p}:events` | string, stream | last event id; the event log, entry ids `<event id>-0` |
+//! | `{p}:audit` | hash | audit entry id → the entry as JSON (its API form) |
+//! | `{p}:audit:ids`, `{p}:audit:actor:{user id}`, `{p}:audit:action:{name}` | sorted set | audit entry ids, score 0: lexicographic = time order (newest last) |
+//! | `{p}:audit:at` | sorted set | audit entry ids scored by `at` (Unix microseconds), for the purge |
 //!
 //! # Atomicity
 //!
@@ -29,6 +32,11 @@
 //! runs a script alone, so racing creates with the same email, vmId, sourceId,
 //! path or hostname cannot both pass; a refused write returns before its
 //! first write and leaves nothing behind.
+//!
+//! Every write method's audit entry is stored by the same script, on its
+//! success path only (`audit_append` in `common.lua`): the entry exists
+//! exactly when the change does. Deleting a user keeps the entries that
+//! name them (the audit keys are not under the user's).
 //!
 //! Event payloads are exactly what core builds
 //! ([`NewEvent::for_project`](slipway_core::model::NewEvent::for_project)):
@@ -61,6 +69,7 @@ use slipway_core::store::{EventFeed, FeedOptions, StoreResult};
 
 pub use redis;
 
+mod audit;
 mod counters;
 mod events;
 mod projects;
@@ -228,6 +237,20 @@ impl RedisStore {
                 "unexpected script answer {other:?}"
             ))),
         }
+    }
+
+    /// Runs a write script that stores `audit` with its change: `args`, then
+    /// the entry's five arguments (`audit_append` in `common.lua`; the script
+    /// documents where they start).
+    pub(crate) async fn write_audited(
+        &self,
+        script: &Script,
+        args: &[&str],
+        audit: &audit::AuditArgs,
+    ) -> StoreResult<Reply> {
+        let mut all = args.to_vec();
+        all.extend(audit.args());
+        self.write(script, &all).await
     }
 
     /// Runs a read script with the prefix and retention before `args`.

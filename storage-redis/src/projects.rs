@@ -7,9 +7,12 @@
 
 use redis::AsyncCommands;
 use slipway_core::error::StoreError;
-use slipway_core::model::{EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch};
+use slipway_core::model::{
+    AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch,
+};
 use slipway_core::store::StoreResult;
 
+use crate::audit::AuditArgs;
 use crate::records::{from_json, to_json, NetworkRec, ProjectRec};
 use crate::scripts::*;
 use crate::{refused, RedisStore, Reply, MAX_ATTEMPTS};
@@ -59,14 +62,19 @@ fn path_args(path: &Option<String>) -> (&'static str, &str) {
     }
 }
 
-pub(crate) async fn create_project(s: &RedisStore, project: Project) -> StoreResult<Project> {
+pub(crate) async fn create_project(
+    s: &RedisStore,
+    project: Project,
+    audit: &AuditEntry,
+) -> StoreResult<Project> {
+    let audit = AuditArgs::new(audit)?;
     let mut project = project;
     project.networks.clear();
     let rec = to_json(&ProjectRec::from_project(&project))?;
     let data = payload(EventKind::Create, &project)?;
     let (has_path, path) = path_args(&project.path);
     let reply = s
-        .write(
+        .write_audited(
             &CREATE_PROJECT,
             &[
                 &project.id,
@@ -78,6 +86,7 @@ pub(crate) async fn create_project(s: &RedisStore, project: Project) -> StoreRes
                 &rec,
                 &data,
             ],
+            &audit,
         )
         .await?;
     match reply {
@@ -109,7 +118,9 @@ pub(crate) async fn update_project(
     owner_id: &str,
     id: &str,
     patch: ProjectPatch,
+    audit: &AuditEntry,
 ) -> StoreResult<Project> {
+    let audit = AuditArgs::new(audit)?;
     for _ in 0..MAX_ATTEMPTS {
         let Snapshot { version, project } = snapshot(s, owner_id, id).await?;
         let mut p = project;
@@ -118,7 +129,7 @@ pub(crate) async fn update_project(
         let data = payload(EventKind::Update, &p)?;
         let (has_path, path) = path_args(&p.path);
         let reply = s
-            .write(
+            .write_audited(
                 &UPDATE_PROJECT,
                 &[
                     id,
@@ -131,6 +142,7 @@ pub(crate) async fn update_project(
                     &rec,
                     &data,
                 ],
+                &audit,
             )
             .await?;
         match reply {
@@ -142,8 +154,17 @@ pub(crate) async fn update_project(
     refused(Reply::Retry)
 }
 
-pub(crate) async fn delete_project(s: &RedisStore, owner_id: &str, id: &str) -> StoreResult<()> {
-    match s.write(&DELETE_PROJECT, &[id, owner_id]).await? {
+pub(crate) async fn delete_project(
+    s: &RedisStore,
+    owner_id: &str,
+    id: &str,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
+    let audit = AuditArgs::new(audit)?;
+    match s
+        .write_audited(&DELETE_PROJECT, &[id, owner_id], &audit)
+        .await?
+    {
         Reply::Ok(_) => Ok(()),
         other => refused(other),
     }
@@ -162,7 +183,9 @@ pub(crate) async fn create_network(
     s: &RedisStore,
     owner_id: &str,
     network: Network,
+    audit: &AuditEntry,
 ) -> StoreResult<Network> {
+    let audit = AuditArgs::new(audit)?;
     let rec = to_json(&NetworkRec::from(&network))?;
     for _ in 0..MAX_ATTEMPTS {
         let Snapshot { version, project } = snapshot(s, owner_id, &network.project_id).await?;
@@ -170,7 +193,7 @@ pub(crate) async fn create_network(
         full.networks.push(network.clone());
         let data = payload(EventKind::Update, &full)?;
         let reply = s
-            .write(
+            .write_audited(
                 &CREATE_NETWORK,
                 &[
                     &network.id,
@@ -182,6 +205,7 @@ pub(crate) async fn create_network(
                     &rec,
                     &data,
                 ],
+                &audit,
             )
             .await?;
         match reply {
@@ -235,7 +259,9 @@ pub(crate) async fn update_network(
     owner_id: &str,
     id: &str,
     patch: NetworkPatch,
+    audit: &AuditEntry,
 ) -> StoreResult<Network> {
+    let audit = AuditArgs::new(audit)?;
     for _ in 0..MAX_ATTEMPTS {
         let rec = network_rec(s, id).await?.ok_or(StoreError::NotFound)?;
         let Snapshot { version, project } = snapshot(s, owner_id, &rec.project_id).await?;
@@ -259,9 +285,10 @@ pub(crate) async fn update_network(
         let new_rec = to_json(&NetworkRec::from(&n))?;
         let data = payload(EventKind::Update, &full)?;
         let reply = s
-            .write(
+            .write_audited(
                 &UPDATE_NETWORK,
                 &[id, owner_id, &version, host, did, &new_rec, &data],
+                &audit,
             )
             .await?;
         match reply {
@@ -273,7 +300,13 @@ pub(crate) async fn update_network(
     refused(Reply::Retry)
 }
 
-pub(crate) async fn delete_network(s: &RedisStore, owner_id: &str, id: &str) -> StoreResult<()> {
+pub(crate) async fn delete_network(
+    s: &RedisStore,
+    owner_id: &str,
+    id: &str,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
+    let audit = AuditArgs::new(audit)?;
     for _ in 0..MAX_ATTEMPTS {
         let rec = network_rec(s, id).await?.ok_or(StoreError::NotFound)?;
         let Snapshot { version, project } = snapshot(s, owner_id, &rec.project_id).await?;
@@ -281,7 +314,7 @@ pub(crate) async fn delete_network(s: &RedisStore, owner_id: &str, id: &str) -> 
         full.networks.retain(|n| n.id != id);
         let data = payload(EventKind::Update, &full)?;
         match s
-            .write(&DELETE_NETWORK, &[id, owner_id, &version, &data])
+            .write_audited(&DELETE_NETWORK, &[id, owner_id, &version, &data], &audit)
             .await?
         {
             Reply::Ok(_) => return Ok(()),

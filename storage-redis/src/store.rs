@@ -2,12 +2,13 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    ApiToken, Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
+    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
+    NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    Webhook, WebhookDelivery,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
 
-use crate::{counters, events, projects, users, webhooks, RedisStore};
+use crate::{audit, counters, events, projects, users, webhooks, RedisStore};
 
 #[async_trait]
 impl Store for RedisStore {
@@ -17,8 +18,13 @@ impl Store for RedisStore {
             .await
     }
 
-    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
-        users::create_user(self, user, gate).await
+    async fn create_user(
+        &self,
+        user: NewUser,
+        gate: RoleGate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        users::create_user(self, user, gate, audit).await
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<User> {
@@ -33,8 +39,13 @@ impl Store for RedisStore {
         users::user_by_index(self, "github", &github_id.to_string()).await
     }
 
-    async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
-        users::link_github(self, user_id, github_id).await
+    async fn link_github(
+        &self,
+        user_id: &str,
+        github_id: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        users::link_github(self, user_id, github_id, audit).await
     }
 
     async fn hit_counter(
@@ -54,20 +65,25 @@ impl Store for RedisStore {
         counters::has_users(self).await
     }
 
-    async fn delete_user(&self, id: &str) -> StoreResult<()> {
-        users::delete_user(self, id).await
+    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        users::delete_user(self, id, audit).await
     }
 
-    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
-        users::update_user(self, id, update).await
+    async fn update_user(
+        &self,
+        id: &str,
+        update: UserUpdate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        users::update_user(self, id, update, audit).await
     }
 
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         users::list_users(self, after, limit).await
     }
 
-    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook> {
-        webhooks::create_webhook(self, webhook).await
+    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
+        webhooks::create_webhook(self, webhook, audit).await
     }
 
     async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
@@ -78,8 +94,8 @@ impl Store for RedisStore {
         webhooks::get_webhook(self, user_id, id).await
     }
 
-    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        webhooks::delete_webhook(self, user_id, id).await
+    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        webhooks::delete_webhook(self, user_id, id, audit).await
     }
 
     async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
@@ -102,8 +118,8 @@ impl Store for RedisStore {
         webhooks::list_webhook_deliveries(self, webhook_id).await
     }
 
-    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
-        users::create_api_token(self, token).await
+    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
+        users::create_api_token(self, token, audit).await
     }
 
     async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
@@ -114,16 +130,25 @@ impl Store for RedisStore {
         users::find_api_token(self, token_hash).await
     }
 
-    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        users::delete_api_token(self, user_id, id).await
+    async fn delete_api_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        users::delete_api_token(self, user_id, id, audit).await
     }
 
     async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
         users::touch_api_token(self, id, at).await
     }
 
-    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {
-        users::create_invitation(self, invitation).await
+    async fn create_invitation(
+        &self,
+        invitation: Invitation,
+        audit: &AuditEntry,
+    ) -> StoreResult<Invitation> {
+        users::create_invitation(self, invitation, audit).await
     }
 
     async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
@@ -134,16 +159,24 @@ impl Store for RedisStore {
         users::find_invitation(self, token_hash).await
     }
 
-    async fn delete_invitation(&self, id: &str) -> StoreResult<()> {
-        users::delete_invitation(self, id).await
+    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        users::delete_invitation(self, id, audit).await
     }
 
-    async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
-        users::create_authorization(self, auth).await
+    async fn create_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization> {
+        users::create_authorization(self, auth, audit).await
     }
 
-    async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
-        users::upsert_authorization(self, auth).await
+    async fn upsert_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization> {
+        users::upsert_authorization(self, auth, audit).await
     }
 
     async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
@@ -156,8 +189,9 @@ impl Store for RedisStore {
         id: &str,
         old: &Sealed,
         new: Sealed,
+        audit: &AuditEntry,
     ) -> StoreResult<bool> {
-        users::reseal_authorization(self, user_id, id, old, new).await
+        users::reseal_authorization(self, user_id, id, old, new, audit).await
     }
 
     async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
@@ -168,12 +202,17 @@ impl Store for RedisStore {
         users::get_authorization(self, user_id, id).await
     }
 
-    async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        users::delete_authorization(self, user_id, id).await
+    async fn delete_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        users::delete_authorization(self, user_id, id, audit).await
     }
 
-    async fn create_project(&self, project: Project) -> StoreResult<Project> {
-        projects::create_project(self, project).await
+    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
+        projects::create_project(self, project, audit).await
     }
 
     async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
@@ -193,16 +232,27 @@ impl Store for RedisStore {
         owner_id: &str,
         id: &str,
         patch: ProjectPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Project> {
-        projects::update_project(self, owner_id, id, patch).await
+        projects::update_project(self, owner_id, id, patch, audit).await
     }
 
-    async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
-        projects::delete_project(self, owner_id, id).await
+    async fn delete_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        projects::delete_project(self, owner_id, id, audit).await
     }
 
-    async fn create_network(&self, owner_id: &str, network: Network) -> StoreResult<Network> {
-        projects::create_network(self, owner_id, network).await
+    async fn create_network(
+        &self,
+        owner_id: &str,
+        network: Network,
+        audit: &AuditEntry,
+    ) -> StoreResult<Network> {
+        projects::create_network(self, owner_id, network, audit).await
     }
 
     async fn list_networks(
@@ -222,16 +272,22 @@ impl Store for RedisStore {
         owner_id: &str,
         id: &str,
         patch: NetworkPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Network> {
-        projects::update_network(self, owner_id, id, patch).await
+        projects::update_network(self, owner_id, id, patch, audit).await
     }
 
-    async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
-        projects::delete_network(self, owner_id, id).await
+    async fn delete_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        projects::delete_network(self, owner_id, id, audit).await
     }
 
-    async fn create_domain(&self, domain: Domain) -> StoreResult<Domain> {
-        users::create_domain(self, domain).await
+    async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain> {
+        users::create_domain(self, domain, audit).await
     }
 
     async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
@@ -242,20 +298,42 @@ impl Store for RedisStore {
         users::get_domain(self, id).await
     }
 
-    async fn set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain> {
-        users::set_domain_linked(self, id, linked).await
+    async fn set_domain_linked(
+        &self,
+        id: &str,
+        linked: bool,
+        audit: &AuditEntry,
+    ) -> StoreResult<Domain> {
+        users::set_domain_linked(self, id, linked, audit).await
     }
 
-    async fn delete_domain(&self, id: &str) -> StoreResult<()> {
-        users::delete_domain(self, id).await
+    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        users::delete_domain(self, id, audit).await
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
         users::get_setting(self, key).await
     }
 
-    async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
-        users::put_setting(self, key, value).await
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        users::put_setting(self, key, value, audit).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        audit::append_audit(self, entry).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        audit::list_audit(self, query).await
+    }
+
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64> {
+        audit::purge_audit(self, before).await
     }
 
     async fn last_event_id(&self) -> StoreResult<u64> {

@@ -3,11 +3,12 @@
 use redis::AsyncCommands;
 use slipway_core::error::StoreError;
 use slipway_core::model::{
-    ApiToken, Authorization, Domain, Invitation, NewUser, Role, RoleGate, Sealed, Timestamp, User,
-    UserUpdate,
+    ApiToken, AuditEntry, Authorization, Domain, Invitation, NewUser, Role, RoleGate, Sealed,
+    Timestamp, User, UserUpdate,
 };
 use slipway_core::store::StoreResult;
 
+use crate::audit::AuditArgs;
 use crate::records::{
     auth_index_field, from_json, to_json, ApiTokenRec, AuthRec, DomainRec, InvitationRec, UserRec,
 };
@@ -18,7 +19,9 @@ pub(crate) async fn create_user(
     s: &RedisStore,
     user: NewUser,
     gate: RoleGate,
+    audit: &AuditEntry,
 ) -> StoreResult<User> {
+    let audit = AuditArgs::new(audit)?;
     let mut user = user.into_user(Role::Admin);
     let as_admin = to_json(&UserRec::from_user(&user))?;
     user.role = Role::Member;
@@ -31,7 +34,7 @@ pub(crate) async fn create_user(
         _ => ("first_admin", String::new()),
     };
     let reply = s
-        .write(
+        .write_audited(
             &CREATE_USER,
             &[
                 &user.id,
@@ -42,6 +45,7 @@ pub(crate) async fn create_user(
                 &as_member,
                 &invitation,
             ],
+            &audit,
         )
         .await?;
     match reply {
@@ -90,7 +94,9 @@ pub(crate) async fn link_github(
     s: &RedisStore,
     user_id: &str,
     github_id: i64,
+    audit: &AuditEntry,
 ) -> StoreResult<User> {
+    let audit = AuditArgs::new(audit)?;
     let gid = github_id.to_string();
     for _ in 0..MAX_ATTEMPTS {
         let Some(raw) = user_raw(s, user_id).await? else {
@@ -99,7 +105,10 @@ pub(crate) async fn link_github(
         let mut rec: UserRec = from_json(&raw)?;
         rec.github_id = Some(gid.clone());
         let new = to_json(&rec)?;
-        match s.write(&LINK_GITHUB, &[user_id, &gid, &raw, &new]).await? {
+        match s
+            .write_audited(&LINK_GITHUB, &[user_id, &gid, &raw, &new], &audit)
+            .await?
+        {
             Reply::Ok(_) => return rec.into_user(),
             Reply::Retry => continue,
             other => return refused(other),
@@ -108,7 +117,13 @@ pub(crate) async fn link_github(
     refused(Reply::Retry)
 }
 
-pub(crate) async fn update_user(s: &RedisStore, id: &str, update: UserUpdate) -> StoreResult<User> {
+pub(crate) async fn update_user(
+    s: &RedisStore,
+    id: &str,
+    update: UserUpdate,
+    audit: &AuditEntry,
+) -> StoreResult<User> {
+    let audit = AuditArgs::new(audit)?;
     for _ in 0..MAX_ATTEMPTS {
         let Some(raw) = user_raw(s, id).await? else {
             return Err(StoreError::NotFound);
@@ -123,7 +138,11 @@ pub(crate) async fn update_user(s: &RedisStore, id: &str, update: UserUpdate) ->
         update.apply(&mut after);
         let new = to_json(&UserRec::from_user(&after))?;
         match s
-            .write(&UPDATE_USER, &[id, &raw, &new, &after.email, removes_admin])
+            .write_audited(
+                &UPDATE_USER,
+                &[id, &raw, &new, &after.email, removes_admin],
+                &audit,
+            )
             .await?
         {
             Reply::Ok(_) => return Ok(after),
@@ -153,8 +172,9 @@ pub(crate) async fn list_users(
     }
 }
 
-pub(crate) async fn delete_user(s: &RedisStore, id: &str) -> StoreResult<()> {
-    match s.write(&DELETE_USER, &[id]).await? {
+pub(crate) async fn delete_user(s: &RedisStore, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    let audit = AuditArgs::new(audit)?;
+    match s.write_audited(&DELETE_USER, &[id], &audit).await? {
         Reply::Ok(_) => Ok(()),
         other => refused(other),
     }
@@ -162,12 +182,18 @@ pub(crate) async fn delete_user(s: &RedisStore, id: &str) -> StoreResult<()> {
 
 // ---- API tokens ------------------------------------------------------------
 
-pub(crate) async fn create_api_token(s: &RedisStore, token: ApiToken) -> StoreResult<ApiToken> {
+pub(crate) async fn create_api_token(
+    s: &RedisStore,
+    token: ApiToken,
+    audit: &AuditEntry,
+) -> StoreResult<ApiToken> {
+    let audit = AuditArgs::new(audit)?;
     let rec = to_json(&ApiTokenRec::from(&token))?;
     match s
-        .write(
+        .write_audited(
             &CREATE_API_TOKEN,
             &[&token.user_id, &token.id, &token.token_hash, &rec],
+            &audit,
         )
         .await?
     {
@@ -200,8 +226,17 @@ pub(crate) async fn find_api_token(
     Ok((token.token_hash == token_hash).then_some(token))
 }
 
-pub(crate) async fn delete_api_token(s: &RedisStore, user_id: &str, id: &str) -> StoreResult<()> {
-    match s.write(&DELETE_API_TOKEN, &[user_id, id]).await? {
+pub(crate) async fn delete_api_token(
+    s: &RedisStore,
+    user_id: &str,
+    id: &str,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
+    let audit = AuditArgs::new(audit)?;
+    match s
+        .write_audited(&DELETE_API_TOKEN, &[user_id, id], &audit)
+        .await?
+    {
         Reply::Ok(_) => Ok(()),
         other => refused(other),
     }
@@ -231,10 +266,12 @@ pub(crate) async fn touch_api_token(s: &RedisStore, id: &str, at: Timestamp) -> 
 pub(crate) async fn create_invitation(
     s: &RedisStore,
     invitation: Invitation,
+    audit: &AuditEntry,
 ) -> StoreResult<Invitation> {
+    let audit = AuditArgs::new(audit)?;
     let rec = to_json(&InvitationRec::from(&invitation))?;
     match s
-        .write(
+        .write_audited(
             &CREATE_INVITATION,
             &[
                 &invitation.id,
@@ -242,6 +279,7 @@ pub(crate) async fn create_invitation(
                 &invitation.token_hash,
                 &rec,
             ],
+            &audit,
         )
         .await?
     {
@@ -274,8 +312,13 @@ pub(crate) async fn find_invitation(
     Ok((invitation.token_hash == token_hash).then_some(invitation))
 }
 
-pub(crate) async fn delete_invitation(s: &RedisStore, id: &str) -> StoreResult<()> {
-    match s.write(&DELETE_INVITATION, &[id]).await? {
+pub(crate) async fn delete_invitation(
+    s: &RedisStore,
+    id: &str,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
+    let audit = AuditArgs::new(audit)?;
+    match s.write_audited(&DELETE_INVITATION, &[id], &audit).await? {
         Reply::Ok(_) => Ok(()),
         other => refused(other),
     }
@@ -286,13 +329,16 @@ pub(crate) async fn delete_invitation(s: &RedisStore, id: &str) -> StoreResult<(
 pub(crate) async fn create_authorization(
     s: &RedisStore,
     auth: Authorization,
+    audit: &AuditEntry,
 ) -> StoreResult<Authorization> {
+    let audit = AuditArgs::new(audit)?;
     let rec = to_json(&AuthRec::from_auth(&auth))?;
     let field = auth_index_field(auth.kind, &auth.name);
     match s
-        .write(
+        .write_audited(
             &PUT_AUTH,
             &[&auth.user_id, &auth.id, &field, &rec, "create", ""],
+            &audit,
         )
         .await?
     {
@@ -304,7 +350,9 @@ pub(crate) async fn create_authorization(
 pub(crate) async fn upsert_authorization(
     s: &RedisStore,
     auth: Authorization,
+    audit: &AuditEntry,
 ) -> StoreResult<Authorization> {
+    let audit = AuditArgs::new(audit)?;
     let field = auth_index_field(auth.kind, &auth.name);
     let idx = s.key(&format!("user:{}:authidx", auth.user_id));
     for _ in 0..MAX_ATTEMPTS {
@@ -327,9 +375,10 @@ pub(crate) async fn upsert_authorization(
         let rec = to_json(&AuthRec::from_auth(&stored))?;
         let expected = existing_id.as_deref().unwrap_or("");
         match s
-            .write(
+            .write_audited(
                 &PUT_AUTH,
                 &[&auth.user_id, &auth.id, &field, &rec, "upsert", expected],
+                &audit,
             )
             .await?
         {
@@ -366,23 +415,13 @@ pub(crate) async fn all_authorizations(s: &RedisStore) -> StoreResult<Vec<Author
     Ok(all)
 }
 
-/// Compare and set of an authorization record: writes `new` only while the
-/// key still holds `old` (so a record deleted or changed meanwhile is left
-/// alone).
-static RESEAL: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-           redis.call('SET', KEYS[1], ARGV[2]) return 1 \
-         end return 0",
-    )
-});
-
 pub(crate) async fn reseal_authorization(
     s: &RedisStore,
     user_id: &str,
     id: &str,
     old: &Sealed,
     new: Sealed,
+    audit: &AuditEntry,
 ) -> StoreResult<bool> {
     let Some(raw) = s.get_raw(&format!("auth:{id}")).await? else {
         return Ok(false);
@@ -393,14 +432,17 @@ pub(crate) async fn reseal_authorization(
     }
     auth.secret = new;
     let rec = to_json(&AuthRec::from_auth(&auth))?;
-    let key = s.key(&format!("auth:{id}"));
-    let mut conn = s.conn();
-    let mut invocation = RESEAL.key(key);
-    invocation.arg(raw).arg(rec);
-    let done: i64 = s
-        .timed(async move { invocation.invoke_async(&mut conn).await })
-        .await?;
-    Ok(done == 1)
+    let audit = AuditArgs::new(audit)?;
+    // Compare and set: a record deleted or changed meanwhile is left alone
+    // (and no entry is stored).
+    match s
+        .write_audited(&RESEAL_AUTH, &[id, &raw, &rec], &audit)
+        .await?
+    {
+        Reply::Ok(_) => Ok(true),
+        Reply::Retry => Ok(false),
+        other => refused(other),
+    }
 }
 
 pub(crate) async fn get_authorization(
@@ -423,8 +465,13 @@ pub(crate) async fn delete_authorization(
     s: &RedisStore,
     user_id: &str,
     id: &str,
+    audit: &AuditEntry,
 ) -> StoreResult<()> {
-    match s.write(&DELETE_AUTH, &[user_id, id]).await? {
+    let audit = AuditArgs::new(audit)?;
+    match s
+        .write_audited(&DELETE_AUTH, &[user_id, id], &audit)
+        .await?
+    {
         Reply::Ok(_) => Ok(()),
         other => refused(other),
     }
@@ -432,11 +479,20 @@ pub(crate) async fn delete_authorization(
 
 // ---- domains ---------------------------------------------------------------
 
-pub(crate) async fn create_domain(s: &RedisStore, domain: Domain) -> StoreResult<Domain> {
+pub(crate) async fn create_domain(
+    s: &RedisStore,
+    domain: Domain,
+    audit: &AuditEntry,
+) -> StoreResult<Domain> {
+    let audit = AuditArgs::new(audit)?;
     let rec = to_json(&DomainRec::from(&domain))?;
     let main = if domain.main { "1" } else { "0" };
     match s
-        .write(&CREATE_DOMAIN, &[&domain.id, &domain.domain, main, &rec])
+        .write_audited(
+            &CREATE_DOMAIN,
+            &[&domain.id, &domain.domain, main, &rec],
+            &audit,
+        )
         .await?
     {
         Reply::Ok(_) => Ok(domain),
@@ -464,14 +520,19 @@ pub(crate) async fn set_domain_linked(
     s: &RedisStore,
     id: &str,
     linked: bool,
+    audit: &AuditEntry,
 ) -> StoreResult<Domain> {
+    let audit = AuditArgs::new(audit)?;
     let key = format!("domain:{id}");
     for _ in 0..MAX_ATTEMPTS {
         let raw = s.get_raw(&key).await?.ok_or(StoreError::NotFound)?;
         let mut rec: DomainRec = from_json(&raw)?;
         rec.linked = linked;
         let new = to_json(&rec)?;
-        match s.write(&REPLACE, &[&key, &raw, &new]).await? {
+        match s
+            .write_audited(&REPLACE, &[&key, &raw, &new], &audit)
+            .await?
+        {
             Reply::Ok(_) => return Ok(rec.into()),
             Reply::Retry => continue,
             other => return refused(other),
@@ -480,8 +541,9 @@ pub(crate) async fn set_domain_linked(
     refused(Reply::Retry)
 }
 
-pub(crate) async fn delete_domain(s: &RedisStore, id: &str) -> StoreResult<()> {
-    match s.write(&DELETE_DOMAIN, &[id]).await? {
+pub(crate) async fn delete_domain(s: &RedisStore, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    let audit = AuditArgs::new(audit)?;
+    match s.write_audited(&DELETE_DOMAIN, &[id], &audit).await? {
         Reply::Ok(_) => Ok(()),
         other => refused(other),
     }
@@ -503,10 +565,12 @@ pub(crate) async fn put_setting(
     s: &RedisStore,
     key: &str,
     value: serde_json::Value,
+    audit: &AuditEntry,
 ) -> StoreResult<()> {
-    let mut conn = s.conn();
-    let hash = s.key("settings");
+    let audit = AuditArgs::new(audit)?;
     let raw = to_json(&value)?;
-    s.timed(async { conn.hset::<_, _, _, ()>(hash, key, raw).await })
-        .await
+    match s.write_audited(&PUT_SETTING, &[key, &raw], &audit).await? {
+        Reply::Ok(_) => Ok(()),
+        other => refused(other),
+    }
 }

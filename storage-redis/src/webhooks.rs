@@ -5,10 +5,11 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
-use slipway_core::model::{Sealed, Timestamp, Webhook, WebhookDelivery};
+use slipway_core::model::{AuditEntry, Sealed, Timestamp, Webhook, WebhookDelivery};
 use slipway_core::store::{StoreResult, WEBHOOK_DELIVERIES_KEPT};
 use slipway_core::StoreError;
 
+use crate::audit::AuditArgs;
 use crate::records::{from_json, to_json};
 use crate::scripts::{
     CREATE_WEBHOOK, DELETE_WEBHOOK, LEASE_WEBHOOK, RECORD_WEBHOOK_DELIVERY, SET_WEBHOOK_CURSOR,
@@ -74,7 +75,12 @@ async fn with_cursors(s: &RedisStore, raws: Vec<String>) -> StoreResult<Vec<Webh
     Ok(out)
 }
 
-pub(crate) async fn create_webhook(s: &RedisStore, hook: Webhook) -> StoreResult<Webhook> {
+pub(crate) async fn create_webhook(
+    s: &RedisStore,
+    hook: Webhook,
+    audit: &AuditEntry,
+) -> StoreResult<Webhook> {
+    let audit = AuditArgs::new(audit)?;
     let rec = to_json(&WebhookRec {
         id: hook.id.clone(),
         user_id: hook.user_id.clone(),
@@ -86,7 +92,11 @@ pub(crate) async fn create_webhook(s: &RedisStore, hook: Webhook) -> StoreResult
     })?;
     let cursor = hook.cursor.to_string();
     match s
-        .write(&CREATE_WEBHOOK, &[&hook.user_id, &hook.id, &rec, &cursor])
+        .write_audited(
+            &CREATE_WEBHOOK,
+            &[&hook.user_id, &hook.id, &rec, &cursor],
+            &audit,
+        )
         .await?
     {
         Reply::Ok(_) => Ok(hook),
@@ -119,8 +129,17 @@ pub(crate) async fn get_webhook(s: &RedisStore, user_id: &str, id: &str) -> Stor
     Ok(hook)
 }
 
-pub(crate) async fn delete_webhook(s: &RedisStore, user_id: &str, id: &str) -> StoreResult<()> {
-    match s.write(&DELETE_WEBHOOK, &[user_id, id]).await? {
+pub(crate) async fn delete_webhook(
+    s: &RedisStore,
+    user_id: &str,
+    id: &str,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
+    let audit = AuditArgs::new(audit)?;
+    match s
+        .write_audited(&DELETE_WEBHOOK, &[user_id, id], &audit)
+        .await?
+    {
         Reply::Ok(_) => Ok(()),
         other => refused(other),
     }

@@ -117,3 +117,45 @@ local function remove_webhook(wid, uid)
   redis.call('ZREM', k('user', uid, 'webhooks'), wid)
   redis.call('ZREM', k('webhooks'), wid)
 end
+
+-- ---- audit log ---------------------------------------------------------------
+-- {p}:audit (hash) entry id -> the entry as JSON (core's API form, stored as
+-- given); {p}:audit:ids, {p}:audit:actor:{user id} and
+-- {p}:audit:action:{name} (sorted sets, score 0) hold the ids in
+-- lexicographic = time order; {p}:audit:at (sorted set) scores them by `at`
+-- in Unix microseconds, for the purge. None of them is under a user's keys:
+-- deleting a user keeps the entries that name them.
+
+-- Removes entry `id` from the log and every index; false when there is none.
+local function audit_remove(id)
+  redis.call('ZREM', k('audit', 'ids'), id)
+  redis.call('ZREM', k('audit', 'at'), id)
+  local raw = redis.call('HGET', k('audit'), id)
+  if not raw then return false end
+  local ok, e = pcall(cjson.decode, raw)
+  if ok and type(e) == 'table' then
+    if type(e.actor) == 'table' and type(e.actor.userId) == 'string' then
+      redis.call('ZREM', k('audit', 'actor', e.actor.userId), id)
+    end
+    if type(e.action) == 'string' then
+      redis.call('ZREM', k('audit', 'action', e.action), id)
+    end
+  end
+  redis.call('HDEL', k('audit'), id)
+  return true
+end
+
+-- Stores the audit entry passed in ARGV[i .. i+4] (entry id, `at` in Unix
+-- microseconds, actor user id or '', action name, JSON; see
+-- RedisStore::write_audited). Called by a write script on its success path
+-- only, after its checks, so the entry exists exactly when the change does.
+local function audit_append(i)
+  local id, at, actor, action, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  -- An entry written again under its id replaces the old one everywhere.
+  audit_remove(id)
+  redis.call('HSET', k('audit'), id, json)
+  redis.call('ZADD', k('audit', 'ids'), 0, id)
+  redis.call('ZADD', k('audit', 'at'), at, id)
+  if actor ~= '' then redis.call('ZADD', k('audit', 'actor', actor), 0, id) end
+  redis.call('ZADD', k('audit', 'action', action), 0, id)
+end

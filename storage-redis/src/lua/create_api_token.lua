@@ -1,4 +1,5 @@
--- ARGV: 3 user id, 4 token id, 5 token hash, 6 record.
+-- ARGV: 3 user id, 4 token id, 5 token hash, 6 record, 7-11 the audit entry
+--       (audit_append).
 -- The user must exist; a clash of the id or the hash is an id conflict.
 local uid, tid, hash = ARGV[3], ARGV[4], ARGV[5]
 if redis.call('EXISTS', k('user', uid)) == 0 then return {'notfound'} end
@@ -7,4 +8,5 @@ if redis.call('EXISTS', k('apitoken', tid)) == 1 then return {'conflict', 'id'} 
 redis.call('SET', k('apitoken', tid), ARGV[6])
 redis.call('HSET', k('idx', 'apitoken'), hash, tid)
 redis.call('ZADD', k('user', uid, 'apitokens'), next_seq(), tid)
+audit_append(7)
 return {'ok'}

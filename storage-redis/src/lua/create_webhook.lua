@@ -1,4 +1,5 @@
--- ARGV: 3 user id, 4 webhook id, 5 record, 6 cursor.
+-- ARGV: 3 user id, 4 webhook id, 5 record, 6 cursor, 7-11 the audit entry
+--       (audit_append).
 local uid, wid = ARGV[3], ARGV[4]
 if redis.call('EXISTS', k('user', uid)) == 0 then return {'notfound'} end
 if redis.call('EXISTS', k('webhook', wid)) == 1 then return {'conflict', 'id'} end
@@ -7,4 +8,5 @@ redis.call('SET', k('webhook', wid), ARGV[5])
 redis.call('HSET', k('webhook', wid, 'state'), 'cursor', ARGV[6])
 redis.call('ZADD', k('user', uid, 'webhooks'), seq, wid)
 redis.call('ZADD', k('webhooks'), seq, wid)
+audit_append(7)
 return {'ok'}

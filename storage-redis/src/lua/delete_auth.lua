@@ -1,4 +1,4 @@
--- ARGV: 3 user id, 4 auth id.
+-- ARGV: 3 user id, 4 auth id, 5-9 the audit entry (audit_append).
 local uid, aid = ARGV[3], ARGV[4]
 local raw = redis.call('GET', k('auth', aid))
 if not raw then return {'notfound'} end
@@ -21,4 +21,5 @@ if redis.call('HGET', k('user', uid, 'authidx'), field) == aid then
     end
   end
 end
+audit_append(5)
 return {'ok'}

@@ -1,4 +1,5 @@
--- ARGV: 3 network id, 4 owner, 5 expected project version, 6 event payload.
+-- ARGV: 3 network id, 4 owner, 5 expected project version, 6 event payload,
+--       7-11 the audit entry (audit_append).
 local nid, owner, ver = ARGV[3], ARGV[4], ARGV[5]
 local raw = redis.call('GET', k('network', nid))
 if not raw then return {'notfound'} end
@@ -8,4 +9,5 @@ if not version_is(pid, ver) then return {'retry'} end
 remove_network(nid, owner)
 redis.call('INCR', k('project', pid, 'ver'))
 emit(owner, pid, 'UPDATE', ARGV[6])
+audit_append(7)
 return {'ok'}

@@ -1,6 +1,8 @@
--- ARGV: 3 user id. Deletes the user, their authorizations, API tokens and
--- projects (a DELETE event per project, oldest first); refused for the last
--- active admin when other users exist (the instance's only user may go).
+-- ARGV: 3 user id, 4-8 the audit entry (audit_append). Deletes the user,
+-- their authorizations, API tokens and projects (a DELETE event per project,
+-- oldest first); refused for the last active admin when other users exist
+-- (the instance's only user may go). The audit log keeps the entries that
+-- name the user.
 local uid = ARGV[3]
 local raw = redis.call('GET', k('user', uid))
 if not raw then return {'notfound'} end
@@ -27,4 +29,5 @@ redis.call('DEL', k('user', uid, 'auths'), k('user', uid, 'authidx'),
   k('user', uid, 'apitokens'), k('user', uid, 'webhooks'), k('user', uid, 'projects'), k('user', uid, 'networks'),
   k('user', uid))
 redis.call('ZREM', k('users'), uid)
+audit_append(4)
 return {'ok'}

@@ -1,6 +1,6 @@
 -- ARGV: 3 user id, 4 expected current record, 5 new record, 6 new email,
 --       7 '1' when the change takes away an active admin (then another
---       active admin must remain).
+--       active admin must remain), 8-12 the audit entry (audit_append).
 -- Compare-and-set of the user record (the change is computed in Rust from
 -- the record it read) with the email index kept in step.
 local uid, email = ARGV[3], ARGV[6]
@@ -16,4 +16,5 @@ if u.email ~= email then
   redis.call('HSET', k('idx', 'email'), email, uid)
 end
 redis.call('SET', k('user', uid), ARGV[5])
+audit_append(8)
 return {'ok'}
