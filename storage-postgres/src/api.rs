@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    ApiToken, Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
+    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
+    NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    Webhook, WebhookDelivery,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
@@ -40,8 +41,13 @@ impl Store for PgStore {
         .await
     }
 
-    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
-        self.run(self.pg_create_user(user, gate)).await
+    async fn create_user(
+        &self,
+        user: NewUser,
+        gate: RoleGate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        self.run(self.pg_create_user(user, gate, audit)).await
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<User> {
@@ -56,8 +62,14 @@ impl Store for PgStore {
         self.run(self.pg_find_user_by_github_id(github_id)).await
     }
 
-    async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
-        self.run(self.pg_link_github(user_id, github_id)).await
+    async fn link_github(
+        &self,
+        user_id: &str,
+        github_id: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        self.run(self.pg_link_github(user_id, github_id, audit))
+            .await
     }
 
     async fn hit_counter(
@@ -77,20 +89,25 @@ impl Store for PgStore {
         self.run(self.pg_has_users()).await
     }
 
-    async fn delete_user(&self, id: &str) -> StoreResult<()> {
-        self.run(self.pg_delete_user(id)).await
+    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        self.run(self.pg_delete_user(id, audit)).await
     }
 
-    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
-        self.run(self.pg_update_user(id, update)).await
+    async fn update_user(
+        &self,
+        id: &str,
+        update: UserUpdate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        self.run(self.pg_update_user(id, update, audit)).await
     }
 
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         self.run(self.pg_list_users(after, limit)).await
     }
 
-    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
-        self.run(self.pg_create_api_token(token)).await
+    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
+        self.run(self.pg_create_api_token(token, audit)).await
     }
 
     async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
@@ -101,16 +118,21 @@ impl Store for PgStore {
         self.run(self.pg_find_api_token(token_hash)).await
     }
 
-    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        self.run(self.pg_delete_api_token(user_id, id)).await
+    async fn delete_api_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.pg_delete_api_token(user_id, id, audit)).await
     }
 
     async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
         self.run(self.pg_touch_api_token(id, at)).await
     }
 
-    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook> {
-        self.run(self.pg_create_webhook(webhook)).await
+    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
+        self.run(self.pg_create_webhook(webhook, audit)).await
     }
 
     async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
@@ -121,8 +143,8 @@ impl Store for PgStore {
         self.run(self.pg_get_webhook(user_id, id)).await
     }
 
-    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        self.run(self.pg_delete_webhook(user_id, id)).await
+    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        self.run(self.pg_delete_webhook(user_id, id, audit)).await
     }
 
     async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
@@ -145,8 +167,12 @@ impl Store for PgStore {
         self.run(self.pg_list_webhook_deliveries(webhook_id)).await
     }
 
-    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {
-        self.run(self.pg_create_invitation(invitation)).await
+    async fn create_invitation(
+        &self,
+        invitation: Invitation,
+        audit: &AuditEntry,
+    ) -> StoreResult<Invitation> {
+        self.run(self.pg_create_invitation(invitation, audit)).await
     }
 
     async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
@@ -157,16 +183,24 @@ impl Store for PgStore {
         self.run(self.pg_find_invitation(token_hash)).await
     }
 
-    async fn delete_invitation(&self, id: &str) -> StoreResult<()> {
-        self.run(self.pg_delete_invitation(id)).await
+    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        self.run(self.pg_delete_invitation(id, audit)).await
     }
 
-    async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
-        self.run(self.pg_create_authorization(auth)).await
+    async fn create_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization> {
+        self.run(self.pg_create_authorization(auth, audit)).await
     }
 
-    async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
-        self.run(self.pg_upsert_authorization(auth)).await
+    async fn upsert_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization> {
+        self.run(self.pg_upsert_authorization(auth, audit)).await
     }
 
     async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
@@ -179,8 +213,9 @@ impl Store for PgStore {
         id: &str,
         old: &Sealed,
         new: Sealed,
+        audit: &AuditEntry,
     ) -> StoreResult<bool> {
-        self.run(self.pg_reseal_authorization(user_id, id, old, new))
+        self.run(self.pg_reseal_authorization(user_id, id, old, new, audit))
             .await
     }
 
@@ -192,12 +227,18 @@ impl Store for PgStore {
         self.run(self.pg_get_authorization(user_id, id)).await
     }
 
-    async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        self.run(self.pg_delete_authorization(user_id, id)).await
+    async fn delete_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.pg_delete_authorization(user_id, id, audit))
+            .await
     }
 
-    async fn create_project(&self, project: Project) -> StoreResult<Project> {
-        self.run(self.pg_create_project(project)).await
+    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
+        self.run(self.pg_create_project(project, audit)).await
     }
 
     async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
@@ -217,16 +258,29 @@ impl Store for PgStore {
         owner_id: &str,
         id: &str,
         patch: ProjectPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Project> {
-        self.run(self.pg_update_project(owner_id, id, patch)).await
+        self.run(self.pg_update_project(owner_id, id, patch, audit))
+            .await
     }
 
-    async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
-        self.run(self.pg_delete_project(owner_id, id)).await
+    async fn delete_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.pg_delete_project(owner_id, id, audit)).await
     }
 
-    async fn create_network(&self, owner_id: &str, network: Network) -> StoreResult<Network> {
-        self.run(self.pg_create_network(owner_id, network)).await
+    async fn create_network(
+        &self,
+        owner_id: &str,
+        network: Network,
+        audit: &AuditEntry,
+    ) -> StoreResult<Network> {
+        self.run(self.pg_create_network(owner_id, network, audit))
+            .await
     }
 
     async fn list_networks(
@@ -246,16 +300,23 @@ impl Store for PgStore {
         owner_id: &str,
         id: &str,
         patch: NetworkPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Network> {
-        self.run(self.pg_update_network(owner_id, id, patch)).await
+        self.run(self.pg_update_network(owner_id, id, patch, audit))
+            .await
     }
 
-    async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
-        self.run(self.pg_delete_network(owner_id, id)).await
+    async fn delete_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.pg_delete_network(owner_id, id, audit)).await
     }
 
-    async fn create_domain(&self, domain: Domain) -> StoreResult<Domain> {
-        self.run(self.pg_create_domain(domain)).await
+    async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain> {
+        self.run(self.pg_create_domain(domain, audit)).await
     }
 
     async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
@@ -266,20 +327,42 @@ impl Store for PgStore {
         self.run(self.pg_get_domain(id)).await
     }
 
-    async fn set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain> {
-        self.run(self.pg_set_domain_linked(id, linked)).await
+    async fn set_domain_linked(
+        &self,
+        id: &str,
+        linked: bool,
+        audit: &AuditEntry,
+    ) -> StoreResult<Domain> {
+        self.run(self.pg_set_domain_linked(id, linked, audit)).await
     }
 
-    async fn delete_domain(&self, id: &str) -> StoreResult<()> {
-        self.run(self.pg_delete_domain(id)).await
+    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        self.run(self.pg_delete_domain(id, audit)).await
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
         self.run(self.pg_get_setting(key)).await
     }
 
-    async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
-        self.run(self.pg_put_setting(key, value)).await
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.pg_put_setting(key, value, audit)).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        self.run(self.pg_append_audit(entry)).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.run(self.pg_list_audit(query)).await
+    }
+
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64> {
+        self.run(self.pg_purge_audit(before)).await
     }
 
     async fn last_event_id(&self) -> StoreResult<u64> {

@@ -1,9 +1,10 @@
 //! API tokens (deleted with their user by `ON DELETE CASCADE`).
 
-use slipway_core::model::{ApiToken, Scope, Timestamp};
+use slipway_core::model::{ApiToken, AuditEntry, Scope, Timestamp};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 
+use crate::audit::{self, bind_audit};
 use crate::store::{micros, Db, PgStore};
 
 /// Columns of an API token, in [`ApiTokenRow`] order.
@@ -48,26 +49,35 @@ impl TryFrom<ApiTokenRow> for ApiToken {
 }
 
 impl PgStore {
-    pub(crate) async fn pg_create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
+    pub(crate) async fn pg_create_api_token(
+        &self,
+        token: ApiToken,
+        audit: &AuditEntry,
+    ) -> StoreResult<ApiToken> {
         let mut token = token;
         token.created_at = micros(token.created_at);
         token.expires_at = token.expires_at.map(micros);
         token.last_used_at = token.last_used_at.map(micros);
         let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
-        // The foreign key makes "the user exists" atomic with the insert.
-        sqlx::query(&format!(
-            "INSERT INTO api_tokens ({API_TOKEN_COLS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(&token.id)
-        .bind(&token.user_id)
-        .bind(&token.name)
-        .bind(&scopes)
-        .bind(&token.project_ids)
-        .bind(&token.token_hash)
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .bind(token.last_used_at)
+        // The foreign key makes "the user exists" atomic with the insert;
+        // a failed insert fails the statement, audit entry included.
+        bind_audit!(
+            sqlx::query(&format!(
+                "WITH created AS (INSERT INTO api_tokens ({API_TOKEN_COLS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING 1) {}",
+                audit::insert_after("created", 10)
+            ))
+            .bind(&token.id)
+            .bind(&token.user_id)
+            .bind(&token.name)
+            .bind(&scopes)
+            .bind(&token.project_ids)
+            .bind(&token.token_hash)
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .bind(token.last_used_at),
+            audit
+        )
         .execute(&self.inner.pool)
         .await
         .db()?;
@@ -99,14 +109,25 @@ impl PgStore {
         row.map(ApiToken::try_from).transpose()
     }
 
-    pub(crate) async fn pg_delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+    pub(crate) async fn pg_delete_api_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let deleted: i64 = bind_audit!(
+            sqlx::query_scalar(&format!(
+                "WITH deleted AS (DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 \
+                 RETURNING 1), audit AS ({}) SELECT count(*) FROM deleted",
+                audit::insert_after("deleted", 3)
+            ))
             .bind(id)
-            .bind(user_id)
-            .execute(&self.inner.pool)
-            .await
-            .db()?
-            .rows_affected();
+            .bind(user_id),
+            audit
+        )
+        .fetch_one(&self.inner.pool)
+        .await
+        .db()?;
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }

@@ -1,9 +1,10 @@
 //! Invitations (consumed by `create_user`, see users.rs).
 
-use slipway_core::model::{Invitation, Role, Timestamp};
+use slipway_core::model::{AuditEntry, Invitation, Role, Timestamp};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 
+use crate::audit::{self, bind_audit};
 use crate::store::{micros, Db, PgStore};
 
 /// Columns of an invitation, in [`InvitationRow`] order.
@@ -40,20 +41,26 @@ impl PgStore {
     pub(crate) async fn pg_create_invitation(
         &self,
         invitation: Invitation,
+        audit: &AuditEntry,
     ) -> StoreResult<Invitation> {
         let mut invitation = invitation;
         invitation.created_at = micros(invitation.created_at);
         invitation.expires_at = micros(invitation.expires_at);
-        sqlx::query(&format!(
-            "INSERT INTO invitations ({INVITATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        ))
-        .bind(&invitation.id)
-        .bind(&invitation.email)
-        .bind(invitation.role.as_str())
-        .bind(&invitation.token_hash)
-        .bind(&invitation.created_by)
-        .bind(invitation.created_at)
-        .bind(invitation.expires_at)
+        bind_audit!(
+            sqlx::query(&format!(
+                "WITH created AS (INSERT INTO invitations ({INVITATION_COLS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING 1) {}",
+                audit::insert_after("created", 8)
+            ))
+            .bind(&invitation.id)
+            .bind(&invitation.email)
+            .bind(invitation.role.as_str())
+            .bind(&invitation.token_hash)
+            .bind(&invitation.created_by)
+            .bind(invitation.created_at)
+            .bind(invitation.expires_at),
+            audit
+        )
         .execute(&self.inner.pool)
         .await
         .db()?;
@@ -84,13 +91,23 @@ impl PgStore {
         row.map(Invitation::try_from).transpose()
     }
 
-    pub(crate) async fn pg_delete_invitation(&self, id: &str) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM invitations WHERE id = $1")
-            .bind(id)
-            .execute(&self.inner.pool)
-            .await
-            .db()?
-            .rows_affected();
+    pub(crate) async fn pg_delete_invitation(
+        &self,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let deleted: i64 = bind_audit!(
+            sqlx::query_scalar(&format!(
+                "WITH deleted AS (DELETE FROM invitations WHERE id = $1 RETURNING 1), \
+                 audit AS ({}) SELECT count(*) FROM deleted",
+                audit::insert_after("deleted", 2)
+            ))
+            .bind(id),
+            audit
+        )
+        .fetch_one(&self.inner.pool)
+        .await
+        .db()?;
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }

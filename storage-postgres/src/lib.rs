@@ -37,6 +37,11 @@
 //!   and after each reconnect), and the feed re-reads every
 //!   [`PgOptions::poll_interval`] as a safety net. Nothing is lost or
 //!   repeated when the listener connection drops.
+//! - **Audit log**: every write inserts its audit entry in the same
+//!   transaction (or, for a single-statement write, the same statement) as
+//!   its change, only when the change takes effect. Entries are stored as
+//!   their JSON form and read back as is; `audit_log` has no foreign keys,
+//!   so entries outlive the users they name.
 //! - **Retention**: each event insert deletes events more than
 //!   [`PgOptions::event_retention`] ids old; a `since` older than the oldest
 //!   retained event starts the stream with `Resync`.
@@ -49,6 +54,7 @@ pub use sqlx;
 
 mod api;
 mod api_tokens;
+mod audit;
 mod counters;
 mod error;
 mod events;

@@ -6,12 +6,13 @@
 //! it is after that write (networks included).
 
 use slipway_core::model::{
-    EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch, Timestamp,
+    AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch, Timestamp,
 };
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::PgConnection;
 
+use crate::audit;
 use crate::events;
 use crate::store::{micros, Db, PgStore};
 
@@ -177,7 +178,11 @@ impl PgStore {
         Ok(project)
     }
 
-    pub(crate) async fn pg_create_project(&self, project: Project) -> StoreResult<Project> {
+    pub(crate) async fn pg_create_project(
+        &self,
+        project: Project,
+        audit: &AuditEntry,
+    ) -> StoreResult<Project> {
         let mut project = project;
         project.networks.clear();
         project.created_at = micros(project.created_at);
@@ -199,6 +204,9 @@ impl PgStore {
         .execute(&mut *tx)
         .await
         .db()?;
+        // Before the event: the event counter's lock is held from the
+        // append to the commit.
+        audit::insert(&mut *tx, audit).await?;
         let event = NewEvent::for_project(EventKind::Create, &project);
         events::append(&mut tx, event, self.inner.options.event_retention)
             .await
@@ -250,6 +258,7 @@ impl PgStore {
         owner_id: &str,
         id: &str,
         patch: ProjectPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Project> {
         let mut tx = self.inner.pool.begin().await.db()?;
         // The networks did not change: their copy comes back with the row.
@@ -276,12 +285,18 @@ impl PgStore {
         .await
         .db()?;
         let project = row.map(Project::from).ok_or(StoreError::NotFound)?;
+        audit::insert(&mut *tx, audit).await?;
         let project = self.append_event(&mut tx, project).await?;
         tx.commit().await.db()?;
         Ok(project)
     }
 
-    pub(crate) async fn pg_delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+    pub(crate) async fn pg_delete_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.inner.pool.begin().await.db()?;
         // Networks go by ON DELETE CASCADE.
         let done = sqlx::query("DELETE FROM projects WHERE id = $1 AND owner_id = $2")
@@ -293,6 +308,7 @@ impl PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        audit::insert(&mut *tx, audit).await?;
         let event = NewEvent::deleted(owner_id, id);
         events::append(&mut tx, event, self.inner.options.event_retention)
             .await
@@ -305,6 +321,7 @@ impl PgStore {
         &self,
         owner_id: &str,
         network: Network,
+        audit: &AuditEntry,
     ) -> StoreResult<Network> {
         let mut network = network;
         network.created_at = micros(network.created_at);
@@ -325,6 +342,7 @@ impl PgStore {
         .execute(&mut *tx)
         .await
         .db()?;
+        audit::insert(&mut *tx, audit).await?;
         self.append_update(&mut tx, project).await?;
         tx.commit().await.db()?;
         Ok(network)
@@ -389,6 +407,7 @@ impl PgStore {
         owner_id: &str,
         id: &str,
         patch: NetworkPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Network> {
         let mut tx = self.inner.pool.begin().await.db()?;
         let project = self.lock_network_project(&mut tx, owner_id, id).await?;
@@ -408,12 +427,18 @@ impl PgStore {
         .await
         .db()?;
         let network = row.map(Network::from).ok_or(StoreError::NotFound)?;
+        audit::insert(&mut *tx, audit).await?;
         self.append_update(&mut tx, project).await?;
         tx.commit().await.db()?;
         Ok(network)
     }
 
-    pub(crate) async fn pg_delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+    pub(crate) async fn pg_delete_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.inner.pool.begin().await.db()?;
         let project = self.lock_network_project(&mut tx, owner_id, id).await?;
         let done = sqlx::query("DELETE FROM networks WHERE id = $1 AND project_id = $2")
@@ -425,6 +450,7 @@ impl PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        audit::insert(&mut *tx, audit).await?;
         self.append_update(&mut tx, project).await?;
         tx.commit().await.db()?;
         Ok(())

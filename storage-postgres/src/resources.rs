@@ -1,9 +1,12 @@
 //! Domains, authorizations and settings.
 
-use slipway_core::model::{Authorization, AuthorizationType, Domain, Sealed, Timestamp};
+use slipway_core::model::{
+    AuditEntry, Authorization, AuthorizationType, Domain, Sealed, Timestamp,
+};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 
+use crate::audit::{self, bind_audit};
 use crate::error::is_fk_violation;
 use crate::store::{micros, Db, PgStore, LOCK_NS_AUTH};
 
@@ -59,19 +62,28 @@ impl TryFrom<AuthRow> for Authorization {
 }
 
 impl PgStore {
-    pub(crate) async fn pg_create_domain(&self, domain: Domain) -> StoreResult<Domain> {
+    pub(crate) async fn pg_create_domain(
+        &self,
+        domain: Domain,
+        audit: &AuditEntry,
+    ) -> StoreResult<Domain> {
         let mut domain = domain;
         domain.created_at = micros(domain.created_at);
-        sqlx::query(
-            "INSERT INTO domains (id, domain, challenge, main, linked, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+        bind_audit!(
+            sqlx::query(&format!(
+                "WITH created AS (INSERT INTO domains \
+                 (id, domain, challenge, main, linked, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING 1) {}",
+                audit::insert_after("created", 7)
+            ))
+            .bind(&domain.id)
+            .bind(&domain.domain)
+            .bind(&domain.challenge)
+            .bind(domain.main)
+            .bind(domain.linked)
+            .bind(domain.created_at),
+            audit
         )
-        .bind(&domain.id)
-        .bind(&domain.domain)
-        .bind(&domain.challenge)
-        .bind(domain.main)
-        .bind(domain.linked)
-        .bind(domain.created_at)
         .execute(&self.inner.pool)
         .await
         .db()?;
@@ -99,29 +111,47 @@ impl PgStore {
         row.map(Domain::from).ok_or(StoreError::NotFound)
     }
 
-    pub(crate) async fn pg_set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain> {
-        let row: Option<DomainRow> = sqlx::query_as(
-            "UPDATE domains SET linked = $2 WHERE id = $1 \
-             RETURNING id, domain, challenge, main, linked, created_at",
+    pub(crate) async fn pg_set_domain_linked(
+        &self,
+        id: &str,
+        linked: bool,
+        audit: &AuditEntry,
+    ) -> StoreResult<Domain> {
+        let row: Option<DomainRow> = bind_audit!(
+            sqlx::query_as(&format!(
+                "WITH updated AS (UPDATE domains SET linked = $2 WHERE id = $1 \
+                 RETURNING id, domain, challenge, main, linked, created_at), \
+                 audit AS ({}) SELECT * FROM updated",
+                audit::insert_after("updated", 3)
+            ))
+            .bind(id)
+            .bind(linked),
+            audit
         )
-        .bind(id)
-        .bind(linked)
         .fetch_optional(&self.inner.pool)
         .await
         .db()?;
         row.map(Domain::from).ok_or(StoreError::NotFound)
     }
 
-    pub(crate) async fn pg_delete_domain(&self, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM domains WHERE id = $1")
-            .bind(id)
-            .execute(&self.inner.pool)
-            .await;
+    pub(crate) async fn pg_delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        let done: Result<i64, _> = bind_audit!(
+            sqlx::query_scalar(&format!(
+                "WITH deleted AS (DELETE FROM domains WHERE id = $1 RETURNING 1), \
+                 audit AS ({}) SELECT count(*) FROM deleted",
+                audit::insert_after("deleted", 2)
+            ))
+            .bind(id),
+            audit
+        )
+        .fetch_one(&self.inner.pool)
+        .await;
         match done {
-            // networks.domain_id is ON DELETE RESTRICT.
+            // networks.domain_id is ON DELETE RESTRICT: the statement fails,
+            // audit entry included.
             Err(e) if is_fk_violation(&e, "networks_domain_id_fkey") => Err(StoreError::InUse),
             Err(e) => Err(crate::error::map(e)),
-            Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound),
+            Ok(0) => Err(StoreError::NotFound),
             Ok(_) => Ok(()),
         }
     }
@@ -129,16 +159,36 @@ impl PgStore {
     pub(crate) async fn pg_create_authorization(
         &self,
         auth: Authorization,
+        audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
         let mut auth = auth;
         auth.created_at = micros(auth.created_at);
-        insert_authorization(&self.inner.pool, &auth).await?;
+        // A missing user is `NotFound` (foreign key); a failed insert fails
+        // the statement, audit entry included.
+        bind_audit!(
+            sqlx::query(&format!(
+                "WITH created AS ({INSERT_AUTHORIZATION} RETURNING 1) {}",
+                audit::insert_after("created", 8)
+            ))
+            .bind(&auth.id)
+            .bind(&auth.user_id)
+            .bind(&auth.name)
+            .bind(auth.kind.as_str())
+            .bind(&auth.secret.0)
+            .bind(&auth.info)
+            .bind(auth.created_at),
+            audit
+        )
+        .execute(&self.inner.pool)
+        .await
+        .db()?;
         Ok(auth)
     }
 
     pub(crate) async fn pg_upsert_authorization(
         &self,
         auth: Authorization,
+        audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
         let mut auth = auth;
         auth.created_at = micros(auth.created_at);
@@ -171,6 +221,7 @@ impl PgStore {
                 auth
             }
         };
+        audit::insert(&mut *tx, audit).await?;
         tx.commit().await.db()?;
         Ok(stored)
     }
@@ -207,18 +258,27 @@ impl PgStore {
         id: &str,
         old: &Sealed,
         new: Sealed,
+        audit: &AuditEntry,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE authorizations SET secret = $1 WHERE id = $2 AND user_id = $3 AND secret = $4",
+        // Compare and set: the entry is stored only when the secret was
+        // replaced.
+        let done: i64 = bind_audit!(
+            sqlx::query_scalar(&format!(
+                "WITH resealed AS (UPDATE authorizations SET secret = $1 \
+                 WHERE id = $2 AND user_id = $3 AND secret = $4 RETURNING 1), \
+                 audit AS ({}) SELECT count(*) FROM resealed",
+                audit::insert_after("resealed", 5)
+            ))
+            .bind(&new.0)
+            .bind(id)
+            .bind(user_id)
+            .bind(&old.0),
+            audit
         )
-        .bind(&new.0)
-        .bind(id)
-        .bind(user_id)
-        .bind(&old.0)
-        .execute(&self.inner.pool)
+        .fetch_one(&self.inner.pool)
         .await
         .db()?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     pub(crate) async fn pg_get_authorization(
@@ -238,14 +298,26 @@ impl PgStore {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
-    pub(crate) async fn pg_delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM authorizations WHERE id = $1 AND user_id = $2")
+    pub(crate) async fn pg_delete_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let deleted: i64 = bind_audit!(
+            sqlx::query_scalar(&format!(
+                "WITH deleted AS (DELETE FROM authorizations WHERE id = $1 AND user_id = $2 \
+                 RETURNING 1), audit AS ({}) SELECT count(*) FROM deleted",
+                audit::insert_after("deleted", 3)
+            ))
             .bind(id)
-            .bind(user_id)
-            .execute(&self.inner.pool)
-            .await
-            .db()?;
-        if done.rows_affected() == 0 {
+            .bind(user_id),
+            audit
+        )
+        .fetch_one(&self.inner.pool)
+        .await
+        .db()?;
+        if deleted == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
@@ -263,13 +335,18 @@ impl PgStore {
         &self,
         key: &str,
         value: serde_json::Value,
+        audit: &AuditEntry,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        bind_audit!(
+            sqlx::query(&format!(
+                "WITH written AS (INSERT INTO settings (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value RETURNING 1) {}",
+                audit::insert_after("written", 3)
+            ))
+            .bind(key)
+            .bind(value),
+            audit
         )
-        .bind(key)
-        .bind(value)
         .execute(&self.inner.pool)
         .await
         .db()?;
@@ -277,24 +354,27 @@ impl PgStore {
     }
 }
 
+/// The insert of an authorization (`$1` .. `$7`: id, user id, name, kind,
+/// secret, info, creation time).
+const INSERT_AUTHORIZATION: &str =
+    "INSERT INTO authorizations (id, user_id, name, kind, secret, info, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
 /// Inserts an authorization; a missing user is `NotFound` (foreign key).
 async fn insert_authorization<'e, E>(executor: E, auth: &Authorization) -> StoreResult<()>
 where
     E: sqlx::PgExecutor<'e>,
 {
-    sqlx::query(
-        "INSERT INTO authorizations (id, user_id, name, kind, secret, info, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&auth.id)
-    .bind(&auth.user_id)
-    .bind(&auth.name)
-    .bind(auth.kind.as_str())
-    .bind(&auth.secret.0)
-    .bind(&auth.info)
-    .bind(auth.created_at)
-    .execute(executor)
-    .await
-    .db()?;
+    sqlx::query(INSERT_AUTHORIZATION)
+        .bind(&auth.id)
+        .bind(&auth.user_id)
+        .bind(&auth.name)
+        .bind(auth.kind.as_str())
+        .bind(&auth.secret.0)
+        .bind(&auth.info)
+        .bind(auth.created_at)
+        .execute(executor)
+        .await
+        .db()?;
     Ok(())
 }

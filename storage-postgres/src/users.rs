@@ -1,11 +1,14 @@
 //! Users.
 
 use slipway_core::error::Unique;
-use slipway_core::model::{NewEvent, NewUser, Role, RoleGate, Timestamp, User, UserUpdate};
+use slipway_core::model::{
+    AuditEntry, NewEvent, NewUser, Role, RoleGate, Timestamp, User, UserUpdate,
+};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::PgConnection;
 
+use crate::audit::{self, bind_audit};
 use crate::events;
 use crate::store::{Db, PgStore, LOCK_NS, LOCK_USERS};
 
@@ -89,7 +92,12 @@ async fn other_user(conn: &mut PgConnection, id: &str) -> StoreResult<bool> {
 }
 
 impl PgStore {
-    pub(crate) async fn pg_create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
+    pub(crate) async fn pg_create_user(
+        &self,
+        user: NewUser,
+        gate: RoleGate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
         let mut tx = self.inner.pool.begin().await.db()?;
         // One user creation at a time: "is this the first user?" and the
         // insert must not interleave with another signup.
@@ -129,6 +137,7 @@ impl PgStore {
                 return Err(StoreError::Refused);
             }
         }
+        audit::insert(&mut *tx, audit).await?;
         tx.commit().await.db()?;
         row.try_into()
     }
@@ -165,14 +174,25 @@ impl PgStore {
         maybe(row)
     }
 
-    pub(crate) async fn pg_link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
-        let row = sqlx::query_as(&format!(
-            "UPDATE users SET github_id = $2 WHERE id = $1 \
-             AND (github_id IS NULL OR github_id = $2) \
-             RETURNING {USER_COLS}"
-        ))
-        .bind(user_id)
-        .bind(github_id)
+    pub(crate) async fn pg_link_github(
+        &self,
+        user_id: &str,
+        github_id: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        let row = bind_audit!(
+            sqlx::query_as(&format!(
+                "WITH linked AS (UPDATE users SET github_id = $2 WHERE id = $1 \
+                 AND (github_id IS NULL OR github_id = $2) \
+                 RETURNING {USER_COLS}), \
+                 audit AS ({}) \
+                 SELECT {USER_COLS} FROM linked",
+                audit::insert_after("linked", 3)
+            ))
+            .bind(user_id)
+            .bind(github_id),
+            audit
+        )
         .fetch_optional(&self.inner.pool)
         .await
         .db()?;
@@ -183,7 +203,12 @@ impl PgStore {
         one(row)
     }
 
-    pub(crate) async fn pg_update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
+    pub(crate) async fn pg_update_user(
+        &self,
+        id: &str,
+        update: UserUpdate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
         let mut tx = self.inner.pool.begin().await.db()?;
         // Under the users lock, two admins demoting each other at once see
         // each other's change: one of them is refused.
@@ -218,6 +243,7 @@ impl PgStore {
         .fetch_one(&mut *tx)
         .await
         .db()?;
+        audit::insert(&mut *tx, audit).await?;
         tx.commit().await.db()?;
         row.try_into()
     }
@@ -248,7 +274,7 @@ impl PgStore {
         rows.into_iter().map(User::try_from).collect()
     }
 
-    pub(crate) async fn pg_delete_user(&self, id: &str) -> StoreResult<()> {
+    pub(crate) async fn pg_delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
         let mut tx = self.inner.pool.begin().await.db()?;
         // "Is another active admin left?" must not interleave with another
         // admin change.
@@ -288,6 +314,10 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .db()?;
+        // Before the events: the event counter's lock is held from the
+        // first append to the commit. The user's audit entries stay (no
+        // foreign key).
+        audit::insert(&mut *tx, audit).await?;
         let retention = self.inner.options.event_retention;
         for (_, project_id) in projects {
             events::append(&mut tx, NewEvent::deleted(id, &project_id), retention)

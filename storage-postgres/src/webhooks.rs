@@ -1,10 +1,11 @@
 //! Webhooks and their deliveries (deleted with their user by `ON DELETE
 //! CASCADE`).
 
-use slipway_core::model::{Sealed, Timestamp, Webhook, WebhookDelivery};
+use slipway_core::model::{AuditEntry, Sealed, Timestamp, Webhook, WebhookDelivery};
 use slipway_core::store::{StoreResult, WEBHOOK_DELIVERIES_KEPT};
 use slipway_core::StoreError;
 
+use crate::audit::{self, bind_audit};
 use crate::store::{micros, Db, PgStore};
 
 const WEBHOOK_COLS: &str =
@@ -65,21 +66,31 @@ impl From<DeliveryRow> for WebhookDelivery {
 }
 
 impl PgStore {
-    pub(crate) async fn pg_create_webhook(&self, hook: Webhook) -> StoreResult<Webhook> {
+    pub(crate) async fn pg_create_webhook(
+        &self,
+        hook: Webhook,
+        audit: &AuditEntry,
+    ) -> StoreResult<Webhook> {
         let mut hook = hook;
         hook.created_at = micros(hook.created_at);
-        // The foreign key makes "the user exists" atomic with the insert.
-        sqlx::query(&format!(
-            "INSERT INTO webhooks ({WEBHOOK_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(&hook.id)
-        .bind(&hook.user_id)
-        .bind(&hook.url)
-        .bind(&hook.events)
-        .bind(&hook.project_ids)
-        .bind(&hook.secret.0)
-        .bind(hook.created_at)
-        .bind(hook.cursor as i64)
+        // The foreign key makes "the user exists" atomic with the insert;
+        // a failed insert fails the statement, audit entry included.
+        bind_audit!(
+            sqlx::query(&format!(
+                "WITH created AS (INSERT INTO webhooks ({WEBHOOK_COLS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING 1) {}",
+                audit::insert_after("created", 9)
+            ))
+            .bind(&hook.id)
+            .bind(&hook.user_id)
+            .bind(&hook.url)
+            .bind(&hook.events)
+            .bind(&hook.project_ids)
+            .bind(&hook.secret.0)
+            .bind(hook.created_at)
+            .bind(hook.cursor as i64),
+            audit
+        )
         .execute(&self.inner.pool)
         .await
         .db()?;
@@ -112,14 +123,26 @@ impl PgStore {
         row.map(Webhook::from).ok_or(StoreError::NotFound)
     }
 
-    pub(crate) async fn pg_delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND user_id = $2")
+    pub(crate) async fn pg_delete_webhook(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        // Its deliveries go by ON DELETE CASCADE.
+        let deleted: i64 = bind_audit!(
+            sqlx::query_scalar(&format!(
+                "WITH deleted AS (DELETE FROM webhooks WHERE id = $1 AND user_id = $2 \
+                 RETURNING 1), audit AS ({}) SELECT count(*) FROM deleted",
+                audit::insert_after("deleted", 3)
+            ))
             .bind(id)
-            .bind(user_id)
-            .execute(&self.inner.pool)
-            .await
-            .db()?
-            .rows_affected();
+            .bind(user_id),
+            audit
+        )
+        .fetch_one(&self.inner.pool)
+        .await
+        .db()?;
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use slipway_core::model::{FeedItem, Project, RoleGate};
+use slipway_core::model::{AuditActor, AuditEntry, AuditQuery, FeedItem, Project, RoleGate};
 use slipway_core::store::EventStream;
-use slipway_core::testing::cases::{new_project, new_user};
+use slipway_core::testing::cases::{audit, new_project, new_user};
 use slipway_core::Store;
 use slipway_postgres::{testing, PgOptions, PgStore};
 
@@ -46,11 +46,7 @@ async fn racing_writers_are_followed_without_gap_or_duplicate() {
     .await
     .unwrap();
     let owner = store
-        .create_user(
-            new_user("a"),
-            RoleGate::FirstUserAdmin,
-            &slipway_core::testing::cases::audit(),
-        )
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
         .await
         .unwrap();
     let mut feed = store.events(Some(0)).await.unwrap();
@@ -60,7 +56,7 @@ async fn racing_writers_are_followed_without_gap_or_duplicate() {
         tokio::spawn(async move {
             for _ in 0..25 {
                 store
-                    .create_project(new_project(&owner), &slipway_core::testing::cases::audit())
+                    .create_project(new_project(&owner), &audit())
                     .await
                     .unwrap();
             }
@@ -89,23 +85,14 @@ async fn feed_survives_a_killed_listener_connection() {
     .await
     .unwrap();
     let owner = store
-        .create_user(
-            new_user("a"),
-            RoleGate::FirstUserAdmin,
-            &slipway_core::testing::cases::audit(),
-        )
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
         .await
         .unwrap();
     let mut feed = store.events(None).await.unwrap();
     let create = |store: &PgStore| {
         let p: Project = new_project(&owner.id);
         let store = store.clone();
-        async move {
-            store
-                .create_project(p, &slipway_core::testing::cases::audit())
-                .await
-                .unwrap()
-        }
+        async move { store.create_project(p, &audit()).await.unwrap() }
     };
     create(&store).await;
     assert_eq!(next_id(&mut feed).await, 1);
@@ -142,13 +129,13 @@ async fn nodes_starting_at_once_migrate_safely() {
         PgStore::connect(&url, PgOptions::default()),
     );
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
-    let users = futures::future::join_all([&a, &b, &c].map(|s| {
-        s.create_user(
-            new_user("n"),
-            RoleGate::FirstUserAdmin,
-            &slipway_core::testing::cases::audit(),
-        )
-    }))
+    let entries = [audit(), audit(), audit()];
+    let users = futures::future::join_all(
+        [&a, &b, &c]
+            .into_iter()
+            .zip(&entries)
+            .map(|(s, e)| s.create_user(new_user("n"), RoleGate::FirstUserAdmin, e)),
+    )
     .await;
     let admins = users
         .iter()
@@ -225,11 +212,7 @@ async fn unreachable_database_is_unavailable_then_recovers() {
         .max_connections(2);
     let store = PgStore::connect(via.as_str(), options).await.unwrap();
     let user = store
-        .create_user(
-            new_user("a"),
-            RoleGate::FirstUserAdmin,
-            &slipway_core::testing::cases::audit(),
-        )
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
         .await
         .unwrap();
     let mut feed = store.events(None).await.unwrap();
@@ -243,10 +226,7 @@ async fn unreachable_database_is_unavailable_then_recovers() {
         );
     }
     let err = store
-        .create_project(
-            new_project(&user.id),
-            &slipway_core::testing::cases::audit(),
-        )
+        .create_project(new_project(&user.id), &audit())
         .await
         .unwrap_err();
     assert!(
@@ -261,10 +241,7 @@ async fn unreachable_database_is_unavailable_then_recovers() {
     let back = Proxy::start(proxy.port, target).await;
     assert_eq!(store.get_user(&user.id).await.unwrap(), user);
     store
-        .create_project(
-            new_project(&user.id),
-            &slipway_core::testing::cases::audit(),
-        )
+        .create_project(new_project(&user.id), &audit())
         .await
         .unwrap();
     // The feed that lived through the outage goes on.
@@ -299,25 +276,15 @@ async fn racing_network_writes_leave_a_complete_last_event() {
     let Some(url) = fresh_url().await else { return };
     let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
     let owner = store
-        .create_user(
-            new_user("a"),
-            RoleGate::FirstUserAdmin,
-            &slipway_core::testing::cases::audit(),
-        )
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
         .await
         .unwrap();
     let domain = store
-        .create_domain(
-            new_domain("example.com"),
-            &slipway_core::testing::cases::audit(),
-        )
+        .create_domain(new_domain("example.com"), &audit())
         .await
         .unwrap();
     let project = store
-        .create_project(
-            new_project(&owner.id),
-            &slipway_core::testing::cases::audit(),
-        )
+        .create_project(new_project(&owner.id), &audit())
         .await
         .unwrap();
     let mut feed = store.events(None).await.unwrap();
@@ -331,11 +298,7 @@ async fn racing_network_writes_leave_a_complete_last_event() {
         tokio::spawn(async move {
             let host = format!("n{i}.example.com");
             store
-                .create_network(
-                    &owner,
-                    new_network(&project, &host, &domain),
-                    &slipway_core::testing::cases::audit(),
-                )
+                .create_network(&owner, new_network(&project, &host, &domain), &audit())
                 .await
                 .unwrap();
         })
@@ -443,20 +406,13 @@ async fn a_log_that_went_back_resyncs_its_subscribers() {
     .await
     .unwrap();
     let owner = store
-        .create_user(
-            new_user("a"),
-            RoleGate::FirstUserAdmin,
-            &slipway_core::testing::cases::audit(),
-        )
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
         .await
         .unwrap();
     let mut feed = store.events(None).await.unwrap();
     for _ in 0..4 {
         store
-            .create_project(
-                new_project(&owner.id),
-                &slipway_core::testing::cases::audit(),
-            )
+            .create_project(new_project(&owner.id), &audit())
             .await
             .unwrap();
         next_id(&mut feed).await;
@@ -477,12 +433,144 @@ async fn a_log_that_went_back_resyncs_its_subscribers() {
         .expect("no store error");
     assert_eq!(item, FeedItem::Resync);
     let p = store
-        .create_project(
-            new_project(&owner.id),
-            &slipway_core::testing::cases::audit(),
-        )
+        .create_project(new_project(&owner.id), &audit())
         .await
         .unwrap();
     assert_eq!(next_id(&mut feed).await, 2);
     assert_eq!(store.get_project(&owner.id, &p.id).await.unwrap().id, p.id);
+}
+
+/// An entry naming `actor` as who acted.
+fn audit_by(actor: &str, action: slipway_core::model::AuditAction) -> AuditEntry {
+    let mut e = AuditEntry::new(action, chrono::Utc::now());
+    e.actor = Some(AuditActor {
+        user_id: actor.to_string(),
+        token_id: None,
+    });
+    e
+}
+
+/// Every entry, newest first.
+async fn all_audit(store: &PgStore, actor: Option<&str>) -> Vec<AuditEntry> {
+    store
+        .list_audit(&AuditQuery {
+            actor: actor.map(str::to_owned),
+            limit: 10_000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// Deleting a user keeps the audit entries that name them (no foreign key
+/// from the log to users), their own deletion's entry included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_entries_outlive_their_user() {
+    use slipway_core::model::{AuditAction, UserUpdate};
+    let Some(url) = fresh_url().await else { return };
+    let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    let admin = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
+        .await
+        .unwrap();
+    let bob = store
+        .create_user(new_user("b"), RoleGate::FirstUserAdmin, &audit())
+        .await
+        .unwrap();
+    let mut update = UserUpdate::default();
+    update.name = Some("Bob".into());
+    let renamed = audit_by(&bob.id, AuditAction::MeUpdate).target("user", &bob.id);
+    store.update_user(&bob.id, update, &renamed).await.unwrap();
+    let project = audit_by(&bob.id, AuditAction::ProjectCreate);
+    store
+        .create_project(new_project(&bob.id), &project)
+        .await
+        .unwrap();
+    let deleted = audit_by(&admin.id, AuditAction::UserDelete).target("user", &bob.id);
+    store.delete_user(&bob.id, &deleted).await.unwrap();
+
+    assert_eq!(
+        all_audit(&store, Some(&bob.id)).await,
+        vec![project, renamed]
+    );
+    assert_eq!(all_audit(&store, Some(&admin.id)).await, vec![deleted]);
+    assert_eq!(all_audit(&store, None).await.len(), 5);
+}
+
+/// Racing writers each store their entry once, with their change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_each_store_their_entry() {
+    let Some(url) = fresh_url().await else { return };
+    let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    let owner = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
+        .await
+        .unwrap();
+    let writers = (0..8).map(|_| {
+        let store = store.clone();
+        let owner = owner.id.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..10 {
+                let entry = audit();
+                store
+                    .create_project(new_project(&owner), &entry)
+                    .await
+                    .unwrap();
+                ids.push(entry.id);
+            }
+            ids
+        })
+    });
+    let mut written: Vec<String> = Vec::new();
+    for w in futures::future::join_all(writers).await {
+        written.extend(w.unwrap());
+    }
+    assert_eq!(store.count_projects(&owner.id).await.unwrap(), 80);
+    let mut stored: Vec<String> = all_audit(&store, None)
+        .await
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(stored.len(), 81, "the user's entry and one per project");
+    stored.retain(|id| written.contains(id));
+    assert_eq!(stored.len(), 80);
+}
+
+/// An entry id already stored is kept as first written: appending it again
+/// succeeds without a second entry, and so does a write given it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_id_is_stored_once() {
+    let Some(url) = fresh_url().await else { return };
+    let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    let entry = audit();
+    store.append_audit(&entry).await.unwrap();
+    store.append_audit(&entry).await.unwrap();
+    store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &entry)
+        .await
+        .unwrap();
+    assert_eq!(all_audit(&store, None).await, vec![entry]);
+}
+
+/// A purge larger than one delete batch deletes every old entry and counts
+/// them all; recent entries stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_purge_goes_in_batches() {
+    let Some(url) = fresh_url().await else { return };
+    let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor_id, action, entry) \
+         SELECT lpad(to_hex(i), 32, '0'), now() - interval '100 days', NULL, \
+                'auth.signin.success', '{}'::jsonb \
+         FROM generate_series(1, 12345) AS i",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let recent = audit();
+    store.append_audit(&recent).await.unwrap();
+    let cut = chrono::Utc::now() - chrono::Duration::days(90);
+    assert_eq!(store.purge_audit(cut).await.unwrap(), 12345);
+    assert_eq!(all_audit(&store, None).await, vec![recent]);
 }
