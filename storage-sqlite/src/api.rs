@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    ApiToken, Authorization, Domain, Event, Invitation, Network, NetworkPatch, NewUser, Project,
-    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
+    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
+    NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    Webhook, WebhookDelivery,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
@@ -38,8 +39,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_user(&self, user: NewUser, gate: RoleGate) -> StoreResult<User> {
-        self.run(self.lite_create_user(user, gate)).await
+    async fn create_user(
+        &self,
+        user: NewUser,
+        gate: RoleGate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        self.run(self.lite_create_user(user, gate, audit)).await
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<User> {
@@ -54,8 +60,14 @@ impl Store for SqliteStore {
         self.run(self.lite_find_user_by_github_id(github_id)).await
     }
 
-    async fn link_github(&self, user_id: &str, github_id: i64) -> StoreResult<User> {
-        self.run(self.lite_link_github(user_id, github_id)).await
+    async fn link_github(
+        &self,
+        user_id: &str,
+        github_id: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        self.run(self.lite_link_github(user_id, github_id, audit))
+            .await
     }
 
     async fn hit_counter(
@@ -75,20 +87,25 @@ impl Store for SqliteStore {
         self.run(self.lite_has_users()).await
     }
 
-    async fn delete_user(&self, id: &str) -> StoreResult<()> {
-        self.run(self.lite_delete_user(id)).await
+    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        self.run(self.lite_delete_user(id, audit)).await
     }
 
-    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
-        self.run(self.lite_update_user(id, update)).await
+    async fn update_user(
+        &self,
+        id: &str,
+        update: UserUpdate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        self.run(self.lite_update_user(id, update, audit)).await
     }
 
     async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
         self.run(self.lite_list_users(after, limit)).await
     }
 
-    async fn create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
-        self.run(self.lite_create_api_token(token)).await
+    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
+        self.run(self.lite_create_api_token(token, audit)).await
     }
 
     async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
@@ -99,16 +116,22 @@ impl Store for SqliteStore {
         self.run(self.lite_find_api_token(token_hash)).await
     }
 
-    async fn delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        self.run(self.lite_delete_api_token(user_id, id)).await
+    async fn delete_api_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.lite_delete_api_token(user_id, id, audit))
+            .await
     }
 
     async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
         self.run(self.lite_touch_api_token(id, at)).await
     }
 
-    async fn create_webhook(&self, webhook: Webhook) -> StoreResult<Webhook> {
-        self.run(self.lite_create_webhook(webhook)).await
+    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
+        self.run(self.lite_create_webhook(webhook, audit)).await
     }
 
     async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
@@ -119,8 +142,8 @@ impl Store for SqliteStore {
         self.run(self.lite_get_webhook(user_id, id)).await
     }
 
-    async fn delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        self.run(self.lite_delete_webhook(user_id, id)).await
+    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        self.run(self.lite_delete_webhook(user_id, id, audit)).await
     }
 
     async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
@@ -145,8 +168,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_invitation(&self, invitation: Invitation) -> StoreResult<Invitation> {
-        self.run(self.lite_create_invitation(invitation)).await
+    async fn create_invitation(
+        &self,
+        invitation: Invitation,
+        audit: &AuditEntry,
+    ) -> StoreResult<Invitation> {
+        self.run(self.lite_create_invitation(invitation, audit))
+            .await
     }
 
     async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
@@ -157,16 +185,24 @@ impl Store for SqliteStore {
         self.run(self.lite_find_invitation(token_hash)).await
     }
 
-    async fn delete_invitation(&self, id: &str) -> StoreResult<()> {
-        self.run(self.lite_delete_invitation(id)).await
+    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        self.run(self.lite_delete_invitation(id, audit)).await
     }
 
-    async fn create_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
-        self.run(self.lite_create_authorization(auth)).await
+    async fn create_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization> {
+        self.run(self.lite_create_authorization(auth, audit)).await
     }
 
-    async fn upsert_authorization(&self, auth: Authorization) -> StoreResult<Authorization> {
-        self.run(self.lite_upsert_authorization(auth)).await
+    async fn upsert_authorization(
+        &self,
+        auth: Authorization,
+        audit: &AuditEntry,
+    ) -> StoreResult<Authorization> {
+        self.run(self.lite_upsert_authorization(auth, audit)).await
     }
 
     async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
@@ -179,8 +215,9 @@ impl Store for SqliteStore {
         id: &str,
         old: &Sealed,
         new: Sealed,
+        audit: &AuditEntry,
     ) -> StoreResult<bool> {
-        self.run(self.lite_reseal_authorization(user_id, id, old, new))
+        self.run(self.lite_reseal_authorization(user_id, id, old, new, audit))
             .await
     }
 
@@ -192,12 +229,18 @@ impl Store for SqliteStore {
         self.run(self.lite_get_authorization(user_id, id)).await
     }
 
-    async fn delete_authorization(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        self.run(self.lite_delete_authorization(user_id, id)).await
+    async fn delete_authorization(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.lite_delete_authorization(user_id, id, audit))
+            .await
     }
 
-    async fn create_project(&self, project: Project) -> StoreResult<Project> {
-        self.run(self.lite_create_project(project)).await
+    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
+        self.run(self.lite_create_project(project, audit)).await
     }
 
     async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
@@ -217,17 +260,30 @@ impl Store for SqliteStore {
         owner_id: &str,
         id: &str,
         patch: ProjectPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Project> {
-        self.run(self.lite_update_project(owner_id, id, patch))
+        self.run(self.lite_update_project(owner_id, id, patch, audit))
             .await
     }
 
-    async fn delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
-        self.run(self.lite_delete_project(owner_id, id)).await
+    async fn delete_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.lite_delete_project(owner_id, id, audit))
+            .await
     }
 
-    async fn create_network(&self, owner_id: &str, network: Network) -> StoreResult<Network> {
-        self.run(self.lite_create_network(owner_id, network)).await
+    async fn create_network(
+        &self,
+        owner_id: &str,
+        network: Network,
+        audit: &AuditEntry,
+    ) -> StoreResult<Network> {
+        self.run(self.lite_create_network(owner_id, network, audit))
+            .await
     }
 
     async fn list_networks(
@@ -248,17 +304,24 @@ impl Store for SqliteStore {
         owner_id: &str,
         id: &str,
         patch: NetworkPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Network> {
-        self.run(self.lite_update_network(owner_id, id, patch))
+        self.run(self.lite_update_network(owner_id, id, patch, audit))
             .await
     }
 
-    async fn delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
-        self.run(self.lite_delete_network(owner_id, id)).await
+    async fn delete_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.lite_delete_network(owner_id, id, audit))
+            .await
     }
 
-    async fn create_domain(&self, domain: Domain) -> StoreResult<Domain> {
-        self.run(self.lite_create_domain(domain)).await
+    async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain> {
+        self.run(self.lite_create_domain(domain, audit)).await
     }
 
     async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
@@ -269,20 +332,43 @@ impl Store for SqliteStore {
         self.run(self.lite_get_domain(id)).await
     }
 
-    async fn set_domain_linked(&self, id: &str, linked: bool) -> StoreResult<Domain> {
-        self.run(self.lite_set_domain_linked(id, linked)).await
+    async fn set_domain_linked(
+        &self,
+        id: &str,
+        linked: bool,
+        audit: &AuditEntry,
+    ) -> StoreResult<Domain> {
+        self.run(self.lite_set_domain_linked(id, linked, audit))
+            .await
     }
 
-    async fn delete_domain(&self, id: &str) -> StoreResult<()> {
-        self.run(self.lite_delete_domain(id)).await
+    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+        self.run(self.lite_delete_domain(id, audit)).await
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
         self.run(self.lite_get_setting(key)).await
     }
 
-    async fn put_setting(&self, key: &str, value: serde_json::Value) -> StoreResult<()> {
-        self.run(self.lite_put_setting(key, value)).await
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.lite_put_setting(key, value, audit)).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        self.run(self.lite_append_audit(entry)).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.run(self.lite_list_audit(query)).await
+    }
+
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64> {
+        self.run(self.lite_purge_audit(before)).await
     }
 
     async fn last_event_id(&self) -> StoreResult<u64> {

@@ -1,9 +1,11 @@
 //! API tokens (deleted with their user by `ON DELETE CASCADE`).
 
-use slipway_core::model::{ApiToken, Scope, Timestamp};
+use slipway_core::model::{ApiToken, AuditEntry, Scope, Timestamp};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
+use sqlx::Connection as _;
 
+use crate::audit;
 use crate::error::{write_failed, Probe, Value};
 use crate::store::{Db, SqliteStore};
 
@@ -56,7 +58,11 @@ impl TryFrom<ApiTokenRow> for ApiToken {
 }
 
 impl SqliteStore {
-    pub(crate) async fn lite_create_api_token(&self, token: ApiToken) -> StoreResult<ApiToken> {
+    pub(crate) async fn lite_create_api_token(
+        &self,
+        token: ApiToken,
+        audit: &AuditEntry,
+    ) -> StoreResult<ApiToken> {
         let names: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
         let scopes = serde_json::to_string(&names).map_err(StoreError::other)?;
         let project_ids = token
@@ -66,6 +72,7 @@ impl SqliteStore {
             .transpose()
             .map_err(StoreError::other)?;
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         // The foreign key makes "the user exists" atomic with the insert.
         let inserted = sqlx::query(&format!(
             "INSERT INTO api_tokens ({API_TOKEN_COLS}) \
@@ -80,7 +87,7 @@ impl SqliteStore {
         .bind(token.created_at)
         .bind(token.expires_at)
         .bind(token.last_used_at)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
             let probes = [
@@ -97,9 +104,11 @@ impl SqliteStore {
             ];
             // The only foreign key is the user's.
             return Err(
-                write_failed(&mut conn, e, &token.id, &probes, || StoreError::NotFound).await,
+                write_failed(&mut tx, e, &token.id, &probes, || StoreError::NotFound).await,
             );
         }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
         Ok(token)
     }
 
@@ -128,18 +137,26 @@ impl SqliteStore {
         row.map(ApiToken::try_from).transpose()
     }
 
-    pub(crate) async fn lite_delete_api_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
+    pub(crate) async fn lite_delete_api_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = ?1 AND user_id = ?2")
             .bind(id)
             .bind(user_id)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await
             .db()?
             .rows_affected();
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
         Ok(())
     }
 

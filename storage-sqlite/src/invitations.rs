@@ -1,9 +1,11 @@
 //! Invitations (consumed by `create_user`, see users.rs).
 
-use slipway_core::model::{Invitation, Role, Timestamp};
+use slipway_core::model::{AuditEntry, Invitation, Role, Timestamp};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
+use sqlx::Connection as _;
 
+use crate::audit;
 use crate::error::{write_failed, Probe, Value};
 use crate::store::{Db, SqliteStore};
 
@@ -41,8 +43,10 @@ impl SqliteStore {
     pub(crate) async fn lite_create_invitation(
         &self,
         invitation: Invitation,
+        audit: &AuditEntry,
     ) -> StoreResult<Invitation> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO invitations ({INVITATION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         ))
@@ -53,7 +57,7 @@ impl SqliteStore {
         .bind(&invitation.created_by)
         .bind(invitation.created_at)
         .bind(invitation.expires_at)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
             // The email first: a pending invitation for it is the usual clash.
@@ -74,11 +78,13 @@ impl SqliteStore {
                     value: Value::Text(Some(&invitation.id)),
                 },
             ];
-            return Err(write_failed(&mut conn, e, &invitation.id, &probes, || {
+            return Err(write_failed(&mut tx, e, &invitation.id, &probes, || {
                 StoreError::other("invitations has no foreign key")
             })
             .await);
         }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
         Ok(invitation)
     }
 
@@ -106,17 +112,24 @@ impl SqliteStore {
         row.map(Invitation::try_from).transpose()
     }
 
-    pub(crate) async fn lite_delete_invitation(&self, id: &str) -> StoreResult<()> {
+    pub(crate) async fn lite_delete_invitation(
+        &self,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         let deleted = sqlx::query("DELETE FROM invitations WHERE id = ?1")
             .bind(id)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await
             .db()?
             .rows_affected();
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
         Ok(())
     }
 }

@@ -47,6 +47,13 @@
 //!   follows the table; after each commit that appended events the writer
 //!   signals it, and it re-reads after the last id it delivered. No gap, no
 //!   duplicate.
+//! - **Audit log**: every write method inserts its audit entry in the
+//!   write's own transaction, on the path where the change takes effect, so
+//!   a failed or rolled-back write leaves no entry (`audit_log`; the entry
+//!   is stored as its JSON and read back exactly, with indexed columns for
+//!   the actor, action and time). Entries have no foreign key: they outlive
+//!   the users they name. `purge_audit` deletes in batches, giving the
+//!   writer back in between.
 //! - **Retention**: each event insert deletes events more than
 //!   [`SqliteOptions::event_retention`] ids old; a `since` older than the
 //!   oldest retained event starts the stream with `Resync`.
@@ -59,6 +66,7 @@ pub use sqlx::sqlite::SqliteSynchronous;
 
 mod api;
 mod api_tokens;
+mod audit;
 mod counters;
 mod error;
 mod events;

@@ -5,12 +5,13 @@
 
 use slipway_core::error::Unique;
 use slipway_core::model::{
-    EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch, Timestamp,
+    AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch, Timestamp,
 };
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::{Connection as _, SqliteConnection};
 
+use crate::audit;
 use crate::error::{write_failed, Probe, Value};
 use crate::events;
 use crate::store::{Db, SqliteStore};
@@ -239,7 +240,11 @@ impl SqliteStore {
         Ok(project)
     }
 
-    pub(crate) async fn lite_create_project(&self, project: Project) -> StoreResult<Project> {
+    pub(crate) async fn lite_create_project(
+        &self,
+        project: Project,
+        audit: &AuditEntry,
+    ) -> StoreResult<Project> {
         let mut project = project;
         project.networks.clear();
         let mut conn = self.writer().await?;
@@ -271,6 +276,7 @@ impl SqliteStore {
         events::append(&mut tx, event, self.inner.options.event_retention)
             .await
             .db()?;
+        audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         self.committed();
         Ok(project)
@@ -314,6 +320,7 @@ impl SqliteStore {
         owner_id: &str,
         id: &str,
         patch: ProjectPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Project> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
@@ -342,12 +349,18 @@ impl SqliteStore {
         let project = self
             .append_with_networks(&mut tx, EventKind::Update, project)
             .await?;
+        audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         self.committed();
         Ok(project)
     }
 
-    pub(crate) async fn lite_delete_project(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+    pub(crate) async fn lite_delete_project(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
         // Networks go by ON DELETE CASCADE.
@@ -364,6 +377,7 @@ impl SqliteStore {
         events::append(&mut tx, event, self.inner.options.event_retention)
             .await
             .db()?;
+        audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         self.committed();
         Ok(())
@@ -373,6 +387,7 @@ impl SqliteStore {
         &self,
         owner_id: &str,
         network: Network,
+        audit: &AuditEntry,
     ) -> StoreResult<Network> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
@@ -394,6 +409,7 @@ impl SqliteStore {
         }
         self.append_with_networks(&mut tx, EventKind::Update, project)
             .await?;
+        audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         self.committed();
         Ok(network)
@@ -434,6 +450,7 @@ impl SqliteStore {
         owner_id: &str,
         id: &str,
         patch: NetworkPatch,
+        audit: &AuditEntry,
     ) -> StoreResult<Network> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
@@ -461,12 +478,18 @@ impl SqliteStore {
         };
         self.append_with_networks(&mut tx, EventKind::Update, project)
             .await?;
+        audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         self.committed();
         Ok(network)
     }
 
-    pub(crate) async fn lite_delete_network(&self, owner_id: &str, id: &str) -> StoreResult<()> {
+    pub(crate) async fn lite_delete_network(
+        &self,
+        owner_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
         let project = network_project(&mut tx, owner_id, id).await?;
@@ -481,6 +504,7 @@ impl SqliteStore {
         }
         self.append_with_networks(&mut tx, EventKind::Update, project)
             .await?;
+        audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         self.committed();
         Ok(())

@@ -1,10 +1,13 @@
 //! Domains, authorizations and settings.
 
-use slipway_core::model::{Authorization, AuthorizationType, Domain, Sealed, Timestamp};
+use slipway_core::model::{
+    AuditEntry, Authorization, AuthorizationType, Domain, Sealed, Timestamp,
+};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::{Connection as _, SqliteConnection};
 
+use crate::audit;
 use crate::error::{is_fk_violation, map, write_failed, Probe, Value};
 use crate::store::{Db, SqliteStore};
 
@@ -63,8 +66,13 @@ impl TryFrom<AuthRow> for Authorization {
 }
 
 impl SqliteStore {
-    pub(crate) async fn lite_create_domain(&self, domain: Domain) -> StoreResult<Domain> {
+    pub(crate) async fn lite_create_domain(
+        &self,
+        domain: Domain,
+        audit: &AuditEntry,
+    ) -> StoreResult<Domain> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO domains ({DOMAIN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         ))
@@ -74,7 +82,7 @@ impl SqliteStore {
         .bind(domain.main)
         .bind(domain.linked)
         .bind(domain.created_at)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
             let probes = [
@@ -89,11 +97,13 @@ impl SqliteStore {
                     value: Value::Int(Some(i64::from(domain.main))),
                 },
             ];
-            return Err(write_failed(&mut conn, e, &domain.id, &probes, || {
+            return Err(write_failed(&mut tx, e, &domain.id, &probes, || {
                 StoreError::other("domains has no foreign key")
             })
             .await);
         }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
         Ok(domain)
     }
 
@@ -120,47 +130,62 @@ impl SqliteStore {
         &self,
         id: &str,
         linked: bool,
+        audit: &AuditEntry,
     ) -> StoreResult<Domain> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         let row: Option<DomainRow> = sqlx::query_as(&format!(
             "UPDATE domains SET linked = ?2 WHERE id = ?1 RETURNING {DOMAIN_COLS}"
         ))
         .bind(id)
         .bind(linked)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut *tx)
         .await
         .db()?;
-        row.map(Domain::from).ok_or(StoreError::NotFound)
+        let domain = row.map(Domain::from).ok_or(StoreError::NotFound)?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
+        Ok(domain)
     }
 
-    pub(crate) async fn lite_delete_domain(&self, id: &str) -> StoreResult<()> {
+    pub(crate) async fn lite_delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         let done = sqlx::query("DELETE FROM domains WHERE id = ?1")
             .bind(id)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await;
         match done {
-            // networks.domain_id (ON DELETE NO ACTION) is the only reference
-            // to a domain.
-            Err(e) if is_fk_violation(&e) => Err(StoreError::InUse),
-            Err(e) => Err(map(e)),
-            Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound),
-            Ok(_) => Ok(()),
+            // networks.domain_id (ON DELETE NO ACTION, an immediate
+            // constraint: checked at the end of the statement, inside the
+            // transaction) is the only reference to a domain.
+            Err(e) if is_fk_violation(&e) => return Err(StoreError::InUse),
+            Err(e) => return Err(map(e)),
+            Ok(r) if r.rows_affected() == 0 => return Err(StoreError::NotFound),
+            Ok(_) => {}
         }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
+        Ok(())
     }
 
     pub(crate) async fn lite_create_authorization(
         &self,
         auth: Authorization,
+        audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
         let mut conn = self.writer().await?;
-        insert_authorization(&mut conn, &auth).await?;
+        let mut tx = conn.begin().await.db()?;
+        insert_authorization(&mut tx, &auth).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
         Ok(auth)
     }
 
     pub(crate) async fn lite_upsert_authorization(
         &self,
         auth: Authorization,
+        audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
         let mut conn = self.writer().await?;
         // One writer: two upserts of one user never both insert.
@@ -187,6 +212,7 @@ impl SqliteStore {
                 auth
             }
         };
+        audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         Ok(stored)
     }
@@ -221,8 +247,10 @@ impl SqliteStore {
         id: &str,
         old: &Sealed,
         new: Sealed,
+        audit: &AuditEntry,
     ) -> StoreResult<bool> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         let done = sqlx::query(
             "UPDATE authorizations SET secret = ?1 WHERE id = ?2 AND user_id = ?3 AND secret = ?4",
         )
@@ -230,10 +258,16 @@ impl SqliteStore {
         .bind(id)
         .bind(user_id)
         .bind(&old.0)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
         .db()?;
-        Ok(done.rows_affected() == 1)
+        // Compare and set: an entry only when the secret was replaced.
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
+        Ok(true)
     }
 
     pub(crate) async fn lite_get_authorization(
@@ -256,17 +290,21 @@ impl SqliteStore {
         &self,
         user_id: &str,
         id: &str,
+        audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         let done = sqlx::query("DELETE FROM authorizations WHERE id = ?1 AND user_id = ?2")
             .bind(id)
             .bind(user_id)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await
             .db()?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
         Ok(())
     }
 
@@ -288,18 +326,22 @@ impl SqliteStore {
         &self,
         key: &str,
         value: serde_json::Value,
+        audit: &AuditEntry,
     ) -> StoreResult<()> {
         let value = serde_json::to_string(&value).map_err(StoreError::other)?;
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
         .bind(value)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
         .db()?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
         Ok(())
     }
 }

@@ -1,11 +1,14 @@
 //! Users.
 
 use slipway_core::error::Unique;
-use slipway_core::model::{NewEvent, NewUser, Role, RoleGate, Timestamp, User, UserUpdate};
+use slipway_core::model::{
+    AuditEntry, NewEvent, NewUser, Role, RoleGate, Timestamp, User, UserUpdate,
+};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::{Connection as _, SqliteConnection};
 
+use crate::audit;
 use crate::error::{write_failed, Probe, Value};
 use crate::events;
 use crate::store::{Db, SqliteStore};
@@ -98,6 +101,7 @@ impl SqliteStore {
         &self,
         user: NewUser,
         gate: RoleGate,
+        audit: &AuditEntry,
     ) -> StoreResult<User> {
         let mut conn = self.writer().await?;
         // One writer: "is this the first user?" and the insert cannot
@@ -146,6 +150,7 @@ impl SqliteStore {
                 return Err(StoreError::Refused);
             }
         }
+        audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         row.try_into()
     }
@@ -186,42 +191,54 @@ impl SqliteStore {
         &self,
         user_id: &str,
         github_id: i64,
+        audit: &AuditEntry,
     ) -> StoreResult<User> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         let updated = sqlx::query_as::<_, UserRow>(&format!(
             "UPDATE users SET github_id = ?2 WHERE id = ?1 \
              AND (github_id IS NULL OR github_id = ?2) RETURNING {USER_COLS}"
         ))
         .bind(user_id)
         .bind(github_id)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut *tx)
         .await;
-        match updated {
+        let row = match updated {
+            Ok(Some(row)) => row,
             Ok(None) => {
                 let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1")
                     .bind(user_id)
-                    .fetch_optional(&mut *conn)
+                    .fetch_optional(&mut *tx)
                     .await
                     .db()?;
-                match exists {
+                return match exists {
                     // Linked to another GitHub account: never overwritten.
                     Some(_) => Err(StoreError::conflict(Unique::GitHubId)),
                     None => Err(StoreError::NotFound),
-                }
+                };
             }
-            Ok(row) => one(row),
-            Err(e) => Err(write_failed(
-                &mut conn,
-                e,
-                user_id,
-                &probes(None, Some(github_id)),
-                || StoreError::other("users has no foreign key"),
-            )
-            .await),
-        }
+            Err(e) => {
+                return Err(write_failed(
+                    &mut tx,
+                    e,
+                    user_id,
+                    &probes(None, Some(github_id)),
+                    || StoreError::other("users has no foreign key"),
+                )
+                .await)
+            }
+        };
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
+        row.try_into()
     }
 
-    pub(crate) async fn lite_update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
+    pub(crate) async fn lite_update_user(
+        &self,
+        id: &str,
+        update: UserUpdate,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
         let mut conn = self.writer().await?;
         // One writer: the check "is another active admin left?" and the
         // write cannot interleave with another admin change.
@@ -261,6 +278,7 @@ impl SqliteStore {
                 .await);
             }
         };
+        audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         row.try_into()
     }
@@ -292,7 +310,7 @@ impl SqliteStore {
         rows.into_iter().map(User::try_from).collect()
     }
 
-    pub(crate) async fn lite_delete_user(&self, id: &str) -> StoreResult<()> {
+    pub(crate) async fn lite_delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
         let active_admin: Option<bool> =
@@ -320,7 +338,8 @@ impl SqliteStore {
                 .await
                 .db()?;
         // Projects (and their networks), authorizations and API tokens go by
-        // ON DELETE CASCADE.
+        // ON DELETE CASCADE; the audit log has no foreign key and keeps the
+        // entries naming the user.
         sqlx::query("DELETE FROM users WHERE id = ?1")
             .bind(id)
             .execute(&mut *tx)
@@ -332,6 +351,7 @@ impl SqliteStore {
                 .await
                 .db()?;
         }
+        audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         if !projects.is_empty() {
             self.committed();

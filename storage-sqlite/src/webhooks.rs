@@ -2,10 +2,12 @@
 //! CASCADE`).
 
 use slipway_core::error::Unique;
-use slipway_core::model::{Sealed, Timestamp, Webhook, WebhookDelivery};
+use slipway_core::model::{AuditEntry, Sealed, Timestamp, Webhook, WebhookDelivery};
 use slipway_core::store::{StoreResult, WEBHOOK_DELIVERIES_KEPT};
 use slipway_core::StoreError;
+use sqlx::Connection as _;
 
+use crate::audit;
 use crate::store::{Db, SqliteStore};
 
 const WEBHOOK_COLS: &str =
@@ -71,7 +73,11 @@ impl From<DeliveryRow> for WebhookDelivery {
 }
 
 impl SqliteStore {
-    pub(crate) async fn lite_create_webhook(&self, hook: Webhook) -> StoreResult<Webhook> {
+    pub(crate) async fn lite_create_webhook(
+        &self,
+        hook: Webhook,
+        audit: &AuditEntry,
+    ) -> StoreResult<Webhook> {
         let events = serde_json::to_string(&hook.events).map_err(StoreError::other)?;
         let project_ids = hook
             .project_ids
@@ -80,6 +86,7 @@ impl SqliteStore {
             .transpose()
             .map_err(StoreError::other)?;
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO webhooks ({WEBHOOK_COLS}) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
@@ -94,14 +101,14 @@ impl SqliteStore {
         .bind(&hook.secret.0)
         .bind(hook.created_at)
         .bind(hook.cursor as i64)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
         .db()?
         .rows_affected();
         if inserted == 0 {
             let user: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1")
                 .bind(&hook.user_id)
-                .fetch_optional(&mut *conn)
+                .fetch_optional(&mut *tx)
                 .await
                 .db()?;
             return Err(match user {
@@ -109,6 +116,8 @@ impl SqliteStore {
                 Some(_) => StoreError::conflict(Unique::Id),
             });
         }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
         Ok(hook)
     }
 
@@ -138,18 +147,27 @@ impl SqliteStore {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
-    pub(crate) async fn lite_delete_webhook(&self, user_id: &str, id: &str) -> StoreResult<()> {
+    pub(crate) async fn lite_delete_webhook(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await.db()?;
+        // Its deliveries go by ON DELETE CASCADE.
         let deleted = sqlx::query("DELETE FROM webhooks WHERE id = ?1 AND user_id = ?2")
             .bind(id)
             .bind(user_id)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await
             .db()?
             .rows_affected();
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
         Ok(())
     }
 

@@ -325,3 +325,250 @@ async fn upgrade_keeps_existing_users_enabled() {
     assert_eq!(u1.session_epoch, 0);
     assert_eq!(store.list_users(None, 10).await.unwrap(), vec![u1]);
 }
+
+/// Every entry (in its exact JSON form), newest first.
+async fn all_audit(store: &SqliteStore) -> Vec<slipway_core::model::AuditEntry> {
+    store
+        .list_audit(&slipway_core::model::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// Audit entries have no foreign key: deleting the user they name keeps
+/// them, and they read back as written after the file is reopened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_entries_outlive_their_user_and_a_reopen() {
+    use slipway_core::model::{AuditAction, AuditActor, AuditEntry};
+    let db = TempDb::new().unwrap();
+    let store = open(&db).await;
+    let admin = store
+        .create_user(
+            new_user("admin"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
+    let mut signup = AuditEntry::new(AuditAction::Signup, chrono::Utc::now());
+    let gone = store
+        .create_user(new_user("gone"), RoleGate::FirstUserAdmin, &signup)
+        .await
+        .unwrap();
+    signup.actor = Some(AuditActor {
+        user_id: gone.id.clone(),
+        token_id: None,
+    });
+    signup = signup.target("user", &gone.id);
+    store.append_audit(&signup).await.unwrap();
+    let mut deleted =
+        AuditEntry::new(AuditAction::UserDelete, chrono::Utc::now()).target("user", &gone.id);
+    deleted.actor = Some(AuditActor {
+        user_id: admin.id.clone(),
+        token_id: None,
+    });
+    deleted.ip = Some("2001:db8::1".into());
+    deleted.request_id = Some("req-1".into());
+    store.delete_user(&gone.id, &deleted).await.unwrap();
+    let before = all_audit(&store).await;
+    assert_eq!(before.len(), 3);
+    assert_eq!(before[0], deleted);
+    assert_eq!(before[1], signup);
+    let by_gone = store
+        .list_audit(&slipway_core::model::AuditQuery {
+            actor: Some(gone.id.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_gone, vec![signup.clone()]);
+    store.close().await;
+    drop(store);
+
+    let store = open(&db).await;
+    assert_eq!(all_audit(&store).await, before);
+}
+
+/// A write whose entry cannot be stored does not happen: the change, its
+/// event and its event id are rolled back with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_entry_fails_is_rolled_back() {
+    use slipway_sqlite::sqlx::{self, Connection as _};
+    let db = TempDb::new().unwrap();
+    let store = open(&db).await;
+    let user = store
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    drop(store);
+    // The file is closed: refuse every new entry from now on.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db.path());
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = open(&db).await;
+    let entries = all_audit(&store).await;
+    assert!(store
+        .create_project(
+            new_project(&user.id),
+            &slipway_core::testing::cases::audit()
+        )
+        .await
+        .is_err());
+    assert!(store.list_projects(&user.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.last_event_id().await.unwrap(),
+        0,
+        "the id is given back"
+    );
+    assert!(store
+        .put_setting(
+            "github",
+            serde_json::json!({"clientId": "x"}),
+            &slipway_core::testing::cases::audit()
+        )
+        .await
+        .is_err());
+    assert_eq!(store.get_setting("github").await.unwrap(), None);
+    assert!(store
+        .delete_user(&user.id, &slipway_core::testing::cases::audit())
+        .await
+        .is_err());
+    assert_eq!(store.get_user(&user.id).await.unwrap(), user);
+    assert_eq!(all_audit(&store).await, entries);
+}
+
+/// The purge cut-off is exact to the nanosecond, across second boundaries
+/// (the `at` column is fixed-width text, so its order is time order).
+#[tokio::test]
+async fn audit_purge_cuts_at_the_exact_time() {
+    use slipway_core::model::{AuditAction, AuditEntry};
+    let db = TempDb::new().unwrap();
+    let store = open(&db).await;
+    let t = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    for at in [
+        "2026-01-01T00:00:09Z",
+        "2026-01-01T00:00:09.5Z",
+        "2026-01-01T00:00:10Z",
+        "2026-01-01T00:00:10.000000001Z",
+    ] {
+        let e = AuditEntry::new(AuditAction::SigninSuccess, t(at));
+        store.append_audit(&e).await.unwrap();
+    }
+    assert_eq!(
+        store.purge_audit(t("2026-01-01T00:00:09Z")).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.purge_audit(t("2026-01-01T00:00:10Z")).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .purge_audit(t("2026-01-01T00:00:10.000000001Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    let left = all_audit(&store).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].at, t("2026-01-01T00:00:10.000000001Z"));
+}
+
+/// A purge larger than one batch deletes every old entry and counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_audit_purge_deletes_every_old_entry() {
+    use slipway_core::model::{AuditAction, AuditEntry};
+    let db = TempDb::new().unwrap();
+    let store = SqliteStore::open(
+        &db.url(),
+        SqliteOptions::default().synchronous(slipway_sqlite::SqliteSynchronous::Normal),
+    )
+    .await
+    .unwrap();
+    let old = chrono::Utc::now() - chrono::Duration::days(100);
+    for i in 0..2500 {
+        let at = old + chrono::Duration::milliseconds(i);
+        store
+            .append_audit(&AuditEntry::new(AuditAction::SigninFailure, at))
+            .await
+            .unwrap();
+    }
+    let recent = AuditEntry::new(AuditAction::SigninSuccess, chrono::Utc::now());
+    store.append_audit(&recent).await.unwrap();
+    let cut = chrono::Utc::now() - chrono::Duration::days(90);
+    assert_eq!(store.purge_audit(cut).await.unwrap(), 2500);
+    assert_eq!(all_audit(&store).await, vec![recent]);
+}
+
+/// A file migrated before the audit log is not ready until migrated;
+/// opening it with migrations adds the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_migration_is_required_and_applied() {
+    use slipway_sqlite::sqlx::{self, Connection as _};
+    let db = TempDb::new().unwrap();
+    let mut before_audit = sqlx::migrate!("./migrations");
+    let known = before_audit.migrations.len();
+    before_audit.migrations = std::borrow::Cow::Owned(
+        before_audit
+            .migrations
+            .iter()
+            .filter(|m| m.description != "audit log")
+            .cloned()
+            .collect(),
+    );
+    assert_eq!(before_audit.migrations.len(), known - 1);
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db.path())
+        .create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    before_audit.run(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+
+    let store = SqliteStore::open(&db.url(), SqliteOptions::default().migrate(false))
+        .await
+        .unwrap();
+    match store.ready().await {
+        Err(slipway_core::StoreError::Unavailable(e)) => {
+            let message = e.to_string();
+            assert!(message.contains("1 of"), "{message}")
+        }
+        other => panic!("expected not ready, got {other:?}"),
+    }
+    drop(store);
+
+    let store = open(&db).await;
+    store.ready().await.unwrap();
+    store
+        .create_user(
+            new_user("a"),
+            RoleGate::FirstUserAdmin,
+            &slipway_core::testing::cases::audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all_audit(&store).await.len(), 1);
+}
