@@ -392,7 +392,8 @@ pub trait Store: Send + Sync + 'static {
     // ---- audit log ---------------------------------------------------------
 
     /// Appends an entry that records no change of state (a sign-in, a failed
-    /// password check). Entries of changes are written by the change's own
+    /// password check). Entry ids are unique (64 random bits after the
+    /// time): what a store does with an id it already holds is unspecified. Entries of changes are written by the change's own
     /// method, in the same atomic step: every write method takes its
     /// `audit` entry and stores it exactly when the write takes effect.
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;

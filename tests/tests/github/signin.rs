@@ -384,7 +384,10 @@ async fn the_first_user_signing_in_with_github_becomes_admin() {
     // Leave the instance without users but with GitHub configured.
     let admin_id = gh.me(&admin).await["id"].as_str().unwrap().to_string();
     let store = gh.s.running.slipway.store();
-    store.delete_user(&admin_id).await.unwrap();
+    store
+        .delete_user(&admin_id, &slipway_core::testing::cases::audit())
+        .await
+        .unwrap();
     let u = gh.fake.add_user("founder", "founder@example.com", true);
     let token = gh.signin(&client_id, u).await.expect(200)["accessToken"]
         .as_str()
