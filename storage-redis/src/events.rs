@@ -11,7 +11,18 @@
 //! and a counter behind its cursor (Redis lost data) is a wake-up too: the
 //! feed then finds the log gone back and its subscribers resync. On an error
 //! the signal stream ends and the feed subscribes again, with backoff.
+//!
+//! After Redis lost its data the counter starts again from 0, behind the
+//! feed's cursor. The feed notices on its next check of [`last_event_id`]
+//! and resyncs its subscribers to the id it finds — which, had events been
+//! written in between with reused ids, would skip them. So the store keeps
+//! the newest id it has seen ([`SeenEvents`]) and the write scripts never
+//! hand out an id at or below it: the first event after an unnoticed loss
+//! gets `seen + 2`, the gap before it resyncs every subscriber, and the
+//! event itself is delivered. Once [`last_event_id`] has reported the log
+//! gone back (the feed resyncs to that id), ids continue right after it.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -24,11 +35,73 @@ use slipway_core::store::{EventSignals, StoreResult};
 
 use crate::{map_err, RedisStore};
 
+/// The newest event id this store has seen in Redis — read, or reported by
+/// [`last_event_id`] — given to the write scripts as their event id floor
+/// (`emit` in `common.lua`).
+///
+/// [`last_event_id`] finding the counter behind it lowers it (the log went
+/// back; the feed, which asks, resyncs its subscribers to that id). An
+/// observation that was under way when it was lowered may predate the loss:
+/// it is ignored rather than raise the floor again.
+#[derive(Debug, Default)]
+pub(crate) struct SeenEvents(Mutex<Seen>);
+
+#[derive(Debug, Default)]
+struct Seen {
+    newest: u64,
+    /// How often `newest` was lowered.
+    lowered: u64,
+}
+
+/// An observation under way: see [`SeenEvents::observing`].
+pub(crate) struct Observing(u64);
+
+impl SeenEvents {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The floor for the write scripts.
+    pub(crate) fn floor(&self) -> u64 {
+        self.lock().newest
+    }
+
+    /// Call before reading ids from Redis; pass the token to
+    /// [`saw`](Self::saw) or [`reported`](Self::reported).
+    pub(crate) fn observing(&self) -> Observing {
+        Observing(self.lock().lowered)
+    }
+
+    /// Event `id` exists in Redis.
+    pub(crate) fn saw(&self, since: Observing, id: u64) {
+        let mut seen = self.lock();
+        if seen.lowered == since.0 {
+            seen.newest = seen.newest.max(id);
+        }
+    }
+
+    /// [`last_event_id`] answers `newest`: behind the floor, the log went
+    /// back and the floor follows it.
+    pub(crate) fn reported(&self, since: Observing, newest: u64) {
+        let mut seen = self.lock();
+        if newest < seen.newest {
+            seen.newest = newest;
+            seen.lowered += 1;
+        } else if seen.lowered == since.0 {
+            seen.newest = newest;
+        }
+    }
+}
+
 pub(crate) async fn last_event_id(s: &RedisStore) -> StoreResult<u64> {
-    Ok(s.get_raw("eventid")
+    let since = s.seen_events().observing();
+    let newest = s
+        .get_raw("eventid")
         .await?
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
+        .unwrap_or(0);
+    s.seen_events().reported(since, newest);
+    Ok(newest)
 }
 
 /// Up to `limit` events after `after`, in id order.
@@ -37,6 +110,7 @@ pub(crate) async fn read_events(
     after: u64,
     limit: usize,
 ) -> StoreResult<Vec<Event>> {
+    let since = s.seen_events().observing();
     let start = format!("{}-0", after.saturating_add(1));
     let key = s.key("events");
     let mut conn = s.conn();
@@ -52,6 +126,9 @@ pub(crate) async fn read_events(
         if id > after {
             events.push(parse(id, &entry)?);
         }
+    }
+    if let Some(last) = events.last() {
+        s.seen_events().saw(since, last.id);
     }
     Ok(events)
 }

@@ -18,7 +18,7 @@
 //! | `{p}:webhook:{id}:state` | hash | `cursor` (last event delivered), `node` and `until` (Unix ms): the delivery lease |
 //! | `{p}:webhook:{id}:deliveries` | sorted set | recent deliveries as JSON, scored by event id (the newest 50) |
 //! | `{p}:webhooks`, `{p}:user:{id}:webhooks` | sorted set | webhook ids scored by `{p}:seq` (oldest first) |
-//! | `{p}:eventid`, `{p}:events` | string, stream | last event id; the event log, entry ids `<event id>-0` |
+//! | `{p}:eventid`, `{p}:events` | string, stream | last event id (after a data loss, never at or below an id the store already saw: see the `events` module); the event log, entry ids `<event id>-0` |
 //! | `{p}:audit` | hash | audit entry id → the entry as JSON (its API form) |
 //! | `{p}:audit:ids`, `{p}:audit:actor:{user id}`, `{p}:audit:action:{name}` | sorted set | audit entry ids, score 0: lexicographic = time order (newest last) |
 //! | `{p}:audit:at` | sorted set | audit entry ids scored by `at` (Unix microseconds), for the purge |
@@ -129,6 +129,8 @@ struct Inner {
     manager: ConnectionManager,
     options: RedisOptions,
     retention: String,
+    /// The newest event id seen: the write scripts' event id floor.
+    seen_events: events::SeenEvents,
     /// Core's follower of the event log.
     feed: EventFeed,
 }
@@ -186,6 +188,7 @@ impl RedisStore {
                 manager,
                 options,
                 retention,
+                seen_events: events::SeenEvents::default(),
                 feed,
             }),
         })
@@ -216,11 +219,25 @@ impl RedisStore {
         }
     }
 
-    /// Runs a write script with the prefix and retention before `args`.
+    /// The newest event id this store has seen (see [`events::SeenEvents`]).
+    pub(crate) fn seen_events(&self) -> &events::SeenEvents {
+        &self.inner.seen_events
+    }
+
+    /// `ARGV[2]` of every script: `<event retention>:<event id floor>`.
+    fn event_args(&self) -> String {
+        format!(
+            "{}:{}",
+            self.inner.retention,
+            self.inner.seen_events.floor()
+        )
+    }
+
+    /// Runs a write script with the prefix and the event arguments (see
+    /// `common.lua`) before `args`.
     pub(crate) async fn write(&self, script: &Script, args: &[&str]) -> StoreResult<Reply> {
         let mut inv = script.prepare_invoke();
-        inv.arg(&self.inner.options.prefix)
-            .arg(&self.inner.retention);
+        inv.arg(&self.inner.options.prefix).arg(self.event_args());
         for a in args {
             inv.arg(*a);
         }
@@ -253,15 +270,15 @@ impl RedisStore {
         self.write(script, &all).await
     }
 
-    /// Runs a read script with the prefix and retention before `args`.
+    /// Runs a read script with the prefix and the event arguments before
+    /// `args`.
     pub(crate) async fn read<T: redis::FromRedisValue>(
         &self,
         script: &Script,
         args: &[&str],
     ) -> StoreResult<T> {
         let mut inv = script.prepare_invoke();
-        inv.arg(&self.inner.options.prefix)
-            .arg(&self.inner.retention);
+        inv.arg(&self.inner.options.prefix).arg(self.event_args());
         for a in args {
             inv.arg(*a);
         }

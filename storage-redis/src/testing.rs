@@ -94,6 +94,15 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Crashes the server (SIGKILL, see [`kill`](Self::kill)) and starts it
+    /// again on the same port and data directory, reloading its AOF; returns
+    /// once it answers PING (at most 10 s).
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut again = Self::start_on(&self.dir, self.port);
+        self.child = again.child.take();
+    }
+
     /// SIGKILL: no shutdown, no final fsync — a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -135,10 +135,17 @@ async fn the_purge_cuts_to_the_nanosecond() {
     };
     let micro = Utc.timestamp_opt(1_800_000_000, 123_456_000).unwrap();
     let ns = |n: i64| micro + Duration::nanoseconds(n);
-    let before = by("u", AuditAction::SigninSuccess, ns(100));
-    let at_cut = by("u", AuditAction::SigninSuccess, ns(500));
-    let after = by("u", AuditAction::SigninSuccess, ns(900));
-    let earlier = by("u", AuditAction::SigninSuccess, ns(-1));
+    // `AuditEntry::new` keeps `at` to the microsecond; an entry may still
+    // carry nanoseconds (the field is public, and stored as given).
+    let exact = |n: i64| {
+        let mut e = by("u", AuditAction::SigninSuccess, ns(n));
+        e.at = ns(n);
+        e
+    };
+    let before = exact(100);
+    let at_cut = exact(500);
+    let after = exact(900);
+    let earlier = exact(-1);
     for e in [&before, &at_cut, &after, &earlier] {
         store.append_audit(e).await.unwrap();
     }

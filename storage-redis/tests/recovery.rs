@@ -246,3 +246,62 @@ async fn after_redis_loses_its_data_subscribers_resync_then_get_every_new_event(
     assert_eq!(e.id, store.last_event_id().await.unwrap());
     let _ = std::fs::remove_dir_all(&redis.dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_written_before_anyone_noticed_a_data_loss_do_not_reuse_ids() {
+    let Some(redis) = support::start_fresh("no_reused_event_ids") else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let audit = slipway_core::testing::cases::audit;
+    let user = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        store
+            .create_project(new_project(&user.id), &audit())
+            .await
+            .unwrap();
+    }
+    // Read, as a subscriber would: the store has seen events 1..=5.
+    assert_eq!(store.read_events(0, 10).await.unwrap().len(), 5);
+
+    // Redis loses its data and a write comes before anyone looked: its event
+    // does not take id 1 (which a cursor at 5 would never see) but 7, and a
+    // cursor at 5 finds the gap: Resync, then the event.
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    let user = store
+        .create_user(new_user("b"), RoleGate::FirstUserAdmin, &audit())
+        .await
+        .unwrap();
+    let p = store
+        .create_project(new_project(&user.id), &audit())
+        .await
+        .unwrap();
+    assert_eq!(store.last_event_id().await.unwrap(), 7);
+    let mut feed = store.events(Some(5)).await.unwrap();
+    assert_eq!(next_item(&mut feed).await, FeedItem::Resync);
+    match next_item(&mut feed).await {
+        FeedItem::Event(e) => assert_eq!((e.id, e.project_id), (7, p.id)),
+        FeedItem::Resync => panic!("one resync only"),
+    }
+    drop(feed);
+
+    // Once the store has reported the log gone back (the feed resyncs its
+    // subscribers to that id), ids continue right after it.
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    assert_eq!(store.last_event_id().await.unwrap(), 0);
+    let user = store
+        .create_user(new_user("c"), RoleGate::FirstUserAdmin, &audit())
+        .await
+        .unwrap();
+    store
+        .create_project(new_project(&user.id), &audit())
+        .await
+        .unwrap();
+    assert_eq!(store.last_event_id().await.unwrap(), 1);
+    let _ = std::fs::remove_dir_all(&redis.dir);
+}

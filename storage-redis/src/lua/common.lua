@@ -1,10 +1,12 @@
 -- Shared helpers, prepended to every script (see scripts.rs).
--- ARGV[1] = key prefix, ARGV[2] = event retention; script arguments start at ARGV[3].
+-- ARGV[1] = key prefix, ARGV[2] = '<event retention>:<event id floor>' (see
+-- emit); script arguments start at ARGV[3].
 -- Every script checks everything BEFORE its first write: Redis does not roll a
 -- script back, so a refused write must not have touched anything.
 -- Answers: {'ok', ...} | {'conflict', field} | {'notfound'} | {'retry'} | {'refused'}.
 local P = ARGV[1]
-local RETENTION = tonumber(ARGV[2])
+local RETENTION, FLOOR = string.match(ARGV[2], '^(%d+):(%d+)$')
+RETENTION, FLOOR = tonumber(RETENTION), tonumber(FLOOR)
 
 local function k(...)
   return P .. ':' .. table.concat({...}, ':')
@@ -16,8 +18,18 @@ end
 
 -- Appends a project.update event: the id comes from an INCR in this same
 -- script, so ids are contiguous and the stream entry id is '<id>-0'.
+-- FLOOR is the newest event id the calling store has seen and not yet seen
+-- the log go back from: a counter behind it means Redis lost its log (or an
+-- older backup was restored) and nobody following the store was told. The
+-- id then jumps to FLOOR + 2, never reusing an id a follower may already
+-- have passed: one at FLOOR (or earlier) finds a gap before this event, i.e.
+-- lost events, and resyncs instead of skipping it.
 local function emit(owner, pid, kind, data)
   local id = redis.call('INCR', k('eventid'))
+  if id <= FLOOR then
+    id = FLOOR + 2
+    redis.call('SET', k('eventid'), id)
+  end
   redis.call('XADD', k('events'), 'MAXLEN', RETENTION, id .. '-0',
     'owner', owner, 'project', pid, 'kind', kind, 'data', data)
   return id
