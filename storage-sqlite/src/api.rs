@@ -373,7 +373,26 @@ impl Store for SqliteStore {
 
     async fn last_event_id(&self) -> StoreResult<u64> {
         self.run(async {
-            let id = events::last_id(&self.inner.readers).await.db()?;
+            let mut id = events::last_id(&self.inner.readers).await.db()?;
+            if id < self.inner.high_water.get() {
+                // Behind what the store handed out: a write committed since
+                // this read, or the log went back behind the store's back.
+                // Ask again with no write in flight; if it went back, this
+                // answer tells the event feed (which resyncs its
+                // subscribers), and new ids continue from here.
+                let mut conn = self.writer().await?;
+                id = events::last_id(&mut *conn).await.db()?;
+                let high_water = self.inner.high_water.get();
+                if id < high_water {
+                    tracing::warn!(
+                        newest = id,
+                        high_water,
+                        "the event log went back behind the store (the database file was \
+                         restored or changed by another connection)"
+                    );
+                    self.inner.high_water.lower(id);
+                }
+            }
             Ok(u64::try_from(id).unwrap_or(0))
         })
         .await

@@ -5,7 +5,9 @@
 //! that appended events signals it after its commit (`SqliteStore::committed`).
 //! The table is the truth; the signal only says "look again", and the feed
 //! also re-reads every poll interval, as a safety net for a write whose
-//! caller went away between its commit and the signal.
+//! caller went away between its commit and the signal. Writes over another
+//! connection (a wiped or restored log) signal nothing: the poll, or the
+//! store's next write (`events::append`), finds them.
 
 use futures::StreamExt;
 use slipway_core::model::{Event, EventKind};

@@ -47,6 +47,13 @@
 //!   follows the table; after each commit that appended events the writer
 //!   signals it, and it re-reads after the last id it delivered. No gap, no
 //!   duplicate.
+//! - **A log that went back**: if the file's log ends before the newest id
+//!   the store handed out (an older copy of the file restored, or its data
+//!   wiped by another connection, while the store runs), subscribers get
+//!   `Resync` once, then every new event. Whichever notices first: the
+//!   feed's poll reading `last_event_id` (the log goes on from its new end),
+//!   or the next write, whose event id then skips past the newest id handed
+//!   out, leaving one unused, so every cursor from before sees a gap.
 //! - **Audit log**: every write method inserts its audit entry in the
 //!   write's own transaction, on the path where the change takes effect, so
 //!   a failed or rolled-back write leaves no entry (`audit_log`; the entry

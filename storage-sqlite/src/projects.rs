@@ -13,7 +13,6 @@ use sqlx::{Connection as _, SqliteConnection};
 
 use crate::audit;
 use crate::error::{write_failed, Probe, Value};
-use crate::events;
 use crate::store::{Db, SqliteStore};
 
 /// Columns of a project, in [`ProjectRow`] order.
@@ -225,19 +224,17 @@ async fn network_write_failed(
 
 impl SqliteStore {
     /// Appends the event of `kind` carrying `project`, its networks read
-    /// again in the transaction.
+    /// again in the transaction; returns the project and the event id.
     async fn append_with_networks(
         &self,
         conn: &mut SqliteConnection,
         kind: EventKind,
         mut project: Project,
-    ) -> StoreResult<Project> {
+    ) -> StoreResult<(Project, i64)> {
         project.networks = networks_of(&mut *conn, &project.id).await?;
         let event = NewEvent::for_project(kind, &project);
-        events::append(conn, event, self.inner.options.event_retention)
-            .await
-            .db()?;
-        Ok(project)
+        let id = self.append_event(conn, event).await?;
+        Ok((project, id))
     }
 
     pub(crate) async fn lite_create_project(
@@ -273,12 +270,10 @@ impl SqliteStore {
             );
         }
         let event = NewEvent::for_project(EventKind::Create, &project);
-        events::append(&mut tx, event, self.inner.options.event_retention)
-            .await
-            .db()?;
+        let event_id = self.append_event(&mut tx, event).await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
-        self.committed();
+        self.committed(event_id);
         Ok(project)
     }
 
@@ -346,12 +341,12 @@ impl SqliteStore {
             })
             .await);
         }
-        let project = self
+        let (project, event_id) = self
             .append_with_networks(&mut tx, EventKind::Update, project)
             .await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
-        self.committed();
+        self.committed(event_id);
         Ok(project)
     }
 
@@ -374,12 +369,10 @@ impl SqliteStore {
             return Err(StoreError::NotFound);
         }
         let event = NewEvent::deleted(owner_id, id);
-        events::append(&mut tx, event, self.inner.options.event_retention)
-            .await
-            .db()?;
+        let event_id = self.append_event(&mut tx, event).await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
-        self.committed();
+        self.committed(event_id);
         Ok(())
     }
 
@@ -407,11 +400,12 @@ impl SqliteStore {
         if let Err(e) = inserted {
             return Err(network_write_failed(&mut tx, e, &network.id, &network.domain).await);
         }
-        self.append_with_networks(&mut tx, EventKind::Update, project)
+        let (_, event_id) = self
+            .append_with_networks(&mut tx, EventKind::Update, project)
             .await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
-        self.committed();
+        self.committed(event_id);
         Ok(network)
     }
 
@@ -476,11 +470,12 @@ impl SqliteStore {
                 return Err(network_write_failed(&mut tx, e, id, &domain).await);
             }
         };
-        self.append_with_networks(&mut tx, EventKind::Update, project)
+        let (_, event_id) = self
+            .append_with_networks(&mut tx, EventKind::Update, project)
             .await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
-        self.committed();
+        self.committed(event_id);
         Ok(network)
     }
 
@@ -502,11 +497,12 @@ impl SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        self.append_with_networks(&mut tx, EventKind::Update, project)
+        let (_, event_id) = self
+            .append_with_networks(&mut tx, EventKind::Update, project)
             .await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
-        self.committed();
+        self.committed(event_id);
         Ok(())
     }
 }

@@ -18,6 +18,8 @@ use slipway_core::StoreError;
 use slipway_core::store::{EventFeed, FeedOptions};
 use tokio::sync::watch;
 
+use crate::events::HighWater;
+
 /// Settings of a [`SqliteStore`]: pools, timeouts, durability and event retention.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -213,6 +215,9 @@ pub(crate) struct Inner {
     pub(crate) options: SqliteOptions,
     /// Counts commits that appended events (the feed's wake-ups).
     pub(crate) signal: watch::Sender<u64>,
+    /// The newest event id handed out (see [`HighWater`]): how the store
+    /// notices its log went back behind its back.
+    pub(crate) high_water: HighWater,
     pub(crate) feed: EventFeed,
     path: PathBuf,
     /// Holds the exclusive lock on `<path>.lock` while the store lives.
@@ -283,6 +288,13 @@ impl SqliteStore {
                     source,
                 })?;
         }
+        // Where the log stands (nothing yet without the schema).
+        let high_water = HighWater::default();
+        if let Ok(mut conn) = writer.acquire().await {
+            if let Ok(id) = crate::events::last_id(&mut *conn).await {
+                high_water.raise(id);
+            }
+        }
         let readers = SqlitePoolOptions::new()
             .max_connections(options.max_readers.max(1))
             .acquire_timeout(options.operation_timeout)
@@ -300,6 +312,7 @@ impl SqliteStore {
                 readers,
                 options,
                 signal: watch::channel(0).0,
+                high_water,
                 feed,
                 path,
                 _lock: lock,
@@ -339,8 +352,27 @@ impl SqliteStore {
         self.inner.writer.acquire().await.db()
     }
 
-    /// After a commit that appended events: wakes the event feed.
-    pub(crate) fn committed(&self) {
+    /// Appends `event` to the log in the writer's transaction `conn`
+    /// (see [`crate::events::append`]); returns its id.
+    pub(crate) async fn append_event(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        event: slipway_core::model::NewEvent,
+    ) -> StoreResult<i64> {
+        crate::events::append(
+            conn,
+            event,
+            self.inner.options.event_retention,
+            &self.inner.high_water,
+        )
+        .await
+        .db()
+    }
+
+    /// After a commit that appended events up to `newest`: wakes the event
+    /// feed. Call it while still holding the writer connection.
+    pub(crate) fn committed(&self, newest: i64) {
+        self.inner.high_water.raise(newest);
         self.inner.signal.send_modify(|n| *n = n.wrapping_add(1));
     }
 

@@ -10,7 +10,6 @@ use sqlx::{Connection as _, SqliteConnection};
 
 use crate::audit;
 use crate::error::{write_failed, Probe, Value};
-use crate::events;
 use crate::store::{Db, SqliteStore};
 
 /// Columns of a user, in [`UserRow`] order.
@@ -345,16 +344,17 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .db()?;
-        let retention = self.inner.options.event_retention;
+        let mut newest = None;
         for project_id in &projects {
-            events::append(&mut tx, NewEvent::deleted(id, project_id), retention)
-                .await
-                .db()?;
+            newest = Some(
+                self.append_event(&mut tx, NewEvent::deleted(id, project_id))
+                    .await?,
+            );
         }
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
-        if !projects.is_empty() {
-            self.committed();
+        if let Some(newest) = newest {
+            self.committed(newest);
         }
         Ok(())
     }

@@ -457,6 +457,8 @@ async fn a_write_whose_entry_fails_is_rolled_back() {
 
 /// The purge cut-off is exact to the nanosecond, across second boundaries
 /// (the `at` column is fixed-width text, so its order is time order).
+/// Entries keep their time to the microsecond, as core's `AuditEntry::new`
+/// does; the cut-off itself keeps nanoseconds.
 #[tokio::test]
 async fn audit_purge_cuts_at_the_exact_time() {
     use slipway_core::model::{AuditAction, AuditEntry};
@@ -471,9 +473,10 @@ async fn audit_purge_cuts_at_the_exact_time() {
         "2026-01-01T00:00:09Z",
         "2026-01-01T00:00:09.5Z",
         "2026-01-01T00:00:10Z",
-        "2026-01-01T00:00:10.000000001Z",
+        "2026-01-01T00:00:10.000001Z",
     ] {
         let e = AuditEntry::new(AuditAction::SigninSuccess, t(at));
+        assert_eq!(e.at, t(at), "kept as given (microseconds)");
         store.append_audit(&e).await.unwrap();
     }
     assert_eq!(
@@ -491,9 +494,17 @@ async fn audit_purge_cuts_at_the_exact_time() {
             .unwrap(),
         1
     );
+    assert_eq!(
+        store
+            .purge_audit(t("2026-01-01T00:00:10.000001Z"))
+            .await
+            .unwrap(),
+        0,
+        "not older than itself"
+    );
     let left = all_audit(&store).await;
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].at, t("2026-01-01T00:00:10.000000001Z"));
+    assert_eq!(left[0].at, t("2026-01-01T00:00:10.000001Z"));
 }
 
 /// A purge larger than one batch deletes every old entry and counts them.
