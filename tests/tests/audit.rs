@@ -10,7 +10,19 @@ use slipway_tests::fake_github::FakeGitHub;
 use slipway_tests::TestServer;
 
 #[path = "fixtures/deploy_keys.rs"]
+#[allow(dead_code)]
 mod keys;
+
+/// An expected entry: (action, outcome, how many, actor id, target type,
+/// target id); `None` checks nothing.
+type Expected<'a> = (
+    &'a str,
+    &'a str,
+    usize,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<String>,
+);
 
 /// A server on a fresh database whose URL the test keeps (to look inside),
 /// with a fake DNS and a fake GitHub, allowed to call loopback webhooks.
@@ -320,14 +332,7 @@ async fn every_change_and_sign_in_is_recorded_without_secrets() {
             .collect()
     };
     // (action, outcome, times, actor, target type, target id)
-    let expected: Vec<(
-        &str,
-        &str,
-        usize,
-        Option<&str>,
-        Option<&str>,
-        Option<String>,
-    )> = vec![
+    let expected: Vec<Expected> = vec![
         ("auth.signup", "success", 2, None, Some("user"), None),
         ("auth.signin.failure", "failure", 2, None, None, None),
         (
