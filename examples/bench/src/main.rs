@@ -288,17 +288,20 @@ fn same_store_rows(rows: &mut Vec<Row>, paired: paired::Paired, a: &Option<Row>,
     for b in bases {
         report::push(rows, b);
     }
-    if bases_compare_with_a(&mine, first_is_same_store) {
+    // Compared with (a) when measured alone, or interleaved with a
+    // same-store baseline only (not when (e) is its first baseline).
+    if first_is_same_store || mine.first().is_some_and(|r| r.baseline.is_none()) {
+        // Without (a) (`--only` left it out) the row is kept uncompared.
+        let mut vs_a = mine[0].clone();
+        vs_a.baseline = None;
+        vs_a.ratio = None;
         if let Some(a) = a {
-            let mut vs_a = mine[0].clone();
-            vs_a.baseline = None;
-            vs_a.ratio = None;
             if first_is_same_store {
                 vs_a.add_note("baseline (a) was measured at the start of the run, not alongside");
             }
             vs_a.against(a);
-            report::push(rows, vs_a);
         }
+        report::push(rows, vs_a);
     }
     for (i, mut row) in mine.into_iter().enumerate() {
         if row.baseline.is_none() {
@@ -316,12 +319,6 @@ fn same_store_rows(rows: &mut Vec<Row>, paired: paired::Paired, a: &Option<Row>,
         }
         report::push(rows, row);
     }
-}
-
-/// Whether a list/create scenario gets its row compared with (a): when it
-/// was measured alone, or interleaved with a same-store baseline only.
-fn bases_compare_with_a(mine: &[Row], first_is_same_store: bool) -> bool {
-    first_is_same_store || mine.first().is_some_and(|r| r.baseline.is_none())
 }
 
 /// Every scenario on one store.
