@@ -22,6 +22,7 @@ mod pg;
 mod report;
 mod scenarios;
 mod servers;
+mod stack;
 mod ws;
 
 use report::{Machine, Report, Row};
@@ -54,6 +55,20 @@ enum Command {
         /// Instance secret (the JWT key is derived from it as Slipway does).
         #[arg(long)]
         secret: String,
+    },
+    /// (internal) Serve the same-store handler baseline (f, g, h) on a
+    /// database until stdin closes.
+    ServeStoreBaseline {
+        /// Instance secret (the JWT key is derived from it as Slipway does).
+        #[arg(long)]
+        secret: String,
+        /// The database of the Slipway server under test.
+        #[arg(long)]
+        database_url: String,
+        /// Skip the user read and the quota count core makes before the
+        /// store call of `GET /project` and `POST /project`.
+        #[arg(long)]
+        no_core_reads: bool,
     },
 }
 
@@ -97,6 +112,11 @@ struct RunArgs {
     /// Also run the scenarios on this Redis server (keys under `slipway-bench:`).
     #[arg(long, env = "SLIPWAY_BENCH_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// Same-store baselines (g) and (h) without the reads core makes before
+    /// the store call (the user, and the quota count): the store's own
+    /// statements only.
+    #[arg(long)]
+    no_core_reads: bool,
     /// Skip the SQLite scenarios (by default they run on fresh files in a
     /// temporary directory, with baselines (d) and (e)).
     #[arg(long)]
@@ -119,6 +139,15 @@ fn main() -> anyhow::Result<()> {
         Some(Command::ServeBaseline { secret }) => {
             rt.block_on(servers::serve_baseline_child(&secret))
         }
+        Some(Command::ServeStoreBaseline {
+            secret,
+            database_url,
+            no_core_reads,
+        }) => rt.block_on(servers::serve_store_baseline_child(
+            &secret,
+            &database_url,
+            !no_core_reads,
+        )),
         None => rt.block_on(run(cli.run)),
     }
 }
@@ -160,6 +189,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         connections: args.connections,
         warmup: args.warmup,
         duration: args.duration,
+        core_reads: !args.no_core_reads,
     };
     let wanted =
         |name: &str| args.only.is_empty() || args.only.iter().any(|w| name.contains(w.as_str()));
@@ -244,6 +274,53 @@ struct Baselines {
     a: Option<Row>,
 }
 
+/// The rows of a list or create scenario: its baselines, then the scenario
+/// compared with each. A scenario measured interleaved with baseline (e)
+/// only is compared with it alone, as before; one measured without any, or
+/// with a same-store baseline (g)/(h) only, is compared with (a) first (the
+/// row kept from earlier runs), then with its same-store baseline, whose
+/// ratio gets `target`.
+fn same_store_rows(rows: &mut Vec<Row>, paired: paired::Paired, a: &Option<Row>, target: f64) {
+    let paired::Paired { rows: mine, bases } = paired;
+    let first_is_same_store = bases
+        .first()
+        .is_some_and(|b| b.scenario == stack::BASELINE_G || b.scenario == stack::BASELINE_H);
+    for b in bases {
+        report::push(rows, b);
+    }
+    // Compared with (a) when measured alone, or interleaved with a
+    // same-store baseline only (not when (e) is its first baseline).
+    if first_is_same_store || mine.first().is_some_and(|r| r.baseline.is_none()) {
+        // Without (a) (`--only` left it out) the row is kept uncompared.
+        let mut vs_a = mine[0].clone();
+        vs_a.baseline = None;
+        vs_a.ratio = None;
+        if let Some(a) = a {
+            if first_is_same_store {
+                vs_a.add_note("baseline (a) was measured at the start of the run, not alongside");
+            }
+            vs_a.against(a);
+        }
+        report::push(rows, vs_a);
+    }
+    for (i, mut row) in mine.into_iter().enumerate() {
+        if row.baseline.is_none() {
+            continue; // measured alone: its (a) row is above
+        }
+        if i == 0 && first_is_same_store {
+            // The row above holds the server's RSS.
+            row.rss_before_kib = None;
+            row.rss_after_kib = None;
+        }
+        if row.baseline.as_deref() == Some("baseline (g)")
+            || row.baseline.as_deref() == Some("baseline (h)")
+        {
+            row.ratio_target(target);
+        }
+        report::push(rows, row);
+    }
+}
+
 /// Every scenario on one store.
 async fn store_scenarios(
     rows: &mut Vec<Row>,
@@ -254,50 +331,39 @@ async fn store_scenarios(
     store: &str,
     db: &str,
 ) -> anyhow::Result<()> {
-    let compare = |row: &mut Row, b: &Option<Row>, target: Option<f64>| {
-        if let Some(b) = b {
-            row.against(b);
+    if wanted("read") {
+        // Compared with the baselines measured interleaved with it: (c) on
+        // PostgreSQL, (d) on SQLite, (a) elsewhere; and (f), the same
+        // request to a handler doing the store's work, on every persistent
+        // store.
+        let paired = ctx.authenticated_read(db, store).await?;
+        for base in paired.bases {
+            if base.scenario != scenarios::BASELINE_A {
+                report::push(rows, base);
+            }
+        }
+        for mut row in paired.rows {
+            let target = match row.baseline.as_deref() {
+                Some("baseline (c)") => Some(0.50),
+                Some("baseline (a)") if store == "memory" => Some(0.70),
+                Some("baseline (f)") => Some(0.80),
+                _ => None,
+            };
             if let Some(t) = target {
                 row.ratio_target(t);
             }
+            report::push(rows, row);
         }
-    };
-    if wanted("read") {
-        // Compared with the baseline measured interleaved with it: (c) on
-        // PostgreSQL, (d) on SQLite, (a) elsewhere.
-        let (mut row, base_row) = ctx.authenticated_read(db, store).await?;
-        let target = match store {
-            "postgres" if base_row.scenario == pg::BASELINE_C => Some(0.50),
-            "memory" => Some(0.70),
-            _ => None,
-        };
-        if let Some(t) = target {
-            row.ratio_target(t);
-        }
-        if store == "postgres" || store == "sqlite" {
-            report::push(rows, base_row);
-        }
-        report::push(rows, row);
     }
     if wanted("list") || wanted("project") {
         match ctx.list_projects(db, store).await? {
-            Some(mut row) => {
-                compare(&mut row, &base.a, None);
-                report::push(rows, row);
-            }
+            Some(paired) => same_store_rows(rows, paired, &base.a, 0.70),
             None => eprintln!("GET /project: skipped, this server has no project endpoints"),
         }
     }
     if wanted("create") || wanted("project") {
         match ctx.create_projects(db, store).await? {
-            Some((row, Some(paired))) => {
-                report::push(rows, paired);
-                report::push(rows, row);
-            }
-            Some((mut row, None)) => {
-                compare(&mut row, &base.a, None);
-                report::push(rows, row);
-            }
+            Some(paired) => same_store_rows(rows, paired, &base.a, 0.70),
             None => eprintln!("POST /project: skipped, this server has no project endpoints"),
         }
     }

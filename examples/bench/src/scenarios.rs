@@ -10,9 +10,10 @@ use serde_json::json;
 use slipway_core::Slipway;
 
 use crate::load::{self, request, Conn, LoadResult, MakeRequest};
-use crate::paired::Pair;
+use crate::paired::{Pair, Paired};
 use crate::report::Row;
 use crate::servers::{Mode, Server, BASELINE_PATH};
+use crate::stack;
 
 /// Settings shared by every scenario.
 #[derive(Debug, Clone)]
@@ -29,6 +30,14 @@ pub(crate) struct Ctx {
     pub(crate) warmup: Duration,
     /// Measured time of each scenario.
     pub(crate) duration: Duration,
+    /// Whether the same-store baselines (g) and (h) make the reads core
+    /// makes before the store call (the user, and the quota count).
+    pub(crate) core_reads: bool,
+}
+
+/// The stores that get same-store handler baselines.
+pub(crate) fn has_store_baseline(store: &str) -> bool {
+    matches!(store, "postgres" | "sqlite" | "redis")
 }
 
 /// The name of baseline (a)'s row.
@@ -197,14 +206,11 @@ impl Ctx {
     }
 
     /// Authenticated read: `GET /project/{id}`, or `GET /auth/me` while this
-    /// server has no projects, measured interleaved with its baseline: (c)
+    /// server has no projects, measured interleaved with its baselines: (c)
     /// on PostgreSQL, (d) on SQLite (the SELECT of the same project), (a)
-    /// elsewhere. Returns the row and the baseline's row.
-    pub(crate) async fn authenticated_read(
-        &self,
-        db: &str,
-        store: &str,
-    ) -> anyhow::Result<(Row, Row)> {
+    /// elsewhere; and on PostgreSQL, SQLite and Redis also (f), the same
+    /// request to a handler doing the store's work.
+    pub(crate) async fn authenticated_read(&self, db: &str, store: &str) -> anyhow::Result<Paired> {
         let db = &resolve(db);
         let server = self.start(db).await?;
         let mut conn = Conn::open(server.addr()).await?;
@@ -225,25 +231,39 @@ impl Ctx {
             ),
         };
         drop(conn);
-        let pair = match (&project, store) {
-            (Some(project_id), "postgres") => Pair::Select { db, project_id },
-            (Some(project_id), "sqlite") => Pair::SqliteSelect { db, project_id },
-            _ => Pair::JwtServer,
+        let mut pairs = match (&project, store) {
+            (Some(project_id), "postgres") => vec![Pair::Select { db, project_id }],
+            (Some(project_id), "sqlite") => vec![Pair::SqliteSelect { db, project_id }],
+            _ => vec![Pair::JwtServer],
         };
-        let (mut row, base) = self
-            .paired_with(&server, name, store, (make, StatusCode::OK), pair)
+        if project.is_some() && has_store_baseline(store) && self.external.is_none() {
+            pairs.push(Pair::SameStore {
+                db,
+                store,
+                request: stack::Request::Read,
+            });
+        }
+        let mut paired = self
+            .paired_with(&server, name, store, (make, StatusCode::OK), pairs)
             .await?;
         if name == "GET /auth/me" {
-            row.add_note(
+            paired.rows[0].add_note(
                 "no POST /project on this server yet: the authenticated read is GET /auth/me",
             );
         }
         server.stop().await;
-        Ok((row, base))
+        Ok(paired)
     }
 
-    /// `GET /project` listing 50 projects (`None` without project endpoints).
-    pub(crate) async fn list_projects(&self, db: &str, store: &str) -> anyhow::Result<Option<Row>> {
+    /// `GET /project` listing 50 projects (`None` without project endpoints);
+    /// on PostgreSQL, SQLite and Redis measured interleaved with baseline
+    /// (g), the same request to a handler doing the store's work.
+    pub(crate) async fn list_projects(
+        &self,
+        db: &str,
+        store: &str,
+    ) -> anyhow::Result<Option<Paired>> {
+        let db = &resolve(db);
         let server = self.start(db).await?;
         let mut conn = Conn::open(server.addr()).await?;
         let account = signup(&mut conn).await?;
@@ -264,30 +284,40 @@ impl Ctx {
         let token = account.token.clone();
         let make: MakeRequest =
             Arc::new(move |_, _| request(Method::GET, "/project", Some(&token), None));
-        let mut row = self
-            .measure(
-                &server,
-                "GET /project (50 projects)",
+        let name = "GET /project (50 projects)";
+        let mut paired = if has_store_baseline(store) && self.external.is_none() {
+            let pair = Pair::SameStore {
+                db,
                 store,
-                make,
-                StatusCode::OK,
-            )
-            .await;
+                request: stack::Request::List,
+            };
+            self.paired_with(&server, name, store, (make, StatusCode::OK), vec![pair])
+                .await?
+        } else {
+            let row = self
+                .measure(&server, name, store, make, StatusCode::OK)
+                .await;
+            Paired {
+                rows: vec![row],
+                bases: Vec::new(),
+            }
+        };
         if n != 50 {
-            row.add_note(format!("the listing held {n} projects, not 50"));
+            paired.rows[0].add_note(format!("the listing held {n} projects, not 50"));
         }
         server.stop().await;
-        Ok(Some(row))
+        Ok(Some(paired))
     }
 
     /// `POST /project`, each with unique ids (`None` without the endpoint);
     /// on SQLite measured interleaved with baseline (e), the same insert by
-    /// sqlx on the same file, whose row comes second.
+    /// sqlx on the same file, and on PostgreSQL, SQLite and Redis with
+    /// baseline (h), the same requests to a handler doing the store's work.
     pub(crate) async fn create_projects(
         &self,
         db: &str,
         store: &str,
-    ) -> anyhow::Result<Option<(Row, Option<Row>)>> {
+    ) -> anyhow::Result<Option<Paired>> {
         let db = &resolve(db);
         let server = self.start(db).await?;
         let mut conn = Conn::open(server.addr()).await?;
@@ -306,7 +336,8 @@ impl Ctx {
         drop(conn);
         let token = account.token.clone();
         let run = unique();
-        // Unique across loads: a paired measurement runs several.
+        // Unique across loads: a paired measurement runs several, and the
+        // same-store baseline sends these very requests.
         let n = Arc::new(AtomicU64::new(0));
         let make: MakeRequest = Arc::new(move |_, _| {
             let tag = format!("{run}-{}", n.fetch_add(1, Ordering::Relaxed));
@@ -317,29 +348,40 @@ impl Ctx {
                 Some(project_body(&tag)),
             )
         });
-        let rows = if store == "sqlite" {
-            let pair = Pair::SqliteInsert {
+        let mut pairs = Vec::new();
+        if store == "sqlite" {
+            pairs.push(Pair::SqliteInsert {
                 db,
                 owner_id: &owner_id,
-            };
-            let (row, base) = self
-                .paired_with(
-                    &server,
-                    "POST /project",
-                    store,
-                    (make, StatusCode::CREATED),
-                    pair,
-                )
-                .await?;
-            (row, Some(base))
-        } else {
+            });
+        }
+        if has_store_baseline(store) && self.external.is_none() {
+            pairs.push(Pair::SameStore {
+                db,
+                store,
+                request: stack::Request::Create,
+            });
+        }
+        let paired = if pairs.is_empty() {
             let row = self
                 .measure(&server, "POST /project", store, make, StatusCode::CREATED)
                 .await;
-            (row, None)
+            Paired {
+                rows: vec![row],
+                bases: Vec::new(),
+            }
+        } else {
+            self.paired_with(
+                &server,
+                "POST /project",
+                store,
+                (make, StatusCode::CREATED),
+                pairs,
+            )
+            .await?
         };
         server.stop().await;
-        Ok(Some(rows))
+        Ok(Some(paired))
     }
 
     fn signin_request(account: &Account) -> MakeRequest {
@@ -357,17 +399,18 @@ impl Ctx {
         let account = signup(&mut conn).await?;
         drop(conn);
         let make = Self::signin_request(&account);
-        let rows = self
+        let paired = self
             .paired_with(
                 &server,
                 "POST /auth/signin",
                 store,
                 (make, StatusCode::OK),
-                Pair::Hashes,
+                vec![Pair::Hashes],
             )
             .await;
         server.stop().await;
-        rows
+        let mut paired = paired?;
+        Ok((paired.rows.remove(0), paired.bases.remove(0)))
     }
 
     /// `GET /health` on one connection while sign-ins on every other

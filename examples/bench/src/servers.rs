@@ -1,6 +1,7 @@
-//! The servers under test: Slipway and the bare axum JWT baseline, each run
-//! as a child process of this binary (so its RSS is its own), in-process, or
-//! (Slipway only) an external server given by URL.
+//! The servers under test: Slipway, the bare axum JWT baseline and the
+//! same-store handler baseline (`stack.rs`), each run as a child process of
+//! this binary (so its RSS is its own), in-process, or (Slipway only) an
+//! external server given by URL.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,21 +80,51 @@ impl Server {
     pub(crate) async fn baseline(mode: Mode, secret: &str) -> anyhow::Result<Self> {
         match mode {
             Mode::Child => Self::child(&["serve-baseline", "--secret", secret]).await,
+            Mode::InProcess => Self::in_process(baseline_app(secret)?).await,
+        }
+    }
+
+    /// Starts the same-store handler baseline (f, g, h) on `database_url`
+    /// (the database of the Slipway server under test).
+    pub(crate) async fn store_baseline(
+        mode: Mode,
+        secret: &str,
+        database_url: &str,
+        core_reads: bool,
+    ) -> anyhow::Result<Self> {
+        match mode {
+            Mode::Child => {
+                let mut args = vec![
+                    "serve-store-baseline",
+                    "--secret",
+                    secret,
+                    "--database-url",
+                    database_url,
+                ];
+                if !core_reads {
+                    args.push("--no-core-reads");
+                }
+                Self::child(&args).await
+            }
             Mode::InProcess => {
-                let listener = TcpListener::bind("127.0.0.1:0").await?;
-                let addr = listener.local_addr()?;
-                let app = baseline_app(secret)?;
-                let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-                tokio::spawn(async move {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = rx.await;
-                        })
-                        .await
-                });
-                Ok(Server::InProcess { addr, stop })
+                let app = crate::stack::app(secret, database_url, core_reads).await?;
+                Self::in_process(app).await
             }
         }
+    }
+
+    async fn in_process(app: axum::Router) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        Ok(Server::InProcess { addr, stop })
     }
 
     async fn child(args: &[&str]) -> anyhow::Result<Self> {
@@ -172,6 +203,9 @@ fn rss_kib(path: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The key prefix of the Redis store under test.
+pub(crate) const REDIS_PREFIX: &str = "slipway-bench";
+
 /// Builds the Slipway instance the standalone server would build. PostgreSQL
 /// and Redis stores are opened here with their default options, so the bench
 /// does not depend on which store features slipway-server was built with.
@@ -190,7 +224,7 @@ async fn build_slipway(secret: &str, database_url: &str) -> anyhow::Result<Slipw
             slipway_redis::RedisStore::connect(
                 database_url,
                 slipway_redis::RedisOptions {
-                    prefix: "slipway-bench".into(),
+                    prefix: REDIS_PREFIX.into(),
                     ..Default::default()
                 },
             )
@@ -265,12 +299,59 @@ pub(crate) async fn serve_baseline_child(secret: &str) -> anyhow::Result<()> {
     std::process::exit(0);
 }
 
+/// `slipway-bench serve-store-baseline`: the same-store handler baseline,
+/// until stdin closes.
+pub(crate) async fn serve_store_baseline_child(
+    secret: &str,
+    database_url: &str,
+    core_reads: bool,
+) -> anyhow::Result<()> {
+    let app = crate::stack::app(secret, database_url, core_reads).await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    println!("LISTENING {}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    stdin_closed().await;
+    std::process::exit(0);
+}
+
 /// The path the baseline server answers on (any path works).
 pub(crate) const BASELINE_PATH: &str = "/baseline";
 
-struct Verifier {
+/// Verifies Slipway's access tokens as Slipway does: the same HS256 key
+/// (derived from the same secret), algorithm, issuer, required claims and
+/// no leeway. Baseline (a) and the same-store baselines use it.
+pub(crate) struct Verifier {
     key: DecodingKey,
     validation: Validation,
+}
+
+impl Verifier {
+    /// The verifier of the tokens a Slipway with `secret` issues.
+    pub(crate) fn new(secret: &str) -> anyhow::Result<Self> {
+        // Build a Slipway with the same secret only to read the derived JWT key.
+        let slipway = Slipway::builder()
+            .secret(secret.as_bytes().to_vec())
+            .store(slipway_core::MemoryStore::new())
+            .build()?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_issuer(&[slipway.config().issuer.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
+        Ok(Verifier {
+            key: DecodingKey::from_secret(&slipway.testing_jwt_key()),
+            validation,
+        })
+    }
+
+    /// The claims of the `Authorization: Bearer` token, when it verifies.
+    pub(crate) fn verify(&self, headers: &HeaderMap) -> Option<Claims> {
+        headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(|t| jsonwebtoken::decode::<Claims>(t, &self.key, &self.validation).ok())
+            .map(|data| data.claims)
+    }
 }
 
 /// A fixed object shaped like a project, serialized per request.
@@ -303,31 +384,13 @@ const FIXED: Fixed = Fixed {
 /// Baseline (a): verifies the same HS256 JWT as Slipway (same key, algorithm,
 /// issuer, required claims, no leeway) and answers a fixed JSON object.
 fn baseline_app(secret: &str) -> anyhow::Result<axum::Router> {
-    // Build a Slipway with the same secret only to read the derived JWT key.
-    let slipway = Slipway::builder()
-        .secret(secret.as_bytes().to_vec())
-        .store(slipway_core::MemoryStore::new())
-        .build()?;
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = 0;
-    validation.set_issuer(&[slipway.config().issuer.as_str()]);
-    validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
-    let verifier = Arc::new(Verifier {
-        key: DecodingKey::from_secret(&slipway.testing_jwt_key()),
-        validation,
-    });
     Ok(axum::Router::new()
         .fallback(baseline_handler)
-        .with_state(verifier))
+        .with_state(Arc::new(Verifier::new(secret)?)))
 }
 
 async fn baseline_handler(State(v): State<Arc<Verifier>>, headers: HeaderMap) -> Response {
-    let claims = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .and_then(|t| jsonwebtoken::decode::<Claims>(t, &v.key, &v.validation).ok());
-    match claims {
+    match v.verify(&headers) {
         Some(_) => Json(FIXED).into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),
     }
