@@ -2,9 +2,16 @@
 
 use super::*;
 
-/// Projects round-trip and list oldest first.
+/// Projects round-trip and list oldest first; a project of a user who does
+/// not exist is not found (core relies on it: it does not read the owner
+/// before a create).
 pub async fn project_create_read_list(store: &dyn Store) {
     let a = user(store, "a").await;
+    let before = store.last_event_id().await.unwrap();
+    assert!(is_not_found(
+        store.create_project(new_project(&uid()), &audit()).await
+    ));
+    assert_eq!(store.last_event_id().await.unwrap(), before, "no event");
     let mut p1 = new_project(&a.id);
     p1.path = Some("/srv/one".into());
     let p1 = store.create_project(p1, &audit()).await.unwrap();
