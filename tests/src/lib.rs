@@ -29,6 +29,75 @@ use serde_json::{json, Value};
 use slipway_core::SlipwayBuilder;
 use slipway_server::{Args, Running};
 
+/// What the store at `url` (a fresh database of the store under test) keeps,
+/// as text, to look for values that must not be there: the whole SQLite file
+/// (with its WAL), the rows of the PostgreSQL table `pg_table` as JSON, or
+/// every value of every Redis key under the instance's prefix; `None` for
+/// the memory store.
+pub async fn stored_text(url: &str, pg_table: &str) -> Option<String> {
+    match store_kind().as_str() {
+        "sqlite" => {
+            let path = slipway_sqlite::path_from_url(url).unwrap();
+            let mut all = Vec::new();
+            for suffix in ["", "-wal"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                if let Ok(bytes) = std::fs::read(&p) {
+                    all.extend(bytes);
+                }
+            }
+            Some(String::from_utf8_lossy(&all).into_owned())
+        }
+        "postgres" => {
+            use slipway_postgres::sqlx::{self, Connection as _};
+            assert!(
+                pg_table
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "a table name"
+            );
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let text: String = sqlx::query_scalar(&format!(
+                "SELECT coalesce(string_agg(row_to_json(t)::text, ' '), '') FROM {pg_table} t"
+            ))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            Some(text)
+        }
+        "redis" => {
+            let base = std::env::var("SLIPWAY_TEST_REDIS_URL").unwrap();
+            let prefix = url.split("prefix=").nth(1).unwrap().to_string();
+            let client = slipway_redis::redis::Client::open(base).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            // Every value under the prefix, whatever its type.
+            let text: String = slipway_redis::redis::Script::new(
+                r"
+                local out = {}
+                for _, key in ipairs(redis.call('KEYS', ARGV[1] .. ':*')) do
+                  local t = redis.call('TYPE', key).ok
+                  local v
+                  if t == 'string' then v = {redis.call('GET', key)}
+                  elseif t == 'hash' then v = redis.call('HGETALL', key)
+                  elseif t == 'zset' then v = redis.call('ZRANGE', key, 0, -1)
+                  elseif t == 'set' then v = redis.call('SMEMBERS', key)
+                  else v = {} end
+                  table.insert(out, key)
+                  for _, x in ipairs(v) do table.insert(out, x) end
+                end
+                return table.concat(out, ' ')
+                ",
+            )
+            .arg(prefix)
+            .invoke_async(&mut conn)
+            .await
+            .unwrap();
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
 /// The store kind under test.
 pub fn store_kind() -> String {
     std::env::var("SLIPWAY_TEST_STORE").unwrap_or_else(|_| "memory".into())

@@ -70,67 +70,6 @@ async fn signin(s: &TestServer, email: &str, password: &str) -> u16 {
     .as_u16()
 }
 
-/// Everything the backing store keeps of the audit log (the whole SQLite
-/// file, every Redis key of the instance, PostgreSQL's `audit_log` table);
-/// `None` for the memory store.
-async fn stored_audit_text(url: &str) -> Option<String> {
-    match slipway_tests::store_kind().as_str() {
-        "sqlite" => {
-            let path = slipway_sqlite::path_from_url(url).unwrap();
-            let mut all = Vec::new();
-            for suffix in ["", "-wal"] {
-                let mut p = path.clone().into_os_string();
-                p.push(suffix);
-                if let Ok(bytes) = std::fs::read(&p) {
-                    all.extend(bytes);
-                }
-            }
-            Some(String::from_utf8_lossy(&all).into_owned())
-        }
-        "postgres" => {
-            use slipway_postgres::sqlx::{self, Connection as _};
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            let text: String = sqlx::query_scalar(
-                "SELECT coalesce(string_agg(row_to_json(t)::text, ' '), '') FROM audit_log t",
-            )
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-            Some(text)
-        }
-        "redis" => {
-            let base = std::env::var("SLIPWAY_TEST_REDIS_URL").unwrap();
-            let prefix = url.split("prefix=").nth(1).unwrap().to_string();
-            let client = slipway_redis::redis::Client::open(base).unwrap();
-            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-            let text: String = slipway_redis::redis::Script::new(
-                r"
-                local out = {}
-                for _, key in ipairs(redis.call('KEYS', ARGV[1] .. ':*')) do
-                  local t = redis.call('TYPE', key).ok
-                  local v
-                  if t == 'string' then v = {redis.call('GET', key)}
-                  elseif t == 'hash' then v = redis.call('HGETALL', key)
-                  elseif t == 'zset' then v = redis.call('ZRANGE', key, 0, -1)
-                  elseif t == 'set' then v = redis.call('SMEMBERS', key)
-                  elseif t == 'stream' then v = {}
-                  else v = {} end
-                  table.insert(out, key)
-                  for _, x in ipairs(v) do table.insert(out, x) end
-                end
-                return table.concat(out, ' ')
-                ",
-            )
-            .arg(prefix)
-            .invoke_async(&mut conn)
-            .await
-            .unwrap();
-            Some(text)
-        }
-        _ => None,
-    }
-}
-
 #[tokio::test]
 async fn every_change_and_sign_in_is_recorded_without_secrets() {
     let dns = FakeDns::start().await;
@@ -597,7 +536,7 @@ async fn every_change_and_sign_in_is_recorded_without_secrets() {
 
     // No secret in the answers or in what the store keeps.
     let text = serde_json::to_string(&entries).unwrap();
-    let stored = stored_audit_text(&url).await;
+    let stored = slipway_tests::stored_text(&url, "audit_log").await;
     for secret in &secrets {
         assert!(!text.contains(secret.as_str()), "a secret in /audit");
         if let Some(stored) = &stored {

@@ -55,65 +55,6 @@ async fn project(s: &TestServer, token: &str) -> Value {
     .clone()
 }
 
-/// Everything the backing store holds, as text (`None` for the memory store).
-async fn stored_text(url: &str) -> Option<String> {
-    match slipway_tests::store_kind().as_str() {
-        "sqlite" => {
-            let path = slipway_sqlite::path_from_url(url).unwrap();
-            let mut all = Vec::new();
-            for suffix in ["", "-wal"] {
-                let mut p = path.clone().into_os_string();
-                p.push(suffix);
-                if let Ok(bytes) = std::fs::read(&p) {
-                    all.extend(bytes);
-                }
-            }
-            Some(String::from_utf8_lossy(&all).into_owned())
-        }
-        "postgres" => {
-            use slipway_postgres::sqlx::{self, Connection as _};
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            let text: String = sqlx::query_scalar(
-                "SELECT coalesce(string_agg(row_to_json(t)::text, ' '), '') FROM api_tokens t",
-            )
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-            Some(text)
-        }
-        "redis" => {
-            let base = std::env::var("SLIPWAY_TEST_REDIS_URL").unwrap();
-            let prefix = url.split("prefix=").nth(1).unwrap().to_string();
-            let client = slipway_redis::redis::Client::open(base).unwrap();
-            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-            // Every value under the prefix, whatever its type.
-            let text: String = slipway_redis::redis::Script::new(
-                r"
-                local out = {}
-                for _, key in ipairs(redis.call('KEYS', ARGV[1] .. ':*')) do
-                  local t = redis.call('TYPE', key).ok
-                  local v
-                  if t == 'string' then v = {redis.call('GET', key)}
-                  elseif t == 'hash' then v = redis.call('HGETALL', key)
-                  elseif t == 'zset' then v = redis.call('ZRANGE', key, 0, -1)
-                  elseif t == 'set' then v = redis.call('SMEMBERS', key)
-                  else v = {} end
-                  table.insert(out, key)
-                  for _, x in ipairs(v) do table.insert(out, x) end
-                end
-                return table.concat(out, ' ')
-                ",
-            )
-            .arg(prefix)
-            .invoke_async(&mut conn)
-            .await
-            .unwrap();
-            Some(text)
-        }
-        _ => None,
-    }
-}
-
 #[tokio::test]
 async fn a_token_is_shown_once_stored_hashed_and_records_its_use() {
     let (s, url, _db) = server().await;
@@ -150,7 +91,7 @@ async fn a_token_is_shown_once_stored_hashed_and_records_its_use() {
     assert!(!list[0].to_string().contains(&token));
     assert!(list[0]["lastUsedAt"].as_str().unwrap().contains('T'));
     // The store keeps its SHA-256, never the token.
-    if let Some(text) = stored_text(&url).await {
+    if let Some(text) = slipway_tests::stored_text(&url, "api_tokens").await {
         let hash = hex(&Sha256::digest(token.as_bytes()));
         assert!(text.contains(&hash), "the hash is stored");
         assert!(!text.contains(&token), "the token itself is not");

@@ -283,6 +283,9 @@ mod create_tests {
             .projects()
             .create(&gone, NewProject::new("Blog", "src-1", "vm-1"))
             .await;
-        assert!(matches!(created, Err(Error::Unauthenticated(_))), "{created:?}");
+        assert!(
+            matches!(created, Err(Error::Unauthenticated(_))),
+            "{created:?}"
+        );
     }
 }
