@@ -115,23 +115,7 @@ impl PgStore {
         id: &str,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let deleted: i64 = bind_audit!(
-            sqlx::query_scalar(&format!(
-                "WITH deleted AS (DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 \
-                 RETURNING 1), audit AS ({}) SELECT count(*) FROM deleted",
-                audit::insert_after("deleted", 3)
-            ))
-            .bind(id)
-            .bind(user_id),
-            audit
-        )
-        .fetch_one(&self.inner.pool)
-        .await
-        .db()?;
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        audit::delete_row(&self.inner.pool, "api_tokens", id, Some(user_id), audit).await
     }
 
     pub(crate) async fn pg_touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {

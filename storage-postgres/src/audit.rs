@@ -56,6 +56,36 @@ pub(crate) fn insert_after(change: &str, first: usize) -> String {
     )
 }
 
+/// Deletes row `id` of `table` — only the one of `user_id` when given —
+/// and stores `entry` with it, in one statement: `NotFound` (nothing
+/// written) when there was no such row.
+pub(crate) async fn delete_row(
+    pool: &sqlx::PgPool,
+    table: &'static str,
+    id: &str,
+    user_id: Option<&str>,
+    entry: &AuditEntry,
+) -> StoreResult<()> {
+    let (owned, first) = match user_id {
+        Some(_) => (" AND user_id = $2", 3),
+        None => ("", 2),
+    };
+    let sql = format!(
+        "WITH deleted AS (DELETE FROM {table} WHERE id = $1{owned} RETURNING 1), \
+         audit AS ({}) SELECT count(*) FROM deleted",
+        insert_after("deleted", first)
+    );
+    let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(id);
+    if let Some(user_id) = user_id {
+        query = query.bind(user_id);
+    }
+    let deleted = bind_audit!(query, entry).fetch_one(pool).await.db()?;
+    if deleted == 0 {
+        return Err(slipway_core::StoreError::NotFound);
+    }
+    Ok(())
+}
+
 /// Inserts `entry` (in the caller's transaction, or on its own).
 pub(crate) async fn insert<'e, E>(executor: E, entry: &AuditEntry) -> StoreResult<()>
 where

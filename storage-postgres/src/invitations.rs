@@ -96,21 +96,6 @@ impl PgStore {
         id: &str,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let deleted: i64 = bind_audit!(
-            sqlx::query_scalar(&format!(
-                "WITH deleted AS (DELETE FROM invitations WHERE id = $1 RETURNING 1), \
-                 audit AS ({}) SELECT count(*) FROM deleted",
-                audit::insert_after("deleted", 2)
-            ))
-            .bind(id),
-            audit
-        )
-        .fetch_one(&self.inner.pool)
-        .await
-        .db()?;
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        audit::delete_row(&self.inner.pool, "invitations", id, None, audit).await
     }
 }

@@ -130,23 +130,7 @@ impl PgStore {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         // Its deliveries go by ON DELETE CASCADE.
-        let deleted: i64 = bind_audit!(
-            sqlx::query_scalar(&format!(
-                "WITH deleted AS (DELETE FROM webhooks WHERE id = $1 AND user_id = $2 \
-                 RETURNING 1), audit AS ({}) SELECT count(*) FROM deleted",
-                audit::insert_after("deleted", 3)
-            ))
-            .bind(id)
-            .bind(user_id),
-            audit
-        )
-        .fetch_one(&self.inner.pool)
-        .await
-        .db()?;
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        audit::delete_row(&self.inner.pool, "webhooks", id, Some(user_id), audit).await
     }
 
     pub(crate) async fn pg_lease_webhook(
