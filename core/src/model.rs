@@ -8,6 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod ids;
+pub use ids::{
+    ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
+};
+
 /// Timestamps are UTC.
 pub type Timestamp = DateTime<Utc>;
 
@@ -212,7 +217,7 @@ impl RoleGate {
 #[derive(Clone, PartialEq)]
 pub struct User {
     /// Opaque id (UUID).
-    pub id: String,
+    pub id: UserId,
     /// Display name.
     pub name: String,
     /// Lowercased email, unique.
@@ -318,7 +323,7 @@ impl User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {
     /// Opaque id (UUID).
-    pub id: String,
+    pub id: InvitationId,
     /// The (lowercased) email it is for; unique among pending invitations.
     pub email: String,
     /// The role the account gets.
@@ -326,7 +331,7 @@ pub struct Invitation {
     /// Hex SHA-256 of the token; unique.
     pub token_hash: String,
     /// The admin who invited (`None`: the host or an admin command).
-    pub created_by: Option<String>,
+    pub created_by: Option<UserId>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// After this the invitation no longer works.
@@ -338,7 +343,7 @@ pub struct Invitation {
 #[derive(Clone)]
 pub struct NewUser {
     /// Opaque id (UUID) chosen by core.
-    pub id: String,
+    pub id: UserId,
     /// Display name.
     pub name: String,
     /// Lowercased email.
@@ -460,7 +465,8 @@ mod redaction_tests {
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     /// User id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: UserId,
     /// Display name.
     pub name: String,
     /// Email (lowercase).
@@ -490,7 +496,8 @@ impl From<&User> for UserView {
 #[serde(rename_all = "camelCase")]
 pub struct ManagedUserView {
     /// User id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: UserId,
     /// Display name.
     pub name: String,
     /// Email (lowercase).
@@ -528,13 +535,15 @@ impl From<&User> for ManagedUserView {
 #[serde(rename_all = "camelCase")]
 pub struct ApiTokenView {
     /// Token id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: ApiTokenId,
     /// Its name.
     pub name: String,
     /// What it may do.
     pub scopes: Vec<Scope>,
     /// The only projects it reaches (`null`: all of the user's).
-    pub project_ids: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub project_ids: Option<Vec<ProjectId>>,
     /// Creation time (RFC 3339).
     #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
@@ -563,7 +572,8 @@ impl From<&ApiToken> for ApiTokenView {
 #[serde(rename_all = "camelCase")]
 pub struct InvitationView {
     /// Invitation id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: InvitationId,
     /// The email it is for.
     pub email: String,
     /// The role the account will get.
@@ -706,16 +716,16 @@ impl Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiToken {
     /// Opaque id (UUID).
-    pub id: String,
+    pub id: ApiTokenId,
     /// Owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Name given by the owner (1-100 chars).
     pub name: String,
     /// What it may do (sorted, no duplicates).
     pub scopes: Vec<Scope>,
     /// When set, the only projects (and their networks and events) it
     /// reaches.
-    pub project_ids: Option<Vec<String>>,
+    pub project_ids: Option<Vec<ProjectId>>,
     /// Hex SHA-256 of the token; unique.
     pub token_hash: String,
     /// Creation time.
@@ -730,9 +740,9 @@ pub struct ApiToken {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Authorization {
     /// Opaque id.
-    pub id: String,
+    pub id: AuthorizationId,
     /// Owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Name given by the owner (1-100 chars).
     pub name: String,
     /// Kind.
@@ -751,10 +761,11 @@ pub struct Authorization {
 #[serde(rename_all = "camelCase")]
 pub struct Project {
     /// Project id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: ProjectId,
     /// Owner's user id (not part of the JSON view).
     #[serde(skip)]
-    pub owner_id: String,
+    pub owner_id: UserId,
     /// Name, 1-100 chars.
     pub name: String,
     /// Optional description, at most 1000 chars.
@@ -819,7 +830,8 @@ impl ProjectPatch {
 #[serde(rename_all = "camelCase")]
 pub struct Network {
     /// Network id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: NetworkId,
     /// Lowercase hostname, unique instance-wide.
     #[schema(
         max_length = 253,
@@ -830,10 +842,11 @@ pub struct Network {
     #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
     /// The project it belongs to.
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
     /// The registered domain that covers `domain` (not part of the view).
     #[serde(skip)]
-    pub domain_id: String,
+    pub domain_id: DomainId,
     /// Creation time.
     #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
@@ -843,7 +856,7 @@ pub struct Network {
 #[derive(Debug, Clone, Default)]
 pub struct NetworkPatch {
     /// New hostname and the id of the registered domain covering it.
-    pub domain: Option<(String, String)>,
+    pub domain: Option<(String, DomainId)>,
     /// New port.
     pub port: Option<u16>,
 }
@@ -852,7 +865,7 @@ pub struct NetworkPatch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Domain {
     /// Domain id.
-    pub id: String,
+    pub id: DomainId,
     /// Lowercase domain name, unique.
     pub domain: String,
     /// The TXT challenge value.
@@ -903,9 +916,9 @@ pub struct Event {
     /// Monotonically increasing id, assigned by the store (first is 1).
     pub id: u64,
     /// Owner of the project at the time of the event.
-    pub owner_id: String,
+    pub owner_id: UserId,
     /// The project.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// What happened.
     pub kind: EventKind,
     /// The project view, or `{"id": ...}` on delete.
@@ -916,9 +929,9 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     /// Owner of the project.
-    pub owner_id: String,
+    pub owner_id: UserId,
     /// The project.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// What happened.
     pub kind: EventKind,
     /// The payload.
@@ -937,10 +950,10 @@ impl NewEvent {
         }
     }
     /// The event for a deleted project: its payload is `{"id": ...}`.
-    pub fn deleted(owner_id: &str, project_id: &str) -> Self {
+    pub fn deleted(owner_id: &UserId, project_id: &ProjectId) -> Self {
         NewEvent {
-            owner_id: owner_id.to_string(),
-            project_id: project_id.to_string(),
+            owner_id: owner_id.clone(),
+            project_id: project_id.clone(),
             kind: EventKind::Delete,
             data: serde_json::json!({ "id": project_id }),
         }
@@ -972,15 +985,15 @@ pub enum FeedItem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
     /// Opaque id (UUID).
-    pub id: String,
+    pub id: WebhookId,
     /// Owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Where deliveries go (`http://` or `https://`).
     pub url: String,
     /// The event names it receives (`project.update`).
     pub events: Vec<String>,
     /// When set, only events of these projects.
-    pub project_ids: Option<Vec<String>>,
+    pub project_ids: Option<Vec<ProjectId>>,
     /// The signing secret, sealed.
     pub secret: Sealed,
     /// Creation time.
@@ -995,7 +1008,7 @@ pub struct Webhook {
 pub struct WebhookDelivery {
     /// The webhook.
     #[serde(skip)]
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     /// The event delivered (as a string, like WebSocket event ids).
     #[serde(with = "event_id_string")]
     #[schema(value_type = String)]
@@ -1030,13 +1043,15 @@ mod event_id_string {
 #[serde(rename_all = "camelCase")]
 pub struct WebhookView {
     /// Webhook id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: WebhookId,
     /// Where deliveries go.
     pub url: String,
     /// The events it receives.
     pub events: Vec<String>,
     /// The only projects whose events it receives (`null`: all of yours).
-    pub project_ids: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub project_ids: Option<Vec<ProjectId>>,
     /// Creation time (RFC 3339).
     #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
@@ -1257,10 +1272,12 @@ pub enum AuditOutcome {
 #[serde(rename_all = "camelCase")]
 pub struct AuditActor {
     /// The acting user.
-    pub user_id: String,
+    #[schema(value_type = String)]
+    pub user_id: UserId,
     /// The API token used, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub token_id: Option<ApiTokenId>,
 }
 
 /// What an action was done to.
@@ -1360,7 +1377,7 @@ pub fn is_audit_id(id: &str) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
     /// Only entries whose actor is this user.
-    pub actor: Option<String>,
+    pub actor: Option<UserId>,
     /// Only entries of this action.
     pub action: Option<AuditAction>,
     /// Only entries older than this entry id (the previous page's last).

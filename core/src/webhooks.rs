@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::{watch, Notify};
 
-use crate::model::{Event, Timestamp, Webhook, WebhookDelivery};
+use crate::model::{Event, Timestamp, Webhook, WebhookDelivery, WebhookId};
 use crate::services::Core;
 use crate::Shared;
 
@@ -141,7 +141,7 @@ async fn run(
     _running: Running,
 ) {
     let node = crate::services::new_node_id();
-    let mut retries: HashMap<String, Retry> = HashMap::new();
+    let mut retries: HashMap<WebhookId, Retry> = HashMap::new();
     loop {
         if *stop.borrow() {
             return;
@@ -183,7 +183,7 @@ async fn release(core: &Core, node: &str) {
 async fn round(
     core: &Core,
     node: &str,
-    retries: &mut HashMap<String, Retry>,
+    retries: &mut HashMap<WebhookId, Retry>,
     stop: &watch::Receiver<bool>,
 ) -> Duration {
     let hooks = match core.store.all_webhooks().await {
@@ -197,7 +197,7 @@ async fn round(
         retries.clear();
         return IDLE_POLL;
     }
-    retries.retain(|id, _| hooks.iter().any(|h| &h.id == id));
+    retries.retain(|id, _| hooks.iter().any(|h| h.id == *id));
     let work = hooks.into_iter().map(|hook| {
         let retry = retries.get(&hook.id).cloned();
         async move {
@@ -514,7 +514,7 @@ mod tests {
             .await
             .unwrap();
         let hook = Webhook {
-            id: crate::services::new_node_id(),
+            id: crate::services::new_id(),
             user_id: user.id.clone(),
             url: "http://127.0.0.1:9/hook".into(),
             events: vec!["project.update".into()],

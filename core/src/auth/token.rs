@@ -73,7 +73,7 @@ impl Tokens {
         let now = chrono::Utc::now().timestamp();
         let ttl = ttl.unwrap_or(self.ttl).as_secs() as i64;
         let claims = Claims {
-            sub: user.id.clone(),
+            sub: user.id.to_string(),
             email: user.email.clone(),
             name: user.name.clone(),
             role: user.role.as_str().to_string(),

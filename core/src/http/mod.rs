@@ -139,6 +139,11 @@ impl ApiRequest {
             .unwrap_or("")
     }
 
+    /// A path parameter as the id type `T` (empty when absent).
+    pub(crate) fn id<T: for<'a> From<&'a str>>(&self, name: &str) -> T {
+        T::from(self.param(name))
+    }
+
     /// A query parameter by name, percent-decoded.
     pub(crate) fn query(&self, name: &str) -> Option<String> {
         let q = self.uri.query()?;

@@ -1,6 +1,7 @@
 //! Accounts: sign-up under the instance's policy, sign-in with rate limits,
 //! access tokens, GitHub sign-in, and the lookups host code needs.
 
+use crate::model::UserId;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -213,13 +214,13 @@ impl Accounts<'_> {
     }
 
     /// The entry of a sign-up: the new user acting on themselves.
-    fn signup_audit(&self, user_id: &str, client: Option<IpAddr>) -> AuditEntry {
+    fn signup_audit(&self, user_id: &UserId, client: Option<IpAddr>) -> AuditEntry {
         let mut audit = self
             .core
             .anonymous_audit(AuditAction::Signup, client)
             .target("user", user_id);
         audit.actor = Some(AuditActor {
-            user_id: user_id.to_string(),
+            user_id: user_id.clone(),
             token_id: None,
         });
         audit
@@ -581,7 +582,7 @@ impl Accounts<'_> {
         }
         let id = invitation.id.parse().map_err(|_| bad())?;
         let hash = self.core.hasher.hash(password.expose().to_string()).await?;
-        let user_id = new_id();
+        let user_id: UserId = new_id();
         let audit = self.signup_audit(&user_id, client);
         let created = self
             .core
@@ -651,7 +652,7 @@ impl Accounts<'_> {
     }
 
     /// A user by id.
-    pub async fn get(&self, id: &str) -> Result<User> {
+    pub async fn get(&self, id: &UserId) -> Result<User> {
         let id = issued(id, Resource::User)?;
         self.core
             .store
@@ -670,7 +671,7 @@ impl Accounts<'_> {
         if let Some(user) = self.find_by_email(&email).await? {
             return Ok(user);
         }
-        let user_id = new_id();
+        let user_id: UserId = new_id();
         let audit = self
             .core
             .audit(&Principal::system(), AuditAction::UserCreate)
@@ -703,7 +704,7 @@ impl Accounts<'_> {
     /// Deletes a user with everything they own (admin, or the user
     /// themselves): a DELETE event per project, and their WebSockets close.
     /// The last active admin cannot be deleted ([`Error::InUse`]).
-    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+    pub async fn delete(&self, actor: &Principal, id: &UserId) -> Result<()> {
         self.core.refuse_api_token(actor)?;
         if actor.id() != Some(id) {
             self.core.require_admin(actor).await?;

@@ -11,6 +11,7 @@
 //! caller scoped around the operation (the HTTP layer does it for every
 //! request; host code may do it for its own calls).
 
+use crate::model::UserId;
 use std::net::IpAddr;
 
 use super::{Core, Error, Page, Principal, Resource, Result};
@@ -52,7 +53,7 @@ impl Origin {
 #[non_exhaustive]
 pub struct AuditFilter {
     /// Only entries whose actor is this user.
-    pub actor: Option<String>,
+    pub actor: Option<UserId>,
     /// Only entries of this action (its name: `project.create`).
     pub action: Option<String>,
     /// At most this many (1-1000; default 100).
@@ -147,7 +148,7 @@ impl Core {
     pub(crate) fn audit(&self, actor: &Principal, action: AuditAction) -> AuditEntry {
         let mut entry = AuditEntry::new(action, chrono::Utc::now());
         entry.actor = actor.id().map(|user_id| AuditActor {
-            user_id: user_id.to_string(),
+            user_id: user_id.clone(),
             token_id: actor.grant().map(|g| g.token_id.clone()),
         });
         if let Some(origin) = Origin::current() {

@@ -3,6 +3,7 @@
 //! reach the store and never leave the services.
 
 use super::page::{Page, PageRequest};
+use crate::model::AuthorizationId;
 use serde_json::Value;
 
 use super::github::{for_code, upstream};
@@ -233,7 +234,7 @@ impl Authorizations<'_> {
                 self.personal_access_token(&user.id, &input.data).await?
             }
         };
-        let id = new_id();
+        let id: AuthorizationId = new_id();
         let sealed = self.core.seal_credential(&user.id, kind, &id, &secret);
         drop(secret);
         let auth = Authorization {
@@ -374,7 +375,7 @@ impl Authorizations<'_> {
     }
 
     /// One of the principal's authorizations.
-    pub async fn get(&self, actor: &Principal, id: &str) -> Result<Authorization> {
+    pub async fn get(&self, actor: &Principal, id: &AuthorizationId) -> Result<Authorization> {
         self.core.require_scope(actor, Scope::AuthorizationsRead)?;
         let user = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Authorization)?;
@@ -387,13 +388,13 @@ impl Authorizations<'_> {
 
     /// Opens the secret of one of the principal's authorizations, for host
     /// code that deploys with it. Never put it in a response or a log.
-    pub async fn reveal(&self, actor: &Principal, id: &str) -> Result<SecretString> {
+    pub async fn reveal(&self, actor: &Principal, id: &AuthorizationId) -> Result<SecretString> {
         let auth = self.get(actor, id).await?;
         self.core.open_credential(&auth)
     }
 
     /// Deletes one of the principal's authorizations.
-    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+    pub async fn delete(&self, actor: &Principal, id: &AuthorizationId) -> Result<()> {
         self.core.require_scope(actor, Scope::AuthorizationsWrite)?;
         let user = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Authorization)?;
@@ -415,10 +416,14 @@ mod sealing_tests {
     use crate::services::NewAccount;
     use crate::{MemoryStore, Slipway};
 
-    fn record(user_id: &str, kind: AuthorizationType, name: &str) -> Authorization {
+    fn record(
+        user_id: &crate::model::UserId,
+        kind: AuthorizationType,
+        name: &str,
+    ) -> Authorization {
         Authorization {
             id: new_id(),
-            user_id: user_id.to_string(),
+            user_id: user_id.clone(),
             name: name.to_string(),
             kind,
             secret: Sealed(Vec::new()),

@@ -8,6 +8,7 @@
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result, Upstream};
 use crate::dns::{DnsError, Lookup};
+use crate::model::DomainId;
 use crate::model::{AuditAction, Domain, Scope};
 
 /// A domain to register.
@@ -124,7 +125,7 @@ impl Domains<'_> {
     }
 
     /// One registered domain (any signed-in principal).
-    pub async fn get(&self, actor: &Principal, id: &str) -> Result<Domain> {
+    pub async fn get(&self, actor: &Principal, id: &DomainId) -> Result<Domain> {
         self.core.require_scope(actor, Scope::DomainsRead)?;
         self.core.require_signed_in(actor).await?;
         let id = issued(id, Resource::Domain)?;
@@ -137,7 +138,7 @@ impl Domains<'_> {
 
     /// Deletes a domain (admin); [`Error::InUse`] while network connections
     /// use it.
-    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+    pub async fn delete(&self, actor: &Principal, id: &DomainId) -> Result<()> {
         self.core.require_scope(actor, Scope::DomainsWrite)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::Domain)?;
@@ -154,7 +155,7 @@ impl Domains<'_> {
 
     /// Looks the challenge record up and links the domain when it holds the
     /// challenge (admin).
-    pub async fn verify(&self, actor: &Principal, id: &str) -> Result<DomainVerification> {
+    pub async fn verify(&self, actor: &Principal, id: &DomainId) -> Result<DomainVerification> {
         self.core.require_scope(actor, Scope::DomainsWrite)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::Domain)?;

@@ -11,6 +11,7 @@
 //! and re-registers, catching up from the log again, so it loses nothing the
 //! log still holds.
 
+use crate::model::UserId;
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -73,7 +74,7 @@ struct HubState {
     /// The id of the last event dispatched (set when the hub starts).
     position: Option<u64>,
     next_slot: u64,
-    by_owner: HashMap<String, Vec<Slot>>,
+    by_owner: HashMap<UserId, Vec<Slot>>,
     all: Vec<Slot>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -125,7 +126,7 @@ impl Hub {
                     };
                     let id = slot.id;
                     match owner {
-                        Some(o) => st.by_owner.entry(o.to_string()).or_default().push(slot),
+                        Some(o) => st.by_owner.entry(UserId::from(o)).or_default().push(slot),
                         None => st.all.push(slot),
                     }
                     return Ok((id, position, rx));

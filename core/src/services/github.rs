@@ -236,7 +236,7 @@ impl GitHubConfiguration<'_> {
             }
             Err(e) => return Err(upstream(e)),
         }
-        let updated_by = admin.as_ref().map(|a| a.id.clone());
+        let updated_by = admin.as_ref().map(|a| a.id.to_string());
         let sealed = self
             .core
             .keyring

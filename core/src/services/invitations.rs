@@ -1,6 +1,7 @@
 //! Invitations: an admin invites an email with a role; the invited person
 //! signs up with the token, whatever the sign-up policy, once.
 
+use crate::model::InvitationId;
 use sha2::{Digest, Sha256};
 
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
@@ -120,7 +121,7 @@ impl Invitations<'_> {
     }
 
     /// Revokes an invitation.
-    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+    pub async fn delete(&self, actor: &Principal, id: &InvitationId) -> Result<()> {
         self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::Invitation)?;

@@ -70,6 +70,7 @@
 //! # }
 //! ```
 
+use crate::model::{ProjectId, UserId};
 use std::sync::Arc;
 
 use crate::auth::{password::Hasher, token::Tokens};
@@ -146,7 +147,7 @@ impl Core {
 
     /// The id of the user the principal acts as; the system principal owns
     /// nothing.
-    pub(crate) fn owner_of<'a>(&self, actor: &'a Principal) -> Result<&'a str> {
+    pub(crate) fn owner_of<'a>(&self, actor: &'a Principal) -> Result<&'a UserId> {
         actor.id().ok_or_else(|| {
             Error::Forbidden(
                 "This operation acts on a user's own resources: call it with that user's \
@@ -187,7 +188,7 @@ impl Core {
     /// Taking away the last active admin is [`Error::InUse`].
     pub(crate) async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         update: UserUpdate,
         audit: AuditEntry,
     ) -> Result<User> {
@@ -210,7 +211,7 @@ impl Core {
 
     /// Deletes a user with everything they own; their tokens and WebSockets
     /// end. The last active admin stays ([`Error::InUse`]).
-    pub(crate) async fn delete_user(&self, id: &str, audit: AuditEntry) -> Result<()> {
+    pub(crate) async fn delete_user(&self, id: &UserId, audit: AuditEntry) -> Result<()> {
         self.store
             .delete_user(id, &audit)
             .await
@@ -266,7 +267,11 @@ impl Core {
     }
 
     /// `id` when the principal reaches that project, else not found.
-    pub(crate) fn reached<'a>(&self, actor: &Principal, id: &'a str) -> Result<&'a str> {
+    pub(crate) fn reached<'a>(
+        &self,
+        actor: &Principal,
+        id: &'a ProjectId,
+    ) -> Result<&'a ProjectId> {
         if self.reaches(actor, id) {
             Ok(id)
         } else {
@@ -278,16 +283,16 @@ impl Core {
     /// order: the `projectIds` of API tokens and webhooks.
     pub(crate) async fn own_project_ids(
         &self,
-        user_id: &str,
-        ids: Vec<String>,
-    ) -> Result<Vec<String>> {
+        user_id: &UserId,
+        ids: Vec<ProjectId>,
+    ) -> Result<Vec<ProjectId>> {
         if ids.len() > 100 {
             return Err(Error::invalid(
                 "projectIds",
                 "projectIds may name at most 100 projects",
             ));
         }
-        let mut unique: Vec<String> = Vec::with_capacity(ids.len());
+        let mut unique: Vec<ProjectId> = Vec::with_capacity(ids.len());
         for id in ids {
             let known = issued(&id, Resource::Project).is_ok()
                 && self.store.get_project(user_id, &id).await.is_ok();
@@ -323,14 +328,15 @@ fn last_admin() -> Error {
     }
 }
 
-/// A new random id for a record.
 /// A fresh id for this node (webhook leases).
 pub(crate) fn new_node_id() -> String {
     new_id()
 }
 
-pub(crate) fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+/// A new random id for a record (a lowercase hyphenated UUID), of whichever
+/// id type the record has.
+pub(crate) fn new_id<T: From<String>>() -> T {
+    T::from(uuid::Uuid::new_v4().to_string())
 }
 
 /// Whether `id` has the form of the ids Slipway issues (a lowercase,
@@ -346,8 +352,8 @@ pub(crate) fn is_issued_id(id: &str) -> bool {
 
 /// Anything that is not an id Slipway issued names no record: `NotFound`
 /// before any store is asked (so no path text ever reaches a store key).
-pub(crate) fn issued(id: &str, resource: Resource) -> Result<&str> {
-    if is_issued_id(id) {
+pub(crate) fn issued<T: AsRef<str> + ?Sized>(id: &T, resource: Resource) -> Result<&T> {
+    if is_issued_id(id.as_ref()) {
         Ok(id)
     } else {
         Err(Error::NotFound(resource))
@@ -360,7 +366,7 @@ mod id_tests {
 
     #[test]
     fn only_issued_ids_pass() {
-        let id = new_id();
+        let id: String = new_id();
         assert!(is_issued_id(&id));
         for bad in [
             "",

@@ -5,6 +5,7 @@
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::model::{AuditAction, Network, NetworkPatch, Scope};
+use crate::model::{DomainId, NetworkId, ProjectId};
 
 /// A network connection to create.
 #[derive(Debug, Clone)]
@@ -16,12 +17,12 @@ pub struct NewNetwork {
     /// Port 1-65535.
     pub port: u16,
     /// One of the principal's projects.
-    pub project_id: String,
+    pub project_id: ProjectId,
 }
 
 impl NewNetwork {
     /// A connection of `domain` to `port` of project `project_id`.
-    pub fn new(domain: impl Into<String>, port: u16, project_id: impl Into<String>) -> Self {
+    pub fn new(domain: impl Into<String>, port: u16, project_id: impl Into<ProjectId>) -> Self {
         NewNetwork {
             domain: domain.into(),
             port,
@@ -40,7 +41,7 @@ pub struct NetworkChanges {
     pub port: Option<u16>,
     /// The project: a connection cannot move, so only its own project is
     /// accepted here.
-    pub project_id: Option<String>,
+    pub project_id: Option<ProjectId>,
 }
 
 /// The network connection operations; see [`Slipway::networks`](crate::Slipway::networks).
@@ -51,7 +52,7 @@ pub struct Networks<'a> {
 impl Networks<'_> {
     /// The normalized hostname and the id of the longest registered domain
     /// covering it.
-    async fn covering_domain(&self, host: &str) -> Result<(String, String)> {
+    async fn covering_domain(&self, host: &str) -> Result<(String, DomainId)> {
         let host = validate::domain_name("domain", host)?;
         let domains = self
             .core
@@ -127,7 +128,11 @@ impl Networks<'_> {
 
     /// The principal's connections, optionally of one of their projects,
     /// oldest first.
-    pub async fn list(&self, actor: &Principal, project_id: Option<&str>) -> Result<Vec<Network>> {
+    pub async fn list(
+        &self,
+        actor: &Principal,
+        project_id: Option<&ProjectId>,
+    ) -> Result<Vec<Network>> {
         self.core.require_scope(actor, Scope::NetworksRead)?;
         let owner = self.core.user_of(actor).await?;
         let store = &self.core.store;
@@ -150,14 +155,14 @@ impl Networks<'_> {
     pub async fn list_page(
         &self,
         actor: &Principal,
-        project_id: Option<&str>,
+        project_id: Option<&ProjectId>,
         page: &PageRequest,
     ) -> Result<Page<Network>> {
         page.apply(self.list(actor, project_id).await?, |n| n.id.as_str())
     }
 
     /// One of the principal's connections.
-    pub async fn get(&self, actor: &Principal, id: &str) -> Result<Network> {
+    pub async fn get(&self, actor: &Principal, id: &NetworkId) -> Result<Network> {
         self.core.require_scope(actor, Scope::NetworksRead)?;
         let owner = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Network)?;
@@ -183,7 +188,7 @@ impl Networks<'_> {
     pub async fn update(
         &self,
         actor: &Principal,
-        id: &str,
+        id: &NetworkId,
         changes: NetworkChanges,
     ) -> Result<Network> {
         self.core.require_scope(actor, Scope::NetworksWrite)?;
@@ -223,7 +228,7 @@ impl Networks<'_> {
     }
 
     /// Deletes one of the principal's connections.
-    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+    pub async fn delete(&self, actor: &Principal, id: &NetworkId) -> Result<()> {
         self.core.require_scope(actor, Scope::NetworksWrite)?;
         let owner = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Network)?;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::auth::Claims;
-use crate::model::{ApiToken, Scope, User};
+use crate::model::{ApiToken, ApiTokenId, ProjectId, Scope, User, UserId};
 
 /// What an API token lets its principal do: its scopes and, when set, the
 /// only projects it reaches.
@@ -13,11 +13,11 @@ use crate::model::{ApiToken, Scope, User};
 #[non_exhaustive]
 pub struct Grant {
     /// The token's id.
-    pub token_id: String,
+    pub token_id: ApiTokenId,
     /// What it may do.
     pub scopes: BTreeSet<Scope>,
     /// The only projects it reaches (`None`: all of the user's).
-    pub project_ids: Option<BTreeSet<String>>,
+    pub project_ids: Option<BTreeSet<ProjectId>>,
     /// Hex SHA-256 of the token (to check it again while a WebSocket runs).
     pub(crate) token_hash: String,
 }
@@ -39,7 +39,7 @@ pub struct Principal {
 #[derive(Debug, Clone)]
 enum Kind {
     User {
-        id: String,
+        id: UserId,
         user: Option<Box<User>>,
         expires_at: Option<i64>,
         /// The session epoch of the access token it came from.
@@ -70,7 +70,7 @@ impl Principal {
     /// it, and answer [`Error::Unauthenticated`](super::Error::Unauthenticated)
     /// when it no longer exists. `expires_at` (seconds since the epoch) ends
     /// live feeds.
-    pub fn user_id(id: impl Into<String>, expires_at: Option<i64>) -> Self {
+    pub fn user_id(id: impl Into<UserId>, expires_at: Option<i64>) -> Self {
         Principal {
             kind: Kind::User {
                 id: id.into(),
@@ -91,7 +91,7 @@ impl Principal {
     pub(crate) fn from_claims(claims: &Claims, epoch: u32) -> Self {
         Principal {
             kind: Kind::User {
-                id: claims.sub.clone(),
+                id: UserId::from(claims.sub.as_str()),
                 user: None,
                 expires_at: Some(claims.exp),
                 epoch: Some(epoch),
@@ -139,7 +139,7 @@ impl Principal {
     }
 
     /// The user's id (`None` for the system principal).
-    pub fn id(&self) -> Option<&str> {
+    pub fn id(&self) -> Option<&UserId> {
         match &self.kind {
             Kind::User { id, .. } => Some(id),
             Kind::System => None,

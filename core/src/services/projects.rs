@@ -4,6 +4,7 @@
 
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
+use crate::model::ProjectId;
 use crate::model::{AuditAction, Project, ProjectPatch, Scope};
 use crate::StoreError;
 
@@ -95,7 +96,7 @@ impl Projects<'_> {
         self.core.require_unrestricted(actor)?;
         // The owner's id, not their record: the store refuses a missing
         // owner in the write itself (one read fewer per create).
-        let owner_id = self.core.owner_of(actor)?.to_string();
+        let owner_id = self.core.owner_of(actor)?.clone();
         check_name(&input.name)?;
         if let Some(d) = &input.description {
             check_description(d)?;
@@ -170,7 +171,7 @@ impl Projects<'_> {
     }
 
     /// One of the principal's projects, with its networks.
-    pub async fn get(&self, actor: &Principal, id: &str) -> Result<Project> {
+    pub async fn get(&self, actor: &Principal, id: &ProjectId) -> Result<Project> {
         // One store read on the common path: a project found under the
         // principal's id proves that user exists, since deleting a user
         // deletes their projects in the same step (`Store::delete_user`).
@@ -199,7 +200,7 @@ impl Projects<'_> {
     pub async fn update(
         &self,
         actor: &Principal,
-        id: &str,
+        id: &ProjectId,
         changes: ProjectChanges,
     ) -> Result<Project> {
         self.core.require_scope(actor, Scope::ProjectsWrite)?;
@@ -250,7 +251,7 @@ impl Projects<'_> {
 
     /// Deletes one of the principal's projects with its networks; appends a
     /// DELETE event.
-    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+    pub async fn delete(&self, actor: &Principal, id: &ProjectId) -> Result<()> {
         self.core.require_scope(actor, Scope::ProjectsWrite)?;
         let owner = self.core.user_of(actor).await?;
         let id = self.core.reached(actor, issued(id, Resource::Project)?)?;
@@ -278,7 +279,7 @@ mod create_tests {
             .store(MemoryStore::new())
             .build()
             .unwrap();
-        let gone = Principal::user_id(super::super::new_id(), None);
+        let gone = Principal::user_id(super::super::new_id::<crate::model::UserId>(), None);
         let created = slipway
             .projects()
             .create(&gone, NewProject::new("Blog", "src-1", "vm-1"))

@@ -7,6 +7,7 @@
 //! sign-out everywhere, deletion) updates the node's copy at once and wakes
 //! its WebSockets; other nodes see it within the interval.
 
+use crate::model::UserId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -67,7 +68,7 @@ impl Sessions {
         let entry = match cached {
             Some(entry) => entry,
             None => {
-                let state = match store.get_user(user_id).await {
+                let state = match store.get_user(&UserId::from(user_id)).await {
                     Ok(user) => Some(State {
                         epoch: user.session_epoch,
                         disabled: user.disabled,

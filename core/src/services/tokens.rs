@@ -7,6 +7,7 @@
 //! and cannot manage accounts or tokens. It is looked up in the store on
 //! every use, so a revoked token stops working at once on every node.
 
+use crate::model::{ApiTokenId, ProjectId};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ pub struct NewApiToken {
     /// Lifetime in seconds (`None`: never expires).
     pub expires_in: Option<u64>,
     /// When set, the only projects (of the caller's) it reaches.
-    pub project_ids: Option<Vec<String>>,
+    pub project_ids: Option<Vec<ProjectId>>,
 }
 
 impl NewApiToken {
@@ -53,7 +54,7 @@ impl NewApiToken {
         self
     }
     /// Reaches only these projects.
-    pub fn projects(mut self, ids: Vec<String>) -> Self {
+    pub fn projects(mut self, ids: Vec<ProjectId>) -> Self {
         self.project_ids = Some(ids);
         self
     }
@@ -164,7 +165,7 @@ impl ApiTokens<'_> {
 
     /// Revokes one of the principal's API tokens: it stops working at once,
     /// on every node.
-    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+    pub async fn delete(&self, actor: &Principal, id: &ApiTokenId) -> Result<()> {
         self.core.refuse_api_token(actor)?;
         let user = self.core.user_of(actor).await?;
         let id = issued(id, Resource::ApiToken)?;

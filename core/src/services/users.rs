@@ -5,6 +5,7 @@ use super::accounts::password_rule;
 use super::page::{Page, PageRequest, MAX_PAGE_LIMIT};
 use super::{issued, new_id, validate, Core, Error, NewAccount, Principal, Resource, Result};
 use crate::crypto::SecretString;
+use crate::model::UserId;
 use crate::model::{AuditAction, NewUser, Role, RoleGate, User, UserUpdate};
 
 /// An administrator's change to a user (`PATCH /users/{id}`); `None` keeps a
@@ -46,7 +47,7 @@ impl Users<'_> {
             Some(id) => Some(
                 issued(id, Resource::User)
                     .map_err(|_| Error::invalid("after", "after must be the id of a user"))?
-                    .to_string(),
+                    .into(),
             ),
             None => None,
         };
@@ -60,12 +61,14 @@ impl Users<'_> {
         match page.limit() {
             Some(limit) => {
                 let mut items = store
-                    .list_users(after.as_deref(), limit + 1)
+                    .list_users(after.as_ref(), limit + 1)
                     .await
                     .map_err(list_error)?;
                 let more = items.len() > limit;
                 items.truncate(limit);
-                let next_after = more.then(|| items.last().map(|u| u.id.clone())).flatten();
+                let next_after = more
+                    .then(|| items.last().map(|u| u.id.to_string()))
+                    .flatten();
                 Ok(Page { items, next_after })
             }
             None => {
@@ -73,7 +76,7 @@ impl Users<'_> {
                 let mut cursor = after;
                 loop {
                     let batch = store
-                        .list_users(cursor.as_deref(), MAX_PAGE_LIMIT)
+                        .list_users(cursor.as_ref(), MAX_PAGE_LIMIT)
                         .await
                         .map_err(list_error)?;
                     let done = batch.len() < MAX_PAGE_LIMIT;
@@ -92,7 +95,7 @@ impl Users<'_> {
     }
 
     /// One user.
-    pub async fn get(&self, actor: &Principal, id: &str) -> Result<User> {
+    pub async fn get(&self, actor: &Principal, id: &UserId) -> Result<User> {
         self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::User)?;
@@ -118,7 +121,12 @@ impl Users<'_> {
     /// Changes a user's role and/or disables them. A role change or a
     /// disable ends the user's older tokens and WebSockets; the last active
     /// admin cannot be demoted or disabled ([`Error::InUse`]).
-    pub async fn update(&self, actor: &Principal, id: &str, changes: UserChanges) -> Result<User> {
+    pub async fn update(
+        &self,
+        actor: &Principal,
+        id: &UserId,
+        changes: UserChanges,
+    ) -> Result<User> {
         let before = self.get(actor, id).await?;
         let role = changes.role.filter(|r| *r != before.role);
         let disabled = changes.disabled.filter(|d| *d != before.disabled);
@@ -142,7 +150,7 @@ impl Users<'_> {
 
     /// Deletes a user with everything they own (see
     /// [`Accounts::delete`](super::Accounts::delete)).
-    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+    pub async fn delete(&self, actor: &Principal, id: &UserId) -> Result<()> {
         self.core.refuse_api_token(actor)?;
         self.core.require_admin(actor).await?;
         let id = issued(id, Resource::User)?;
@@ -157,7 +165,7 @@ impl Users<'_> {
     pub async fn reset_password(
         &self,
         actor: &Principal,
-        id: &str,
+        id: &UserId,
         password: &SecretString,
     ) -> Result<User> {
         let before = self.get(actor, id).await?;

@@ -5,6 +5,7 @@
 //! lease so one node delivers a webhook at a time) is done by
 //! [`crate::webhooks`].
 
+use crate::model::{ProjectId, WebhookId};
 use std::net::IpAddr;
 
 use super::{issued, new_id, Core, Error, Principal, Resource, Result};
@@ -28,7 +29,7 @@ pub struct NewWebhook {
     /// Event names; a non-empty subset of [`WEBHOOK_EVENTS`].
     pub events: Vec<String>,
     /// When set, only events of these projects (of the caller's).
-    pub project_ids: Option<Vec<String>>,
+    pub project_ids: Option<Vec<ProjectId>>,
 }
 
 impl NewWebhook {
@@ -41,7 +42,7 @@ impl NewWebhook {
         }
     }
     /// Receives only events of these projects.
-    pub fn projects(mut self, ids: Vec<String>) -> Self {
+    pub fn projects(mut self, ids: Vec<ProjectId>) -> Self {
         self.project_ids = Some(ids);
         self
     }
@@ -235,7 +236,7 @@ impl Webhooks<'_> {
             .await
             .map_err(|e| Error::store(Resource::Event, e))?;
         let secret = crate::crypto::prefixed_secret(WEBHOOK_SECRET_PREFIX);
-        let id = new_id();
+        let id: WebhookId = new_id();
         let webhook = Webhook {
             secret: self.core.seal_webhook_secret(&user.id, &id, &secret),
             id,
@@ -273,7 +274,7 @@ impl Webhooks<'_> {
     }
 
     /// One of the principal's webhooks.
-    pub async fn get(&self, actor: &Principal, id: &str) -> Result<Webhook> {
+    pub async fn get(&self, actor: &Principal, id: &WebhookId) -> Result<Webhook> {
         self.core.refuse_api_token(actor)?;
         let user = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Webhook)?;
@@ -285,7 +286,7 @@ impl Webhooks<'_> {
     }
 
     /// Deletes one of the principal's webhooks: delivery stops.
-    pub async fn delete(&self, actor: &Principal, id: &str) -> Result<()> {
+    pub async fn delete(&self, actor: &Principal, id: &WebhookId) -> Result<()> {
         self.core.refuse_api_token(actor)?;
         let user = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Webhook)?;
@@ -304,7 +305,11 @@ impl Webhooks<'_> {
 
     /// The recent deliveries of one of the principal's webhooks, newest
     /// first.
-    pub async fn deliveries(&self, actor: &Principal, id: &str) -> Result<Vec<WebhookDelivery>> {
+    pub async fn deliveries(
+        &self,
+        actor: &Principal,
+        id: &WebhookId,
+    ) -> Result<Vec<WebhookDelivery>> {
         let webhook = self.get(actor, id).await?;
         self.core
             .store

@@ -25,6 +25,9 @@ use crate::model::{
     NetworkPatch, NewEvent, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User,
     UserUpdate, Webhook, WebhookDelivery,
 };
+use crate::model::{
+    ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
+};
 
 mod state;
 
@@ -189,8 +192,8 @@ impl MemoryStore {
     fn append_project_update(
         &self,
         st: &mut State,
-        owner_id: &str,
-        project_id: &str,
+        owner_id: &UserId,
+        project_id: &ProjectId,
     ) -> StoreResult<()> {
         let full = st.project_with_networks(st.owned_project(owner_id, project_id)?);
         self.append(st, NewEvent::for_project(EventKind::Update, &full));
@@ -223,7 +226,7 @@ impl Store for MemoryStore {
                 }
             }
             if let RoleGate::Invitation { id, .. } = gate {
-                if st.invitations.remove(&id.to_string()).is_none() {
+                if st.invitations.remove(id.to_string().as_str()).is_none() {
                     return Err(StoreError::Refused);
                 }
             }
@@ -233,7 +236,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn get_user(&self, id: &str) -> StoreResult<User> {
+    async fn get_user(&self, id: &UserId) -> StoreResult<User> {
         self.lock().user(id).cloned().ok_or(StoreError::NotFound)
     }
 
@@ -247,7 +250,7 @@ impl Store for MemoryStore {
 
     async fn link_github(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         github_id: i64,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
@@ -256,7 +259,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
             let owned = st.remove_user(id)?;
             for pid in owned {
@@ -269,7 +272,7 @@ impl Store for MemoryStore {
 
     async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         update: UserUpdate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
@@ -278,7 +281,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+    async fn list_users(&self, after: Option<&UserId>, limit: usize) -> StoreResult<Vec<User>> {
         self.lock().list_users(after, limit)
     }
 
@@ -301,7 +304,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+    async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>> {
         let st = self.lock();
         Ok(sorted(
             st.api_tokens
@@ -322,8 +325,8 @@ impl Store for MemoryStore {
 
     async fn delete_api_token(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ApiTokenId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
@@ -337,7 +340,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+    async fn touch_api_token(&self, id: &ApiTokenId, at: Timestamp) -> StoreResult<()> {
         if let Some((_, t)) = self.lock().api_tokens.get_mut(id) {
             t.last_used_at = Some(at);
         }
@@ -359,7 +362,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
+    async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>> {
         let st = self.lock();
         Ok(sorted(
             st.webhooks
@@ -369,14 +372,19 @@ impl Store for MemoryStore {
         ))
     }
 
-    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+    async fn get_webhook(&self, user_id: &UserId, id: &WebhookId) -> StoreResult<Webhook> {
         match self.lock().webhooks.get(id) {
             Some((_, w, _)) if w.user_id == user_id => Ok(w.clone()),
             _ => Err(StoreError::NotFound),
         }
     }
 
-    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_webhook(
+        &self,
+        user_id: &UserId,
+        id: &WebhookId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
             match st.webhooks.get(id) {
                 Some((_, w, _)) if w.user_id == user_id => {
@@ -396,7 +404,12 @@ impl Store for MemoryStore {
         ))
     }
 
-    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool> {
+    async fn lease_webhook(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
         let now = chrono::Utc::now();
         let mut st = self.lock();
         let Some((_, _, lease)) = st.webhooks.get_mut(id) else {
@@ -412,7 +425,12 @@ impl Store for MemoryStore {
         Ok(free)
     }
 
-    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool> {
+    async fn set_webhook_cursor(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        cursor: u64,
+    ) -> StoreResult<bool> {
         let mut st = self.lock();
         match st.webhooks.get_mut(id) {
             Some((_, w, Some((holder, _)))) if holder == node => {
@@ -439,7 +457,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>> {
+    async fn list_webhook_deliveries(
+        &self,
+        webhook_id: &WebhookId,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
         let st = self.lock();
         Ok(st
             .deliveries
@@ -490,7 +511,7 @@ impl Store for MemoryStore {
             .map(|(_, i)| i.clone()))
     }
 
-    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_invitation(&self, id: &InvitationId, audit: &AuditEntry) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
             st.invitations
                 .remove(id)
@@ -542,8 +563,8 @@ impl Store for MemoryStore {
 
     async fn reseal_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         old: &Sealed,
         new: Sealed,
         audit: &AuditEntry,
@@ -563,7 +584,7 @@ impl Store for MemoryStore {
         )
     }
 
-    async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
+    async fn list_authorizations(&self, user_id: &UserId) -> StoreResult<Vec<Authorization>> {
         let st = self.lock();
         Ok(sorted(
             st.auths
@@ -573,7 +594,11 @@ impl Store for MemoryStore {
         ))
     }
 
-    async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization> {
+    async fn get_authorization(
+        &self,
+        user_id: &UserId,
+        id: &AuthorizationId,
+    ) -> StoreResult<Authorization> {
         let st = self.lock();
         match st.auths.get(id) {
             Some((_, a)) if a.user_id == user_id => Ok(a.clone()),
@@ -583,8 +608,8 @@ impl Store for MemoryStore {
 
     async fn delete_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
@@ -612,15 +637,15 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+    async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
         Ok(self.lock().projects_of(owner_id))
     }
 
-    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+    async fn count_projects(&self, owner_id: &UserId) -> StoreResult<usize> {
         Ok(self.lock().count_projects(owner_id))
     }
 
-    async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+    async fn get_project(&self, owner_id: &UserId, id: &ProjectId) -> StoreResult<Project> {
         let st = self.lock();
         let p = st.owned_project(owner_id, id)?;
         Ok(st.project_with_networks(p))
@@ -628,8 +653,8 @@ impl Store for MemoryStore {
 
     async fn update_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
@@ -646,8 +671,8 @@ impl Store for MemoryStore {
 
     async fn delete_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
@@ -660,7 +685,7 @@ impl Store for MemoryStore {
 
     async fn create_network(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         network: Network,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -675,21 +700,21 @@ impl Store for MemoryStore {
 
     async fn list_networks(
         &self,
-        owner_id: &str,
-        project_id: Option<&str>,
+        owner_id: &UserId,
+        project_id: Option<&ProjectId>,
     ) -> StoreResult<Vec<Network>> {
         Ok(self.lock().networks_of(owner_id, project_id))
     }
 
-    async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+    async fn get_network(&self, owner_id: &UserId, id: &NetworkId) -> StoreResult<Network> {
         let st = self.lock();
         st.owned_network(owner_id, id).cloned()
     }
 
     async fn update_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         patch: NetworkPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -711,8 +736,8 @@ impl Store for MemoryStore {
 
     async fn delete_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
@@ -742,7 +767,7 @@ impl Store for MemoryStore {
         Ok(sorted(st.domains.values().cloned()))
     }
 
-    async fn get_domain(&self, id: &str) -> StoreResult<Domain> {
+    async fn get_domain(&self, id: &DomainId) -> StoreResult<Domain> {
         let st = self.lock();
         st.domains
             .get(id)
@@ -752,7 +777,7 @@ impl Store for MemoryStore {
 
     async fn set_domain_linked(
         &self,
-        id: &str,
+        id: &DomainId,
         linked: bool,
         audit: &AuditEntry,
     ) -> StoreResult<Domain> {
@@ -763,7 +788,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_domain(&self, id: &DomainId, audit: &AuditEntry) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
             if !st.domains.contains_key(id) {
                 return Err(StoreError::NotFound);

@@ -14,6 +14,9 @@ use crate::model::{
     NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
     Webhook, WebhookDelivery,
 };
+use crate::model::{
+    ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
+};
 use crate::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
 
 /// Wraps a store; every call is timed and its backend failures counted.
@@ -59,7 +62,7 @@ impl Store for Metered {
         timed("create_user", self.0.create_user(user, gate, audit)).await
     }
 
-    async fn get_user(&self, id: &str) -> StoreResult<User> {
+    async fn get_user(&self, id: &UserId) -> StoreResult<User> {
         timed("get_user", self.0.get_user(id)).await
     }
 
@@ -81,27 +84,27 @@ impl Store for Metered {
 
     async fn link_github(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         github_id: i64,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
         timed("link_github", self.0.link_github(user_id, github_id, audit)).await
     }
 
-    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
         timed("delete_user", self.0.delete_user(id, audit)).await
     }
 
     async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         update: UserUpdate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
         timed("update_user", self.0.update_user(id, update, audit)).await
     }
 
-    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+    async fn list_users(&self, after: Option<&UserId>, limit: usize) -> StoreResult<Vec<User>> {
         timed("list_users", self.0.list_users(after, limit)).await
     }
 
@@ -109,7 +112,7 @@ impl Store for Metered {
         timed("create_api_token", self.0.create_api_token(token, audit)).await
     }
 
-    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+    async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>> {
         timed("list_api_tokens", self.0.list_api_tokens(user_id)).await
     }
 
@@ -119,8 +122,8 @@ impl Store for Metered {
 
     async fn delete_api_token(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ApiTokenId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         timed(
@@ -130,7 +133,7 @@ impl Store for Metered {
         .await
     }
 
-    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+    async fn touch_api_token(&self, id: &ApiTokenId, at: Timestamp) -> StoreResult<()> {
         timed("touch_api_token", self.0.touch_api_token(id, at)).await
     }
 
@@ -138,15 +141,20 @@ impl Store for Metered {
         timed("create_webhook", self.0.create_webhook(webhook, audit)).await
     }
 
-    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
+    async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>> {
         timed("list_webhooks", self.0.list_webhooks(user_id)).await
     }
 
-    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+    async fn get_webhook(&self, user_id: &UserId, id: &WebhookId) -> StoreResult<Webhook> {
         timed("get_webhook", self.0.get_webhook(user_id, id)).await
     }
 
-    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_webhook(
+        &self,
+        user_id: &UserId,
+        id: &WebhookId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         timed("delete_webhook", self.0.delete_webhook(user_id, id, audit)).await
     }
 
@@ -154,11 +162,21 @@ impl Store for Metered {
         timed("all_webhooks", self.0.all_webhooks()).await
     }
 
-    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool> {
+    async fn lease_webhook(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
         timed("lease_webhook", self.0.lease_webhook(id, node, until)).await
     }
 
-    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool> {
+    async fn set_webhook_cursor(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        cursor: u64,
+    ) -> StoreResult<bool> {
         timed(
             "set_webhook_cursor",
             self.0.set_webhook_cursor(id, node, cursor),
@@ -174,7 +192,10 @@ impl Store for Metered {
         .await
     }
 
-    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>> {
+    async fn list_webhook_deliveries(
+        &self,
+        webhook_id: &WebhookId,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
         timed(
             "list_webhook_deliveries",
             self.0.list_webhook_deliveries(webhook_id),
@@ -202,7 +223,7 @@ impl Store for Metered {
         timed("find_invitation", self.0.find_invitation(token_hash)).await
     }
 
-    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_invitation(&self, id: &InvitationId, audit: &AuditEntry) -> StoreResult<()> {
         timed("delete_invitation", self.0.delete_invitation(id, audit)).await
     }
 
@@ -243,18 +264,22 @@ impl Store for Metered {
         .await
     }
 
-    async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
+    async fn list_authorizations(&self, user_id: &UserId) -> StoreResult<Vec<Authorization>> {
         timed("list_authorizations", self.0.list_authorizations(user_id)).await
     }
 
-    async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization> {
+    async fn get_authorization(
+        &self,
+        user_id: &UserId,
+        id: &AuthorizationId,
+    ) -> StoreResult<Authorization> {
         timed("get_authorization", self.0.get_authorization(user_id, id)).await
     }
 
     async fn delete_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         timed(
@@ -270,8 +295,8 @@ impl Store for Metered {
 
     async fn reseal_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         old: &Sealed,
         new: Sealed,
         audit: &AuditEntry,
@@ -290,22 +315,22 @@ impl Store for Metered {
         )
     }
 
-    async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+    async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
         timed("list_projects", self.0.list_projects(owner_id)).await
     }
 
-    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+    async fn count_projects(&self, owner_id: &UserId) -> StoreResult<usize> {
         timed("count_projects", self.0.count_projects(owner_id)).await
     }
 
-    async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+    async fn get_project(&self, owner_id: &UserId, id: &ProjectId) -> StoreResult<Project> {
         timed("get_project", self.0.get_project(owner_id, id)).await
     }
 
     async fn update_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
@@ -321,8 +346,8 @@ impl Store for Metered {
 
     async fn delete_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         appended(
@@ -333,7 +358,7 @@ impl Store for Metered {
 
     async fn create_network(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         network: Network,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -349,20 +374,20 @@ impl Store for Metered {
 
     async fn list_networks(
         &self,
-        owner_id: &str,
-        project_id: Option<&str>,
+        owner_id: &UserId,
+        project_id: Option<&ProjectId>,
     ) -> StoreResult<Vec<Network>> {
         timed("list_networks", self.0.list_networks(owner_id, project_id)).await
     }
 
-    async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+    async fn get_network(&self, owner_id: &UserId, id: &NetworkId) -> StoreResult<Network> {
         timed("get_network", self.0.get_network(owner_id, id)).await
     }
 
     async fn update_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         patch: NetworkPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -378,8 +403,8 @@ impl Store for Metered {
 
     async fn delete_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         appended(
@@ -396,13 +421,13 @@ impl Store for Metered {
         timed("list_domains", self.0.list_domains()).await
     }
 
-    async fn get_domain(&self, id: &str) -> StoreResult<Domain> {
+    async fn get_domain(&self, id: &DomainId) -> StoreResult<Domain> {
         timed("get_domain", self.0.get_domain(id)).await
     }
 
     async fn set_domain_linked(
         &self,
-        id: &str,
+        id: &DomainId,
         linked: bool,
         audit: &AuditEntry,
     ) -> StoreResult<Domain> {
@@ -413,7 +438,7 @@ impl Store for Metered {
         .await
     }
 
-    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_domain(&self, id: &DomainId, audit: &AuditEntry) -> StoreResult<()> {
         timed("delete_domain", self.0.delete_domain(id, audit)).await
     }
 

@@ -13,9 +13,10 @@ use futures::stream::BoxStream;
 
 use crate::error::StoreError;
 use crate::model::{
-    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, FeedItem, Invitation, Network,
-    NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
-    Webhook, WebhookDelivery,
+    ApiToken, ApiTokenId, AuditEntry, AuditQuery, Authorization, AuthorizationId, Domain, DomainId,
+    Event, FeedItem, Invitation, InvitationId, Network, NetworkId, NetworkPatch, NewUser, Project,
+    ProjectId, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate, Webhook,
+    WebhookDelivery, WebhookId,
 };
 
 mod feed;
@@ -79,7 +80,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<User>;
 
     /// Reads a user by id.
-    async fn get_user(&self, id: &str) -> StoreResult<User>;
+    async fn get_user(&self, id: &UserId) -> StoreResult<User>;
 
     /// Finds a user by (lowercased) email.
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
@@ -91,7 +92,7 @@ pub trait Store: Send + Sync + 'static {
     /// another user has it).
     async fn link_github(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         github_id: i64,
         audit: &AuditEntry,
     ) -> StoreResult<User>;
@@ -101,7 +102,7 @@ pub trait Store: Send + Sync + 'static {
     /// written) when the user is the last active admin
     /// ([`User::is_active_admin`]) and other users exist: users are never
     /// left without an admin, but the instance's only user may go.
-    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()>;
+    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()>;
 
     /// Applies `update` ([`UserUpdate::apply`]) to a user atomically and
     /// returns the result. `Conflict(Unique::Email)` when the new email is
@@ -109,7 +110,7 @@ pub trait Store: Send + Sync + 'static {
     /// active admin ([`UserUpdate::removes_admin`]).
     async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         update: UserUpdate,
         audit: &AuditEntry,
     ) -> StoreResult<User>;
@@ -117,7 +118,7 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` users in creation order, after the user with id `after`
     /// (from the start when `None`; `NotFound` when that user does not
     /// exist).
-    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>>;
+    async fn list_users(&self, after: Option<&UserId>, limit: usize) -> StoreResult<Vec<User>>;
 
     // ---- API tokens --------------------------------------------------------
 
@@ -127,7 +128,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken>;
 
     /// The user's API tokens, oldest first.
-    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>>;
+    async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>>;
 
     /// The API token whose secret hashes to `token_hash`, if any.
     async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
@@ -135,13 +136,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes one of the user's API tokens (`NotFound` otherwise).
     async fn delete_api_token(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ApiTokenId,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
 
     /// Records that a token was used at `at` (no error when it is gone).
-    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()>;
+    async fn touch_api_token(&self, id: &ApiTokenId, at: Timestamp) -> StoreResult<()>;
 
     // ---- webhooks ----------------------------------------------------------
 
@@ -151,14 +152,19 @@ pub trait Store: Send + Sync + 'static {
     async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook>;
 
     /// The user's webhooks, oldest first.
-    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>>;
+    async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>>;
 
     /// One of the user's webhooks (`NotFound` otherwise).
-    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook>;
+    async fn get_webhook(&self, user_id: &UserId, id: &WebhookId) -> StoreResult<Webhook>;
 
     /// Deletes one of the user's webhooks with its deliveries (`NotFound`
     /// otherwise).
-    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()>;
+    async fn delete_webhook(
+        &self,
+        user_id: &UserId,
+        id: &WebhookId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 
     /// Every webhook of every user, oldest first (for the delivery worker).
     async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>>;
@@ -167,12 +173,22 @@ pub trait Store: Send + Sync + 'static {
     /// `until`, atomically: `true` when it was free, expired (its `until`
     /// is in the past) or already held by `node`; `false` (nothing written)
     /// when another node holds it, or the webhook is gone.
-    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool>;
+    async fn lease_webhook(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        until: Timestamp,
+    ) -> StoreResult<bool>;
 
     /// Sets a webhook's cursor (the last event delivered or given up on),
     /// only while `node` holds its lease: `false` (nothing written)
     /// otherwise, or when the webhook is gone.
-    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool>;
+    async fn set_webhook_cursor(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        cursor: u64,
+    ) -> StoreResult<bool>;
 
     /// Records (inserts or replaces, by webhook and event id) a delivery;
     /// only the newest 50 deliveries (by event id) of a webhook are kept. Does
@@ -180,7 +196,10 @@ pub trait Store: Send + Sync + 'static {
     async fn record_webhook_delivery(&self, delivery: WebhookDelivery) -> StoreResult<()>;
 
     /// The webhook's kept deliveries, newest (highest event id) first.
-    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>>;
+    async fn list_webhook_deliveries(
+        &self,
+        webhook_id: &WebhookId,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
 
     // ---- invitations -------------------------------------------------------
 
@@ -199,7 +218,7 @@ pub trait Store: Send + Sync + 'static {
     async fn find_invitation(&self, token_hash: &str) -> StoreResult<Option<Invitation>>;
 
     /// Deletes an invitation (`NotFound` when there is none with this id).
-    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()>;
+    async fn delete_invitation(&self, id: &InvitationId, audit: &AuditEntry) -> StoreResult<()>;
 
     // ---- authorizations ----------------------------------------------------
 
@@ -220,16 +239,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Authorization>;
 
     /// The user's authorizations, oldest first.
-    async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>>;
+    async fn list_authorizations(&self, user_id: &UserId) -> StoreResult<Vec<Authorization>>;
 
     /// One of the user's authorizations.
-    async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization>;
+    async fn get_authorization(
+        &self,
+        user_id: &UserId,
+        id: &AuthorizationId,
+    ) -> StoreResult<Authorization>;
 
     /// Deletes one of the user's authorizations.
     async fn delete_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
 
@@ -242,8 +265,8 @@ pub trait Store: Send + Sync + 'static {
     /// when it changed or was deleted meanwhile (nothing is written then).
     async fn reseal_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         old: &Sealed,
         new: Sealed,
         audit: &AuditEntry,
@@ -257,29 +280,33 @@ pub trait Store: Send + Sync + 'static {
     async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project>;
 
     /// The owner's projects, oldest first, each with its networks.
-    async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>>;
+    async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>>;
 
     /// How many projects the owner has (for the per-user quota; one cheap
     /// read, not a listing).
-    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize>;
+    async fn count_projects(&self, owner_id: &UserId) -> StoreResult<usize>;
 
     /// One of the owner's projects, with its networks.
-    async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project>;
+    async fn get_project(&self, owner_id: &UserId, id: &ProjectId) -> StoreResult<Project>;
 
     /// Applies `patch` to one of the owner's projects and appends an UPDATE
     /// event carrying the updated project ([`NewEvent::for_project`](crate::model::NewEvent::for_project)), atomically.
     async fn update_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Project>;
 
     /// Deletes one of the owner's projects with its networks and appends a
     /// DELETE event ([`NewEvent::deleted`](crate::model::NewEvent::deleted)), atomically.
-    async fn delete_project(&self, owner_id: &str, id: &str, audit: &AuditEntry)
-        -> StoreResult<()>;
+    async fn delete_project(
+        &self,
+        owner_id: &UserId,
+        id: &ProjectId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 
     // ---- network connections ----------------------------------------------
 
@@ -289,7 +316,7 @@ pub trait Store: Send + Sync + 'static {
     /// the covering registered domain `network.domain_id` no longer exists).
     async fn create_network(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         network: Network,
         audit: &AuditEntry,
     ) -> StoreResult<Network>;
@@ -297,27 +324,31 @@ pub trait Store: Send + Sync + 'static {
     /// The owner's network connections, optionally of one project, oldest first.
     async fn list_networks(
         &self,
-        owner_id: &str,
-        project_id: Option<&str>,
+        owner_id: &UserId,
+        project_id: Option<&ProjectId>,
     ) -> StoreResult<Vec<Network>>;
 
     /// One of the owner's network connections.
-    async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network>;
+    async fn get_network(&self, owner_id: &UserId, id: &NetworkId) -> StoreResult<Network>;
 
     /// Changes one of the owner's network connections and appends an UPDATE
     /// event for its project, atomically.
     async fn update_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         patch: NetworkPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Network>;
 
     /// Deletes one of the owner's network connections and appends an UPDATE
     /// event for its project, atomically.
-    async fn delete_network(&self, owner_id: &str, id: &str, audit: &AuditEntry)
-        -> StoreResult<()>;
+    async fn delete_network(
+        &self,
+        owner_id: &UserId,
+        id: &NetworkId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 
     // ---- domains -----------------------------------------------------------
 
@@ -329,19 +360,19 @@ pub trait Store: Send + Sync + 'static {
     async fn list_domains(&self) -> StoreResult<Vec<Domain>>;
 
     /// One domain.
-    async fn get_domain(&self, id: &str) -> StoreResult<Domain>;
+    async fn get_domain(&self, id: &DomainId) -> StoreResult<Domain>;
 
     /// Sets the `linked` flag of a domain.
     async fn set_domain_linked(
         &self,
-        id: &str,
+        id: &DomainId,
         linked: bool,
         audit: &AuditEntry,
     ) -> StoreResult<Domain>;
 
     /// Deletes a domain; `Conflict { field: "networks" }` while network
     /// connections use it.
-    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()>;
+    async fn delete_domain(&self, id: &DomainId, audit: &AuditEntry) -> StoreResult<()>;
 
     // ---- configuration -----------------------------------------------------
 

@@ -102,6 +102,7 @@
 use http::HeaderMap;
 
 use crate::http::{ApiError, AuthRequest};
+use crate::model::UserId;
 use crate::services::Subscription;
 use crate::Slipway;
 
@@ -146,7 +147,7 @@ pub fn upgrade_required() -> crate::http::Response {
 /// A user's connection slot, given back when the session ends.
 struct Slot {
     slipway: Slipway,
-    user_id: String,
+    user_id: UserId,
 }
 
 impl Drop for Slot {
@@ -177,7 +178,7 @@ pub enum WsMessage {
 /// [`Slipway::ws_accept`] returned can be missed during the upgrade.
 pub struct WsSession {
     slipway: Slipway,
-    user_id: String,
+    user_id: UserId,
     /// Token expiry, seconds since the epoch.
     expires_at: i64,
     /// The token's session epoch (`None`: a principal the host built).
@@ -200,7 +201,7 @@ impl std::fmt::Debug for WsSession {
 
 impl WsSession {
     /// The authenticated user's id.
-    pub fn user_id(&self) -> &str {
+    pub fn user_id(&self) -> &UserId {
         &self.user_id
     }
 

@@ -94,13 +94,13 @@ fn env(retention: usize, configure: impl FnOnce(&mut crate::Config)) -> Env {
     Env { slipway, store }
 }
 
-fn uid() -> String {
-    uuid::Uuid::new_v4().to_string()
+fn uid<T: From<String>>() -> T {
+    T::from(uuid::Uuid::new_v4().to_string())
 }
 
 impl Env {
     async fn user(&self, name: &str) -> User {
-        let id = uid();
+        let id: crate::model::UserId = uid();
         let user = NewUser {
             email: format!("{name}-{}@example.com", &id[..8]),
             id,
@@ -123,7 +123,7 @@ impl Env {
     }
 
     async fn project(&self, owner: &User) -> Project {
-        let id = uid();
+        let id: crate::model::ProjectId = uid();
         let now = chrono::Utc::now();
         let project = Project {
             source_id: format!("src-{id}"),
@@ -262,7 +262,7 @@ async fn ws_accept_refuses_before_upgrade() {
         .ws_accept(&headers, None)
         .await
         .expect("header token");
-    assert_eq!(ok.user_id(), ada.id);
+    assert_eq!(ok.user_id(), &ada.id);
     // A deleted user's token is refused.
     e.store
         .delete_user(

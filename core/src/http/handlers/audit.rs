@@ -1,7 +1,7 @@
 //! `GET /audit`: the audit log, newest first.
 
 use crate::http::{ApiError, ApiRequest, ErrorBody, Response};
-use crate::model::AuditEntry;
+use crate::model::{AuditEntry, UserId};
 use crate::services::{AuditFilter, PageRequest, AUDIT_DEFAULT_LIMIT};
 use crate::Slipway;
 
@@ -28,7 +28,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
     let filter = AuditFilter {
         limit: Some(limit),
         after: req.query("after"),
-        actor: req.query("actor"),
+        actor: req.query("actor").map(UserId::from),
         action: req.query("action"),
     };
     let page = slipway.audit().list(&actor, filter).await?;

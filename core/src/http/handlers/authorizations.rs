@@ -69,7 +69,7 @@ fn view(a: &Authorization) -> Value {
             out.insert(k.clone(), v.clone());
         }
     }
-    out.insert("id".into(), Value::String(a.id.clone()));
+    out.insert("id".into(), Value::String(a.id.to_string()));
     out.insert("name".into(), Value::String(a.name.clone()));
     out.insert("type".into(), Value::String(a.kind.as_str().into()));
     out.insert(
@@ -136,10 +136,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
 )]
 pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let auth = slipway
-        .authorizations()
-        .get(&actor, req.param("id"))
-        .await?;
+    let auth = slipway.authorizations().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &view(&auth)))
 }
 
@@ -157,7 +154,7 @@ pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response
     let actor = req.principal(&slipway).await?;
     slipway
         .authorizations()
-        .delete(&actor, req.param("id"))
+        .delete(&actor, &req.id("id"))
         .await?;
     Ok(no_content())
 }

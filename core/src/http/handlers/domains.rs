@@ -87,7 +87,7 @@ impl From<Domain> for DomainView {
                 kind: "TXT".to_string(),
                 value: d.challenge.clone(),
             },
-            id: d.id,
+            id: d.id.into_string(),
             domain: d.domain,
             challenge: d.challenge,
             main: d.main,
@@ -156,7 +156,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
 )]
 pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let domain = slipway.domains().get(&actor, req.param("id")).await?;
+    let domain = slipway.domains().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &DomainView::from(domain)))
 }
 
@@ -174,7 +174,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
 )]
 pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    slipway.domains().delete(&actor, req.param("id")).await?;
+    slipway.domains().delete(&actor, &req.id("id")).await?;
     Ok(no_content())
 }
 
@@ -194,7 +194,7 @@ pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response
 )]
 pub(crate) async fn verify(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let checked = slipway.domains().verify(&actor, req.param("id")).await?;
+    let checked = slipway.domains().verify(&actor, &req.id("id")).await?;
     Ok(json_response(
         StatusCode::OK,
         &DomainView::from(checked.domain),

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::http::json::{nullable, port};
 use crate::http::{json_response, no_content, ApiError, ApiRequest, ErrorBody, Response};
-use crate::model::Network;
+use crate::model::{Network, ProjectId};
 use crate::services::{NetworkChanges, NewNetwork};
 use crate::Slipway;
 
@@ -71,7 +71,7 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
     let input = NewNetwork {
         port: port(&body.port)?,
         domain: body.domain,
-        project_id: body.project_id,
+        project_id: body.project_id.into(),
     };
     let network = slipway.networks().create(&actor, input).await?;
     Ok(json_response(StatusCode::CREATED, &network))
@@ -98,7 +98,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
     let page = req.page()?;
     let networks = slipway
         .networks()
-        .list_page(&actor, project_id.as_deref(), &page)
+        .list_page(&actor, project_id.map(ProjectId::from).as_ref(), &page)
         .await?;
     Ok(req.page_response(&page, &networks.items, networks.next_after.as_deref()))
 }
@@ -115,7 +115,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
 )]
 pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let network = slipway.networks().get(&actor, req.param("id")).await?;
+    let network = slipway.networks().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &network))
 }
 
@@ -148,11 +148,11 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
     let changes = NetworkChanges {
         domain,
         port,
-        project_id: body.project_id,
+        project_id: body.project_id.map(ProjectId::from),
     };
     let network = slipway
         .networks()
-        .update(&actor, req.param("id"), changes)
+        .update(&actor, &req.id("id"), changes)
         .await?;
     Ok(json_response(StatusCode::OK, &network))
 }
@@ -169,6 +169,6 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
 )]
 pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    slipway.networks().delete(&actor, req.param("id")).await?;
+    slipway.networks().delete(&actor, &req.id("id")).await?;
     Ok(no_content())
 }

@@ -148,7 +148,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
 )]
 pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let project = slipway.projects().get(&actor, req.param("id")).await?;
+    let project = slipway.projects().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &project))
 }
 
@@ -177,7 +177,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
     };
     let project = slipway
         .projects()
-        .update(&actor, req.param("id"), changes)
+        .update(&actor, &req.id("id"), changes)
         .await?;
     Ok(json_response(StatusCode::OK, &project))
 }
@@ -194,6 +194,6 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
 )]
 pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    slipway.projects().delete(&actor, req.param("id")).await?;
+    slipway.projects().delete(&actor, &req.id("id")).await?;
     Ok(no_content())
 }

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::http::json::strings;
 use crate::http::{json_response, no_content, ApiError, ApiRequest, ErrorBody, Response};
-use crate::model::{ApiTokenView, Scope};
+use crate::model::{ApiTokenView, ProjectId, Scope};
 use crate::services::NewApiToken;
 use crate::Slipway;
 
@@ -69,7 +69,7 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
         name: body.name,
         scopes: strings("scopes", &body.scopes)?,
         expires_in,
-        project_ids,
+        project_ids: project_ids.map(|ids| ids.into_iter().map(ProjectId::from).collect()),
     };
     let created = slipway.tokens().create(&actor, input).await?;
     let mut resp = json_response(
@@ -113,6 +113,6 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
 )]
 pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    slipway.tokens().delete(&actor, req.param("id")).await?;
+    slipway.tokens().delete(&actor, &req.id("id")).await?;
     Ok(no_content())
 }

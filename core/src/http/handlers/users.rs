@@ -66,7 +66,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
 )]
 pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let user = slipway.users().get(&actor, req.param("id")).await?;
+    let user = slipway.users().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &ManagedUserView::from(&user)))
 }
 
@@ -104,7 +104,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
     }
     let user = slipway
         .users()
-        .update(&actor, req.param("id"), changes)
+        .update(&actor, &req.id("id"), changes)
         .await?;
     Ok(json_response(StatusCode::OK, &ManagedUserView::from(&user)))
 }
@@ -123,7 +123,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
 )]
 pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    slipway.users().delete(&actor, req.param("id")).await?;
+    slipway.users().delete(&actor, &req.id("id")).await?;
     Ok(no_content())
 }
 
@@ -217,9 +217,6 @@ pub(crate) async fn delete_invitation(
     req: ApiRequest,
 ) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    slipway
-        .invitations()
-        .delete(&actor, req.param("id"))
-        .await?;
+    slipway.invitations().delete(&actor, &req.id("id")).await?;
     Ok(no_content())
 }

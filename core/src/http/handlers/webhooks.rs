@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::http::json::strings;
 use crate::http::{json_response, no_content, ApiError, ApiRequest, ErrorBody, Response};
-use crate::model::{WebhookDelivery, WebhookView};
+use crate::model::{ProjectId, WebhookDelivery, WebhookView};
 use crate::services::NewWebhook;
 use crate::Slipway;
 
@@ -59,7 +59,7 @@ pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response
     };
     let mut input = NewWebhook::new(body.url);
     input.events = strings("events", &body.events)?;
-    input.project_ids = project_ids;
+    input.project_ids = project_ids.map(|ids| ids.into_iter().map(ProjectId::from).collect());
     let created = slipway.webhooks().create(&actor, input).await?;
     let mut resp = json_response(
         StatusCode::CREATED,
@@ -102,7 +102,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
 )]
 pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let hook = slipway.webhooks().get(&actor, req.param("id")).await?;
+    let hook = slipway.webhooks().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &WebhookView::from(&hook)))
 }
 
@@ -119,7 +119,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
 )]
 pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    slipway.webhooks().delete(&actor, req.param("id")).await?;
+    slipway.webhooks().delete(&actor, &req.id("id")).await?;
     Ok(no_content())
 }
 
@@ -136,9 +136,6 @@ pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response
 )]
 pub(crate) async fn deliveries(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
-    let list = slipway
-        .webhooks()
-        .deliveries(&actor, req.param("id"))
-        .await?;
+    let list = slipway.webhooks().deliveries(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &list))
 }

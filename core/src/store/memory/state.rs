@@ -7,37 +7,38 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::error::{StoreError, Unique};
 use crate::model::{
-    ApiToken, AuditEntry, Authorization, Domain, Event, Invitation, Network, Project, User,
-    UserUpdate, Webhook,
+    ApiToken, ApiTokenId, AuditEntry, Authorization, AuthorizationId, Domain, DomainId, Event,
+    Invitation, InvitationId, Network, NetworkId, Project, ProjectId, User, UserId, UserUpdate,
+    Webhook, WebhookId,
 };
 use crate::store::StoreResult;
 
 /// Ids in insertion order (`(seq, id)`), for "oldest first" listings.
-type Ordered = BTreeSet<(u64, String)>;
+type Ordered<Id> = BTreeSet<(u64, Id)>;
 
 #[derive(Default)]
 pub(super) struct State {
     seq: u64,
-    users: HashMap<String, (u64, User)>,
-    user_order: Ordered,
-    pub(super) invitations: BTreeMap<String, (u64, Invitation)>,
-    pub(super) api_tokens: BTreeMap<String, (u64, ApiToken)>,
+    users: HashMap<UserId, (u64, User)>,
+    user_order: Ordered<UserId>,
+    pub(super) invitations: BTreeMap<InvitationId, (u64, Invitation)>,
+    pub(super) api_tokens: BTreeMap<ApiTokenId, (u64, ApiToken)>,
     /// Webhooks with their lease (node, until).
-    pub(super) webhooks: BTreeMap<String, (u64, Webhook, Option<Lease>)>,
+    pub(super) webhooks: BTreeMap<WebhookId, (u64, Webhook, Option<Lease>)>,
     /// Deliveries per webhook, by event id.
-    pub(super) deliveries: HashMap<String, BTreeMap<u64, crate::model::WebhookDelivery>>,
-    emails: HashMap<String, String>,
-    github_ids: HashMap<i64, String>,
-    pub(super) auths: BTreeMap<String, (u64, Authorization)>,
-    projects: HashMap<String, (u64, Project)>,
+    pub(super) deliveries: HashMap<WebhookId, BTreeMap<u64, crate::model::WebhookDelivery>>,
+    emails: HashMap<String, UserId>,
+    github_ids: HashMap<i64, UserId>,
+    pub(super) auths: BTreeMap<AuthorizationId, (u64, Authorization)>,
+    projects: HashMap<ProjectId, (u64, Project)>,
     /// `(field, value)` → project id, for `sourceId`, `vmId` and `path`.
-    project_keys: HashMap<(Unique, String), String>,
-    owner_projects: HashMap<String, Ordered>,
-    networks: HashMap<String, (u64, Network)>,
+    project_keys: HashMap<(Unique, String), ProjectId>,
+    owner_projects: HashMap<UserId, Ordered<ProjectId>>,
+    networks: HashMap<NetworkId, (u64, Network)>,
     /// Hostname → network id.
-    hosts: HashMap<String, String>,
-    project_networks: HashMap<String, Ordered>,
-    pub(super) domains: BTreeMap<String, (u64, Domain)>,
+    hosts: HashMap<String, NetworkId>,
+    project_networks: HashMap<ProjectId, Ordered<NetworkId>>,
+    pub(super) domains: BTreeMap<DomainId, (u64, Domain)>,
     pub(super) settings: BTreeMap<String, serde_json::Value>,
     /// The audit log by entry id (time-ordered).
     pub(super) audit: BTreeMap<String, AuditEntry>,
@@ -91,7 +92,7 @@ impl State {
 
     // ---- users ---------------------------------------------------------
 
-    pub(super) fn count_projects(&self, owner_id: &str) -> usize {
+    pub(super) fn count_projects(&self, owner_id: &UserId) -> usize {
         self.owner_projects.get(owner_id).map_or(0, |set| set.len())
     }
 
@@ -99,7 +100,7 @@ impl State {
         !self.users.is_empty()
     }
 
-    pub(super) fn user(&self, id: &str) -> Option<&User> {
+    pub(super) fn user(&self, id: &UserId) -> Option<&User> {
         self.users.get(id).map(|(_, u)| u)
     }
 
@@ -123,13 +124,13 @@ impl State {
     }
 
     /// Whether an active admin other than `id` exists.
-    fn other_active_admin(&self, id: &str) -> bool {
+    fn other_active_admin(&self, id: &UserId) -> bool {
         self.users
             .values()
             .any(|(_, u)| u.id != id && u.is_active_admin())
     }
 
-    pub(super) fn update_user(&mut self, id: &str, update: &UserUpdate) -> StoreResult<User> {
+    pub(super) fn update_user(&mut self, id: &UserId, update: &UserUpdate) -> StoreResult<User> {
         let (_, before) = self.users.get(id).ok_or(StoreError::NotFound)?;
         if let Some(email) = &update.email {
             if self.emails.get(email).is_some_and(|owner| owner != id) {
@@ -145,12 +146,16 @@ impl State {
         let user = user.clone();
         if user.email != old_email {
             self.emails.remove(&old_email);
-            self.emails.insert(user.email.clone(), id.to_string());
+            self.emails.insert(user.email.clone(), id.clone());
         }
         Ok(user)
     }
 
-    pub(super) fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+    pub(super) fn list_users(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> StoreResult<Vec<User>> {
         let start = match after {
             None => None,
             Some(id) => Some(self.users.get(id).ok_or(StoreError::NotFound)?.0),
@@ -164,7 +169,7 @@ impl State {
             .collect())
     }
 
-    pub(super) fn set_github_id(&mut self, user_id: &str, github_id: i64) -> StoreResult<User> {
+    pub(super) fn set_github_id(&mut self, user_id: &UserId, github_id: i64) -> StoreResult<User> {
         if self
             .github_ids
             .get(&github_id)
@@ -179,13 +184,13 @@ impl State {
             return Err(StoreError::conflict(Unique::GitHubId));
         }
         user.github_id = Some(github_id);
-        self.github_ids.insert(github_id, user_id.to_string());
+        self.github_ids.insert(github_id, user_id.clone());
         Ok(user.clone())
     }
 
     /// Removes a user and their authorizations; returns the ids of their
     /// projects (oldest first), which the caller removes with events.
-    pub(super) fn remove_user(&mut self, id: &str) -> StoreResult<Vec<String>> {
+    pub(super) fn remove_user(&mut self, id: &UserId) -> StoreResult<Vec<ProjectId>> {
         let (_, user) = self.users.get(id).ok_or(StoreError::NotFound)?;
         // Users are never left without an admin; the instance's only user
         // may go (the next sign-up becomes admin again).
@@ -193,14 +198,14 @@ impl State {
             return Err(StoreError::Refused);
         }
         let (seq, user) = self.users.remove(id).ok_or(StoreError::NotFound)?;
-        self.user_order.remove(&(seq, id.to_string()));
+        self.user_order.remove(&(seq, id.clone()));
         self.emails.remove(&user.email);
         if let Some(gid) = user.github_id {
             self.github_ids.remove(&gid);
         }
         self.auths.retain(|_, (_, a)| a.user_id != id);
         self.api_tokens.retain(|_, (_, t)| t.user_id != id);
-        let gone: Vec<String> = self
+        let gone: Vec<WebhookId> = self
             .webhooks
             .values()
             .filter(|(_, w, _)| w.user_id == id)
@@ -219,7 +224,7 @@ impl State {
 
     // ---- projects ------------------------------------------------------
 
-    pub(super) fn owned_project(&self, owner_id: &str, id: &str) -> StoreResult<&Project> {
+    pub(super) fn owned_project(&self, owner_id: &UserId, id: &ProjectId) -> StoreResult<&Project> {
         match self.projects.get(id) {
             Some((_, p)) if p.owner_id == owner_id => Ok(p),
             _ => Err(StoreError::NotFound),
@@ -240,7 +245,7 @@ impl State {
     }
 
     /// The owner's projects with their networks, oldest first.
-    pub(super) fn projects_of(&self, owner_id: &str) -> Vec<Project> {
+    pub(super) fn projects_of(&self, owner_id: &UserId) -> Vec<Project> {
         self.owner_projects
             .get(owner_id)
             .into_iter()
@@ -295,7 +300,7 @@ impl State {
     }
 
     /// Removes a project with its networks.
-    pub(super) fn remove_project(&mut self, id: &str) -> Option<Project> {
+    pub(super) fn remove_project(&mut self, id: &ProjectId) -> Option<Project> {
         let (seq, p) = self.projects.remove(id)?;
         for key in project_keys(&p) {
             self.project_keys.remove(&key);
@@ -316,14 +321,18 @@ impl State {
 
     // ---- networks ------------------------------------------------------
 
-    pub(super) fn owned_network(&self, owner_id: &str, id: &str) -> StoreResult<&Network> {
+    pub(super) fn owned_network(&self, owner_id: &UserId, id: &NetworkId) -> StoreResult<&Network> {
         let (_, n) = self.networks.get(id).ok_or(StoreError::NotFound)?;
         self.owned_project(owner_id, &n.project_id)?;
         Ok(n)
     }
 
     /// The owner's networks (of one project, when given), oldest first.
-    pub(super) fn networks_of(&self, owner_id: &str, project_id: Option<&str>) -> Vec<Network> {
+    pub(super) fn networks_of(
+        &self,
+        owner_id: &UserId,
+        project_id: Option<&ProjectId>,
+    ) -> Vec<Network> {
         let projects: Vec<&str> = match project_id {
             Some(pid) => match self.owned_project(owner_id, pid) {
                 Ok(p) => vec![p.id.as_str()],
@@ -385,7 +394,7 @@ impl State {
         self.networks.insert(n.id.clone(), (seq, n));
     }
 
-    pub(super) fn remove_network(&mut self, id: &str) -> Option<Network> {
+    pub(super) fn remove_network(&mut self, id: &NetworkId) -> Option<Network> {
         let (seq, n) = self.networks.remove(id)?;
         self.hosts.remove(&n.domain);
         if let Some(set) = self.project_networks.get_mut(&n.project_id) {
@@ -395,7 +404,7 @@ impl State {
     }
 
     /// Whether any network connection is covered by the domain.
-    pub(super) fn domain_in_use(&self, domain_id: &str) -> bool {
+    pub(super) fn domain_in_use(&self, domain_id: &DomainId) -> bool {
         self.networks
             .values()
             .any(|(_, n)| n.domain_id == domain_id)

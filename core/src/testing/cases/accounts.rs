@@ -20,7 +20,7 @@ pub async fn first_user_is_admin_then_members(store: &dyn Store) {
     assert_eq!(b.role, Role::Member);
     let read = store.get_user(&a.id).await.unwrap();
     assert_eq!(read, a);
-    assert!(is_not_found(store.get_user("nope").await));
+    assert!(is_not_found(store.get_user(&"nope".into()).await));
 }
 
 /// `first_only` refuses a second user with `Conflict { field: "signup" }`.
@@ -80,7 +80,7 @@ pub async fn duplicate_email_conflicts(store: &dyn Store) {
 
 /// Sixteen racing creates with one email: exactly one wins, and exactly one admin exists.
 pub async fn concurrent_signups_same_email_one_wins(store: &dyn Store) {
-    let email = format!("race-{}@example.com", &uid()[..8]);
+    let email = format!("race-{}@example.com", &uid::<String>()[..8]);
     let attempts = (0..16).map(|_| {
         let mut u = new_user("r");
         u.email = email.clone();
@@ -168,7 +168,9 @@ pub async fn link_github_unique(store: &dyn Store) {
         store.link_github(&a.id, 7, &audit()).await.is_ok(),
         "relinking the same id is fine"
     );
-    assert!(is_not_found(store.link_github("nope", 8, &audit()).await));
+    assert!(is_not_found(
+        store.link_github(&"nope".into(), 8, &audit()).await
+    ));
 }
 
 /// Linking is a conditional write: a user linked to one GitHub account is
@@ -228,10 +230,10 @@ pub async fn delete_user_removes_user_and_projects(store: &dyn Store) {
     assert!(is_not_found(store.delete_user(&a.id, &audit()).await));
 }
 
-pub(super) fn new_auth(user_id: &str, name: &str) -> Authorization {
+pub(super) fn new_auth(user_id: &UserId, name: &str) -> Authorization {
     Authorization {
         id: uid(),
-        user_id: user_id.to_string(),
+        user_id: user_id.clone(),
         name: name.to_string(),
         kind: AuthorizationType::DeployKey,
         secret: Sealed(vec![1, 2, 3, 4]),
@@ -464,7 +466,7 @@ pub async fn list_users_pages_in_order(store: &dyn Store) {
     for i in 0..7 {
         ids.push(user(store, &format!("u{i}")).await.id);
     }
-    let all: Vec<String> = store
+    let all: Vec<UserId> = store
         .list_users(None, 100)
         .await
         .unwrap()
@@ -473,9 +475,9 @@ pub async fn list_users_pages_in_order(store: &dyn Store) {
         .collect();
     assert_eq!(all, ids);
     let mut paged = Vec::new();
-    let mut after: Option<String> = None;
+    let mut after: Option<UserId> = None;
     loop {
-        let page = store.list_users(after.as_deref(), 3).await.unwrap();
+        let page = store.list_users(after.as_ref(), 3).await.unwrap();
         assert!(page.len() <= 3);
         if page.is_empty() {
             break;
@@ -570,15 +572,15 @@ pub async fn invitations_work_once(store: &dyn Store) {
 }
 
 pub(super) fn api_token(
-    user_id: &str,
+    user_id: &UserId,
     scopes: Vec<Scope>,
-    project_ids: Option<Vec<String>>,
+    project_ids: Option<Vec<ProjectId>>,
 ) -> ApiToken {
     // Whole microseconds: what every store keeps.
     let at = chrono::DateTime::from_timestamp_micros(now().timestamp_micros()).unwrap();
     ApiToken {
         id: uid(),
-        user_id: user_id.to_string(),
+        user_id: user_id.clone(),
         name: "ci".into(),
         scopes,
         project_ids,
@@ -614,7 +616,7 @@ pub async fn api_tokens_roundtrip_and_scope(store: &dyn Store) {
     }
     assert!(is_not_found(
         store
-            .create_api_token(api_token(&uid(), vec![], None), &audit())
+            .create_api_token(api_token(&uid::<UserId>(), vec![], None), &audit())
             .await
     ));
     let mut clash = api_token(&a.id, vec![], None);
@@ -673,7 +675,7 @@ pub async fn reseal_authorizations_compare_and_set(store: &dyn Store) {
         .create_authorization(new_auth(&a.id, "z"), &audit())
         .await
         .unwrap();
-    let mut ids: Vec<String> = store
+    let mut ids: Vec<AuthorizationId> = store
         .all_authorizations()
         .await
         .unwrap()

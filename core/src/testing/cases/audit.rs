@@ -7,15 +7,15 @@ use super::webhooks::webhook;
 use super::*;
 
 /// An entry of `action` by `actor`, fully filled in.
-fn entry(action: AuditAction, actor: Option<&str>) -> AuditEntry {
+fn entry(action: AuditAction, actor: Option<&UserId>) -> AuditEntry {
     let mut e = AuditEntry::new(action, now());
     e.actor = actor.map(|id| AuditActor {
-        user_id: id.to_string(),
+        user_id: id.clone(),
         token_id: Some(uid()),
     });
-    e.target = Some(AuditTarget::new("project", uid()));
+    e.target = Some(AuditTarget::new("project", uid::<String>()));
     e.ip = Some("203.0.113.7".into());
-    e.request_id = Some(format!("req-{}", &uid()[..8]));
+    e.request_id = Some(format!("req-{}", &uid::<String>()[..8]));
     e
 }
 
@@ -97,9 +97,15 @@ pub async fn every_write_stores_its_audit_entry(store: &dyn Store) {
     fails!(store.delete_invitation(&inv.id, &e), e);
 
     let auth = ok!(store.create_authorization(new_auth(&a.id, "x"), &e), e);
-    fails!(store.create_authorization(new_auth(&uid(), "x"), &e), e);
+    fails!(
+        store.create_authorization(new_auth(&uid::<UserId>(), "x"), &e),
+        e
+    );
     ok!(store.upsert_authorization(new_auth(&a.id, "x"), &e), e);
-    fails!(store.upsert_authorization(new_auth(&uid(), "x"), &e), e);
+    fails!(
+        store.upsert_authorization(new_auth(&uid::<UserId>(), "x"), &e),
+        e
+    );
     let stored = store.get_authorization(&a.id, &auth.id).await.unwrap();
     let e = audit();
     assert!(store
@@ -173,7 +179,7 @@ pub async fn every_write_stores_its_audit_entry(store: &dyn Store) {
 /// Entries come back as written (every field), newest first, filtered by
 /// actor and action, from a cursor, at most `limit`.
 pub async fn audit_lists_newest_first_with_filters(store: &dyn Store) {
-    let (ada, bob) = (uid(), uid());
+    let (ada, bob): (UserId, UserId) = (uid(), uid());
     let mut all = Vec::new();
     for i in 0..12 {
         let actor = if i % 3 == 0 { &bob } else { &ada };
@@ -196,8 +202,8 @@ pub async fn audit_lists_newest_first_with_filters(store: &dyn Store) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let newest_first: Vec<AuditEntry> = all.iter().rev().cloned().collect();
-    let query = |actor: Option<&str>, action, before: Option<&str>, limit| AuditQuery {
-        actor: actor.map(str::to_owned),
+    let query = |actor: Option<&UserId>, action, before: Option<&str>, limit| AuditQuery {
+        actor: actor.cloned(),
         action,
         before: before.map(str::to_owned),
         limit,
@@ -224,7 +230,7 @@ pub async fn audit_lists_newest_first_with_filters(store: &dyn Store) {
         query(Some(&ada), Some(AuditAction::SigninFailure), None, 100),
         query(None, None, Some(&all[6].id), 3),
         query(Some(&ada), None, Some(&all[8].id), 100),
-        query(Some(&uid()), None, None, 100),
+        query(Some(&uid::<UserId>()), None, None, 100),
         query(None, Some(AuditAction::DomainVerify), None, 100),
     ] {
         let got = store.list_audit(&q).await.unwrap();
@@ -256,7 +262,7 @@ pub async fn audit_purge_deletes_old_entries(store: &dyn Store) {
         AuditAction::SigninFailure,
         old_at - chrono::Duration::days(1),
     );
-    let recent = entry(AuditAction::ProjectDelete, Some(&uid()));
+    let recent = entry(AuditAction::ProjectDelete, Some(&uid::<UserId>()));
     for e in [&old, &older, &recent] {
         store.append_audit(e).await.unwrap();
     }

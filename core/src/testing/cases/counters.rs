@@ -4,7 +4,7 @@ use super::*;
 use crate::store::CounterHit;
 
 fn key(stem: &str) -> String {
-    format!("{stem}-{}", uid())
+    format!("{stem}-{}", uid::<String>())
 }
 
 /// A counter lets `limit` attempts through per window. At the limit it

@@ -52,7 +52,7 @@ pub async fn failed_write_appends_no_event(store: &dyn Store) {
     let mut dup = new_project(&a.id);
     dup.vm_id = p.vm_id.clone();
     assert!(store.create_project(dup, &audit()).await.is_err());
-    let mut ghost = new_project("no-such-user");
+    let mut ghost = new_project(&"no-such-user".into());
     ghost.vm_id = "vm-ghost".into();
     assert!(store.create_project(ghost, &audit()).await.is_err());
     assert_eq!(store.last_event_id().await.unwrap(), before);

@@ -27,8 +27,8 @@ use crate::error::Unique;
 use crate::model::*;
 use crate::store::{EventStream, Store};
 
-fn uid() -> String {
-    uuid::Uuid::new_v4().to_string()
+fn uid<T: From<String>>() -> T {
+    T::from(uuid::Uuid::new_v4().to_string())
 }
 
 fn now() -> Timestamp {
@@ -43,7 +43,7 @@ pub fn audit() -> AuditEntry {
 
 /// A new user with a unique email.
 pub fn new_user(name: &str) -> NewUser {
-    let id = uid();
+    let id: UserId = uid();
     NewUser {
         email: format!("{name}-{}@example.com", &id[..8]),
         id,
@@ -55,13 +55,13 @@ pub fn new_user(name: &str) -> NewUser {
 }
 
 /// A project owned by `owner` with unique sourceId / vmId.
-pub fn new_project(owner: &str) -> Project {
-    let id = uid();
+pub fn new_project(owner: &UserId) -> Project {
+    let id: ProjectId = uid();
     Project {
         source_id: format!("src-{id}"),
         vm_id: format!("vm-{id}"),
         id,
-        owner_id: owner.to_string(),
+        owner_id: owner.clone(),
         name: "demo".into(),
         description: Some("a project".into()),
         path: None,
@@ -84,12 +84,12 @@ pub fn new_domain(name: &str) -> Domain {
 }
 
 /// A network under `domain`.
-pub fn new_network(project_id: &str, host: &str, domain: &Domain) -> Network {
+pub fn new_network(project_id: &ProjectId, host: &str, domain: &Domain) -> Network {
     Network {
         id: uid(),
         domain: host.to_string(),
         port: 8080,
-        project_id: project_id.to_string(),
+        project_id: project_id.clone(),
         domain_id: domain.id.clone(),
         created_at: now(),
     }

@@ -214,7 +214,9 @@ pub async fn domain_crud_and_rules(store: &dyn Store) {
     assert!(is_not_found(store.get_domain(&other.id).await));
     assert!(is_not_found(store.delete_domain(&other.id, &audit()).await));
     assert!(is_not_found(
-        store.set_domain_linked("nope", true, &audit()).await
+        store
+            .set_domain_linked(&"nope".into(), true, &audit())
+            .await
     ));
 }
 

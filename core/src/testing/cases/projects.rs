@@ -53,7 +53,7 @@ pub async fn count_projects_follows_creates_and_deletes(store: &dyn Store) {
     assert_eq!(store.count_projects(&b.id).await.unwrap(), 1);
     store.delete_project(&a.id, &p1.id, &audit()).await.unwrap();
     assert_eq!(store.count_projects(&a.id).await.unwrap(), 1);
-    assert_eq!(store.count_projects("nobody").await.unwrap(), 0);
+    assert_eq!(store.count_projects(&"nobody".into()).await.unwrap(), 0);
 }
 
 /// sourceId, vmId and path (when set) are unique instance-wide.

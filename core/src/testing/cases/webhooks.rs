@@ -7,10 +7,10 @@ fn micros_now() -> Timestamp {
     chrono::DateTime::from_timestamp_micros(now().timestamp_micros()).unwrap()
 }
 
-pub(super) fn webhook(user_id: &str, project_ids: Option<Vec<String>>) -> Webhook {
+pub(super) fn webhook(user_id: &UserId, project_ids: Option<Vec<ProjectId>>) -> Webhook {
     Webhook {
         id: uid(),
-        user_id: user_id.to_string(),
+        user_id: user_id.clone(),
         url: "https://hooks.example.com/x".into(),
         events: vec!["project.update".into()],
         project_ids,
@@ -20,9 +20,9 @@ pub(super) fn webhook(user_id: &str, project_ids: Option<Vec<String>>) -> Webhoo
     }
 }
 
-fn delivery(webhook_id: &str, event_id: u64, attempts: u32) -> WebhookDelivery {
+fn delivery(webhook_id: &WebhookId, event_id: u64, attempts: u32) -> WebhookDelivery {
     WebhookDelivery {
-        webhook_id: webhook_id.to_string(),
+        webhook_id: webhook_id.clone(),
         event_id,
         delivered: attempts == 1,
         status_code: Some(500),
@@ -50,7 +50,9 @@ pub async fn webhooks_roundtrip_lease_and_deliveries(store: &dyn Store) {
         assert_eq!(&store.create_webhook(w.clone(), &audit()).await.unwrap(), w);
     }
     assert!(is_not_found(
-        store.create_webhook(webhook(&uid(), None), &audit()).await
+        store
+            .create_webhook(webhook(&uid::<UserId>(), None), &audit())
+            .await
     ));
     let mut clash = webhook(&a.id, None);
     clash.id = w1.id.clone();
@@ -121,7 +123,7 @@ pub async fn webhooks_roundtrip_lease_and_deliveries(store: &dyn Store) {
         .is_empty());
     // A gone webhook records nothing.
     store
-        .record_webhook_delivery(delivery(&uid(), 1, 1))
+        .record_webhook_delivery(delivery(&uid::<WebhookId>(), 1, 1))
         .await
         .unwrap();
 
