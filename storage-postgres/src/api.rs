@@ -8,6 +8,9 @@ use slipway_core::model::{
     NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
     Webhook, WebhookDelivery,
 };
+use slipway_core::model::{
+    ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
+};
 use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
 
@@ -50,7 +53,7 @@ impl Store for PgStore {
         self.run(self.pg_create_user(user, gate, audit)).await
     }
 
-    async fn get_user(&self, id: &str) -> StoreResult<User> {
+    async fn get_user(&self, id: &UserId) -> StoreResult<User> {
         self.run(self.pg_get_user(id)).await
     }
 
@@ -64,7 +67,7 @@ impl Store for PgStore {
 
     async fn link_github(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         github_id: i64,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
@@ -89,20 +92,20 @@ impl Store for PgStore {
         self.run(self.pg_has_users()).await
     }
 
-    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
         self.run(self.pg_delete_user(id, audit)).await
     }
 
     async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         update: UserUpdate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
         self.run(self.pg_update_user(id, update, audit)).await
     }
 
-    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+    async fn list_users(&self, after: Option<&UserId>, limit: usize) -> StoreResult<Vec<User>> {
         self.run(self.pg_list_users(after, limit)).await
     }
 
@@ -110,7 +113,7 @@ impl Store for PgStore {
         self.run(self.pg_create_api_token(token, audit)).await
     }
 
-    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+    async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>> {
         self.run(self.pg_list_api_tokens(user_id)).await
     }
 
@@ -120,14 +123,14 @@ impl Store for PgStore {
 
     async fn delete_api_token(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ApiTokenId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.run(self.pg_delete_api_token(user_id, id, audit)).await
     }
 
-    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+    async fn touch_api_token(&self, id: &ApiTokenId, at: Timestamp) -> StoreResult<()> {
         self.run(self.pg_touch_api_token(id, at)).await
     }
 
@@ -135,15 +138,20 @@ impl Store for PgStore {
         self.run(self.pg_create_webhook(webhook, audit)).await
     }
 
-    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
+    async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>> {
         self.run(self.pg_list_webhooks(Some(user_id))).await
     }
 
-    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+    async fn get_webhook(&self, user_id: &UserId, id: &WebhookId) -> StoreResult<Webhook> {
         self.run(self.pg_get_webhook(user_id, id)).await
     }
 
-    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_webhook(
+        &self,
+        user_id: &UserId,
+        id: &WebhookId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         self.run(self.pg_delete_webhook(user_id, id, audit)).await
     }
 
@@ -151,11 +159,21 @@ impl Store for PgStore {
         self.run(self.pg_list_webhooks(None)).await
     }
 
-    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool> {
+    async fn lease_webhook(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
         self.run(self.pg_lease_webhook(id, node, until)).await
     }
 
-    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool> {
+    async fn set_webhook_cursor(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        cursor: u64,
+    ) -> StoreResult<bool> {
         self.run(self.pg_set_webhook_cursor(id, node, cursor)).await
     }
 
@@ -163,7 +181,10 @@ impl Store for PgStore {
         self.run(self.pg_record_webhook_delivery(delivery)).await
     }
 
-    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>> {
+    async fn list_webhook_deliveries(
+        &self,
+        webhook_id: &WebhookId,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
         self.run(self.pg_list_webhook_deliveries(webhook_id)).await
     }
 
@@ -183,7 +204,7 @@ impl Store for PgStore {
         self.run(self.pg_find_invitation(token_hash)).await
     }
 
-    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_invitation(&self, id: &InvitationId, audit: &AuditEntry) -> StoreResult<()> {
         self.run(self.pg_delete_invitation(id, audit)).await
     }
 
@@ -209,8 +230,8 @@ impl Store for PgStore {
 
     async fn reseal_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         old: &Sealed,
         new: Sealed,
         audit: &AuditEntry,
@@ -219,18 +240,22 @@ impl Store for PgStore {
             .await
     }
 
-    async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
+    async fn list_authorizations(&self, user_id: &UserId) -> StoreResult<Vec<Authorization>> {
         self.run(self.pg_list_authorizations(user_id)).await
     }
 
-    async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization> {
+    async fn get_authorization(
+        &self,
+        user_id: &UserId,
+        id: &AuthorizationId,
+    ) -> StoreResult<Authorization> {
         self.run(self.pg_get_authorization(user_id, id)).await
     }
 
     async fn delete_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.run(self.pg_delete_authorization(user_id, id, audit))
@@ -241,22 +266,22 @@ impl Store for PgStore {
         self.run(self.pg_create_project(project, audit)).await
     }
 
-    async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+    async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
         self.run(self.pg_list_projects(owner_id)).await
     }
 
-    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+    async fn count_projects(&self, owner_id: &UserId) -> StoreResult<usize> {
         self.run(self.pg_count_projects(owner_id)).await
     }
 
-    async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+    async fn get_project(&self, owner_id: &UserId, id: &ProjectId) -> StoreResult<Project> {
         self.run(self.pg_get_project(owner_id, id)).await
     }
 
     async fn update_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
@@ -266,8 +291,8 @@ impl Store for PgStore {
 
     async fn delete_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.run(self.pg_delete_project(owner_id, id, audit)).await
@@ -275,7 +300,7 @@ impl Store for PgStore {
 
     async fn create_network(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         network: Network,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -285,20 +310,20 @@ impl Store for PgStore {
 
     async fn list_networks(
         &self,
-        owner_id: &str,
-        project_id: Option<&str>,
+        owner_id: &UserId,
+        project_id: Option<&ProjectId>,
     ) -> StoreResult<Vec<Network>> {
         self.run(self.pg_list_networks(owner_id, project_id)).await
     }
 
-    async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+    async fn get_network(&self, owner_id: &UserId, id: &NetworkId) -> StoreResult<Network> {
         self.run(self.pg_get_network(owner_id, id)).await
     }
 
     async fn update_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         patch: NetworkPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -308,8 +333,8 @@ impl Store for PgStore {
 
     async fn delete_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.run(self.pg_delete_network(owner_id, id, audit)).await
@@ -323,20 +348,20 @@ impl Store for PgStore {
         self.run(self.pg_list_domains()).await
     }
 
-    async fn get_domain(&self, id: &str) -> StoreResult<Domain> {
+    async fn get_domain(&self, id: &DomainId) -> StoreResult<Domain> {
         self.run(self.pg_get_domain(id)).await
     }
 
     async fn set_domain_linked(
         &self,
-        id: &str,
+        id: &DomainId,
         linked: bool,
         audit: &AuditEntry,
     ) -> StoreResult<Domain> {
         self.run(self.pg_set_domain_linked(id, linked, audit)).await
     }
 
-    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_domain(&self, id: &DomainId, audit: &AuditEntry) -> StoreResult<()> {
         self.run(self.pg_delete_domain(id, audit)).await
     }
 

@@ -1,6 +1,7 @@
 //! API tokens (deleted with their user by `ON DELETE CASCADE`).
 
 use slipway_core::model::{ApiToken, AuditEntry, Scope, Timestamp};
+use slipway_core::model::{ApiTokenId, ProjectId, UserId};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 
@@ -17,7 +18,7 @@ struct ApiTokenRow {
     user_id: String,
     name: String,
     scopes: Vec<String>,
-    project_ids: Option<Vec<String>>,
+    project_ids: Option<Vec<ProjectId>>,
     token_hash: String,
     created_at: Timestamp,
     expires_at: Option<Timestamp>,
@@ -35,8 +36,8 @@ impl TryFrom<ApiTokenRow> for ApiToken {
             })
             .collect::<StoreResult<_>>()?;
         Ok(ApiToken {
-            id: r.id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            user_id: r.user_id.into(),
             name: r.name,
             scopes,
             project_ids: r.project_ids,
@@ -84,7 +85,7 @@ impl PgStore {
         Ok(token)
     }
 
-    pub(crate) async fn pg_list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+    pub(crate) async fn pg_list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>> {
         let rows: Vec<ApiTokenRow> = sqlx::query_as(&format!(
             "SELECT {API_TOKEN_COLS} FROM api_tokens WHERE user_id = $1 ORDER BY seq"
         ))
@@ -111,14 +112,18 @@ impl PgStore {
 
     pub(crate) async fn pg_delete_api_token(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ApiTokenId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         audit::delete_row(&self.inner.pool, "api_tokens", id, Some(user_id), audit).await
     }
 
-    pub(crate) async fn pg_touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+    pub(crate) async fn pg_touch_api_token(
+        &self,
+        id: &ApiTokenId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
             .bind(id)
             .bind(micros(at))

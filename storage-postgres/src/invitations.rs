@@ -1,5 +1,6 @@
 //! Invitations (consumed by `create_user`, see users.rs).
 
+use slipway_core::model::InvitationId;
 use slipway_core::model::{AuditEntry, Invitation, Role, Timestamp};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
@@ -27,10 +28,10 @@ impl TryFrom<InvitationRow> for Invitation {
         Ok(Invitation {
             role: Role::parse(&r.role)
                 .ok_or_else(|| StoreError::other(format!("unknown role {:?}", r.role)))?,
-            id: r.id,
+            id: r.id.into(),
             email: r.email,
             token_hash: r.token_hash,
-            created_by: r.created_by,
+            created_by: r.created_by.map(Into::into),
             created_at: r.created_at,
             expires_at: r.expires_at,
         })
@@ -93,7 +94,7 @@ impl PgStore {
 
     pub(crate) async fn pg_delete_invitation(
         &self,
-        id: &str,
+        id: &InvitationId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         audit::delete_row(&self.inner.pool, "invitations", id, None, audit).await

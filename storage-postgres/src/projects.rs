@@ -8,6 +8,7 @@
 use slipway_core::model::{
     AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch, Timestamp,
 };
+use slipway_core::model::{NetworkId, ProjectId, UserId};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::PgConnection;
@@ -32,8 +33,8 @@ struct ProjectRow {
 impl From<ProjectRow> for Project {
     fn from(r: ProjectRow) -> Self {
         Project {
-            id: r.id,
-            owner_id: r.owner_id,
+            id: r.id.into(),
+            owner_id: r.owner_id.into(),
             name: r.name,
             description: r.description,
             path: r.path,
@@ -59,11 +60,11 @@ struct NetworkRow {
 impl From<NetworkRow> for Network {
     fn from(r: NetworkRow) -> Self {
         Network {
-            id: r.id,
+            id: r.id.into(),
             domain: r.domain,
             port: u16::try_from(r.port).unwrap_or(0),
-            project_id: r.project_id,
-            domain_id: r.domain_id,
+            project_id: r.project_id.into(),
+            domain_id: r.domain_id.into(),
             created_at: r.created_at,
         }
     }
@@ -215,7 +216,7 @@ impl PgStore {
         Ok(project)
     }
 
-    pub(crate) async fn pg_count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+    pub(crate) async fn pg_count_projects(&self, owner_id: &UserId) -> StoreResult<usize> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects WHERE owner_id = $1")
             .bind(owner_id)
             .fetch_one(&self.inner.pool)
@@ -224,7 +225,7 @@ impl PgStore {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    pub(crate) async fn pg_list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+    pub(crate) async fn pg_list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
         let rows: Vec<ProjectWithNetworks> = sqlx::query_as(concat!(
             "SELECT ",
             project_cols!(),
@@ -239,7 +240,11 @@ impl PgStore {
 
     /// One primary-key lookup: the project row carries its networks
     /// (`projects.networks`, kept in step by [`Self::append_update`]).
-    pub(crate) async fn pg_get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+    pub(crate) async fn pg_get_project(
+        &self,
+        owner_id: &UserId,
+        id: &ProjectId,
+    ) -> StoreResult<Project> {
         let row: Option<ProjectWithNetworks> = sqlx::query_as(concat!(
             "SELECT ",
             project_cols!(),
@@ -255,8 +260,8 @@ impl PgStore {
 
     pub(crate) async fn pg_update_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
@@ -293,8 +298,8 @@ impl PgStore {
 
     pub(crate) async fn pg_delete_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.inner.pool.begin().await.db()?;
@@ -319,7 +324,7 @@ impl PgStore {
 
     pub(crate) async fn pg_create_network(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         network: Network,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -350,8 +355,8 @@ impl PgStore {
 
     pub(crate) async fn pg_list_networks(
         &self,
-        owner_id: &str,
-        project_id: Option<&str>,
+        owner_id: &UserId,
+        project_id: Option<&ProjectId>,
     ) -> StoreResult<Vec<Network>> {
         let rows: Vec<NetworkRow> = sqlx::query_as(concat!(
             "SELECT ",
@@ -367,7 +372,11 @@ impl PgStore {
         Ok(rows.into_iter().map(Network::from).collect())
     }
 
-    pub(crate) async fn pg_get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+    pub(crate) async fn pg_get_network(
+        &self,
+        owner_id: &UserId,
+        id: &NetworkId,
+    ) -> StoreResult<Network> {
         let row: Option<NetworkRow> = sqlx::query_as(concat!(
             "SELECT ",
             network_cols!(),
@@ -404,8 +413,8 @@ impl PgStore {
 
     pub(crate) async fn pg_update_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         patch: NetworkPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -435,8 +444,8 @@ impl PgStore {
 
     pub(crate) async fn pg_delete_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.inner.pool.begin().await.db()?;

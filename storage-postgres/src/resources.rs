@@ -3,6 +3,7 @@
 use slipway_core::model::{
     AuditEntry, Authorization, AuthorizationType, Domain, Sealed, Timestamp,
 };
+use slipway_core::model::{AuthorizationId, DomainId, UserId};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 
@@ -23,7 +24,7 @@ struct DomainRow {
 impl From<DomainRow> for Domain {
     fn from(r: DomainRow) -> Self {
         Domain {
-            id: r.id,
+            id: r.id.into(),
             domain: r.domain,
             challenge: r.challenge,
             main: r.main,
@@ -51,8 +52,8 @@ impl TryFrom<AuthRow> for Authorization {
             kind: AuthorizationType::parse(&r.kind).ok_or_else(|| {
                 StoreError::other(format!("unknown authorization type {:?}", r.kind))
             })?,
-            id: r.id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            user_id: r.user_id.into(),
             name: r.name,
             secret: Sealed(r.secret),
             info: r.info,
@@ -100,7 +101,7 @@ impl PgStore {
         Ok(rows.into_iter().map(Domain::from).collect())
     }
 
-    pub(crate) async fn pg_get_domain(&self, id: &str) -> StoreResult<Domain> {
+    pub(crate) async fn pg_get_domain(&self, id: &DomainId) -> StoreResult<Domain> {
         let row: Option<DomainRow> = sqlx::query_as(
             "SELECT id, domain, challenge, main, linked, created_at FROM domains WHERE id = $1",
         )
@@ -113,7 +114,7 @@ impl PgStore {
 
     pub(crate) async fn pg_set_domain_linked(
         &self,
-        id: &str,
+        id: &DomainId,
         linked: bool,
         audit: &AuditEntry,
     ) -> StoreResult<Domain> {
@@ -134,7 +135,11 @@ impl PgStore {
         row.map(Domain::from).ok_or(StoreError::NotFound)
     }
 
-    pub(crate) async fn pg_delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    pub(crate) async fn pg_delete_domain(
+        &self,
+        id: &DomainId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let done: Result<i64, _> = bind_audit!(
             sqlx::query_scalar(&format!(
                 "WITH deleted AS (DELETE FROM domains WHERE id = $1 RETURNING 1), \
@@ -228,7 +233,7 @@ impl PgStore {
 
     pub(crate) async fn pg_list_authorizations(
         &self,
-        user_id: &str,
+        user_id: &UserId,
     ) -> StoreResult<Vec<Authorization>> {
         let rows: Vec<AuthRow> = sqlx::query_as(
             "SELECT id, user_id, name, kind, secret, info, created_at FROM authorizations \
@@ -254,8 +259,8 @@ impl PgStore {
 
     pub(crate) async fn pg_reseal_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         old: &Sealed,
         new: Sealed,
         audit: &AuditEntry,
@@ -283,8 +288,8 @@ impl PgStore {
 
     pub(crate) async fn pg_get_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
     ) -> StoreResult<Authorization> {
         let row: Option<AuthRow> = sqlx::query_as(
             "SELECT id, user_id, name, kind, secret, info, created_at FROM authorizations \
@@ -300,8 +305,8 @@ impl PgStore {
 
     pub(crate) async fn pg_delete_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         audit::delete_row(&self.inner.pool, "authorizations", id, Some(user_id), audit).await

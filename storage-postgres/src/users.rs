@@ -4,6 +4,7 @@ use slipway_core::error::Unique;
 use slipway_core::model::{
     AuditEntry, NewEvent, NewUser, Role, RoleGate, Timestamp, User, UserUpdate,
 };
+use slipway_core::model::{ProjectId, UserId};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::PgConnection;
@@ -35,7 +36,7 @@ impl TryFrom<UserRow> for User {
         Ok(User {
             role: Role::parse(&r.role)
                 .ok_or_else(|| StoreError::other(format!("unknown role {:?}", r.role)))?,
-            id: r.id,
+            id: r.id.into(),
             name: r.name,
             email: r.email,
             password_hash: r.password_hash,
@@ -142,7 +143,7 @@ impl PgStore {
         row.try_into()
     }
 
-    pub(crate) async fn pg_get_user(&self, id: &str) -> StoreResult<User> {
+    pub(crate) async fn pg_get_user(&self, id: &UserId) -> StoreResult<User> {
         let row = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.inner.pool)
@@ -176,7 +177,7 @@ impl PgStore {
 
     pub(crate) async fn pg_link_github(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         github_id: i64,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
@@ -205,7 +206,7 @@ impl PgStore {
 
     pub(crate) async fn pg_update_user(
         &self,
-        id: &str,
+        id: &UserId,
         update: UserUpdate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
@@ -250,7 +251,7 @@ impl PgStore {
 
     pub(crate) async fn pg_list_users(
         &self,
-        after: Option<&str>,
+        after: Option<&UserId>,
         limit: usize,
     ) -> StoreResult<Vec<User>> {
         let after_seq: i64 = match after {
@@ -274,7 +275,7 @@ impl PgStore {
         rows.into_iter().map(User::try_from).collect()
     }
 
-    pub(crate) async fn pg_delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    pub(crate) async fn pg_delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
         let mut tx = self.inner.pool.begin().await.db()?;
         // "Is another active admin left?" must not interleave with another
         // admin change.
@@ -301,7 +302,7 @@ impl PgStore {
             }
             Some(_) => {}
         }
-        let mut projects: Vec<(i64, String)> =
+        let mut projects: Vec<(i64, ProjectId)> =
             sqlx::query_as("DELETE FROM projects WHERE owner_id = $1 RETURNING seq, id")
                 .bind(id)
                 .fetch_all(&mut *tx)

@@ -2,6 +2,7 @@
 //! CASCADE`).
 
 use slipway_core::model::{AuditEntry, Sealed, Timestamp, Webhook, WebhookDelivery};
+use slipway_core::model::{ProjectId, UserId, WebhookId};
 use slipway_core::store::{StoreResult, WEBHOOK_DELIVERIES_KEPT};
 use slipway_core::StoreError;
 
@@ -17,7 +18,7 @@ struct WebhookRow {
     user_id: String,
     url: String,
     events: Vec<String>,
-    project_ids: Option<Vec<String>>,
+    project_ids: Option<Vec<ProjectId>>,
     secret: Vec<u8>,
     created_at: Timestamp,
     last_event_id: i64,
@@ -26,8 +27,8 @@ struct WebhookRow {
 impl From<WebhookRow> for Webhook {
     fn from(r: WebhookRow) -> Self {
         Webhook {
-            id: r.id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            user_id: r.user_id.into(),
             url: r.url,
             events: r.events,
             project_ids: r.project_ids,
@@ -53,7 +54,7 @@ struct DeliveryRow {
 impl From<DeliveryRow> for WebhookDelivery {
     fn from(r: DeliveryRow) -> Self {
         WebhookDelivery {
-            webhook_id: r.webhook_id,
+            webhook_id: r.webhook_id.into(),
             event_id: r.event_id as u64,
             delivered: r.delivered,
             status_code: r.status_code.map(|c| c as u16),
@@ -99,7 +100,7 @@ impl PgStore {
 
     pub(crate) async fn pg_list_webhooks(
         &self,
-        user_id: Option<&str>,
+        user_id: Option<&UserId>,
     ) -> StoreResult<Vec<Webhook>> {
         let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
             "SELECT {WEBHOOK_COLS} FROM webhooks WHERE $1::text IS NULL OR user_id = $1 ORDER BY seq"
@@ -111,7 +112,11 @@ impl PgStore {
         Ok(rows.into_iter().map(Webhook::from).collect())
     }
 
-    pub(crate) async fn pg_get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+    pub(crate) async fn pg_get_webhook(
+        &self,
+        user_id: &UserId,
+        id: &WebhookId,
+    ) -> StoreResult<Webhook> {
         let row: Option<WebhookRow> = sqlx::query_as(&format!(
             "SELECT {WEBHOOK_COLS} FROM webhooks WHERE id = $1 AND user_id = $2"
         ))
@@ -125,8 +130,8 @@ impl PgStore {
 
     pub(crate) async fn pg_delete_webhook(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &WebhookId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         // Its deliveries go by ON DELETE CASCADE.
@@ -135,7 +140,7 @@ impl PgStore {
 
     pub(crate) async fn pg_lease_webhook(
         &self,
-        id: &str,
+        id: &WebhookId,
         node: &str,
         until: Timestamp,
     ) -> StoreResult<bool> {
@@ -156,7 +161,7 @@ impl PgStore {
 
     pub(crate) async fn pg_set_webhook_cursor(
         &self,
-        id: &str,
+        id: &WebhookId,
         node: &str,
         cursor: u64,
     ) -> StoreResult<bool> {
@@ -205,7 +210,7 @@ impl PgStore {
 
     pub(crate) async fn pg_list_webhook_deliveries(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
     ) -> StoreResult<Vec<WebhookDelivery>> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(
             "SELECT webhook_id, event_id, delivered, status_code, last_error, attempts, \

@@ -359,10 +359,10 @@ async fn upgrade_copies_existing_networks_onto_projects() {
     let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
     // Users made before `disabled` and `session_epoch` existed are enabled,
     // at epoch 0.
-    let u1 = store.get_user("u1").await.unwrap();
+    let u1 = store.get_user(&"u1".into()).await.unwrap();
     assert!(!u1.disabled);
     assert_eq!(u1.session_epoch, 0);
-    let p1 = store.get_project("u1", "p1").await.unwrap();
+    let p1 = store.get_project(&"u1".into(), &"p1".into()).await.unwrap();
     assert_eq!(
         p1.networks
             .iter()
@@ -381,15 +381,18 @@ async fn upgrade_copies_existing_networks_onto_projects() {
     assert!(p1.networks.iter().all(|n| n.project_id == "p1"));
     assert_eq!(
         p1.networks,
-        store.list_networks("u1", Some("p1")).await.unwrap()
+        store
+            .list_networks(&"u1".into(), Some(&"p1".into()))
+            .await
+            .unwrap()
     );
     assert!(store
-        .get_project("u1", "p2")
+        .get_project(&"u1".into(), &"p2".into())
         .await
         .unwrap()
         .networks
         .is_empty());
-    let listed = store.list_projects("u1").await.unwrap();
+    let listed = store.list_projects(&"u1".into()).await.unwrap();
     assert_eq!(listed[0].networks, p1.networks);
 }
 
@@ -444,7 +447,7 @@ async fn a_log_that_went_back_resyncs_its_subscribers() {
 fn audit_by(actor: &str, action: slipway_core::model::AuditAction) -> AuditEntry {
     let mut e = AuditEntry::new(action, chrono::Utc::now());
     e.actor = Some(AuditActor {
-        user_id: actor.to_string(),
+        user_id: actor.to_string().into(),
         token_id: None,
     });
     e
@@ -454,7 +457,7 @@ fn audit_by(actor: &str, action: slipway_core::model::AuditAction) -> AuditEntry
 async fn all_audit(store: &PgStore, actor: Option<&str>) -> Vec<AuditEntry> {
     store
         .list_audit(&AuditQuery {
-            actor: actor.map(str::to_owned),
+            actor: actor.map(str::to_owned).map(Into::into),
             limit: 10_000,
             ..AuditQuery::default()
         })

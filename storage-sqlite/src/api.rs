@@ -6,6 +6,9 @@ use slipway_core::model::{
     NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
     Webhook, WebhookDelivery,
 };
+use slipway_core::model::{
+    ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
+};
 use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
 
@@ -48,7 +51,7 @@ impl Store for SqliteStore {
         self.run(self.lite_create_user(user, gate, audit)).await
     }
 
-    async fn get_user(&self, id: &str) -> StoreResult<User> {
+    async fn get_user(&self, id: &UserId) -> StoreResult<User> {
         self.run(self.lite_get_user(id)).await
     }
 
@@ -62,7 +65,7 @@ impl Store for SqliteStore {
 
     async fn link_github(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         github_id: i64,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
@@ -87,20 +90,20 @@ impl Store for SqliteStore {
         self.run(self.lite_has_users()).await
     }
 
-    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
         self.run(self.lite_delete_user(id, audit)).await
     }
 
     async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         update: UserUpdate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
         self.run(self.lite_update_user(id, update, audit)).await
     }
 
-    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+    async fn list_users(&self, after: Option<&UserId>, limit: usize) -> StoreResult<Vec<User>> {
         self.run(self.lite_list_users(after, limit)).await
     }
 
@@ -108,7 +111,7 @@ impl Store for SqliteStore {
         self.run(self.lite_create_api_token(token, audit)).await
     }
 
-    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+    async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>> {
         self.run(self.lite_list_api_tokens(user_id)).await
     }
 
@@ -118,15 +121,15 @@ impl Store for SqliteStore {
 
     async fn delete_api_token(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ApiTokenId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.run(self.lite_delete_api_token(user_id, id, audit))
             .await
     }
 
-    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+    async fn touch_api_token(&self, id: &ApiTokenId, at: Timestamp) -> StoreResult<()> {
         self.run(self.lite_touch_api_token(id, at)).await
     }
 
@@ -134,15 +137,20 @@ impl Store for SqliteStore {
         self.run(self.lite_create_webhook(webhook, audit)).await
     }
 
-    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
+    async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>> {
         self.run(self.lite_list_webhooks(Some(user_id))).await
     }
 
-    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+    async fn get_webhook(&self, user_id: &UserId, id: &WebhookId) -> StoreResult<Webhook> {
         self.run(self.lite_get_webhook(user_id, id)).await
     }
 
-    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_webhook(
+        &self,
+        user_id: &UserId,
+        id: &WebhookId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         self.run(self.lite_delete_webhook(user_id, id, audit)).await
     }
 
@@ -150,11 +158,21 @@ impl Store for SqliteStore {
         self.run(self.lite_list_webhooks(None)).await
     }
 
-    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool> {
+    async fn lease_webhook(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
         self.run(self.lite_lease_webhook(id, node, until)).await
     }
 
-    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool> {
+    async fn set_webhook_cursor(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        cursor: u64,
+    ) -> StoreResult<bool> {
         self.run(self.lite_set_webhook_cursor(id, node, cursor))
             .await
     }
@@ -163,7 +181,10 @@ impl Store for SqliteStore {
         self.run(self.lite_record_webhook_delivery(delivery)).await
     }
 
-    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>> {
+    async fn list_webhook_deliveries(
+        &self,
+        webhook_id: &WebhookId,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
         self.run(self.lite_list_webhook_deliveries(webhook_id))
             .await
     }
@@ -185,7 +206,7 @@ impl Store for SqliteStore {
         self.run(self.lite_find_invitation(token_hash)).await
     }
 
-    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_invitation(&self, id: &InvitationId, audit: &AuditEntry) -> StoreResult<()> {
         self.run(self.lite_delete_invitation(id, audit)).await
     }
 
@@ -211,8 +232,8 @@ impl Store for SqliteStore {
 
     async fn reseal_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         old: &Sealed,
         new: Sealed,
         audit: &AuditEntry,
@@ -221,18 +242,22 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
+    async fn list_authorizations(&self, user_id: &UserId) -> StoreResult<Vec<Authorization>> {
         self.run(self.lite_list_authorizations(user_id)).await
     }
 
-    async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization> {
+    async fn get_authorization(
+        &self,
+        user_id: &UserId,
+        id: &AuthorizationId,
+    ) -> StoreResult<Authorization> {
         self.run(self.lite_get_authorization(user_id, id)).await
     }
 
     async fn delete_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.run(self.lite_delete_authorization(user_id, id, audit))
@@ -243,22 +268,22 @@ impl Store for SqliteStore {
         self.run(self.lite_create_project(project, audit)).await
     }
 
-    async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+    async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
         self.run(self.lite_list_projects(owner_id)).await
     }
 
-    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+    async fn count_projects(&self, owner_id: &UserId) -> StoreResult<usize> {
         self.run(self.lite_count_projects(owner_id)).await
     }
 
-    async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+    async fn get_project(&self, owner_id: &UserId, id: &ProjectId) -> StoreResult<Project> {
         self.run(self.lite_get_project(owner_id, id)).await
     }
 
     async fn update_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
@@ -268,8 +293,8 @@ impl Store for SqliteStore {
 
     async fn delete_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.run(self.lite_delete_project(owner_id, id, audit))
@@ -278,7 +303,7 @@ impl Store for SqliteStore {
 
     async fn create_network(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         network: Network,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -288,21 +313,21 @@ impl Store for SqliteStore {
 
     async fn list_networks(
         &self,
-        owner_id: &str,
-        project_id: Option<&str>,
+        owner_id: &UserId,
+        project_id: Option<&ProjectId>,
     ) -> StoreResult<Vec<Network>> {
         self.run(self.lite_list_networks(owner_id, project_id))
             .await
     }
 
-    async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+    async fn get_network(&self, owner_id: &UserId, id: &NetworkId) -> StoreResult<Network> {
         self.run(self.lite_get_network(owner_id, id)).await
     }
 
     async fn update_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         patch: NetworkPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -312,8 +337,8 @@ impl Store for SqliteStore {
 
     async fn delete_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.run(self.lite_delete_network(owner_id, id, audit))
@@ -328,13 +353,13 @@ impl Store for SqliteStore {
         self.run(self.lite_list_domains()).await
     }
 
-    async fn get_domain(&self, id: &str) -> StoreResult<Domain> {
+    async fn get_domain(&self, id: &DomainId) -> StoreResult<Domain> {
         self.run(self.lite_get_domain(id)).await
     }
 
     async fn set_domain_linked(
         &self,
-        id: &str,
+        id: &DomainId,
         linked: bool,
         audit: &AuditEntry,
     ) -> StoreResult<Domain> {
@@ -342,7 +367,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_domain(&self, id: &DomainId, audit: &AuditEntry) -> StoreResult<()> {
         self.run(self.lite_delete_domain(id, audit)).await
     }
 

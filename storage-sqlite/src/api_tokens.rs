@@ -1,6 +1,7 @@
 //! API tokens (deleted with their user by `ON DELETE CASCADE`).
 
 use slipway_core::model::{ApiToken, AuditEntry, Scope, Timestamp};
+use slipway_core::model::{ApiTokenId, UserId};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::Connection as _;
@@ -44,8 +45,8 @@ impl TryFrom<ApiTokenRow> for ApiToken {
             .transpose()
             .map_err(StoreError::other)?;
         Ok(ApiToken {
-            id: r.id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            user_id: r.user_id.into(),
             name: r.name,
             scopes,
             project_ids,
@@ -112,7 +113,10 @@ impl SqliteStore {
         Ok(token)
     }
 
-    pub(crate) async fn lite_list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+    pub(crate) async fn lite_list_api_tokens(
+        &self,
+        user_id: &UserId,
+    ) -> StoreResult<Vec<ApiToken>> {
         let rows: Vec<ApiTokenRow> = sqlx::query_as(&format!(
             "SELECT {API_TOKEN_COLS} FROM api_tokens WHERE user_id = ?1 ORDER BY seq"
         ))
@@ -139,8 +143,8 @@ impl SqliteStore {
 
     pub(crate) async fn lite_delete_api_token(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ApiTokenId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
@@ -160,7 +164,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn lite_touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+    pub(crate) async fn lite_touch_api_token(
+        &self,
+        id: &ApiTokenId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
         sqlx::query("UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1")
             .bind(id)

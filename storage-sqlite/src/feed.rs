@@ -53,8 +53,8 @@ pub(crate) async fn read_page(
             let data = serde_json::from_str(&r.data).map_err(|e| sqlx::Error::Decode(e.into()))?;
             Ok(Event {
                 id: u64::try_from(r.id).unwrap_or(0),
-                owner_id: r.owner_id,
-                project_id: r.project_id,
+                owner_id: r.owner_id.into(),
+                project_id: r.project_id.into(),
                 kind,
                 data,
             })

@@ -1,5 +1,6 @@
 //! Invitations (consumed by `create_user`, see users.rs).
 
+use slipway_core::model::InvitationId;
 use slipway_core::model::{AuditEntry, Invitation, Role, Timestamp};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
@@ -29,10 +30,10 @@ impl TryFrom<InvitationRow> for Invitation {
         Ok(Invitation {
             role: Role::parse(&r.role)
                 .ok_or_else(|| StoreError::other(format!("unknown role {:?}", r.role)))?,
-            id: r.id,
+            id: r.id.into(),
             email: r.email,
             token_hash: r.token_hash,
-            created_by: r.created_by,
+            created_by: r.created_by.map(Into::into),
             created_at: r.created_at,
             expires_at: r.expires_at,
         })
@@ -114,7 +115,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_delete_invitation(
         &self,
-        id: &str,
+        id: &InvitationId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut conn = self.writer().await?;

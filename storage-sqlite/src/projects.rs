@@ -7,6 +7,7 @@ use slipway_core::error::Unique;
 use slipway_core::model::{
     AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch, Timestamp,
 };
+use slipway_core::model::{NetworkId, ProjectId, UserId};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::{Connection as _, SqliteConnection};
@@ -38,8 +39,8 @@ struct ProjectRow {
 impl From<ProjectRow> for Project {
     fn from(r: ProjectRow) -> Self {
         Project {
-            id: r.id,
-            owner_id: r.owner_id,
+            id: r.id.into(),
+            owner_id: r.owner_id.into(),
             name: r.name,
             description: r.description,
             path: r.path,
@@ -65,11 +66,11 @@ struct NetworkRow {
 impl From<NetworkRow> for Network {
     fn from(r: NetworkRow) -> Self {
         Network {
-            id: r.id,
+            id: r.id.into(),
             domain: r.domain,
             port: u16::try_from(r.port).unwrap_or(0),
-            project_id: r.project_id,
-            domain_id: r.domain_id,
+            project_id: r.project_id.into(),
+            domain_id: r.domain_id.into(),
             created_at: r.created_at,
         }
     }
@@ -107,7 +108,7 @@ impl TryFrom<ProjectWithNetworks> for Project {
                     id: n.id,
                     domain: n.domain,
                     port: n.port,
-                    project_id: project.id.clone(),
+                    project_id: project.id.clone().into(),
                     domain_id: n.domain_id,
                     created_at: n.created_at,
                 })
@@ -277,7 +278,7 @@ impl SqliteStore {
         Ok(project)
     }
 
-    pub(crate) async fn lite_count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+    pub(crate) async fn lite_count_projects(&self, owner_id: &UserId) -> StoreResult<usize> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects WHERE owner_id = ?1")
             .bind(owner_id)
             .fetch_one(&self.inner.readers)
@@ -286,7 +287,7 @@ impl SqliteStore {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    pub(crate) async fn lite_list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+    pub(crate) async fn lite_list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
         let rows: Vec<ProjectWithNetworks> = sqlx::query_as(&format!(
             "SELECT {WITH_NETWORKS} FROM projects p WHERE p.owner_id = ?1 ORDER BY p.seq"
         ))
@@ -298,7 +299,11 @@ impl SqliteStore {
     }
 
     /// One statement: the project row with its networks.
-    pub(crate) async fn lite_get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+    pub(crate) async fn lite_get_project(
+        &self,
+        owner_id: &UserId,
+        id: &ProjectId,
+    ) -> StoreResult<Project> {
         let row: Option<ProjectWithNetworks> = sqlx::query_as(&format!(
             "SELECT {WITH_NETWORKS} FROM projects p WHERE p.id = ?1 AND p.owner_id = ?2"
         ))
@@ -312,8 +317,8 @@ impl SqliteStore {
 
     pub(crate) async fn lite_update_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
@@ -352,8 +357,8 @@ impl SqliteStore {
 
     pub(crate) async fn lite_delete_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
@@ -378,7 +383,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_create_network(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         network: Network,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -411,8 +416,8 @@ impl SqliteStore {
 
     pub(crate) async fn lite_list_networks(
         &self,
-        owner_id: &str,
-        project_id: Option<&str>,
+        owner_id: &UserId,
+        project_id: Option<&ProjectId>,
     ) -> StoreResult<Vec<Network>> {
         let rows: Vec<NetworkRow> = sqlx::query_as(&format!(
             "SELECT {NETWORK_COLS} FROM networks n JOIN projects p ON p.id = n.project_id \
@@ -426,7 +431,11 @@ impl SqliteStore {
         Ok(rows.into_iter().map(Network::from).collect())
     }
 
-    pub(crate) async fn lite_get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+    pub(crate) async fn lite_get_network(
+        &self,
+        owner_id: &UserId,
+        id: &NetworkId,
+    ) -> StoreResult<Network> {
         let row: Option<NetworkRow> = sqlx::query_as(&format!(
             "SELECT {NETWORK_COLS} FROM networks n JOIN projects p ON p.id = n.project_id \
              WHERE n.id = ?1 AND p.owner_id = ?2"
@@ -441,8 +450,8 @@ impl SqliteStore {
 
     pub(crate) async fn lite_update_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         patch: NetworkPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -481,8 +490,8 @@ impl SqliteStore {
 
     pub(crate) async fn lite_delete_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut conn = self.writer().await?;

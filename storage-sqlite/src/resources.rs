@@ -3,6 +3,7 @@
 use slipway_core::model::{
     AuditEntry, Authorization, AuthorizationType, Domain, Sealed, Timestamp,
 };
+use slipway_core::model::{AuthorizationId, DomainId, UserId};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::{Connection as _, SqliteConnection};
@@ -27,7 +28,7 @@ struct DomainRow {
 impl From<DomainRow> for Domain {
     fn from(r: DomainRow) -> Self {
         Domain {
-            id: r.id,
+            id: r.id.into(),
             domain: r.domain,
             challenge: r.challenge,
             main: r.main,
@@ -56,8 +57,8 @@ impl TryFrom<AuthRow> for Authorization {
                 StoreError::other(format!("unknown authorization type {:?}", r.kind))
             })?,
             info: serde_json::from_str(&r.info).map_err(StoreError::other)?,
-            id: r.id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            user_id: r.user_id.into(),
             name: r.name,
             secret: Sealed(r.secret),
             created_at: r.created_at,
@@ -116,7 +117,7 @@ impl SqliteStore {
         Ok(rows.into_iter().map(Domain::from).collect())
     }
 
-    pub(crate) async fn lite_get_domain(&self, id: &str) -> StoreResult<Domain> {
+    pub(crate) async fn lite_get_domain(&self, id: &DomainId) -> StoreResult<Domain> {
         let row: Option<DomainRow> =
             sqlx::query_as(&format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = ?1"))
                 .bind(id)
@@ -128,7 +129,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_set_domain_linked(
         &self,
-        id: &str,
+        id: &DomainId,
         linked: bool,
         audit: &AuditEntry,
     ) -> StoreResult<Domain> {
@@ -148,7 +149,11 @@ impl SqliteStore {
         Ok(domain)
     }
 
-    pub(crate) async fn lite_delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    pub(crate) async fn lite_delete_domain(
+        &self,
+        id: &DomainId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
         let done = sqlx::query("DELETE FROM domains WHERE id = ?1")
@@ -219,7 +224,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_list_authorizations(
         &self,
-        user_id: &str,
+        user_id: &UserId,
     ) -> StoreResult<Vec<Authorization>> {
         let rows: Vec<AuthRow> = sqlx::query_as(&format!(
             "SELECT {AUTH_COLS} FROM authorizations WHERE user_id = ?1 ORDER BY seq"
@@ -243,8 +248,8 @@ impl SqliteStore {
 
     pub(crate) async fn lite_reseal_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         old: &Sealed,
         new: Sealed,
         audit: &AuditEntry,
@@ -272,8 +277,8 @@ impl SqliteStore {
 
     pub(crate) async fn lite_get_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
     ) -> StoreResult<Authorization> {
         let row: Option<AuthRow> = sqlx::query_as(&format!(
             "SELECT {AUTH_COLS} FROM authorizations WHERE id = ?1 AND user_id = ?2"
@@ -288,8 +293,8 @@ impl SqliteStore {
 
     pub(crate) async fn lite_delete_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut conn = self.writer().await?;

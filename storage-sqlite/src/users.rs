@@ -4,6 +4,7 @@ use slipway_core::error::Unique;
 use slipway_core::model::{
     AuditEntry, NewEvent, NewUser, Role, RoleGate, Timestamp, User, UserUpdate,
 };
+use slipway_core::model::{ProjectId, UserId};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
 use sqlx::{Connection as _, SqliteConnection};
@@ -35,7 +36,7 @@ impl TryFrom<UserRow> for User {
         Ok(User {
             role: Role::parse(&r.role)
                 .ok_or_else(|| StoreError::other(format!("unknown role {:?}", r.role)))?,
-            id: r.id,
+            id: r.id.into(),
             name: r.name,
             email: r.email,
             password_hash: r.password_hash,
@@ -154,7 +155,7 @@ impl SqliteStore {
         row.try_into()
     }
 
-    pub(crate) async fn lite_get_user(&self, id: &str) -> StoreResult<User> {
+    pub(crate) async fn lite_get_user(&self, id: &UserId) -> StoreResult<User> {
         let row = sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))
             .bind(id)
             .fetch_optional(&self.inner.readers)
@@ -188,7 +189,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_link_github(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         github_id: i64,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
@@ -234,7 +235,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_update_user(
         &self,
-        id: &str,
+        id: &UserId,
         update: UserUpdate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
@@ -284,7 +285,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_list_users(
         &self,
-        after: Option<&str>,
+        after: Option<&UserId>,
         limit: usize,
     ) -> StoreResult<Vec<User>> {
         let after_seq: i64 = match after {
@@ -309,7 +310,11 @@ impl SqliteStore {
         rows.into_iter().map(User::try_from).collect()
     }
 
-    pub(crate) async fn lite_delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    pub(crate) async fn lite_delete_user(
+        &self,
+        id: &UserId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
         let active_admin: Option<bool> =
@@ -330,7 +335,7 @@ impl SqliteStore {
             }
             Some(_) => {}
         }
-        let projects: Vec<String> =
+        let projects: Vec<ProjectId> =
             sqlx::query_scalar("SELECT id FROM projects WHERE owner_id = ?1 ORDER BY seq")
                 .bind(id)
                 .fetch_all(&mut *tx)

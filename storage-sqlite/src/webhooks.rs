@@ -3,6 +3,7 @@
 
 use slipway_core::error::Unique;
 use slipway_core::model::{AuditEntry, Sealed, Timestamp, Webhook, WebhookDelivery};
+use slipway_core::model::{UserId, WebhookId};
 use slipway_core::store::{StoreResult, WEBHOOK_DELIVERIES_KEPT};
 use slipway_core::StoreError;
 use sqlx::Connection as _;
@@ -29,8 +30,8 @@ impl TryFrom<WebhookRow> for Webhook {
     type Error = StoreError;
     fn try_from(r: WebhookRow) -> StoreResult<Self> {
         Ok(Webhook {
-            id: r.id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            user_id: r.user_id.into(),
             url: r.url,
             events: serde_json::from_str(&r.events).map_err(StoreError::other)?,
             project_ids: r
@@ -60,7 +61,7 @@ struct DeliveryRow {
 impl From<DeliveryRow> for WebhookDelivery {
     fn from(r: DeliveryRow) -> Self {
         WebhookDelivery {
-            webhook_id: r.webhook_id,
+            webhook_id: r.webhook_id.into(),
             event_id: r.event_id as u64,
             delivered: r.delivered,
             status_code: r.status_code.map(|c| c as u16),
@@ -123,7 +124,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_list_webhooks(
         &self,
-        user_id: Option<&str>,
+        user_id: Option<&UserId>,
     ) -> StoreResult<Vec<Webhook>> {
         let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
             "SELECT {WEBHOOK_COLS} FROM webhooks WHERE ?1 IS NULL OR user_id = ?1 ORDER BY seq"
@@ -135,7 +136,11 @@ impl SqliteStore {
         rows.into_iter().map(Webhook::try_from).collect()
     }
 
-    pub(crate) async fn lite_get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+    pub(crate) async fn lite_get_webhook(
+        &self,
+        user_id: &UserId,
+        id: &WebhookId,
+    ) -> StoreResult<Webhook> {
         let row: Option<WebhookRow> = sqlx::query_as(&format!(
             "SELECT {WEBHOOK_COLS} FROM webhooks WHERE id = ?1 AND user_id = ?2"
         ))
@@ -149,8 +154,8 @@ impl SqliteStore {
 
     pub(crate) async fn lite_delete_webhook(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &WebhookId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
@@ -173,7 +178,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_lease_webhook(
         &self,
-        id: &str,
+        id: &WebhookId,
         node: &str,
         until: Timestamp,
     ) -> StoreResult<bool> {
@@ -196,7 +201,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_set_webhook_cursor(
         &self,
-        id: &str,
+        id: &WebhookId,
         node: &str,
         cursor: u64,
     ) -> StoreResult<bool> {
@@ -252,7 +257,7 @@ impl SqliteStore {
 
     pub(crate) async fn lite_list_webhook_deliveries(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
     ) -> StoreResult<Vec<WebhookDelivery>> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(
             "SELECT webhook_id, event_id, delivered, status_code, last_error, attempts, \

@@ -64,7 +64,7 @@ async fn data_survives_closing_and_reopening_the_file() {
         .await
         .unwrap();
     let auth = Authorization {
-        id: uuid_like("auth"),
+        id: uuid_like("auth").into(),
         user_id: user.id.clone(),
         name: "key".into(),
         kind: AuthorizationType::DeployKey,
@@ -320,7 +320,7 @@ async fn upgrade_keeps_existing_users_enabled() {
     conn.close().await.unwrap();
 
     let store = open(&db).await;
-    let u1 = store.get_user("u1").await.unwrap();
+    let u1 = store.get_user(&"u1".into()).await.unwrap();
     assert!(!u1.disabled);
     assert_eq!(u1.session_epoch, 0);
     assert_eq!(store.list_users(None, 10).await.unwrap(), vec![u1]);

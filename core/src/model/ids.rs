@@ -7,8 +7,8 @@
 //! any string, and a lookup by an id that names nothing answers "not found".
 //!
 //! Each type serialises as a plain JSON string, dereferences to `&str` (for
-//! binding it to a query or formatting it) and converts from and into
-//! `String`.
+//! formatting it or using it as a key) and converts from and into `String`.
+//! With the `sqlx` feature, sqlx binds and reads ids as their text.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -21,6 +21,7 @@ macro_rules! id_type {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
         #[serde(transparent)]
+        #[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(transparent))]
         pub struct $name(String);
 
         impl $name {
