@@ -30,7 +30,7 @@ use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, AsyncConnectionConfig};
 use slipway_core::error::StoreError;
-use slipway_core::model::{Event, EventKind};
+use slipway_core::model::{Event, EventKind, ProjectId, UserId};
 use slipway_core::store::{EventSignals, StoreResult};
 
 use crate::{map_err, RedisStore};
@@ -237,8 +237,8 @@ fn parse(id: u64, entry: &StreamId) -> StoreResult<Event> {
     let kind = field("kind")?;
     Ok(Event {
         id,
-        owner_id: field("owner")?,
-        project_id: field("project")?,
+        owner_id: UserId::from(field("owner")?),
+        project_id: ProjectId::from(field("project")?),
         kind: EventKind::parse(&kind)
             .ok_or_else(|| StoreError::other(format!("event {id} has kind {kind:?}")))?,
         data: serde_json::from_str(&field("data")?).map_err(StoreError::other)?,

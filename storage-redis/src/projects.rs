@@ -8,7 +8,8 @@
 use redis::AsyncCommands;
 use slipway_core::error::StoreError;
 use slipway_core::model::{
-    AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch,
+    AuditEntry, EventKind, Network, NetworkId, NetworkPatch, NewEvent, Project, ProjectId,
+    ProjectPatch, UserId,
 };
 use slipway_core::store::StoreResult;
 
@@ -23,7 +24,14 @@ struct Snapshot {
     project: Project,
 }
 
-async fn snapshots(s: &RedisStore, owner_id: &str, only: &str) -> StoreResult<Vec<Snapshot>> {
+/// The owner's projects, or only the project `only` when it is given (none
+/// when it is not theirs).
+async fn snapshots(
+    s: &RedisStore,
+    owner_id: &UserId,
+    only: Option<&ProjectId>,
+) -> StoreResult<Vec<Snapshot>> {
+    let only = only.map_or("", ProjectId::as_str);
     let rows: Vec<(String, String, Vec<String>)> =
         s.read(&READ_PROJECTS, &[owner_id, only]).await?;
     rows.into_iter()
@@ -40,11 +48,11 @@ async fn snapshots(s: &RedisStore, owner_id: &str, only: &str) -> StoreResult<Ve
         .collect()
 }
 
-async fn snapshot(s: &RedisStore, owner_id: &str, id: &str) -> StoreResult<Snapshot> {
+async fn snapshot(s: &RedisStore, owner_id: &UserId, id: &ProjectId) -> StoreResult<Snapshot> {
     if id.is_empty() {
         return Err(StoreError::NotFound);
     }
-    snapshots(s, owner_id, id)
+    snapshots(s, owner_id, Some(id))
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
@@ -95,28 +103,32 @@ pub(crate) async fn create_project(
     }
 }
 
-pub(crate) async fn count_projects(s: &RedisStore, owner_id: &str) -> StoreResult<usize> {
+pub(crate) async fn count_projects(s: &RedisStore, owner_id: &UserId) -> StoreResult<usize> {
     let mut conn = s.conn();
     let key = s.key(&format!("user:{owner_id}:projects"));
     s.timed(async move { conn.zcard(key).await }).await
 }
 
-pub(crate) async fn list_projects(s: &RedisStore, owner_id: &str) -> StoreResult<Vec<Project>> {
-    Ok(snapshots(s, owner_id, "")
+pub(crate) async fn list_projects(s: &RedisStore, owner_id: &UserId) -> StoreResult<Vec<Project>> {
+    Ok(snapshots(s, owner_id, None)
         .await?
         .into_iter()
         .map(|snap| snap.project)
         .collect())
 }
 
-pub(crate) async fn get_project(s: &RedisStore, owner_id: &str, id: &str) -> StoreResult<Project> {
+pub(crate) async fn get_project(
+    s: &RedisStore,
+    owner_id: &UserId,
+    id: &ProjectId,
+) -> StoreResult<Project> {
     Ok(snapshot(s, owner_id, id).await?.project)
 }
 
 pub(crate) async fn update_project(
     s: &RedisStore,
-    owner_id: &str,
-    id: &str,
+    owner_id: &UserId,
+    id: &ProjectId,
     patch: ProjectPatch,
     audit: &AuditEntry,
 ) -> StoreResult<Project> {
@@ -156,8 +168,8 @@ pub(crate) async fn update_project(
 
 pub(crate) async fn delete_project(
     s: &RedisStore,
-    owner_id: &str,
-    id: &str,
+    owner_id: &UserId,
+    id: &ProjectId,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
@@ -172,7 +184,7 @@ pub(crate) async fn delete_project(
 
 // ---- network connections ---------------------------------------------------
 
-async fn network_rec(s: &RedisStore, id: &str) -> StoreResult<Option<NetworkRec>> {
+async fn network_rec(s: &RedisStore, id: &NetworkId) -> StoreResult<Option<NetworkRec>> {
     s.get_raw(&format!("network:{id}"))
         .await?
         .map(|raw| from_json::<NetworkRec>(&raw))
@@ -181,7 +193,7 @@ async fn network_rec(s: &RedisStore, id: &str) -> StoreResult<Option<NetworkRec>
 
 pub(crate) async fn create_network(
     s: &RedisStore,
-    owner_id: &str,
+    owner_id: &UserId,
     network: Network,
     audit: &AuditEntry,
 ) -> StoreResult<Network> {
@@ -219,8 +231,8 @@ pub(crate) async fn create_network(
 
 pub(crate) async fn list_networks(
     s: &RedisStore,
-    owner_id: &str,
-    project_id: Option<&str>,
+    owner_id: &UserId,
+    project_id: Option<&ProjectId>,
 ) -> StoreResult<Vec<Network>> {
     let raws = match project_id {
         None => {
@@ -238,7 +250,11 @@ pub(crate) async fn list_networks(
         .collect()
 }
 
-pub(crate) async fn get_network(s: &RedisStore, owner_id: &str, id: &str) -> StoreResult<Network> {
+pub(crate) async fn get_network(
+    s: &RedisStore,
+    owner_id: &UserId,
+    id: &NetworkId,
+) -> StoreResult<Network> {
     let rec = network_rec(s, id).await?.ok_or(StoreError::NotFound)?;
     // Ownership goes through the project.
     let mut conn = s.conn();
@@ -256,8 +272,8 @@ pub(crate) async fn get_network(s: &RedisStore, owner_id: &str, id: &str) -> Sto
 
 pub(crate) async fn update_network(
     s: &RedisStore,
-    owner_id: &str,
-    id: &str,
+    owner_id: &UserId,
+    id: &NetworkId,
     patch: NetworkPatch,
     audit: &AuditEntry,
 ) -> StoreResult<Network> {
@@ -302,8 +318,8 @@ pub(crate) async fn update_network(
 
 pub(crate) async fn delete_network(
     s: &RedisStore,
-    owner_id: &str,
-    id: &str,
+    owner_id: &UserId,
+    id: &NetworkId,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;

@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use slipway_core::error::StoreError;
 use slipway_core::model::{
-    ApiToken, Authorization, AuthorizationType, Domain, Invitation, Network, Project, Role, Scope,
-    Sealed, User,
+    ApiToken, ApiTokenId, Authorization, AuthorizationId, AuthorizationType, Domain, DomainId,
+    Invitation, InvitationId, Network, NetworkId, Project, ProjectId, Role, Scope, Sealed, User,
+    UserId,
 };
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -29,7 +30,7 @@ fn bad(what: &str) -> StoreError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UserRec {
-    pub(crate) id: String,
+    pub(crate) id: UserId,
     pub(crate) name: String,
     pub(crate) email: String,
     pub(crate) role: String,
@@ -80,11 +81,11 @@ impl UserRec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct InvitationRec {
-    pub(crate) id: String,
+    pub(crate) id: InvitationId,
     pub(crate) email: String,
     pub(crate) role: String,
     pub(crate) token_hash: String,
-    pub(crate) created_by: Option<String>,
+    pub(crate) created_by: Option<UserId>,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) expires_at: DateTime<Utc>,
 }
@@ -120,13 +121,13 @@ impl InvitationRec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ApiTokenRec {
-    pub(crate) id: String,
-    pub(crate) user_id: String,
+    pub(crate) id: ApiTokenId,
+    pub(crate) user_id: UserId,
     pub(crate) name: String,
     /// Scope names (`projects:read`, ...).
     pub(crate) scopes: Vec<String>,
     /// `null`: every project (distinct from `[]`).
-    pub(crate) project_ids: Option<Vec<String>>,
+    pub(crate) project_ids: Option<Vec<ProjectId>>,
     pub(crate) token_hash: String,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) expires_at: Option<DateTime<Utc>>,
@@ -172,8 +173,8 @@ impl ApiTokenRec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AuthRec {
-    pub(crate) id: String,
-    pub(crate) user_id: String,
+    pub(crate) id: AuthorizationId,
+    pub(crate) user_id: UserId,
     pub(crate) name: String,
     pub(crate) kind: String,
     /// The sealed secret, base64.
@@ -220,8 +221,8 @@ pub(crate) fn auth_index_field(kind: AuthorizationType, name: &str) -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ProjectRec {
-    pub(crate) id: String,
-    pub(crate) owner_id: String,
+    pub(crate) id: ProjectId,
+    pub(crate) owner_id: UserId,
     pub(crate) name: String,
     pub(crate) description: Option<String>,
     pub(crate) path: Option<String>,
@@ -265,11 +266,11 @@ impl ProjectRec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NetworkRec {
-    pub(crate) id: String,
+    pub(crate) id: NetworkId,
     pub(crate) domain: String,
     pub(crate) port: u16,
-    pub(crate) project_id: String,
-    pub(crate) domain_id: String,
+    pub(crate) project_id: ProjectId,
+    pub(crate) domain_id: DomainId,
     pub(crate) created_at: DateTime<Utc>,
 }
 
@@ -302,7 +303,7 @@ impl From<NetworkRec> for Network {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DomainRec {
-    pub(crate) id: String,
+    pub(crate) id: DomainId,
     pub(crate) domain: String,
     pub(crate) challenge: String,
     pub(crate) main: bool,
@@ -350,5 +351,37 @@ mod tests {
         assert_eq!(user.github_id, Some(7));
         let again = from_json::<UserRec>(&to_json(&UserRec::from_user(&user)).unwrap()).unwrap();
         assert_eq!(again.into_user().unwrap(), user);
+    }
+
+    #[test]
+    fn typed_ids_are_stored_as_plain_strings() {
+        let at = "2026-11-27T10:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let net = NetworkRec {
+            id: "n1".into(),
+            domain: "a.example.com".into(),
+            port: 80,
+            project_id: "p1".into(),
+            domain_id: "d1".into(),
+            created_at: at,
+        };
+        let raw = r#"{"id":"n1","domain":"a.example.com","port":80,"projectId":"p1","domainId":"d1","createdAt":"2026-11-27T10:00:00Z"}"#;
+        assert_eq!(to_json(&net).unwrap(), raw);
+        let back = from_json::<NetworkRec>(raw).unwrap();
+        assert_eq!((back.id, back.project_id), (net.id, net.project_id));
+        let token = ApiTokenRec {
+            id: "t1".into(),
+            user_id: "u1".into(),
+            name: "ci".into(),
+            scopes: vec![],
+            project_ids: Some(vec!["p1".into(), "p2".into()]),
+            token_hash: "h".into(),
+            created_at: at,
+            expires_at: None,
+            last_used_at: None,
+        };
+        assert_eq!(
+            to_json(&token).unwrap(),
+            r#"{"id":"t1","userId":"u1","name":"ci","scopes":[],"projectIds":["p1","p2"],"tokenHash":"h","createdAt":"2026-11-27T10:00:00Z","expiresAt":null,"lastUsedAt":null}"#
+        );
     }
 }

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
-    NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
-    Webhook, WebhookDelivery,
+    ApiToken, ApiTokenId, AuditEntry, AuditQuery, Authorization, AuthorizationId, Domain, DomainId,
+    Event, Invitation, InvitationId, Network, NetworkId, NetworkPatch, NewUser, Project, ProjectId,
+    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate, Webhook, WebhookDelivery,
+    WebhookId,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
 
@@ -27,7 +28,7 @@ impl Store for RedisStore {
         users::create_user(self, user, gate, audit).await
     }
 
-    async fn get_user(&self, id: &str) -> StoreResult<User> {
+    async fn get_user(&self, id: &UserId) -> StoreResult<User> {
         users::get_user(self, id).await
     }
 
@@ -41,7 +42,7 @@ impl Store for RedisStore {
 
     async fn link_github(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         github_id: i64,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
@@ -65,20 +66,20 @@ impl Store for RedisStore {
         counters::has_users(self).await
     }
 
-    async fn delete_user(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
         users::delete_user(self, id, audit).await
     }
 
     async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         update: UserUpdate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
         users::update_user(self, id, update, audit).await
     }
 
-    async fn list_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+    async fn list_users(&self, after: Option<&UserId>, limit: usize) -> StoreResult<Vec<User>> {
         users::list_users(self, after, limit).await
     }
 
@@ -86,15 +87,20 @@ impl Store for RedisStore {
         webhooks::create_webhook(self, webhook, audit).await
     }
 
-    async fn list_webhooks(&self, user_id: &str) -> StoreResult<Vec<Webhook>> {
+    async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>> {
         webhooks::list_webhooks(self, Some(user_id)).await
     }
 
-    async fn get_webhook(&self, user_id: &str, id: &str) -> StoreResult<Webhook> {
+    async fn get_webhook(&self, user_id: &UserId, id: &WebhookId) -> StoreResult<Webhook> {
         webhooks::get_webhook(self, user_id, id).await
     }
 
-    async fn delete_webhook(&self, user_id: &str, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_webhook(
+        &self,
+        user_id: &UserId,
+        id: &WebhookId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         webhooks::delete_webhook(self, user_id, id, audit).await
     }
 
@@ -102,11 +108,21 @@ impl Store for RedisStore {
         webhooks::list_webhooks(self, None).await
     }
 
-    async fn lease_webhook(&self, id: &str, node: &str, until: Timestamp) -> StoreResult<bool> {
+    async fn lease_webhook(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
         webhooks::lease_webhook(self, id, node, until).await
     }
 
-    async fn set_webhook_cursor(&self, id: &str, node: &str, cursor: u64) -> StoreResult<bool> {
+    async fn set_webhook_cursor(
+        &self,
+        id: &WebhookId,
+        node: &str,
+        cursor: u64,
+    ) -> StoreResult<bool> {
         webhooks::set_webhook_cursor(self, id, node, cursor).await
     }
 
@@ -114,7 +130,10 @@ impl Store for RedisStore {
         webhooks::record_webhook_delivery(self, delivery).await
     }
 
-    async fn list_webhook_deliveries(&self, webhook_id: &str) -> StoreResult<Vec<WebhookDelivery>> {
+    async fn list_webhook_deliveries(
+        &self,
+        webhook_id: &WebhookId,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
         webhooks::list_webhook_deliveries(self, webhook_id).await
     }
 
@@ -122,7 +141,7 @@ impl Store for RedisStore {
         users::create_api_token(self, token, audit).await
     }
 
-    async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+    async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>> {
         users::list_api_tokens(self, user_id).await
     }
 
@@ -132,14 +151,14 @@ impl Store for RedisStore {
 
     async fn delete_api_token(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ApiTokenId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         users::delete_api_token(self, user_id, id, audit).await
     }
 
-    async fn touch_api_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+    async fn touch_api_token(&self, id: &ApiTokenId, at: Timestamp) -> StoreResult<()> {
         users::touch_api_token(self, id, at).await
     }
 
@@ -159,7 +178,7 @@ impl Store for RedisStore {
         users::find_invitation(self, token_hash).await
     }
 
-    async fn delete_invitation(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_invitation(&self, id: &InvitationId, audit: &AuditEntry) -> StoreResult<()> {
         users::delete_invitation(self, id, audit).await
     }
 
@@ -185,8 +204,8 @@ impl Store for RedisStore {
 
     async fn reseal_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         old: &Sealed,
         new: Sealed,
         audit: &AuditEntry,
@@ -194,18 +213,22 @@ impl Store for RedisStore {
         users::reseal_authorization(self, user_id, id, old, new, audit).await
     }
 
-    async fn list_authorizations(&self, user_id: &str) -> StoreResult<Vec<Authorization>> {
+    async fn list_authorizations(&self, user_id: &UserId) -> StoreResult<Vec<Authorization>> {
         users::list_authorizations(self, user_id).await
     }
 
-    async fn get_authorization(&self, user_id: &str, id: &str) -> StoreResult<Authorization> {
+    async fn get_authorization(
+        &self,
+        user_id: &UserId,
+        id: &AuthorizationId,
+    ) -> StoreResult<Authorization> {
         users::get_authorization(self, user_id, id).await
     }
 
     async fn delete_authorization(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &AuthorizationId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         users::delete_authorization(self, user_id, id, audit).await
@@ -215,22 +238,22 @@ impl Store for RedisStore {
         projects::create_project(self, project, audit).await
     }
 
-    async fn list_projects(&self, owner_id: &str) -> StoreResult<Vec<Project>> {
+    async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
         projects::list_projects(self, owner_id).await
     }
 
-    async fn count_projects(&self, owner_id: &str) -> StoreResult<usize> {
+    async fn count_projects(&self, owner_id: &UserId) -> StoreResult<usize> {
         projects::count_projects(self, owner_id).await
     }
 
-    async fn get_project(&self, owner_id: &str, id: &str) -> StoreResult<Project> {
+    async fn get_project(&self, owner_id: &UserId, id: &ProjectId) -> StoreResult<Project> {
         projects::get_project(self, owner_id, id).await
     }
 
     async fn update_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
@@ -239,8 +262,8 @@ impl Store for RedisStore {
 
     async fn delete_project(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &ProjectId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         projects::delete_project(self, owner_id, id, audit).await
@@ -248,7 +271,7 @@ impl Store for RedisStore {
 
     async fn create_network(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         network: Network,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -257,20 +280,20 @@ impl Store for RedisStore {
 
     async fn list_networks(
         &self,
-        owner_id: &str,
-        project_id: Option<&str>,
+        owner_id: &UserId,
+        project_id: Option<&ProjectId>,
     ) -> StoreResult<Vec<Network>> {
         projects::list_networks(self, owner_id, project_id).await
     }
 
-    async fn get_network(&self, owner_id: &str, id: &str) -> StoreResult<Network> {
+    async fn get_network(&self, owner_id: &UserId, id: &NetworkId) -> StoreResult<Network> {
         projects::get_network(self, owner_id, id).await
     }
 
     async fn update_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         patch: NetworkPatch,
         audit: &AuditEntry,
     ) -> StoreResult<Network> {
@@ -279,8 +302,8 @@ impl Store for RedisStore {
 
     async fn delete_network(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &NetworkId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         projects::delete_network(self, owner_id, id, audit).await
@@ -294,20 +317,20 @@ impl Store for RedisStore {
         users::list_domains(self).await
     }
 
-    async fn get_domain(&self, id: &str) -> StoreResult<Domain> {
+    async fn get_domain(&self, id: &DomainId) -> StoreResult<Domain> {
         users::get_domain(self, id).await
     }
 
     async fn set_domain_linked(
         &self,
-        id: &str,
+        id: &DomainId,
         linked: bool,
         audit: &AuditEntry,
     ) -> StoreResult<Domain> {
         users::set_domain_linked(self, id, linked, audit).await
     }
 
-    async fn delete_domain(&self, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_domain(&self, id: &DomainId, audit: &AuditEntry) -> StoreResult<()> {
         users::delete_domain(self, id, audit).await
     }
 

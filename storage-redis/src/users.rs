@@ -3,8 +3,8 @@
 use redis::AsyncCommands;
 use slipway_core::error::StoreError;
 use slipway_core::model::{
-    ApiToken, AuditEntry, Authorization, Domain, Invitation, NewUser, Role, RoleGate, Sealed,
-    Timestamp, User, UserUpdate,
+    ApiToken, ApiTokenId, AuditEntry, Authorization, AuthorizationId, Domain, DomainId, Invitation,
+    InvitationId, NewUser, Role, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate,
 };
 use slipway_core::store::StoreResult;
 
@@ -61,11 +61,11 @@ pub(crate) async fn create_user(
     }
 }
 
-async fn user_raw(s: &RedisStore, id: &str) -> StoreResult<Option<String>> {
+async fn user_raw(s: &RedisStore, id: &UserId) -> StoreResult<Option<String>> {
     s.get_raw(&format!("user:{id}")).await
 }
 
-pub(crate) async fn get_user(s: &RedisStore, id: &str) -> StoreResult<User> {
+pub(crate) async fn get_user(s: &RedisStore, id: &UserId) -> StoreResult<User> {
     match user_raw(s, id).await? {
         Some(raw) => from_json::<UserRec>(&raw)?.into_user(),
         None => Err(StoreError::NotFound),
@@ -81,7 +81,9 @@ pub(crate) async fn user_by_index(
     let mut conn = s.conn();
     let key = s.key(&format!("idx:{idx}"));
     let id: Option<String> = s.timed(async { conn.hget(key, field).await }).await?;
-    let Some(id) = id else { return Ok(None) };
+    let Some(id) = id.map(UserId::from) else {
+        return Ok(None);
+    };
     match get_user(s, &id).await {
         Ok(u) => Ok(Some(u)),
         // Deleted between the two reads.
@@ -92,7 +94,7 @@ pub(crate) async fn user_by_index(
 
 pub(crate) async fn link_github(
     s: &RedisStore,
-    user_id: &str,
+    user_id: &UserId,
     github_id: i64,
     audit: &AuditEntry,
 ) -> StoreResult<User> {
@@ -119,7 +121,7 @@ pub(crate) async fn link_github(
 
 pub(crate) async fn update_user(
     s: &RedisStore,
-    id: &str,
+    id: &UserId,
     update: UserUpdate,
     audit: &AuditEntry,
 ) -> StoreResult<User> {
@@ -155,11 +157,13 @@ pub(crate) async fn update_user(
 
 pub(crate) async fn list_users(
     s: &RedisStore,
-    after: Option<&str>,
+    after: Option<&UserId>,
     limit: usize,
 ) -> StoreResult<Vec<User>> {
     let limit = limit.min(i64::MAX as usize).to_string();
-    let reply: Vec<String> = s.read(&LIST_USERS, &[after.unwrap_or(""), &limit]).await?;
+    let reply: Vec<String> = s
+        .read(&LIST_USERS, &[after.map_or("", UserId::as_str), &limit])
+        .await?;
     let mut it = reply.into_iter();
     match it.next().as_deref() {
         Some("ok") => it
@@ -172,7 +176,11 @@ pub(crate) async fn list_users(
     }
 }
 
-pub(crate) async fn delete_user(s: &RedisStore, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+pub(crate) async fn delete_user(
+    s: &RedisStore,
+    id: &UserId,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
     match s.write_audited(&DELETE_USER, &[id], &audit).await? {
         Reply::Ok(_) => Ok(()),
@@ -202,7 +210,10 @@ pub(crate) async fn create_api_token(
     }
 }
 
-pub(crate) async fn list_api_tokens(s: &RedisStore, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+pub(crate) async fn list_api_tokens(
+    s: &RedisStore,
+    user_id: &UserId,
+) -> StoreResult<Vec<ApiToken>> {
     s.records_of(&format!("user:{user_id}:apitokens"), "apitoken")
         .await?
         .iter()
@@ -228,8 +239,8 @@ pub(crate) async fn find_api_token(
 
 pub(crate) async fn delete_api_token(
     s: &RedisStore,
-    user_id: &str,
-    id: &str,
+    user_id: &UserId,
+    id: &ApiTokenId,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
@@ -242,7 +253,11 @@ pub(crate) async fn delete_api_token(
     }
 }
 
-pub(crate) async fn touch_api_token(s: &RedisStore, id: &str, at: Timestamp) -> StoreResult<()> {
+pub(crate) async fn touch_api_token(
+    s: &RedisStore,
+    id: &ApiTokenId,
+    at: Timestamp,
+) -> StoreResult<()> {
     // Compare-and-set of the record: a concurrent change makes us read again.
     let key = format!("apitoken:{id}");
     for _ in 0..MAX_ATTEMPTS {
@@ -314,7 +329,7 @@ pub(crate) async fn find_invitation(
 
 pub(crate) async fn delete_invitation(
     s: &RedisStore,
-    id: &str,
+    id: &InvitationId,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
@@ -392,7 +407,7 @@ pub(crate) async fn upsert_authorization(
 
 pub(crate) async fn list_authorizations(
     s: &RedisStore,
-    user_id: &str,
+    user_id: &UserId,
 ) -> StoreResult<Vec<Authorization>> {
     s.records_of(&format!("user:{user_id}:auths"), "auth")
         .await?
@@ -409,7 +424,7 @@ pub(crate) async fn all_authorizations(s: &RedisStore) -> StoreResult<Vec<Author
     let key = s.key("users");
     let users: Vec<String> = s.timed(async { conn.zrange(key, 0, -1).await }).await?;
     let mut all = Vec::new();
-    for user in users {
+    for user in users.into_iter().map(UserId::from) {
         all.extend(list_authorizations(s, &user).await?);
     }
     Ok(all)
@@ -417,8 +432,8 @@ pub(crate) async fn all_authorizations(s: &RedisStore) -> StoreResult<Vec<Author
 
 pub(crate) async fn reseal_authorization(
     s: &RedisStore,
-    user_id: &str,
-    id: &str,
+    user_id: &UserId,
+    id: &AuthorizationId,
     old: &Sealed,
     new: Sealed,
     audit: &AuditEntry,
@@ -447,8 +462,8 @@ pub(crate) async fn reseal_authorization(
 
 pub(crate) async fn get_authorization(
     s: &RedisStore,
-    user_id: &str,
-    id: &str,
+    user_id: &UserId,
+    id: &AuthorizationId,
 ) -> StoreResult<Authorization> {
     let raw = s
         .get_raw(&format!("auth:{id}"))
@@ -463,8 +478,8 @@ pub(crate) async fn get_authorization(
 
 pub(crate) async fn delete_authorization(
     s: &RedisStore,
-    user_id: &str,
-    id: &str,
+    user_id: &UserId,
+    id: &AuthorizationId,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
@@ -508,7 +523,7 @@ pub(crate) async fn list_domains(s: &RedisStore) -> StoreResult<Vec<Domain>> {
         .collect()
 }
 
-pub(crate) async fn get_domain(s: &RedisStore, id: &str) -> StoreResult<Domain> {
+pub(crate) async fn get_domain(s: &RedisStore, id: &DomainId) -> StoreResult<Domain> {
     let raw = s
         .get_raw(&format!("domain:{id}"))
         .await?
@@ -518,7 +533,7 @@ pub(crate) async fn get_domain(s: &RedisStore, id: &str) -> StoreResult<Domain> 
 
 pub(crate) async fn set_domain_linked(
     s: &RedisStore,
-    id: &str,
+    id: &DomainId,
     linked: bool,
     audit: &AuditEntry,
 ) -> StoreResult<Domain> {
@@ -541,7 +556,11 @@ pub(crate) async fn set_domain_linked(
     refused(Reply::Retry)
 }
 
-pub(crate) async fn delete_domain(s: &RedisStore, id: &str, audit: &AuditEntry) -> StoreResult<()> {
+pub(crate) async fn delete_domain(
+    s: &RedisStore,
+    id: &DomainId,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
     match s.write_audited(&DELETE_DOMAIN, &[id], &audit).await? {
         Reply::Ok(_) => Ok(()),

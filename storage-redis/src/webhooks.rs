@@ -5,7 +5,9 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
-use slipway_core::model::{AuditEntry, Sealed, Timestamp, Webhook, WebhookDelivery};
+use slipway_core::model::{
+    AuditEntry, ProjectId, Sealed, Timestamp, UserId, Webhook, WebhookDelivery, WebhookId,
+};
 use slipway_core::store::{StoreResult, WEBHOOK_DELIVERIES_KEPT};
 use slipway_core::StoreError;
 
@@ -19,11 +21,11 @@ use crate::{refused, RedisStore, Reply};
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WebhookRec {
-    id: String,
-    user_id: String,
+    id: WebhookId,
+    user_id: UserId,
     url: String,
     events: Vec<String>,
-    project_ids: Option<Vec<String>>,
+    project_ids: Option<Vec<ProjectId>>,
     /// The sealed secret, base64.
     secret: String,
     created_at: DateTime<Utc>,
@@ -59,7 +61,7 @@ fn into_webhook(raw: &str, cursor: Option<String>) -> StoreResult<Webhook> {
     })
 }
 
-async fn cursor_of(s: &RedisStore, id: &str) -> StoreResult<Option<String>> {
+async fn cursor_of(s: &RedisStore, id: &WebhookId) -> StoreResult<Option<String>> {
     let mut conn = s.conn();
     let key = s.key(&format!("webhook:{id}:state"));
     s.timed(async { conn.hget(key, "cursor").await }).await
@@ -106,7 +108,7 @@ pub(crate) async fn create_webhook(
 
 pub(crate) async fn list_webhooks(
     s: &RedisStore,
-    user_id: Option<&str>,
+    user_id: Option<&UserId>,
 ) -> StoreResult<Vec<Webhook>> {
     let zset = match user_id {
         Some(uid) => format!("user:{uid}:webhooks"),
@@ -116,7 +118,11 @@ pub(crate) async fn list_webhooks(
     with_cursors(s, raws).await
 }
 
-pub(crate) async fn get_webhook(s: &RedisStore, user_id: &str, id: &str) -> StoreResult<Webhook> {
+pub(crate) async fn get_webhook(
+    s: &RedisStore,
+    user_id: &UserId,
+    id: &WebhookId,
+) -> StoreResult<Webhook> {
     let raw = s
         .get_raw(&format!("webhook:{id}"))
         .await?
@@ -131,8 +137,8 @@ pub(crate) async fn get_webhook(s: &RedisStore, user_id: &str, id: &str) -> Stor
 
 pub(crate) async fn delete_webhook(
     s: &RedisStore,
-    user_id: &str,
-    id: &str,
+    user_id: &UserId,
+    id: &WebhookId,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
@@ -147,7 +153,7 @@ pub(crate) async fn delete_webhook(
 
 pub(crate) async fn lease_webhook(
     s: &RedisStore,
-    id: &str,
+    id: &WebhookId,
     node: &str,
     until: Timestamp,
 ) -> StoreResult<bool> {
@@ -162,7 +168,7 @@ pub(crate) async fn lease_webhook(
 
 pub(crate) async fn set_webhook_cursor(
     s: &RedisStore,
-    id: &str,
+    id: &WebhookId,
     node: &str,
     cursor: u64,
 ) -> StoreResult<bool> {
@@ -200,7 +206,7 @@ pub(crate) async fn record_webhook_delivery(s: &RedisStore, d: WebhookDelivery) 
 
 pub(crate) async fn list_webhook_deliveries(
     s: &RedisStore,
-    webhook_id: &str,
+    webhook_id: &WebhookId,
 ) -> StoreResult<Vec<WebhookDelivery>> {
     let mut conn = s.conn();
     let key = s.key(&format!("webhook:{webhook_id}:deliveries"));
@@ -209,7 +215,7 @@ pub(crate) async fn list_webhook_deliveries(
         .map(|raw| {
             let r: DeliveryRec = from_json(raw)?;
             Ok(WebhookDelivery {
-                webhook_id: webhook_id.to_string(),
+                webhook_id: webhook_id.clone(),
                 event_id: r.event_id,
                 delivered: r.delivered,
                 status_code: r.status_code,

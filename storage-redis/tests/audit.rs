@@ -4,7 +4,7 @@
 //! `SLIPWAY_TEST_REDIS_URL` like the conformance suite.
 
 use chrono::{Duration, TimeZone, Utc};
-use slipway_core::model::{AuditAction, AuditActor, AuditEntry, AuditQuery, RoleGate};
+use slipway_core::model::{AuditAction, AuditActor, AuditEntry, AuditQuery, RoleGate, UserId};
 use slipway_core::testing::cases::{audit, new_project, new_user};
 use slipway_core::Store;
 use slipway_redis::{RedisOptions, RedisStore};
@@ -42,7 +42,7 @@ async fn audit_keys(store: &RedisStore, url: &str) -> Vec<String> {
 fn by(user_id: &str, action: AuditAction, at: chrono::DateTime<Utc>) -> AuditEntry {
     let mut e = AuditEntry::new(action, at);
     e.actor = Some(AuditActor {
-        user_id: user_id.to_string(),
+        user_id: UserId::from(user_id),
         token_id: None,
     });
     e
@@ -50,7 +50,7 @@ fn by(user_id: &str, action: AuditAction, at: chrono::DateTime<Utc>) -> AuditEnt
 
 fn query(actor: Option<&str>, action: Option<AuditAction>, limit: usize) -> AuditQuery {
     AuditQuery {
-        actor: actor.map(str::to_owned),
+        actor: actor.map(UserId::from),
         action,
         before: None,
         limit,
