@@ -365,7 +365,7 @@ async fn deleted_users_token_is_refused() {
     s.running
         .slipway
         .store()
-        .delete_user(&id, &slipway_core::testing::cases::audit())
+        .delete_user(&id.into(), &slipway_core::testing::cases::audit())
         .await
         .unwrap();
     s.get("/auth/me", Some(&token)).await.expect_error(401);

@@ -209,7 +209,7 @@ async fn the_key_is_sealed_at_rest() {
             .running
             .slipway
             .store()
-            .get_authorization(&uid, &id)
+            .get_authorization(&uid.as_str().into(), &id.into())
             .await
             .unwrap();
         let raw = &stored.secret.0;
@@ -248,7 +248,12 @@ async fn the_key_is_sealed_at_rest() {
     for n in ["same-1", "same-2"] {
         let a = s.post("/authorization", Some(&t), deploy_key(n, key)).await;
         let id = a.expect(201)["id"].as_str().unwrap().to_string();
-        let stored = s.running.slipway.store().get_authorization(&uid, &id).await;
+        let stored = s
+            .running
+            .slipway
+            .store()
+            .get_authorization(&uid.as_str().into(), &id.into())
+            .await;
         seals.push(stored.unwrap().secret.0);
     }
     assert_ne!(seals[0], seals[1]);

@@ -285,11 +285,11 @@ struct NetworkJson {
 fn networks_from(json: Vec<NetworkJson>, project_id: &str) -> Vec<Network> {
     json.into_iter()
         .map(|n| Network {
-            id: n.id,
+            id: n.id.into(),
             domain: n.domain,
             port: u16::try_from(n.port).unwrap_or(0),
-            project_id: project_id.to_string(),
-            domain_id: n.domain_id,
+            project_id: project_id.to_string().into(),
+            domain_id: n.domain_id.into(),
             created_at: n.created_at,
         })
         .collect()
@@ -301,7 +301,7 @@ fn pg_project(row: &slipway_postgres::sqlx::postgres::PgRow) -> Res<Project> {
     let id: String = row.try_get("id")?;
     Ok(Project {
         networks: networks_from(networks.0, &id),
-        id,
+        id: id.into(),
         owner_id: row.try_get("owner_id")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
@@ -320,7 +320,7 @@ fn lite_project(row: &slipway_sqlite::sqlx::sqlite::SqliteRow) -> Res<Project> {
     let id: String = row.try_get("id")?;
     Ok(Project {
         networks: networks_from(networks, &id),
-        id,
+        id: id.into(),
         owner_id: row.try_get("owner_id")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
@@ -360,18 +360,18 @@ fn redis_projects(rows: Vec<(String, String, Vec<String>)>) -> Res<Vec<Project>>
                 .map(|n| {
                     let n: NetworkRec = serde_json::from_str(n)?;
                     Ok(Network {
-                        id: n.id,
+                        id: n.id.into(),
                         domain: n.domain,
                         port: n.port,
-                        project_id: n.project_id,
-                        domain_id: n.domain_id,
+                        project_id: n.project_id.into(),
+                        domain_id: n.domain_id.into(),
                         created_at: n.created_at,
                     })
                 })
                 .collect::<Res<Vec<_>>>()?;
             Ok(Project {
-                id: rec.id,
-                owner_id: rec.owner_id,
+                id: rec.id.into(),
+                owner_id: rec.owner_id.into(),
                 name: rec.name,
                 description: rec.description,
                 path: rec.path,
@@ -695,8 +695,8 @@ impl Backend {
                 // RedisStore's create_project and write_audited (projects.rs,
                 // lib.rs, audit.rs).
                 let rec = serde_json::to_string(&ProjectRec {
-                    id: project.id.clone(),
-                    owner_id: project.owner_id.clone(),
+                    id: project.id.clone().into(),
+                    owner_id: project.owner_id.clone().into(),
                     name: project.name.clone(),
                     description: project.description.clone(),
                     path: project.path.clone(),
@@ -715,8 +715,8 @@ impl Backend {
                     // Retention and event id floor (RedisStore passes the
                     // newest id it has seen; 0 never moves the counter).
                     .arg(format!("{RETENTION}:0"))
-                    .arg(&project.id)
-                    .arg(&project.owner_id)
+                    .arg(project.id.as_str())
+                    .arg(project.owner_id.as_str())
                     .arg(&project.source_id)
                     .arg(&project.vm_id)
                     .arg(has_path)
@@ -835,8 +835,8 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
     // As core builds them (services/projects.rs, services/audit.rs).
     let now = Utc::now();
     let project = Project {
-        id: uuid::Uuid::new_v4().to_string(),
-        owner_id: owner.clone(),
+        id: uuid::Uuid::new_v4().to_string().into(),
+        owner_id: owner.clone().into(),
         name: input.name,
         description: input.description,
         path: input.path,
@@ -849,7 +849,7 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
     let mut audit = AuditEntry::new(AuditAction::ProjectCreate, Utc::now())
         .target("project", project.id.clone());
     audit.actor = Some(AuditActor {
-        user_id: owner,
+        user_id: owner.into(),
         token_id: None,
     });
     audit.ip = Some("127.0.0.1".into());
