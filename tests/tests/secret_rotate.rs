@@ -101,7 +101,10 @@ async fn rotated_credentials_open_under_the_new_secret_only() {
     let token = signin(&during).await;
     let slipway = &during.running.slipway;
     let principal = slipway.accounts().verify_token(&token).await.unwrap();
-    let secret = slipway.authorizations().reveal(&principal, &auth_id.as_str().into()).await;
+    let secret = slipway
+        .authorizations()
+        .reveal(&principal, &auth_id.as_str().into())
+        .await;
     assert_eq!(
         secret.expect("opens with the previous secret").expose(),
         key
