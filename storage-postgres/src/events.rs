@@ -1,46 +1,76 @@
-//! Appending to the event log inside a write's transaction.
+//! The event log's write side: appending inside a write's transaction, and
+//! giving committed events their ids.
+//!
+//! Writers take no shared lock. Each inserts its event row with a `seq`
+//! from a sequence and no id; after the transaction commits it calls
+//! [`written`], and readers call [`assign`] before they read. Both run the
+//! migration's `slipway_assign_event_ids`, which, one caller at a time
+//! (a transaction-level advisory lock held for that one call), gives every
+//! committed event without an id the next ids in `seq` order. The ids are
+//! therefore dense and become visible in order: an event whose transaction
+//! commits late gets a later id, so a reader following `WHERE id > cursor`
+//! never passes an event that appears afterwards, and a rolled-back write
+//! leaves nothing behind (its `seq` is simply never seen).
 
 use slipway_core::model::NewEvent;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-/// The NOTIFY channel every node LISTENs on; the payload is the event id.
+/// The NOTIFY channel every node LISTENs on; the payload is empty (a
+/// notification only says "look again").
 pub(crate) const CHANNEL: &str = "slipway_events";
 
-/// Appends `event` in the caller's transaction and returns its id.
-///
-/// Updating the counter row takes its row lock until the transaction ends,
-/// so concurrent writers get ids one after the other and commit in id
-/// order; a rollback returns the id. The same statement prunes events older
-/// than `retention` ids and queues the notification PostgreSQL sends on commit.
-pub(crate) async fn append(
-    conn: &mut PgConnection,
-    event: NewEvent,
-    retention: u64,
-) -> Result<i64, sqlx::Error> {
-    let retention = i64::try_from(retention.max(1)).unwrap_or(i64::MAX);
-    sqlx::query_scalar(
-        "WITH c AS (UPDATE event_counter SET last_id = last_id + 1 RETURNING last_id), \
-              ins AS (INSERT INTO events (id, owner_id, project_id, kind, data) \
-                      SELECT last_id, $1, $2, $3, $4 FROM c RETURNING id), \
-              pruned AS (DELETE FROM events WHERE id <= (SELECT last_id FROM c) - $5) \
-         SELECT id FROM ins, LATERAL (SELECT pg_notify($6, ins.id::text)) n",
-    )
-    .bind(event.owner_id)
-    .bind(event.project_id)
-    .bind(event.kind.as_str())
-    .bind(event.data)
-    .bind(retention)
-    .bind(CHANNEL)
-    .fetch_one(conn)
-    .await
+/// Inserts `event` in the caller's transaction, without an id (see the
+/// module documentation). Commit with [`commit`].
+pub(crate) async fn append(conn: &mut PgConnection, event: NewEvent) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO events (owner_id, project_id, kind, data) VALUES ($1, $2, $3, $4)")
+        .bind(event.owner_id)
+        .bind(event.project_id)
+        .bind(event.kind.as_str())
+        .bind(event.data)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
-/// The id of the newest committed event (0 for an empty log).
-pub(crate) async fn last_id<'e, E>(executor: E) -> Result<i64, sqlx::Error>
-where
-    E: sqlx::PgExecutor<'e>,
-{
-    sqlx::query_scalar("SELECT last_id FROM event_counter")
-        .fetch_one(executor)
+/// Commits a transaction that [`append`]ed events, then calls [`written`].
+/// Only the commit's failure is the write's: once it committed, a failed
+/// wake-up is logged (readers poll, and the next write or read assigns).
+pub(crate) async fn commit(
+    tx: Transaction<'_, Postgres>,
+    pool: &PgPool,
+    retention: u64,
+) -> Result<(), sqlx::Error> {
+    tx.commit().await?;
+    if let Err(e) = written(pool, retention).await {
+        tracing::warn!(error = %e, "event written, but assigning its id or the wake-up failed");
+    }
+    Ok(())
+}
+
+/// After a commit, in a transaction of its own: assigns ids unless another
+/// caller is assigning (then it does not wait), prunes past `retention`, and
+/// NOTIFYs every node. See `slipway_events_written` in the migrations for
+/// why the NOTIFY is no longer part of the writing transaction.
+pub(crate) async fn written(pool: &PgPool, retention: u64) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT slipway_events_written($1, $2)")
+        .bind(retention_i64(retention))
+        .bind(CHANNEL)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Gives every committed event without an id its id (waiting for a
+/// concurrent assigner to finish), prunes past `retention`, and returns the
+/// newest id (0 for an empty log). Cheap when nothing waits for an id: one
+/// probe of a partial index, no lock.
+pub(crate) async fn assign(pool: &PgPool, retention: u64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT slipway_assign_event_ids($1, TRUE)")
+        .bind(retention_i64(retention))
+        .fetch_one(pool)
         .await
+}
+
+fn retention_i64(retention: u64) -> i64 {
+    i64::try_from(retention.max(1)).unwrap_or(i64::MAX)
 }

@@ -172,9 +172,7 @@ impl PgStore {
         project: Project,
     ) -> StoreResult<Project> {
         let event = NewEvent::for_project(EventKind::Update, &project);
-        events::append(conn, event, self.inner.options.event_retention)
-            .await
-            .db()?;
+        events::append(conn, event).await.db()?;
         Ok(project)
     }
 
@@ -204,14 +202,10 @@ impl PgStore {
         .execute(&mut *tx)
         .await
         .db()?;
-        // Before the event: the event counter's lock is held from the
-        // append to the commit.
         audit::insert(&mut *tx, audit).await?;
         let event = NewEvent::for_project(EventKind::Create, &project);
-        events::append(&mut tx, event, self.inner.options.event_retention)
-            .await
-            .db()?;
-        tx.commit().await.db()?;
+        events::append(&mut tx, event).await.db()?;
+        self.commit_events(tx).await?;
         Ok(project)
     }
 
@@ -287,7 +281,7 @@ impl PgStore {
         let project = row.map(Project::from).ok_or(StoreError::NotFound)?;
         audit::insert(&mut *tx, audit).await?;
         let project = self.append_event(&mut tx, project).await?;
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(project)
     }
 
@@ -310,10 +304,8 @@ impl PgStore {
         }
         audit::insert(&mut *tx, audit).await?;
         let event = NewEvent::deleted(owner_id, id);
-        events::append(&mut tx, event, self.inner.options.event_retention)
-            .await
-            .db()?;
-        tx.commit().await.db()?;
+        events::append(&mut tx, event).await.db()?;
+        self.commit_events(tx).await?;
         Ok(())
     }
 
@@ -344,7 +336,7 @@ impl PgStore {
         .db()?;
         audit::insert(&mut *tx, audit).await?;
         self.append_update(&mut tx, project).await?;
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(network)
     }
 
@@ -429,7 +421,7 @@ impl PgStore {
         let network = row.map(Network::from).ok_or(StoreError::NotFound)?;
         audit::insert(&mut *tx, audit).await?;
         self.append_update(&mut tx, project).await?;
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(network)
     }
 
@@ -452,7 +444,7 @@ impl PgStore {
         }
         audit::insert(&mut *tx, audit).await?;
         self.append_update(&mut tx, project).await?;
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(())
     }
 }

@@ -314,17 +314,18 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .db()?;
-        // Before the events: the event counter's lock is held from the
-        // first append to the commit. The user's audit entries stay (no
-        // foreign key).
+        // The user's audit entries stay (no foreign key).
         audit::insert(&mut *tx, audit).await?;
-        let retention = self.inner.options.event_retention;
+        if projects.is_empty() {
+            tx.commit().await.db()?;
+            return Ok(());
+        }
         for (_, project_id) in projects {
-            events::append(&mut tx, NewEvent::deleted(id, &project_id), retention)
+            events::append(&mut tx, NewEvent::deleted(id, &project_id))
                 .await
                 .db()?;
         }
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(())
     }
 }
