@@ -6,8 +6,9 @@
 -- a `seq` from a sequence and no id, taking no shared lock; dense ids are
 -- given out afterwards, in the order events become visible, by
 -- slipway_assign_event_ids() (below), which readers of the log call before
--- they read it and writers call after they commit. Existing rows keep
--- their ids, and event_counter.last_id remains the newest id given out.
+-- they read it and writers call (without waiting) as they append. Existing
+-- rows keep their ids, and event_counter.last_id remains the newest id
+-- given out.
 ALTER TABLE events DROP CONSTRAINT events_pkey;
 ALTER TABLE events ALTER COLUMN id DROP NOT NULL;
 ALTER TABLE events ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
@@ -18,16 +19,21 @@ CREATE INDEX events_unassigned_idx ON events (seq) WHERE id IS NULL;
 -- Gives every committed event without an id the next ids, in seq order,
 -- advances event_counter.last_id past them and prunes events more than
 -- `retention` ids old; returns the newest id. One assigner at a time, under
--- a transaction-level advisory lock held only for this call (namespace
--- "SLPW", key 3): `wait` waits for it, otherwise a call finding it taken
--- returns at once (whoever holds it, or the next reader, assigns).
+-- a transaction-level advisory lock (namespace "SLPW", key 3) held until
+-- the caller's transaction ends: `wait` waits for it (readers, each in a
+-- transaction of its own), otherwise a call finding it taken returns at
+-- once (writers, see slipway_append_event).
 --
--- Call it in its own READ COMMITTED transaction (never inside a write's):
--- each statement of a VOLATILE function takes a fresh snapshot, so the
--- statements after the lock see every assignment committed before it and
--- only events whose writers have committed. An event whose transaction
--- commits later gets a later id, so ids become visible densely and in
--- order, and no reader's cursor passes an event that appears afterwards.
+-- It relies on READ COMMITTED (the store's pool sets it): each statement of
+-- a VOLATILE function takes a fresh snapshot, so the statements after the
+-- lock see every assignment committed before it, and only events whose
+-- writers have committed (plus, inside a write, the write's own earlier
+-- events, which become visible with their ids when it commits, the lock
+-- still held). The ids given by one assigner become visible together when
+-- it commits, before the next assigner can take the lock. An event whose
+-- transaction commits later gets a later id, so ids become visible densely
+-- and in order, and no reader's cursor passes an event that appears
+-- afterwards.
 CREATE FUNCTION slipway_assign_event_ids(retention BIGINT, wait BOOLEAN)
 RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -58,29 +64,29 @@ BEGIN
 END
 $$;
 
--- What a writer calls right after its transaction committed, in a
--- transaction of its own: assigns ids if no one else is assigning (the
--- event usually gets its id here, and retention is enforced even when no
--- one reads the log), then wakes every node's LISTEN. The NOTIFY is no
--- longer sent from the writing transaction: PostgreSQL serializes the
--- commits of notifying transactions (a cluster-wide lock held through the
--- commit's WAL flush), which would put writers back in single file. When
--- this call assigned nothing it commits asynchronously (it wrote nothing
--- worth an fsync: a lost wake-up is caught by the readers' poll), so the
--- notify lock is not held across a flush.
-CREATE FUNCTION slipway_events_written(retention BIGINT, channel TEXT)
-RETURNS VOID LANGUAGE plpgsql VOLATILE AS $$
+-- What a write calls to append its event, inside its transaction and after
+-- its row locks are taken (the event is the write's last statement): if no
+-- one else is assigning (it does not wait), it first gives ids to the
+-- events other writers committed, so ids keep coming and retention holds
+-- even when no one reads the log, at no extra commit (the assignment
+-- commits with the write). Then it inserts the event without an id and
+-- returns its seq. A write holding the assignment lock only runs its
+-- INSERT and its COMMIT before releasing it.
+--
+-- The write's NOTIFY is sent after its commit, in a statement of its own
+-- (see src/events.rs): PostgreSQL serializes the commits of notifying
+-- transactions (a cluster-wide lock held through the commit's WAL flush),
+-- which would put writers back in single file.
+CREATE FUNCTION slipway_append_event(
+    p_owner_id TEXT, p_project_id TEXT, p_kind TEXT, p_data JSONB, retention BIGINT)
+RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    before BIGINT;
-    after BIGINT;
+    new_seq BIGINT;
 BEGIN
-    IF pg_try_advisory_xact_lock(1397510231, 3) THEN
-        SELECT last_id INTO before FROM event_counter;
-        after := slipway_assign_event_ids(retention, TRUE);
-    END IF;
-    IF after IS NULL OR after = before THEN
-        PERFORM set_config('synchronous_commit', 'off', TRUE);
-    END IF;
-    PERFORM pg_notify(channel, '');
+    PERFORM slipway_assign_event_ids(retention, FALSE);
+    INSERT INTO events (owner_id, project_id, kind, data)
+    VALUES (p_owner_id, p_project_id, p_kind, p_data)
+    RETURNING seq INTO new_seq;
+    RETURN new_seq;
 END
 $$;

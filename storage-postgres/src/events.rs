@@ -1,11 +1,11 @@
 //! The event log's write side: appending inside a write's transaction, and
 //! giving committed events their ids.
 //!
-//! Writers take no shared lock. Each inserts its event row with a `seq`
-//! from a sequence and no id; after the transaction commits it calls
-//! [`written`], and readers call [`assign`] before they read. Both run the
-//! migration's `slipway_assign_event_ids`, which, one caller at a time
-//! (a transaction-level advisory lock held for that one call), gives every
+//! Writers take no lock other writers wait for. Each inserts its event row
+//! with a `seq` from a sequence and no id ([`append`]); readers call
+//! [`assign`] before they read, and writers, without waiting, as they
+//! append. Both run the migration's `slipway_assign_event_ids`, which, one
+//! caller at a time (a transaction-level advisory lock), gives every
 //! committed event without an id the next ids in `seq` order. The ids are
 //! therefore dense and become visible in order: an event whose transaction
 //! commits late gets a later id, so a reader following `WHERE id > cursor`
@@ -19,41 +19,50 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 /// notification only says "look again").
 pub(crate) const CHANNEL: &str = "slipway_events";
 
-/// Inserts `event` in the caller's transaction, without an id (see the
-/// module documentation). Commit with [`commit`].
-pub(crate) async fn append(conn: &mut PgConnection, event: NewEvent) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO events (owner_id, project_id, kind, data) VALUES ($1, $2, $3, $4)")
+/// Appends `event` in the caller's transaction, as its last statement
+/// (its row locks already taken), without an id: one call of the
+/// migration's `slipway_append_event`, which first assigns the ids of
+/// events others committed if no one else is assigning (it never waits;
+/// that assignment commits with this write, at no extra cost). Commit with
+/// [`commit`].
+pub(crate) async fn append(
+    conn: &mut PgConnection,
+    event: NewEvent,
+    retention: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT slipway_append_event($1, $2, $3, $4, $5)")
         .bind(event.owner_id)
         .bind(event.project_id)
         .bind(event.kind.as_str())
         .bind(event.data)
+        .bind(retention_i64(retention))
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Commits a transaction that [`append`]ed events, then calls [`written`].
-/// Only the commit's failure is the write's: once it committed, a failed
-/// wake-up is logged (readers poll, and the next write or read assigns).
+/// Commits a transaction that [`append`]ed events, then [`notify`]s. Only
+/// the commit's failure is the write's: once it committed, a failed wake-up
+/// is logged (readers also poll).
 pub(crate) async fn commit(
     tx: Transaction<'_, Postgres>,
     pool: &PgPool,
-    retention: u64,
 ) -> Result<(), sqlx::Error> {
     tx.commit().await?;
-    if let Err(e) = written(pool, retention).await {
-        tracing::warn!(error = %e, "event written, but assigning its id or the wake-up failed");
+    if let Err(e) = notify(pool).await {
+        tracing::warn!(error = %e, "event written, but its wake-up failed");
     }
     Ok(())
 }
 
-/// After a commit, in a transaction of its own: assigns ids unless another
-/// caller is assigning (then it does not wait), prunes past `retention`, and
-/// NOTIFYs every node. See `slipway_events_written` in the migrations for
-/// why the NOTIFY is no longer part of the writing transaction.
-pub(crate) async fn written(pool: &PgPool, retention: u64) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT slipway_events_written($1, $2)")
-        .bind(retention_i64(retention))
+/// NOTIFYs every node, after the write's commit and in a transaction of
+/// its own: PostgreSQL serializes the commits of notifying transactions (a
+/// cluster-wide lock held through the commit's WAL flush), so a NOTIFY in
+/// the writing transaction would put writers back in single file. This one
+/// commits asynchronously: it wrote nothing worth a flush, and a lost
+/// wake-up is caught by the readers' poll.
+pub(crate) async fn notify(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('synchronous_commit', 'off', TRUE), pg_notify($1, '')")
         .bind(CHANNEL)
         .execute(pool)
         .await?;

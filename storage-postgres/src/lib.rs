@@ -28,17 +28,19 @@
 //!   lock other writers wait for: writes on every connection of every node
 //!   proceed at once. Ids are given afterwards, in the order events become
 //!   visible, by one SQL function (`slipway_assign_event_ids`, see the
-//!   migrations) that every reader of the log calls before it reads and
-//!   every writer right after its commit: one caller at a time (an advisory
-//!   lock held for that call only; a writer finding it taken does not wait),
+//!   migrations): one caller at a time (a transaction-level advisory lock),
 //!   it gives each committed event without an id the next ids in `seq`
-//!   order. An event that commits late simply gets a later id, so ids as
+//!   order. Every reader of the log calls it (waiting for the lock) before
+//!   it reads; every write calls it as it appends its event, only if the
+//!   lock is free, so the assignment commits with the write at no extra
+//!   cost. An event that commits late simply gets a later id, so ids as
 //!   readers see them are dense and increasing, readers can follow the log
 //!   with `WHERE id > cursor` and never pass an event that appears later,
 //!   and a rolled-back write leaves no event and no gap; a gap can only mean
-//!   "pruned by retention". After the commit the writer also NOTIFYs the
-//!   channel (in that short call, not in the writing transaction: PostgreSQL
-//!   serializes the commits of notifying transactions, flush included).
+//!   "pruned by retention". After its commit the write NOTIFYs the channel
+//!   in a statement of its own (committed without a flush): PostgreSQL
+//!   serializes the commits of notifying transactions, flush included, so a
+//!   NOTIFY inside the write would put writers back in single file.
 //! - **Fan-out**: core's event feed (`slipway_core::store::EventFeed`)
 //!   follows the table: this store gives it pages of `WHERE id > cursor` and
 //!   wake-ups from a LISTEN on a dedicated connection (on every notification

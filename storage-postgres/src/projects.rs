@@ -172,7 +172,9 @@ impl PgStore {
         project: Project,
     ) -> StoreResult<Project> {
         let event = NewEvent::for_project(EventKind::Update, &project);
-        events::append(conn, event).await.db()?;
+        events::append(conn, event, self.inner.options.event_retention)
+            .await
+            .db()?;
         Ok(project)
     }
 
@@ -204,7 +206,9 @@ impl PgStore {
         .db()?;
         audit::insert(&mut *tx, audit).await?;
         let event = NewEvent::for_project(EventKind::Create, &project);
-        events::append(&mut tx, event).await.db()?;
+        events::append(&mut tx, event, self.inner.options.event_retention)
+            .await
+            .db()?;
         self.commit_events(tx).await?;
         Ok(project)
     }
@@ -304,7 +308,9 @@ impl PgStore {
         }
         audit::insert(&mut *tx, audit).await?;
         let event = NewEvent::deleted(owner_id, id);
-        events::append(&mut tx, event).await.db()?;
+        events::append(&mut tx, event, self.inner.options.event_retention)
+            .await
+            .db()?;
         self.commit_events(tx).await?;
         Ok(())
     }

@@ -21,8 +21,8 @@ pub(crate) const LOCK_MIGRATE: i32 = 1;
 /// admin changes (update and delete keep an active admin).
 pub(crate) const LOCK_USERS: i32 = 2;
 // Second key 3: giving committed events their ids (a transaction lock taken
-// in SQL by `slipway_assign_event_ids` and `slipway_events_written`, where
-// the namespace is written as the literal 1397510231).
+// in SQL by `slipway_assign_event_ids`, where the namespace is written as
+// the literal 1397510231).
 /// Namespace of per-user authorization upsert locks (second key: hash of the user id).
 pub(crate) const LOCK_NS_AUTH: i32 = 0x534c_5058;
 
@@ -227,16 +227,13 @@ impl PgStore {
         &self.inner.options
     }
 
-    /// Commits a write that appended events and lets their ids be given
+    /// Commits a write that appended events and wakes every node
     /// ([`events::commit`](crate::events::commit)).
     pub(crate) async fn commit_events(
         &self,
         tx: sqlx::Transaction<'_, sqlx::Postgres>,
     ) -> StoreResult<()> {
-        let retention = self.inner.options.event_retention;
-        crate::events::commit(tx, &self.inner.pool, retention)
-            .await
-            .db()
+        crate::events::commit(tx, &self.inner.pool).await.db()
     }
 
     /// Runs one store call, bounded by [`PgOptions::operation_timeout`].

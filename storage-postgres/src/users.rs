@@ -320,8 +320,9 @@ impl PgStore {
             tx.commit().await.db()?;
             return Ok(());
         }
+        let retention = self.inner.options.event_retention;
         for (_, project_id) in projects {
-            events::append(&mut tx, NewEvent::deleted(id, &project_id))
+            events::append(&mut tx, NewEvent::deleted(id, &project_id), retention)
                 .await
                 .db()?;
         }

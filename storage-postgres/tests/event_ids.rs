@@ -60,29 +60,26 @@ async fn quiet(feed: &mut EventStream) {
 }
 
 /// Opens a writer's transaction the way the store writes an event (its
-/// `INSERT` without an id) and leaves it open; returns the connection and
-/// the event's sequence number.
+/// `slipway_append_event` call) and leaves it open; returns the connection
+/// and the event's sequence number.
 async fn open_writer(url: &str, project_id: &str) -> (PgConnection, i64) {
     let mut conn = PgConnection::connect(url).await.unwrap();
     sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
     let event = NewEvent::deleted("u-held", project_id);
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO events (owner_id, project_id, kind, data) VALUES ($1, $2, $3, $4) \
-         RETURNING seq",
-    )
-    .bind(event.owner_id)
-    .bind(event.project_id)
-    .bind(event.kind.as_str())
-    .bind(event.data)
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
+    let seq: i64 = sqlx::query_scalar("SELECT slipway_append_event($1, $2, $3, $4, 10000)")
+        .bind(event.owner_id)
+        .bind(event.project_id)
+        .bind(event.kind.as_str())
+        .bind(event.data)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     (conn, seq)
 }
 
-/// What the store does after a commit (`events::written`).
+/// What the store does after a commit (`events::notify`).
 async fn written(conn: &mut PgConnection) {
-    sqlx::query("SELECT slipway_events_written(10000, 'slipway_events')")
+    sqlx::query("SELECT pg_notify('slipway_events', '')")
         .execute(conn)
         .await
         .unwrap();
@@ -314,8 +311,8 @@ async fn resume_after_a_cursor_across_a_restart() {
     quiet(&mut feed).await;
 }
 
-/// Retention holds without any reader: writers assign and prune after
-/// their commits.
+/// Retention holds without any reader: writers assign (the events
+/// committed before theirs) and prune as they append.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_alone_keep_the_log_within_retention() {
     let Some(url) = fresh_url().await else { return };
@@ -337,7 +334,10 @@ async fn writers_alone_keep_the_log_within_retention() {
             .fetch_one(store.pool())
             .await
             .unwrap();
-    assert_eq!((rows, oldest, unassigned), (10, Some(21), 0));
+    // Each write assigned the one before it: ids 20..=29 retained (10),
+    // and the newest waits for the next write or reader.
+    assert_eq!((rows, oldest, unassigned), (11, Some(20), 1));
+    assert_eq!(store.last_event_id().await.unwrap(), 30);
 }
 
 /// A database written by the version with the counter lock: opening it
