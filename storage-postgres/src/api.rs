@@ -392,7 +392,8 @@ impl Store for PgStore {
 
     async fn last_event_id(&self) -> StoreResult<u64> {
         self.run(async {
-            let id = events::last_id(&self.inner.pool).await.db()?;
+            let retention = self.inner.options.event_retention;
+            let id = events::assign(&self.inner.pool, retention).await.db()?;
             Ok(u64::try_from(id).unwrap_or(0))
         })
         .await
@@ -401,8 +402,14 @@ impl Store for PgStore {
     async fn read_events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run(async { feed::read_page(&self.inner.pool, after, limit).await.db() })
-            .await
+        self.run(async {
+            // Committed events get their ids first, so the page holds every
+            // event visible now (the ids of later ones come after it).
+            let retention = self.inner.options.event_retention;
+            events::assign(&self.inner.pool, retention).await.db()?;
+            feed::read_page(&self.inner.pool, after, limit).await.db()
+        })
+        .await
     }
 
     async fn event_signals(&self) -> StoreResult<EventSignals> {

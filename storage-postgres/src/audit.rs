@@ -4,8 +4,7 @@
 //!
 //! Every write stores its entry in the same atomic step as its change, only
 //! when the change takes effect: writes that run a transaction insert it
-//! there ([`insert`], before the event is appended, so the event counter's
-//! lock is not held any longer), single-statement writes add it to their
+//! there ([`insert`]), single-statement writes add it to their
 //! statement as a data-modifying CTE ([`insert_after`]) guarded by the rows
 //! the change returned.
 //!

@@ -54,7 +54,8 @@ struct EventRow {
     data: serde_json::Value,
 }
 
-/// Up to `limit` events after `after`, in id order.
+/// Up to `limit` events after `after`, in id order (events still without
+/// an id are not read: call [`crate::events::assign`] first).
 pub(crate) async fn read_page(
     pool: &PgPool,
     after: i64,

@@ -24,13 +24,23 @@
 //!   naming its [`Unique`](slipway_core::error::Unique) rule by **constraint
 //!   name**, never by message text.
 //! - **Events**: every project-affecting write inserts its event row in the
-//!   same transaction and calls `pg_notify`, which PostgreSQL delivers on
-//!   commit. Event ids come from a one-row counter updated inside that
-//!   transaction: its row lock serializes event writers from the id
-//!   assignment to the commit, so ids are dense and commit in order (a
-//!   rolled-back write gives its id back). Readers can therefore follow the
-//!   log with `WHERE id > cursor` and never skip an event that commits
-//!   later with a lower id; a gap can only mean "pruned by retention".
+//!   same transaction, with a `seq` from a sequence and **no id**, taking no
+//!   lock other writers wait for: writes on every connection of every node
+//!   proceed at once. Ids are given afterwards, in the order events become
+//!   visible, by one SQL function (`slipway_assign_event_ids`, see the
+//!   migrations): one caller at a time (a transaction-level advisory lock),
+//!   it gives each committed event without an id the next ids in `seq`
+//!   order. Every reader of the log calls it (waiting for the lock) before
+//!   it reads; every write calls it as it appends its event, only if the
+//!   lock is free, so the assignment commits with the write at no extra
+//!   cost. An event that commits late simply gets a later id, so ids as
+//!   readers see them are dense and increasing, readers can follow the log
+//!   with `WHERE id > cursor` and never pass an event that appears later,
+//!   and a rolled-back write leaves no event and no gap; a gap can only mean
+//!   "pruned by retention". After its commit the write NOTIFYs the channel
+//!   in a statement of its own (committed without a flush): PostgreSQL
+//!   serializes the commits of notifying transactions, flush included, so a
+//!   NOTIFY inside the write would put writers back in single file.
 //! - **Fan-out**: core's event feed (`slipway_core::store::EventFeed`)
 //!   follows the table: this store gives it pages of `WHERE id > cursor` and
 //!   wake-ups from a LISTEN on a dedicated connection (on every notification
@@ -42,7 +52,7 @@
 //!   its change, only when the change takes effect. Entries are stored as
 //!   their JSON form and read back as is; `audit_log` has no foreign keys,
 //!   so entries outlive the users they name.
-//! - **Retention**: each event insert deletes events more than
+//! - **Retention**: each id assignment deletes events more than
 //!   [`PgOptions::event_retention`] ids old; a `since` older than the oldest
 //!   retained event starts the stream with `Resync`.
 //! - **Failures**: connection errors, pool and statement timeouts map to

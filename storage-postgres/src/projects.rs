@@ -205,14 +205,12 @@ impl PgStore {
         .execute(&mut *tx)
         .await
         .db()?;
-        // Before the event: the event counter's lock is held from the
-        // append to the commit.
         audit::insert(&mut *tx, audit).await?;
         let event = NewEvent::for_project(EventKind::Create, &project);
         events::append(&mut tx, event, self.inner.options.event_retention)
             .await
             .db()?;
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(project)
     }
 
@@ -292,7 +290,7 @@ impl PgStore {
         let project = row.map(Project::from).ok_or(StoreError::NotFound)?;
         audit::insert(&mut *tx, audit).await?;
         let project = self.append_event(&mut tx, project).await?;
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(project)
     }
 
@@ -318,7 +316,7 @@ impl PgStore {
         events::append(&mut tx, event, self.inner.options.event_retention)
             .await
             .db()?;
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(())
     }
 
@@ -349,7 +347,7 @@ impl PgStore {
         .db()?;
         audit::insert(&mut *tx, audit).await?;
         self.append_update(&mut tx, project).await?;
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(network)
     }
 
@@ -438,7 +436,7 @@ impl PgStore {
         let network = row.map(Network::from).ok_or(StoreError::NotFound)?;
         audit::insert(&mut *tx, audit).await?;
         self.append_update(&mut tx, project).await?;
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(network)
     }
 
@@ -461,7 +459,7 @@ impl PgStore {
         }
         audit::insert(&mut *tx, audit).await?;
         self.append_update(&mut tx, project).await?;
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(())
     }
 }

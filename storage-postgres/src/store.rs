@@ -20,6 +20,9 @@ pub(crate) const LOCK_MIGRATE: i32 = 1;
 /// Second key: user creation ("first user is admin", `first_only`) and
 /// admin changes (update and delete keep an active admin).
 pub(crate) const LOCK_USERS: i32 = 2;
+// Second key 3: giving committed events their ids (a transaction lock taken
+// in SQL by `slipway_assign_event_ids`, where the namespace is written as
+// the literal 1397510231).
 /// Namespace of per-user authorization upsert locks (second key: hash of the user id).
 pub(crate) const LOCK_NS_AUTH: i32 = 0x534c_5058;
 
@@ -165,12 +168,16 @@ impl PgStore {
         }
         let statement_ms = options.statement_timeout.as_millis().max(1).to_string();
         // A session stuck inside a transaction (say, a frozen client) would
-        // hold its row locks, the event counter's included: the server ends
-        // it after twice the statement timeout.
+        // hold its row locks: the server ends it after twice the statement
+        // timeout.
         let idle_ms = (options.statement_timeout.as_millis().max(1) * 2).to_string();
         let pool_connect = connect.clone().options([
             ("statement_timeout", statement_ms.as_str()),
             ("idle_in_transaction_session_timeout", idle_ms.as_str()),
+            // The event id assignment relies on each statement seeing what
+            // committed before it (events.rs), whatever the server's default.
+            // (A space in an option is escaped for PostgreSQL.)
+            ("default_transaction_isolation", r"read\ committed"),
         ]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
@@ -218,6 +225,15 @@ impl PgStore {
     /// The options this store was opened with.
     pub fn options(&self) -> &PgOptions {
         &self.inner.options
+    }
+
+    /// Commits a write that appended events and wakes every node
+    /// ([`events::commit`](crate::events::commit)).
+    pub(crate) async fn commit_events(
+        &self,
+        tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    ) -> StoreResult<()> {
+        crate::events::commit(tx, &self.inner.pool).await.db()
     }
 
     /// Runs one store call, bounded by [`PgOptions::operation_timeout`].

@@ -315,17 +315,19 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .db()?;
-        // Before the events: the event counter's lock is held from the
-        // first append to the commit. The user's audit entries stay (no
-        // foreign key).
+        // The user's audit entries stay (no foreign key).
         audit::insert(&mut *tx, audit).await?;
+        if projects.is_empty() {
+            tx.commit().await.db()?;
+            return Ok(());
+        }
         let retention = self.inner.options.event_retention;
         for (_, project_id) in projects {
             events::append(&mut tx, NewEvent::deleted(id, &project_id), retention)
                 .await
                 .db()?;
         }
-        tx.commit().await.db()?;
+        self.commit_events(tx).await?;
         Ok(())
     }
 }

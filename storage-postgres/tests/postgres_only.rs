@@ -35,7 +35,8 @@ async fn next_id(feed: &mut EventStream) -> u64 {
 }
 
 /// Many racing writers: a follower sees every event once, ids dense and in
-/// order (ids commit in order, so reading "after N" never skips one).
+/// order (ids are given in the order events become visible, so reading
+/// "after N" never skips one; more in tests/event_ids.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_writers_are_followed_without_gap_or_duplicate() {
     let Some(url) = fresh_url().await else { return };

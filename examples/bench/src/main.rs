@@ -19,6 +19,7 @@ mod lite;
 mod load;
 mod paired;
 mod pg;
+mod pgpool;
 mod report;
 mod scenarios;
 mod servers;
@@ -49,6 +50,9 @@ enum Command {
         /// Store URL.
         #[arg(long, default_value = "memory:")]
         database_url: String,
+        /// PostgreSQL pool size (default: PgStore's).
+        #[arg(long)]
+        pg_max_connections: Option<u32>,
     },
     /// (internal) Serve the bare axum JWT baseline until stdin closes.
     ServeBaseline {
@@ -135,7 +139,12 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve {
             secret,
             database_url,
-        }) => rt.block_on(servers::serve_child(&secret, &database_url)),
+            pg_max_connections,
+        }) => rt.block_on(servers::serve_child(
+            &secret,
+            &database_url,
+            pg_max_connections,
+        )),
         Some(Command::ServeBaseline { secret }) => {
             rt.block_on(servers::serve_baseline_child(&secret))
         }
@@ -365,6 +374,11 @@ async fn store_scenarios(
         match ctx.create_projects(db, store).await? {
             Some(paired) => same_store_rows(rows, paired, &base.a, 0.70),
             None => eprintln!("POST /project: skipped, this server has no project endpoints"),
+        }
+    }
+    if store == "postgres" && (wanted("create") || wanted("project") || wanted("pool")) {
+        for row in ctx.creates_by_pool(db).await? {
+            report::push(rows, row);
         }
     }
     if wanted("signin") {

@@ -90,7 +90,8 @@ pub(crate) async fn signup(conn: &mut Conn) -> anyhow::Result<Account> {
     })
 }
 
-fn project_body(tag: &str) -> Vec<u8> {
+/// The body of a `POST /project` with sources unique to `tag`.
+pub(crate) fn project_body(tag: &str) -> Vec<u8> {
     json!({
         "name": format!("bench {tag}"),
         "description": "a project created by slipway-bench",

@@ -59,12 +59,28 @@ impl Server {
         secret: &str,
         database_url: &str,
     ) -> anyhow::Result<Self> {
+        Self::slipway_with_pool(mode, secret, database_url, None).await
+    }
+
+    /// Starts Slipway on the store `database_url`; on PostgreSQL with a
+    /// pool of `pg_pool` connections (`None`: PgStore's default).
+    pub(crate) async fn slipway_with_pool(
+        mode: Mode,
+        secret: &str,
+        database_url: &str,
+        pg_pool: Option<u32>,
+    ) -> anyhow::Result<Self> {
         match mode {
             Mode::Child => {
-                Self::child(&["serve", "--secret", secret, "--database-url", database_url]).await
+                let pool = pg_pool.map(|n| n.to_string());
+                let mut args = vec!["serve", "--secret", secret, "--database-url", database_url];
+                if let Some(pool) = &pool {
+                    args.extend(["--pg-max-connections", pool.as_str()]);
+                }
+                Self::child(&args).await
             }
             Mode::InProcess => {
-                let slipway = build_slipway(secret, database_url).await?;
+                let slipway = build_slipway(secret, database_url, pg_pool).await?;
                 let listener = TcpListener::bind("127.0.0.1:0").await?;
                 let addr = listener.local_addr()?;
                 let (stop, rx) = tokio::sync::oneshot::channel::<()>();
@@ -209,16 +225,21 @@ pub(crate) const REDIS_PREFIX: &str = "slipway-bench";
 /// Builds the Slipway instance the standalone server would build. PostgreSQL
 /// and Redis stores are opened here with their default options, so the bench
 /// does not depend on which store features slipway-server was built with.
-async fn build_slipway(secret: &str, database_url: &str) -> anyhow::Result<Slipway> {
+async fn build_slipway(
+    secret: &str,
+    database_url: &str,
+    pg_pool: Option<u32>,
+) -> anyhow::Result<Slipway> {
     let scheme = database_url.split(':').next().unwrap_or("");
+    let mut pg_options = slipway_postgres::PgOptions::default();
+    if let Some(n) = pg_pool {
+        pg_options = pg_options.max_connections(n);
+    }
     let store: Arc<dyn slipway_core::Store> = match scheme {
         "postgres" | "postgresql" => Arc::new(
-            slipway_postgres::PgStore::connect(
-                database_url,
-                slipway_postgres::PgOptions::default(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?,
+            slipway_postgres::PgStore::connect(database_url, pg_options)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?,
         ),
         "redis" | "rediss" => Arc::new(
             slipway_redis::RedisStore::connect(
@@ -275,8 +296,12 @@ async fn stdin_closed() {
 
 /// `slipway-bench serve`: Slipway as the standalone server serves it (without
 /// request logging: no subscriber is installed), until stdin closes.
-pub(crate) async fn serve_child(secret: &str, database_url: &str) -> anyhow::Result<()> {
-    let slipway = build_slipway(secret, database_url).await?;
+pub(crate) async fn serve_child(
+    secret: &str,
+    database_url: &str,
+    pg_pool: Option<u32>,
+) -> anyhow::Result<()> {
+    let slipway = build_slipway(secret, database_url, pg_pool).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
     tokio::spawn(slipway_server::serve(

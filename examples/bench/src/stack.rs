@@ -13,8 +13,9 @@
 //!   store's `list_projects`.
 //! - (h) `POST /project`: the user read and the quota count core makes
 //!   first, then the store's `create_project`: on PostgreSQL one transaction
-//!   (project row, audit row, event row with the event counter, pruning and
-//!   `NOTIFY`), on SQLite one transaction on one writer connection (project
+//!   (project row, audit row, the store's `slipway_append_event`: event row
+//!   without an id, after assigning the ids of events committed before it
+//!   when no one else is) and, after its commit, the `NOTIFY`, on SQLite one transaction on one writer connection (project
 //!   row, event counter, event row, pruning, audit row), on Redis the
 //!   `create_project` script (uniqueness checks, writes, stream append,
 //!   audit entry).
@@ -23,8 +24,9 @@
 //! are then the store's own statements only.
 //!
 //! The handlers take no lock of their own: the only serialisation in them is
-//! the store's (PostgreSQL's event counter row lock, SQLite's one writer
-//! connection, Redis running one script at a time).
+//! the store's (on PostgreSQL the id assignment, which a writer skips when
+//! another holds it, and NOTIFY's commit-time lock after the commit;
+//! SQLite's one writer connection; Redis running one script at a time).
 
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -166,12 +168,12 @@ mod pg {
          path, source_id, vm_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     pub(super) const AUDIT: &str = "INSERT INTO audit_log (id, at, actor_id, action, entry) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
-    pub(super) const EVENT: &str =
-        "WITH c AS (UPDATE event_counter SET last_id = last_id + 1 RETURNING last_id), \
-              ins AS (INSERT INTO events (id, owner_id, project_id, kind, data) \
-                      SELECT last_id, $1, $2, $3, $4 FROM c RETURNING id), \
-              pruned AS (DELETE FROM events WHERE id <= (SELECT last_id FROM c) - $5) \
-         SELECT id FROM ins, LATERAL (SELECT pg_notify($6, ins.id::text)) n";
+    /// The store's events::append: the event row without an id (assigning
+    /// the ids of events committed before it when no one else is).
+    pub(super) const EVENT: &str = "SELECT slipway_append_event($1, $2, $3, $4, $5)";
+    /// The store's events::notify, after the commit.
+    pub(super) const NOTIFY: &str =
+        "SELECT set_config('synchronous_commit', 'off', TRUE), pg_notify($1, '')";
     /// PgStore's NOTIFY channel.
     pub(super) const CHANNEL: &str = "slipway_events";
 }
@@ -625,16 +627,19 @@ impl Backend {
                     .bind(pgsqlx::types::Json(audit))
                     .execute(&mut *tx)
                     .await?;
-                let _id: i64 = pgsqlx::query_scalar(pg::EVENT)
+                pgsqlx::query(pg::EVENT)
                     .bind(event.owner_id)
                     .bind(event.project_id)
                     .bind(event.kind.as_str())
                     .bind(event.data)
                     .bind(RETENTION)
-                    .bind(pg::CHANNEL)
-                    .fetch_one(&mut *tx)
+                    .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                pgsqlx::query(pg::NOTIFY)
+                    .bind(pg::CHANNEL)
+                    .execute(pool)
+                    .await?;
                 Ok(project)
             }
             Backend::Lite { writer, .. } => {
