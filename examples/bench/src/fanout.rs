@@ -111,22 +111,27 @@ impl Board {
 /// Opens `n` sockets, at most 200 handshakes at a time. A refused upgrade
 /// (503 when the store's pool is exhausted by the connects, on a loaded
 /// machine) is retried after a second, up to 10 times per socket.
+///
+/// Each socket's reader starts as soon as it is open, so the server's pings
+/// are answered while the others open (that can take minutes on a loaded
+/// machine, and an unanswered ping drops a socket after 40 s).
 async fn open_all(
     addr: std::net::SocketAddr,
     token: &str,
-    n: usize,
-) -> anyhow::Result<Vec<tokio::net::TcpStream>> {
+    board: &Arc<Board>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let gate = Arc::new(tokio::sync::Semaphore::new(200));
-    let tasks: Vec<_> = (0..n)
-        .map(|_| {
+    let tasks: Vec<_> = (0..board.sockets)
+        .map(|i| {
             let gate = gate.clone();
             let token = token.to_string();
+            let board = board.clone();
             tokio::spawn(async move {
                 let mut tries = 0;
                 loop {
                     let permit = gate.acquire().await?;
                     match open(addr, &token).await {
-                        Ok(ws) => return anyhow::Ok(ws),
+                        Ok(ws) => return anyhow::Ok(tokio::spawn(read(ws, i, board))),
                         Err(e) if tries < 10 => {
                             drop(permit);
                             tries += 1;
@@ -139,11 +144,23 @@ async fn open_all(
             })
         })
         .collect();
-    let mut socks = Vec::with_capacity(n);
+    let mut readers = Vec::with_capacity(tasks.len());
+    let mut failed = None;
     for t in tasks {
-        socks.push(t.await??);
+        match t.await? {
+            Ok(reader) => readers.push(reader),
+            Err(e) => failed = failed.or(Some(e)),
+        }
     }
-    Ok(socks)
+    match failed {
+        None => Ok(readers),
+        Some(e) => {
+            for r in readers {
+                r.abort();
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Says on stderr (once per run) that opening sockets needed retries.
@@ -174,46 +191,32 @@ fn failed(scenario: String, store: &str, sockets: usize, target_ms: f64, e: &any
     row
 }
 
-/// Starts one reader task per socket; they stop when the returned handles
-/// are aborted.
-fn readers(
-    socks: Vec<tokio::net::TcpStream>,
-    board: &Arc<Board>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    socks
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut ws)| {
-            let board = board.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let mut next_write = 0usize;
-                while let Ok(n) = ws.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    let t = Instant::now();
-                    // The server pings every 30 s and drops a socket whose
-                    // pong does not come within 10 s; its pings carry no
-                    // payload (`89 00`, bytes no text frame of this size
-                    // holds). Answer with an empty masked pong.
-                    if buf[..n].windows(2).any(|w| w == [0x89, 0x00])
-                        && ws.write_all(&[0x8A, 0x80, 0, 0, 0, 0]).await.is_err()
-                    {
-                        break;
-                    }
-                    // One write is one small frame: one read per delivery
-                    // (a read holding two frames counts both).
-                    let mut rest = &buf[..n];
-                    while let Some(at) = find(rest, b"project.update") {
-                        board.stamp(next_write, i, t);
-                        next_write += 1;
-                        rest = &rest[at + 1..];
-                    }
-                }
-            })
-        })
-        .collect()
+/// Reads socket `i` until it closes, stamping each `project.update` frame.
+async fn read(mut ws: tokio::net::TcpStream, i: usize, board: Arc<Board>) {
+    let mut buf = [0u8; 4096];
+    let mut next_write = 0usize;
+    while let Ok(n) = ws.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let t = Instant::now();
+        // The server pings every 30 s and drops a socket whose pong does
+        // not come within 10 s; its pings carry no payload (`89 00`, bytes
+        // no text frame of this size holds). Answer with an empty masked pong.
+        if buf[..n].windows(2).any(|w| w == [0x89, 0x00])
+            && ws.write_all(&[0x8A, 0x80, 0, 0, 0, 0]).await.is_err()
+        {
+            break;
+        }
+        // One write is one small frame: one read per delivery (a read
+        // holding two frames counts both).
+        let mut rest = &buf[..n];
+        while let Some(at) = find(rest, b"project.update") {
+            board.stamp(next_write, i, t);
+            next_write += 1;
+            rest = &rest[at + 1..];
+        }
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -365,9 +368,10 @@ impl Ctx {
             return Ok(None);
         }
         let account = signup(&mut Conn::open(addr).await?).await?;
+        let board = Arc::new(Board::new(sockets, writes));
         let opening = Instant::now();
-        let socks = match open_all(addr, &account.token, sockets).await {
-            Ok(socks) => socks,
+        let tasks = match open_all(addr, &account.token, &board).await {
+            Ok(tasks) => tasks,
             Err(e) => {
                 server.stop().await;
                 let name =
@@ -380,8 +384,6 @@ impl Ctx {
         // closed by the server while the sockets were opening.
         let mut conn = Conn::open(addr).await?;
         let before = server.rss_kib();
-        let board = Arc::new(Board::new(sockets, writes));
-        let tasks = readers(socks, &board);
         let m = measure(&mut conn, &account.token, &board, writes, &[&server]).await;
         for t in tasks {
             t.abort();
@@ -436,10 +438,9 @@ impl Ctx {
         }
         let measured = async {
             let account = signup(&mut Conn::open(a.addr()).await?).await?;
-            let socks = open_all(b.addr(), &account.token, sockets).await?;
-            let mut conn = Conn::open(a.addr()).await?;
             let board = Arc::new(Board::new(sockets, writes));
-            let tasks = readers(socks, &board);
+            let tasks = open_all(b.addr(), &account.token, &board).await?;
+            let mut conn = Conn::open(a.addr()).await?;
             let m = measure(&mut conn, &account.token, &board, writes, &[&a, &b]).await;
             for t in tasks {
                 t.abort();
