@@ -55,4 +55,7 @@ else
   echo "notice: redis-server is not installed; Redis scenarios are skipped" >&2
 fi
 
+# The 10,000-socket scenarios need a descriptor per socket in the bench and
+# in the server child (the bench also raises its soft limit to the hard one).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo run --release -p slipway-bench -- "$@"

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+mod fanout;
 mod lite;
 mod load;
 mod paired;
@@ -106,6 +107,13 @@ struct RunArgs {
     /// Writes (rounds) in the WebSocket fan-out scenario.
     #[arg(long, default_value_t = 20)]
     ws_rounds: usize,
+    /// Sockets of the large fan-out scenario (one user, one node).
+    #[arg(long, default_value_t = 10_000)]
+    fanout_sockets: usize,
+    /// Sockets on node B in the cross-node fan-out scenario (PostgreSQL
+    /// and Redis: two servers sharing one database).
+    #[arg(long, default_value_t = 1000)]
+    cross_node_sockets: usize,
     /// Sockets in the idle WebSocket memory scenario.
     #[arg(long, default_value_t = 10_000)]
     idle_sockets: usize,
@@ -176,8 +184,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     // 10,000 sockets need as many descriptors here and in the server child
     // (which inherits the limit).
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) if (n as usize) < args.idle_sockets + 1024 => eprintln!(
-            "warning: only {n} file descriptors allowed; the idle WebSocket scenario may fail"
+        Ok(n) if (n as usize) < args.idle_sockets.max(args.fanout_sockets) + 1024 => eprintln!(
+            "warning: only {n} file descriptors allowed; the 10,000-socket scenarios may fail"
         ),
         Ok(_) => {}
         Err(e) => eprintln!("warning: could not raise RLIMIT_NOFILE: {e}"),
@@ -398,6 +406,25 @@ async fn store_scenarios(
         {
             Some(row) => report::push(rows, row),
             None => eprintln!("WebSocket fan-out: skipped, this server has no /ws"),
+        }
+    }
+    if wanted("ws") || wanted("fan-out") || wanted("fanout-10k") {
+        match ctx
+            .ws_fanout_large(db, store, args.fanout_sockets, args.ws_rounds)
+            .await?
+        {
+            Some(row) => report::push(rows, row),
+            None => eprintln!("large WebSocket fan-out: skipped, this server has no /ws"),
+        }
+    }
+    let shared = matches!(store, "postgres" | "redis") && ctx.external.is_none();
+    if shared && (wanted("ws") || wanted("fan-out") || wanted("cross-node")) {
+        match ctx
+            .ws_fanout_cross_node(db, store, args.cross_node_sockets, args.ws_rounds)
+            .await?
+        {
+            Some(row) => report::push(rows, row),
+            None => eprintln!("cross-node WebSocket fan-out: skipped, this server has no /ws"),
         }
     }
     if wanted("ws") || wanted("idle") {

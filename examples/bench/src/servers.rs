@@ -182,6 +182,15 @@ impl Server {
         }
     }
 
+    /// The child process's id (`None` for a server in this process or an
+    /// external one).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        match self {
+            Server::Child { child, .. } => child.id(),
+            _ => None,
+        }
+    }
+
     /// The server's resident set size in KiB, when it can be read.
     pub(crate) fn rss_kib(&self) -> Option<u64> {
         match self {

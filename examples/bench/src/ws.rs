@@ -25,7 +25,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Opens `/ws?token=`, checks the 101 answer and waits for the `connect` frame.
-async fn open(addr: SocketAddr, token: &str) -> anyhow::Result<Ws> {
+pub(crate) async fn open(addr: SocketAddr, token: &str) -> anyhow::Result<Ws> {
     let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let req = format!(
@@ -56,7 +56,7 @@ async fn open(addr: SocketAddr, token: &str) -> anyhow::Result<Ws> {
 
 /// Opens `n` sockets, at most 200 handshakes at a time; returns them with
 /// the connect latencies (µs).
-async fn open_many(
+pub(crate) async fn open_many(
     addr: SocketAddr,
     token: &str,
     n: usize,
@@ -85,7 +85,7 @@ async fn open_many(
 }
 
 /// Does this server serve `/ws`? (A refused upgrade without a token is 401.)
-async fn has_ws(addr: SocketAddr) -> anyhow::Result<bool> {
+pub(crate) async fn has_ws(addr: SocketAddr) -> anyhow::Result<bool> {
     let mut conn = Conn::open(addr).await?;
     let (status, _) = conn
         .send(crate::load::request(http::Method::GET, "/ws", None, None))
