@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+mod flat;
 mod lite;
 mod load;
 mod paired;
@@ -49,6 +50,10 @@ enum Command {
         /// Store URL.
         #[arg(long, default_value = "memory:")]
         database_url: String,
+        /// The flat-as-data-grows scenario's setup (JSON): Redis key prefix
+        /// and the data to seed through the store before listening.
+        #[arg(long, hide = true)]
+        flat: Option<String>,
     },
     /// (internal) Serve the bare axum JWT baseline until stdin closes.
     ServeBaseline {
@@ -121,6 +126,14 @@ struct RunArgs {
     /// temporary directory, with baselines (d) and (e)).
     #[arg(long)]
     no_sqlite: bool,
+    /// Projects stored in the large data set of the flat-as-data-grows
+    /// scenario (`flat`), compared with 1,000 projects.
+    #[arg(long, default_value_t = 100_000)]
+    flat_projects: usize,
+    /// Users the projects of the flat-as-data-grows scenario are spread over
+    /// (the same number in both data sets).
+    #[arg(long, default_value_t = 1_000)]
+    flat_users: usize,
     /// Where the JSON results go.
     #[arg(long, default_value = "bench-results")]
     out_dir: PathBuf,
@@ -135,7 +148,12 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve {
             secret,
             database_url,
-        }) => rt.block_on(servers::serve_child(&secret, &database_url)),
+            flat,
+        }) => rt.block_on(servers::serve_child(
+            &secret,
+            &database_url,
+            flat.as_deref(),
+        )),
         Some(Command::ServeBaseline { secret }) => {
             rt.block_on(servers::serve_baseline_child(&secret))
         }
@@ -391,6 +409,14 @@ async fn store_scenarios(
             Some(row) => report::push(rows, row),
             None => eprintln!("idle WebSockets: skipped, this server has no /ws"),
         }
+    }
+    if wanted("flat") {
+        let sizes = flat::Sizes {
+            users: args.flat_users,
+            small: flat::SMALL_PROJECTS,
+            large: args.flat_projects,
+        };
+        flat::run(rows, ctx, store, db, sizes).await?;
     }
     Ok(())
 }

@@ -59,12 +59,27 @@ impl Server {
         secret: &str,
         database_url: &str,
     ) -> anyhow::Result<Self> {
+        Self::slipway_flat(mode, secret, database_url, None).await
+    }
+
+    /// Starts Slipway on the store `database_url` with the flat scenario's
+    /// setup (`crate::flat::Setup` as JSON): seeded before it listens.
+    pub(crate) async fn slipway_flat(
+        mode: Mode,
+        secret: &str,
+        database_url: &str,
+        flat: Option<&str>,
+    ) -> anyhow::Result<Self> {
         match mode {
             Mode::Child => {
-                Self::child(&["serve", "--secret", secret, "--database-url", database_url]).await
+                let mut args = vec!["serve", "--secret", secret, "--database-url", database_url];
+                if let Some(flat) = flat {
+                    args.extend(["--flat", flat]);
+                }
+                Self::child(&args).await
             }
             Mode::InProcess => {
-                let slipway = build_slipway(secret, database_url).await?;
+                let slipway = build_slipway(secret, database_url, flat).await?;
                 let listener = TcpListener::bind("127.0.0.1:0").await?;
                 let addr = listener.local_addr()?;
                 let (stop, rx) = tokio::sync::oneshot::channel::<()>();
@@ -209,7 +224,29 @@ pub(crate) const REDIS_PREFIX: &str = "slipway-bench";
 /// Builds the Slipway instance the standalone server would build. PostgreSQL
 /// and Redis stores are opened here with their default options, so the bench
 /// does not depend on which store features slipway-server was built with.
-async fn build_slipway(secret: &str, database_url: &str) -> anyhow::Result<Slipway> {
+async fn build_slipway(
+    secret: &str,
+    database_url: &str,
+    flat: Option<&str>,
+) -> anyhow::Result<Slipway> {
+    let flat = flat.map(crate::flat::Setup::parse).transpose()?;
+    let slipway = build_store(
+        secret,
+        database_url,
+        flat.as_ref().and_then(|f| f.redis_prefix.as_deref()),
+    )
+    .await?;
+    if let Some(seed) = flat.and_then(|f| f.seed) {
+        seed.through_store(slipway.store()).await?;
+    }
+    Ok(slipway)
+}
+
+async fn build_store(
+    secret: &str,
+    database_url: &str,
+    redis_prefix: Option<&str>,
+) -> anyhow::Result<Slipway> {
     let scheme = database_url.split(':').next().unwrap_or("");
     let store: Arc<dyn slipway_core::Store> = match scheme {
         "postgres" | "postgresql" => Arc::new(
@@ -224,7 +261,7 @@ async fn build_slipway(secret: &str, database_url: &str) -> anyhow::Result<Slipw
             slipway_redis::RedisStore::connect(
                 database_url,
                 slipway_redis::RedisOptions {
-                    prefix: REDIS_PREFIX.into(),
+                    prefix: redis_prefix.unwrap_or(REDIS_PREFIX).into(),
                     ..Default::default()
                 },
             )
@@ -275,8 +312,12 @@ async fn stdin_closed() {
 
 /// `slipway-bench serve`: Slipway as the standalone server serves it (without
 /// request logging: no subscriber is installed), until stdin closes.
-pub(crate) async fn serve_child(secret: &str, database_url: &str) -> anyhow::Result<()> {
-    let slipway = build_slipway(secret, database_url).await?;
+pub(crate) async fn serve_child(
+    secret: &str,
+    database_url: &str,
+    flat: Option<&str>,
+) -> anyhow::Result<()> {
+    let slipway = build_slipway(secret, database_url, flat).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
     tokio::spawn(slipway_server::serve(
