@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod fanout;
+mod flat;
 mod lite;
 mod load;
 mod paired;
@@ -54,6 +55,10 @@ enum Command {
         /// PostgreSQL pool size (default: PgStore's).
         #[arg(long)]
         pg_max_connections: Option<u32>,
+        /// The flat-as-data-grows scenario's setup (JSON): Redis key prefix
+        /// and the data to seed through the store before listening.
+        #[arg(long, hide = true)]
+        flat: Option<String>,
     },
     /// (internal) Serve the bare axum JWT baseline until stdin closes.
     ServeBaseline {
@@ -133,6 +138,14 @@ struct RunArgs {
     /// temporary directory, with baselines (d) and (e)).
     #[arg(long)]
     no_sqlite: bool,
+    /// Projects stored in the large data set of the flat-as-data-grows
+    /// scenario (`flat`), compared with 1,000 projects.
+    #[arg(long, default_value_t = 100_000)]
+    flat_projects: usize,
+    /// Users the projects of the flat-as-data-grows scenario are spread over
+    /// (the same number in both data sets).
+    #[arg(long, default_value_t = 1_000)]
+    flat_users: usize,
     /// Where the JSON results go.
     #[arg(long, default_value = "bench-results")]
     out_dir: PathBuf,
@@ -148,10 +161,12 @@ fn main() -> anyhow::Result<()> {
             secret,
             database_url,
             pg_max_connections,
+            flat,
         }) => rt.block_on(servers::serve_child(
             &secret,
             &database_url,
             pg_max_connections,
+            flat.as_deref(),
         )),
         Some(Command::ServeBaseline { secret }) => {
             rt.block_on(servers::serve_baseline_child(&secret))
@@ -432,6 +447,14 @@ async fn store_scenarios(
             Some(row) => report::push(rows, row),
             None => eprintln!("idle WebSockets: skipped, this server has no /ws"),
         }
+    }
+    if wanted("flat") {
+        let sizes = flat::Sizes {
+            users: args.flat_users,
+            small: flat::SMALL_PROJECTS,
+            large: args.flat_projects,
+        };
+        flat::run(rows, ctx, store, db, sizes).await?;
     }
     Ok(())
 }

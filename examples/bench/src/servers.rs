@@ -59,7 +59,7 @@ impl Server {
         secret: &str,
         database_url: &str,
     ) -> anyhow::Result<Self> {
-        Self::slipway_with_pool(mode, secret, database_url, None).await
+        Self::slipway_opts(mode, secret, database_url, None, None).await
     }
 
     /// Starts Slipway on the store `database_url`; on PostgreSQL with a
@@ -70,6 +70,27 @@ impl Server {
         database_url: &str,
         pg_pool: Option<u32>,
     ) -> anyhow::Result<Self> {
+        Self::slipway_opts(mode, secret, database_url, pg_pool, None).await
+    }
+
+    /// Starts Slipway on the store `database_url` with the flat scenario's
+    /// setup (`crate::flat::Setup` as JSON): seeded before it listens.
+    pub(crate) async fn slipway_flat(
+        mode: Mode,
+        secret: &str,
+        database_url: &str,
+        flat: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        Self::slipway_opts(mode, secret, database_url, None, flat).await
+    }
+
+    async fn slipway_opts(
+        mode: Mode,
+        secret: &str,
+        database_url: &str,
+        pg_pool: Option<u32>,
+        flat: Option<&str>,
+    ) -> anyhow::Result<Self> {
         match mode {
             Mode::Child => {
                 let pool = pg_pool.map(|n| n.to_string());
@@ -77,10 +98,13 @@ impl Server {
                 if let Some(pool) = &pool {
                     args.extend(["--pg-max-connections", pool.as_str()]);
                 }
+                if let Some(flat) = flat {
+                    args.extend(["--flat", flat]);
+                }
                 Self::child(&args).await
             }
             Mode::InProcess => {
-                let slipway = build_slipway(secret, database_url, pg_pool).await?;
+                let slipway = build_slipway(secret, database_url, pg_pool, flat).await?;
                 let listener = TcpListener::bind("127.0.0.1:0").await?;
                 let addr = listener.local_addr()?;
                 let (stop, rx) = tokio::sync::oneshot::channel::<()>();
@@ -238,6 +262,27 @@ async fn build_slipway(
     secret: &str,
     database_url: &str,
     pg_pool: Option<u32>,
+    flat: Option<&str>,
+) -> anyhow::Result<Slipway> {
+    let flat = flat.map(crate::flat::Setup::parse).transpose()?;
+    let slipway = build_store(
+        secret,
+        database_url,
+        pg_pool,
+        flat.as_ref().and_then(|f| f.redis_prefix.as_deref()),
+    )
+    .await?;
+    if let Some(seed) = flat.and_then(|f| f.seed) {
+        seed.through_store(slipway.store()).await?;
+    }
+    Ok(slipway)
+}
+
+async fn build_store(
+    secret: &str,
+    database_url: &str,
+    pg_pool: Option<u32>,
+    redis_prefix: Option<&str>,
 ) -> anyhow::Result<Slipway> {
     let scheme = database_url.split(':').next().unwrap_or("");
     let mut pg_options = slipway_postgres::PgOptions::default();
@@ -254,7 +299,7 @@ async fn build_slipway(
             slipway_redis::RedisStore::connect(
                 database_url,
                 slipway_redis::RedisOptions {
-                    prefix: REDIS_PREFIX.into(),
+                    prefix: redis_prefix.unwrap_or(REDIS_PREFIX).into(),
                     ..Default::default()
                 },
             )
@@ -309,8 +354,9 @@ pub(crate) async fn serve_child(
     secret: &str,
     database_url: &str,
     pg_pool: Option<u32>,
+    flat: Option<&str>,
 ) -> anyhow::Result<()> {
-    let slipway = build_slipway(secret, database_url, pg_pool).await?;
+    let slipway = build_slipway(secret, database_url, pg_pool, flat).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
     tokio::spawn(slipway_server::serve(
