@@ -65,7 +65,7 @@ async fn quiet(feed: &mut EventStream) {
 async fn open_writer(url: &str, project_id: &str) -> (PgConnection, i64) {
     let mut conn = PgConnection::connect(url).await.unwrap();
     sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
-    let event = NewEvent::deleted("u-held", project_id);
+    let event = NewEvent::deleted(&"u-held".into(), &project_id.into());
     let seq: i64 = sqlx::query_scalar("SELECT slipway_append_event($1, $2, $3, $4, 10000)")
         .bind(event.owner_id)
         .bind(event.project_id)
@@ -143,9 +143,9 @@ async fn a_late_commit_gets_the_next_id_on_every_node() {
             .await
             .unwrap()
             .into_iter()
-            .map(|e| (e.id, e.project_id))
+            .map(|e| (e.id, e.project_id.into_string()))
             .collect();
-        assert_eq!(ids, [(1, p.id.clone()), (2, "p-held".to_string())]);
+        assert_eq!(ids, [(1, p.id.to_string()), (2, "p-held".to_string())]);
     }
 }
 
@@ -382,7 +382,7 @@ async fn upgrade_keeps_the_ids_of_existing_events() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| (e.id, e.project_id))
+        .map(|e| (e.id, e.project_id.into_string()))
         .collect();
     assert_eq!(
         log,
@@ -390,7 +390,7 @@ async fn upgrade_keeps_the_ids_of_existing_events() {
             (3, "p3".to_string()),
             (4, "p4".to_string()),
             (5, "p5".to_string()),
-            (6, p.id)
+            (6, p.id.into_string())
         ]
     );
     let mut feed = store.events(Some(4)).await.unwrap();

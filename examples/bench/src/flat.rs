@@ -123,7 +123,7 @@ impl Seed {
 
     fn new_user(&self, i: usize, now: chrono::DateTime<chrono::Utc>) -> NewUser {
         NewUser {
-            id: self.user_id(i),
+            id: self.user_id(i).into(),
             name: format!("Flat {i}"),
             email: self.email(i),
             password_hash: None,
@@ -138,8 +138,8 @@ impl Seed {
 
     fn project(&self, j: usize, now: chrono::DateTime<chrono::Utc>) -> Project {
         Project {
-            id: self.project_id(j),
-            owner_id: self.user_id(self.owner_of(j)),
+            id: self.project_id(j).into(),
+            owner_id: self.user_id(self.owner_of(j)).into(),
             name: format!("flat {j}"),
             description: Some("a project seeded by slipway-bench".into()),
             path: None,
@@ -192,7 +192,7 @@ impl Seed {
 
     /// Bulk `INSERT`s into PostgreSQL's users and projects tables (the
     /// schema must exist), then `ANALYZE`.
-    async fn into_postgres(&self, pool: &slipway_postgres::sqlx::PgPool) -> anyhow::Result<()> {
+    async fn seed_postgres(&self, pool: &slipway_postgres::sqlx::PgPool) -> anyhow::Result<()> {
         use slipway_postgres::sqlx;
         let now = chrono::Utc::now();
         let users: Vec<NewUser> = (0..self.users).map(|i| self.new_user(i, now)).collect();
@@ -218,8 +218,8 @@ impl Seed {
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
                  $5::text[], $6::text[], $7::timestamptz[], $7::timestamptz[])",
             )
-            .bind(col(|p| p.id.clone()))
-            .bind(col(|p| p.owner_id.clone()))
+            .bind(col(|p| p.id.to_string()))
+            .bind(col(|p| p.owner_id.to_string()))
             .bind(col(|p| p.name.clone()))
             .bind(col(|p| p.description.clone().unwrap_or_default()))
             .bind(col(|p| p.source_id.clone()))
@@ -242,7 +242,7 @@ impl Seed {
 
     /// One transaction of multi-row `INSERT`s into SQLite's users and
     /// projects tables (the schema must exist).
-    async fn into_sqlite(&self, url: &str) -> anyhow::Result<()> {
+    async fn seed_sqlite(&self, url: &str) -> anyhow::Result<()> {
         use slipway_sqlite::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
         use slipway_sqlite::sqlx::{self, Connection as _, QueryBuilder};
         let options = SqliteConnectOptions::new()
@@ -344,7 +344,7 @@ async fn prepare(store: &str, db: &str, seed: &Seed, which: &str) -> anyhow::Res
             let pg =
                 slipway_postgres::PgStore::connect(&out.db, slipway_postgres::PgOptions::default())
                     .await?;
-            seed.into_postgres(pg.pool()).await?;
+            seed.seed_postgres(pg.pool()).await?;
             pg.pool().close().await;
         }
         "sqlite" => {
@@ -355,7 +355,7 @@ async fn prepare(store: &str, db: &str, seed: &Seed, which: &str) -> anyhow::Res
             .await?;
             lite.close().await;
             drop(lite);
-            seed.into_sqlite(&out.db).await?;
+            seed.seed_sqlite(&out.db).await?;
         }
         "redis" => {
             out.setup.redis_prefix = Some(redis_prefix(seed, which));
@@ -484,10 +484,10 @@ impl Ctx {
             )
         };
         let creator = |i: usize| sides[i].0.tokens[1].clone();
-        for i in 0..2 {
+        for (i, side) in sides.iter().enumerate() {
             run(i, self.warmup, Duration::ZERO).await;
             if trim {
-                trim_projects(sides[i].0.server.addr(), &creator(i)).await?;
+                trim_projects(side.0.server.addr(), &creator(i)).await?;
             }
         }
         let mut totals: [Option<LoadResult>; 2] = [None, None];
@@ -569,7 +569,7 @@ fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
