@@ -38,18 +38,18 @@ impl WsSession {
             slot: _slot,
         } = self;
         let core = &slipway.inner.core;
-        let mut revocations = core.sessions.revocations();
-        let mut recheck = tokio::time::interval_at(
+        let revocations = core.sessions.revocations();
+        let mut every = tokio::time::interval_at(
             Instant::now() + core.sessions.interval(),
             core.sessions.interval(),
         );
-        recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        every.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // Principals a host built carry no epoch: only the user's existence
         // and disabled flag count for them.
         let epoch = epoch.unwrap_or(u32::MAX);
         let config = slipway.config();
         let max_message = config.ws_max_message_size;
-        let mut shutdown = slipway.inner.ws_registry.shutdown_signal();
+        let shutdown = slipway.inner.ws_registry.shutdown_signal();
         let send_timeout = config.ws_pong_timeout;
         let ping_every = config.ws_ping_interval;
         let queue = Arc::new(Queue::new(config.ws_buffer));
@@ -68,17 +68,22 @@ impl WsSession {
         let pong_due = sleep_until(Instant::now());
         tokio::pin!(pong_due);
         let mut awaiting_pong = false;
+        // The shutdown and revocation signals are node-wide watch channels:
+        // their futures are made once, not on every pass (each new one
+        // registers with, and leaves, a list shared by every session).
+        let going_away = going_away(shutdown);
+        tokio::pin!(going_away);
+        let recheck = recheck_due(every, Some(revocations));
+        tokio::pin!(recheck);
 
         let close = loop {
             let has_item = !queue.is_empty();
             tokio::select! {
                 biased;
                 () = &mut expiry => break Some((CLOSE_TOKEN_EXPIRED, "token expired")),
-                () = going_away(&mut shutdown) => break Some((CLOSE_GOING_AWAY, "server shutting down")),
-                woke = recheck_due(&mut recheck, &mut revocations) => {
-                    if !woke {
-                        continue;
-                    }
+                () = &mut going_away => break Some((CLOSE_GOING_AWAY, "server shutting down")),
+                (every, revocations) = &mut recheck => {
+                    recheck.set(recheck_due(every, revocations));
                     // A store that cannot answer now does not end the feed.
                     if let Err(crate::services::Error::Unauthenticated(_)) =
                         core.sessions.check(&*core.store, &user_id, epoch).await
@@ -154,22 +159,38 @@ impl WsSession {
 }
 
 /// Resolves when the session's user must be checked again: periodically, or
-/// at once when sessions ended on this node. `false` when the revocation
-/// signal is gone (the instance is being dropped).
+/// at once when sessions ended on this node; hands its timer and signal back
+/// for the next wait. A revocation signal that is gone (the instance is being
+/// dropped) is let go, and the timer alone is waited on.
 async fn recheck_due(
-    every: &mut tokio::time::Interval,
-    revocations: &mut tokio::sync::watch::Receiver<u64>,
-) -> bool {
-    tokio::select! {
-        _ = every.tick() => true,
-        changed = revocations.changed() => changed.is_ok(),
+    mut every: tokio::time::Interval,
+    mut revocations: Option<tokio::sync::watch::Receiver<u64>>,
+) -> (
+    tokio::time::Interval,
+    Option<tokio::sync::watch::Receiver<u64>>,
+) {
+    loop {
+        let changed = async {
+            match revocations.as_mut() {
+                Some(r) => r.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = every.tick() => return (every, revocations),
+            ok = changed => {
+                if ok {
+                    return (every, revocations);
+                }
+                revocations = None;
+            }
+        }
     }
 }
 
-/// Resolves once the server shuts down (the guard is not held, so the
-/// future stays `Send`).
-async fn going_away(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
+/// Resolves once the server shuts down (or its signal is gone).
+async fn going_away(mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
 }
 
 /// Sends one message within `limit`; `false` when the peer is gone or too slow.
