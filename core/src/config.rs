@@ -58,6 +58,11 @@ pub struct Config {
     /// Failed sign-ins per email **and client address** before 429
     /// (default 5). Attempts are counted before the password is checked and
     /// given back on success.
+    ///
+    /// This and every other rate limit below (`signin_max_failures_*`,
+    /// `signup_max_per_addr`, `github_signin_max_per_addr`,
+    /// `ws_connects_per_minute`): `u32::MAX` turns the limit off (nothing is
+    /// counted, no store write), `0` refuses every attempt.
     pub signin_max_failures: u32,
     /// Failed sign-ins per email from all addresses together before 429
     /// (default 100).

@@ -371,6 +371,7 @@ impl SlipwayBuilder {
                     config,
                     hub: Arc::default(),
                     webhooks_changed: webhook_worker.wake.clone(),
+                    limit_waiters: Arc::default(),
                 },
                 authenticator,
                 ws_registry: ws::Registry::default(),

@@ -4,7 +4,9 @@
 #
 #   examples/bench/with-backends.sh [slipway-bench flags...]
 #
-# A backend that cannot be started is skipped with a notice.
+# A backend that cannot be started is skipped with a notice. PG_EXTRA_OPTS
+# adds PostgreSQL server settings, e.g. PG_EXTRA_OPTS="-c synchronous_commit=off"
+# for an experiment.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -30,7 +32,7 @@ if [ -x "$PG_BIN/initdb" ]; then
   port="$(free_port)"
   if as_pg "$PG_BIN/initdb" -D "$pg_data" -A trust -U postgres >"$tmp/initdb.log" 2>&1 &&
      as_pg "$PG_BIN/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -t 30 \
-       -o "-p $port -k $pg_data -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null; then
+       -o "-p $port -k $pg_data -c listen_addresses=127.0.0.1 -c max_connections=200 ${PG_EXTRA_OPTS:-}" start >/dev/null; then
     export SLIPWAY_BENCH_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
   else
     echo "notice: PostgreSQL could not be started; its scenarios are skipped" >&2; pg_data=""

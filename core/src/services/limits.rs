@@ -8,9 +8,20 @@
 //! (a successful sign-in gives its place back) instead of being refused:
 //! concurrent correct sign-ins all pass, concurrent wrong ones get at most
 //! the limit checked.
+//!
+//! A waiting attempt does not poll the store on a fixed beat: it sleeps
+//! until an attempt of the same counter on this node settles (a wake-up
+//! through [`Waiters`]), or until a back-off timer fires for attempts
+//! settled on other nodes. A burst of concurrent sign-ins for one account
+//! therefore costs the store about one counter write per finished attempt,
+//! not one per waiting attempt every few milliseconds.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::{Core, Error, Resource, Result};
 use crate::store::{CounterHit, Store};
@@ -18,8 +29,81 @@ use crate::store::{CounterHit, Store};
 /// How long an attempt waits for running attempts of a full counter to end
 /// before it is refused.
 const MAX_WAIT: Duration = Duration::from_secs(10);
-/// How often a waiting attempt asks again.
+/// The first wait of an attempt at a full counter before it asks the store
+/// again when no attempt of this node settles meanwhile; each further wait
+/// doubles, up to [`MAX_POLL`].
 const POLL: Duration = Duration::from_millis(20);
+/// The longest wait between two asks (an attempt settled on another node
+/// is noticed within it).
+const MAX_POLL: Duration = Duration::from_millis(320);
+
+/// Wake-ups for attempts of this node waiting on a full counter, one
+/// [`Notify`] per counter key that has a waiter (an entry is removed when
+/// its last waiter leaves, so the map holds at most one entry per waiting
+/// request).
+#[derive(Default)]
+pub(crate) struct Waiters {
+    keys: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Store asks made by waiting attempts (what the wake-ups save).
+    #[cfg(test)]
+    asks: std::sync::atomic::AtomicUsize,
+}
+
+impl Waiters {
+    /// A place in the line of `key`'s waiters.
+    fn join(self: &Arc<Self>, key: &str) -> WaitSlot {
+        let notify = self
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        WaitSlot {
+            waiters: self.clone(),
+            key: key.to_owned(),
+            notify,
+        }
+    }
+
+    /// An attempt of `key` settled: the longest-waiting attempt of this
+    /// node asks the store again now.
+    fn wake(&self, key: &str) {
+        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(notify) = keys.get(key) {
+            notify.notify_one();
+        }
+    }
+
+    /// Counts a waiting attempt's store ask; never matches.
+    #[cfg(test)]
+    fn counted_ask(&self) -> bool {
+        self.asks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        false
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// A waiter's registration; dropping the last one of a key removes the key.
+struct WaitSlot {
+    waiters: Arc<Waiters>,
+    key: String,
+    notify: Arc<Notify>,
+}
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        let mut keys = self.waiters.keys.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's reference and this one: no other waiter of the key.
+        if Arc::strong_count(&self.notify) == 2 {
+            keys.remove(&self.key);
+        }
+    }
+}
 
 /// One counter an attempt is checked against.
 pub(crate) struct Limit {
@@ -52,6 +136,7 @@ fn metric_label(key: &str) -> &'static str {
 /// failure.
 pub(crate) struct Attempt {
     store: Arc<dyn Store>,
+    waiters: Arc<Waiters>,
     keys: Vec<String>,
 }
 
@@ -60,7 +145,7 @@ impl Attempt {
     /// is given back (a success, or work that never ran).
     pub(crate) async fn settle(mut self, keep: bool) {
         let keys = std::mem::take(&mut self.keys);
-        settle(&*self.store, &keys, keep).await;
+        settle(&*self.store, &self.waiters, &keys, keep).await;
     }
 }
 
@@ -71,37 +156,68 @@ impl Drop for Attempt {
         }
         let keys = std::mem::take(&mut self.keys);
         let store = self.store.clone();
+        let waiters = self.waiters.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { settle(&*store, &keys, true).await });
+            rt.spawn(async move { settle(&*store, &waiters, &keys, true).await });
         }
     }
 }
 
-async fn settle(store: &dyn Store, keys: &[String], keep: bool) {
+async fn settle(store: &dyn Store, waiters: &Waiters, keys: &[String], keep: bool) {
     for key in keys {
         if let Err(e) = store.settle_counter(key, keep).await {
             tracing::warn!(error = %e, "a rate-limit counter could not be settled");
         }
+        waiters.wake(key);
     }
 }
 
 impl Core {
     /// Counts an attempt against every limit in turn. When one is at its
-    /// limit (after waiting up to 10 s for running attempts to end), the
+    /// limit (after waiting up to 10 s for running attempts to end; see the
+    /// module's documentation for how a waiting attempt is woken), the
     /// counts already taken are given back and the answer is
     /// [`Error::TooManyAttempts`] with that limit's message and wait.
     pub(crate) async fn begin_attempt(&self, limits: &[Limit]) -> Result<Attempt> {
         let mut attempt = Attempt {
             store: self.store.clone(),
+            waiters: self.limit_waiters.clone(),
             keys: Vec::with_capacity(limits.len()),
         };
-        for l in limits {
+        // A limit of `u32::MAX` is off: nothing is counted, so a setting
+        // that lifts a limit costs no store write (and no shared counter
+        // row that every request would take in turn).
+        for l in limits.iter().filter(|l| l.limit != u32::MAX) {
             let deadline = Instant::now() + MAX_WAIT;
+            // Joined at the first `Pending`, so an attempt that is counted
+            // straight away never touches the waiters' map.
+            let mut slot: Option<WaitSlot> = None;
+            let mut poll = POLL;
             let refused = loop {
+                // Listening before asking: a settle between the store's
+                // answer and the wait below is not missed.
+                let notified = slot.as_ref().map(|s| s.notify.clone().notified_owned());
+                tokio::pin!(notified);
+                if let Some(n) = notified.as_mut().as_pin_mut() {
+                    n.enable();
+                }
                 match self.store.hit_counter(&l.key, l.window, l.limit).await {
                     Ok(CounterHit::Counted) => break None,
+                    Ok(CounterHit::Pending) if slot.is_none() => {
+                        // Ask once more now that this attempt listens.
+                        slot = Some(self.limit_waiters.join(&l.key));
+                    }
+                    #[cfg(test)]
+                    Ok(CounterHit::Pending) if self.limit_waiters.counted_ask() => unreachable!(),
                     Ok(CounterHit::Pending) if Instant::now() < deadline => {
-                        tokio::time::sleep(POLL).await;
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if let Some(n) = notified.as_pin_mut() {
+                            // Woken by a settle of this node: ask now, and
+                            // keep the back-off; timed out: wait longer next.
+                            if tokio::time::timeout(poll.min(left), n).await.is_err() {
+                                poll = (poll * 2).min(MAX_POLL);
+                            }
+                        }
                     }
                     Ok(CounterHit::Pending) => {
                         break Some(Error::TooManyAttempts {
@@ -135,5 +251,109 @@ impl Core {
     pub(crate) async fn count_action(&self, limit: Limit) -> Result<()> {
         self.begin_attempt(&[limit]).await?.settle(true).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{store::MemoryStore, Slipway};
+    use std::sync::atomic::Ordering;
+
+    fn limit() -> Limit {
+        Limit {
+            key: "test:one".into(),
+            limit: 1,
+            window: Duration::from_secs(60),
+            message: "too many",
+        }
+    }
+
+    /// An attempt waiting on a full counter asks the store on a doubling
+    /// back-off (not every 20 ms), is let through by a settle of this node
+    /// at once, and leaves no entry behind. Virtual time: nothing here
+    /// depends on the machine's speed.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_attempt_is_woken_by_a_settle_and_polls_rarely() {
+        let slipway = Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap();
+        let core = &slipway.inner.core;
+        let first = core.begin_attempt(&[limit()]).await.unwrap();
+        let waiting = {
+            let slipway = slipway.clone();
+            tokio::spawn(async move { slipway.inner.core.begin_attempt(&[limit()]).await })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!waiting.is_finished(), "the counter is full");
+        assert_eq!(core.limit_waiters.len(), 1);
+        let asks = core.limit_waiters.asks.load(Ordering::Relaxed);
+        // 20 ms doubling to 320 ms: 20+40+80+160 then 320 ms steps, about
+        // 19 asks in 5 s (250 with a fixed 20 ms beat).
+        assert!((10..=25).contains(&asks), "{asks} asks in 5 s");
+
+        let settled_at = tokio::time::Instant::now();
+        first.settle(false).await;
+        let second = waiting
+            .await
+            .unwrap()
+            .expect("let through after the settle");
+        assert_eq!(
+            tokio::time::Instant::now(),
+            settled_at,
+            "woken by the settle, not by its back-off timer"
+        );
+        assert_eq!(core.limit_waiters.len(), 0, "the key's entry is gone");
+        second.settle(false).await;
+    }
+
+    /// A limit of `u32::MAX` counts nothing: a held unlimited attempt does
+    /// not fill the key's counter for a limited one.
+    #[tokio::test(start_paused = true)]
+    async fn an_unlimited_limit_counts_nothing() {
+        let slipway = Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap();
+        let core = &slipway.inner.core;
+        let unlimited = Limit {
+            limit: u32::MAX,
+            ..limit()
+        };
+        let held = core.begin_attempt(&[unlimited]).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let limited = core.begin_attempt(&[limit()]).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO, "counted at once");
+        limited.settle(false).await;
+        held.settle(false).await;
+    }
+
+    /// With nobody settling, a waiting attempt is refused after the
+    /// maximum wait, and its entry is removed.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_attempt_gives_up_after_the_maximum_wait() {
+        let slipway = Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap();
+        let core = &slipway.inner.core;
+        let _first = core.begin_attempt(&[limit()]).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let refused = core.begin_attempt(&[limit()]).await;
+        assert!(
+            matches!(refused, Err(Error::TooManyAttempts { .. })),
+            "{:?}",
+            refused.err()
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= MAX_WAIT && waited < MAX_WAIT + MAX_POLL,
+            "{waited:?}"
+        );
+        assert_eq!(core.limit_waiters.len(), 0);
     }
 }

@@ -132,6 +132,8 @@ pub(crate) struct Core {
     pub(crate) sessions: Sessions,
     /// Wakes the webhook delivery worker (a webhook was created here).
     pub(crate) webhooks_changed: Arc<tokio::sync::Notify>,
+    /// Wakes this node's attempts waiting on a full rate-limit counter.
+    pub(crate) limit_waiters: Arc<limits::Waiters>,
 }
 
 impl Core {

@@ -385,21 +385,42 @@ impl Ctx {
         Ok(Some(paired))
     }
 
-    fn signin_request(account: &Account) -> MakeRequest {
-        let body = json!({"email": account.email, "password": account.password})
-            .to_string()
-            .into_bytes();
-        Arc::new(move |_, _| request(Method::POST, "/auth/signin", None, Some(body.clone())))
+    /// Sign-ins with the right password, connection `i` signing in as
+    /// `accounts[i % len]`.
+    fn signin_request(accounts: &[Account]) -> MakeRequest {
+        let bodies: Vec<Vec<u8>> = accounts
+            .iter()
+            .map(|a| {
+                json!({"email": a.email, "password": a.password})
+                    .to_string()
+                    .into_bytes()
+            })
+            .collect();
+        Arc::new(move |conn, _| {
+            let body = bodies[conn % bodies.len()].clone();
+            request(Method::POST, "/auth/signin", None, Some(body))
+        })
+    }
+
+    /// One account per connection (up to 32): users signing in at once.
+    /// Concurrent sign-ins of one account are capped by design (at most
+    /// `signin_max_failures` in flight per email and address, the rest wait
+    /// their turn), which would measure the limiter, not the server.
+    async fn signin_accounts(&self, addr: std::net::SocketAddr) -> anyhow::Result<Vec<Account>> {
+        let mut conn = Conn::open(addr).await?;
+        let mut accounts = Vec::new();
+        for _ in 0..self.connections.clamp(1, 32) {
+            accounts.push(signup(&mut conn).await?);
+        }
+        Ok(accounts)
     }
 
     /// `POST /auth/signin` with the right password, back to back, measured
     /// interleaved with baseline (b). Returns the row and baseline (b)'s row.
     pub(crate) async fn signin(&self, db: &str, store: &str) -> anyhow::Result<(Row, Row)> {
         let server = self.start(db).await?;
-        let mut conn = Conn::open(server.addr()).await?;
-        let account = signup(&mut conn).await?;
-        drop(conn);
-        let make = Self::signin_request(&account);
+        let accounts = self.signin_accounts(server.addr()).await?;
+        let make = Self::signin_request(&accounts);
         let paired = self
             .paired_with(
                 &server,
@@ -418,9 +439,7 @@ impl Ctx {
     /// connection saturate the CPUs; the row holds the health latencies.
     pub(crate) async fn health_under_signin(&self, db: &str, store: &str) -> anyhow::Result<Row> {
         let server = self.start(db).await?;
-        let mut conn = Conn::open(server.addr()).await?;
-        let account = signup(&mut conn).await?;
-        drop(conn);
+        let accounts = self.signin_accounts(server.addr()).await?;
         let before = server.rss_kib();
         let addr = server.addr();
         let signins = load::run(
@@ -428,7 +447,7 @@ impl Ctx {
             self.connections,
             self.warmup,
             self.duration,
-            Self::signin_request(&account),
+            Self::signin_request(&accounts),
             StatusCode::OK,
         );
         let health: MakeRequest = Arc::new(|_, _| request(Method::GET, "/health", None, None));
