@@ -1364,6 +1364,14 @@ fn audit_id(at: Timestamp) -> String {
     format!("{micros:016x}{:016x}", rand::random::<u64>())
 }
 
+/// A random (version 4) UUID drawn from the thread's CSPRNG (`rand`'s
+/// `ThreadRng`, seeded from the OS and reseeded periodically):
+/// `Uuid::new_v4` asks the OS for its bytes with a system call each time,
+/// which showed in the profile of every request (its request id).
+pub(crate) fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
 /// Whether `id` has the form of an audit entry id (32 lowercase hex digits).
 pub fn is_audit_id(id: &str) -> bool {
     id.len() == 32

@@ -36,9 +36,10 @@ impl RequestId {
             .unwrap_or_else(Self::generate)
     }
 
-    /// A new random id (32 lowercase hex digits).
+    /// A new random id (32 lowercase hex digits), from the thread's
+    /// generator (no system call per request).
     pub fn generate() -> Self {
-        RequestId(Arc::from(uuid::Uuid::new_v4().simple().to_string()))
+        RequestId(Arc::from(crate::model::random_uuid().simple().to_string()))
     }
 
     /// The id as text.

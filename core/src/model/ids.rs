@@ -28,7 +28,7 @@ macro_rules! id_type {
             /// A fresh id, as Slipway issues them (a random lowercase
             /// hyphenated UUID).
             pub fn random() -> Self {
-                $name(uuid::Uuid::new_v4().to_string())
+                $name($crate::model::random_uuid().to_string())
             }
 
             /// The id's text.
@@ -204,8 +204,14 @@ mod tests {
         let a = UserId::random();
         let b = UserId::random();
         assert_ne!(a, b);
-        assert!(uuid::Uuid::parse_str(&a).is_ok());
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version(), Some(uuid::Version::Random));
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
         assert_eq!(a.len(), 36);
+        assert_eq!(a.as_str(), a.to_lowercase());
+        // 1,000 more: no repeats.
+        let many: std::collections::HashSet<_> = (0..1000).map(|_| UserId::random()).collect();
+        assert_eq!(many.len(), 1000);
     }
 
     #[test]

@@ -338,7 +338,7 @@ pub(crate) fn new_node_id() -> String {
 /// A new random id for a record (a lowercase hyphenated UUID), of whichever
 /// id type the record has.
 pub(crate) fn new_id<T: From<String>>() -> T {
-    T::from(uuid::Uuid::new_v4().to_string())
+    T::from(crate::model::random_uuid().to_string())
 }
 
 /// Whether `id` has the form of the ids Slipway issues (a lowercase,
