@@ -11,7 +11,7 @@ use slipway_core::model::{
 use slipway_core::model::{
     ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
 };
-use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
+use slipway_core::store::{CounterHit, CounterLimit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
 
 use crate::events;
@@ -86,6 +86,17 @@ impl Store for PgStore {
 
     async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
         self.run(self.pg_settle_counter(key, keep)).await
+    }
+
+    async fn hit_counters(
+        &self,
+        counters: &[CounterLimit<'_>],
+    ) -> StoreResult<Option<(usize, CounterHit)>> {
+        self.run(self.pg_hit_counters(counters)).await
+    }
+
+    async fn settle_counters(&self, keys: &[&str], keep: bool) -> StoreResult<()> {
+        self.run(self.pg_settle_counters(keys, keep)).await
     }
 
     async fn has_users(&self) -> StoreResult<bool> {

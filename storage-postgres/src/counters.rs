@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use slipway_core::store::{CounterHit, StoreResult};
+use slipway_core::store::{CounterHit, CounterLimit, StoreResult};
 
 use crate::store::{Db, PgStore};
 
@@ -52,6 +52,88 @@ impl PgStore {
         if counted.is_some() {
             return Ok(CounterHit::Counted);
         }
+        self.pg_counter_state(key, limit).await
+    }
+
+    /// [`Store::hit_counters`](slipway_core::Store::hit_counters) in one
+    /// statement: every counter's upsert (in key order, so concurrent
+    /// attempts lock rows in the same order), each with its own limit. When
+    /// one refuses, the others' counts are given back in a second statement
+    /// and the refusing counter's state is read.
+    pub(crate) async fn pg_hit_counters(
+        &self,
+        counters: &[CounterLimit<'_>],
+    ) -> StoreResult<Option<(usize, CounterHit)>> {
+        if let Some(i) = counters.iter().position(|c| c.limit == 0) {
+            return Ok(Some((i, CounterHit::Limited(counters[i].window))));
+        }
+        let keys: Vec<&str> = counters.iter().map(|c| c.key).collect();
+        let distinct: std::collections::HashSet<&str> = keys.iter().copied().collect();
+        if distinct.len() != keys.len() {
+            // One statement cannot count a row twice: one key at a time.
+            for (i, c) in counters.iter().enumerate() {
+                let hit = self.pg_hit_counter(c.key, c.window, c.limit).await?;
+                if hit != CounterHit::Counted {
+                    for taken in &counters[..i] {
+                        self.pg_settle_counter(taken.key, false).await?;
+                    }
+                    return Ok(Some((i, hit)));
+                }
+            }
+            return Ok(None);
+        }
+        if rand_sweep() {
+            sqlx::query("DELETE FROM rate_limits WHERE expires_at < now() - interval '1 minute'")
+                .execute(&self.inner.pool)
+                .await
+                .db()?;
+        }
+        let windows: Vec<i64> = counters
+            .iter()
+            .map(|c| i64::try_from(c.window.as_millis()).unwrap_or(i64::MAX / 2))
+            .collect();
+        let limits: Vec<i64> = counters.iter().map(|c| i64::from(c.limit)).collect();
+        let counted: Vec<String> = sqlx::query_scalar(
+            "WITH input AS ( \
+               SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(key, window_ms, lim)) \
+             INSERT INTO rate_limits AS r (key, count, pending, expires_at) \
+             SELECT key, 1, 1, now() + make_interval(secs => window_ms::double precision / 1000) \
+             FROM input ORDER BY key \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN r.expires_at <= now() THEN 1 ELSE r.count + 1 END, \
+               pending = CASE WHEN r.expires_at <= now() THEN 1 ELSE r.pending + 1 END, \
+               expires_at = CASE WHEN r.expires_at <= now() THEN EXCLUDED.expires_at \
+                                 ELSE r.expires_at END \
+             WHERE r.expires_at <= now() \
+                OR r.count < (SELECT lim FROM input WHERE input.key = EXCLUDED.key) \
+             RETURNING r.key",
+        )
+        .bind(&keys)
+        .bind(&windows)
+        .bind(&limits)
+        .fetch_all(&self.inner.pool)
+        .await
+        .db()?;
+        if counted.len() == counters.len() {
+            return Ok(None);
+        }
+        if !counted.is_empty() {
+            self.pg_settle_counters(
+                &counted.iter().map(String::as_str).collect::<Vec<_>>(),
+                false,
+            )
+            .await?;
+        }
+        let i = counters
+            .iter()
+            .position(|c| !counted.iter().any(|k| k == c.key))
+            .unwrap_or(0);
+        let c = counters[i];
+        Ok(Some((i, self.pg_counter_state(c.key, c.limit).await?)))
+    }
+
+    /// Why an attempt on `key` was not counted.
+    async fn pg_counter_state(&self, key: &str, limit: u32) -> StoreResult<CounterHit> {
         let row: Option<(i64, i64, f64)> = sqlx::query_as(
             "SELECT count, pending, \
                GREATEST(EXTRACT(EPOCH FROM (expires_at - now())) * 1000, 0)::double precision \
@@ -70,6 +152,22 @@ impl PgStore {
                 CounterHit::Limited(Duration::from_millis(left_ms.max(0.0) as u64))
             }
         })
+    }
+
+    /// [`Store::settle_counters`](slipway_core::Store::settle_counters) in
+    /// one statement (the keys of one attempt are distinct).
+    pub(crate) async fn pg_settle_counters(&self, keys: &[&str], keep: bool) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE rate_limits SET pending = GREATEST(pending - 1, 0), \
+               count = CASE WHEN $2 THEN count ELSE GREATEST(count - 1, 0) END \
+             WHERE key = ANY($1) AND expires_at > now()",
+        )
+        .bind(keys)
+        .bind(keep)
+        .execute(&self.inner.pool)
+        .await
+        .db()?;
+        Ok(())
     }
 
     pub(crate) async fn pg_settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {

@@ -9,7 +9,7 @@ use slipway_core::model::{
 use slipway_core::model::{
     ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
 };
-use slipway_core::store::{CounterHit, EventSignals, EventStream, StoreResult};
+use slipway_core::store::{CounterHit, CounterLimit, EventSignals, EventStream, StoreResult};
 use slipway_core::Store;
 
 use crate::events;
@@ -84,6 +84,17 @@ impl Store for SqliteStore {
 
     async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
         self.run(self.lite_settle_counter(key, keep)).await
+    }
+
+    async fn hit_counters(
+        &self,
+        counters: &[CounterLimit<'_>],
+    ) -> StoreResult<Option<(usize, CounterHit)>> {
+        self.run(self.lite_hit_counters(counters)).await
+    }
+
+    async fn settle_counters(&self, keys: &[&str], keep: bool) -> StoreResult<()> {
+        self.run(self.lite_settle_counters(keys, keep)).await
     }
 
     async fn has_users(&self) -> StoreResult<bool> {

@@ -2,11 +2,13 @@
 //!
 //! Every hit is one upsert on the single writer connection, so hits are
 //! serialised and no more than `limit` attempts are counted in a window.
-//! The counters survive a restart of the server.
+//! The counters survive a restart of the server. The counters of one
+//! attempt are hit, and settled, in one transaction.
 
 use std::time::Duration;
 
-use slipway_core::store::{CounterHit, StoreResult};
+use slipway_core::store::{CounterHit, CounterLimit, StoreResult};
+use sqlx::{Connection, SqliteConnection};
 
 use crate::store::{Db, SqliteStore};
 
@@ -37,55 +39,58 @@ impl SqliteStore {
                 .await
                 .db()?;
         }
-        let counted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO rate_limits (key, count, pending, expires_ms) VALUES (?1, 1, 1, ?2 + ?3) \
-             ON CONFLICT (key) DO UPDATE SET \
-               count = CASE WHEN expires_ms <= ?2 THEN 1 ELSE count + 1 END, \
-               pending = CASE WHEN expires_ms <= ?2 THEN 1 ELSE pending + 1 END, \
-               expires_ms = CASE WHEN expires_ms <= ?2 THEN excluded.expires_ms \
-                                 ELSE expires_ms END \
-             WHERE expires_ms <= ?2 OR count < ?4 \
-             RETURNING count",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(window_ms)
-        .bind(i64::from(limit))
-        .fetch_optional(&mut *conn)
-        .await
-        .db()?;
-        if counted.is_some() {
+        if upsert(&mut conn, key, now, window_ms, limit).await? {
             return Ok(CounterHit::Counted);
         }
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT pending, expires_ms FROM rate_limits WHERE key = ?1")
-                .bind(key)
-                .fetch_optional(&mut *conn)
+        state(&mut conn, key, now).await
+    }
+
+    /// [`Store::hit_counters`](slipway_core::Store::hit_counters): every
+    /// counter's upsert in one transaction of the writer, rolled back when
+    /// one refuses (one commit for the whole attempt).
+    pub(crate) async fn lite_hit_counters(
+        &self,
+        counters: &[CounterLimit<'_>],
+    ) -> StoreResult<Option<(usize, CounterHit)>> {
+        if let Some(i) = counters.iter().position(|c| c.limit == 0) {
+            return Ok(Some((i, CounterHit::Limited(counters[i].window))));
+        }
+        let now = now_ms();
+        let mut conn = self.writer().await?;
+        if sweep_now() {
+            sqlx::query("DELETE FROM rate_limits WHERE expires_ms < ?1")
+                .bind(now)
+                .execute(&mut *conn)
                 .await
                 .db()?;
-        Ok(match row {
-            Some((pending, _)) if pending > 0 => CounterHit::Pending,
-            Some((_, expires)) => CounterHit::Limited(Duration::from_millis(
-                u64::try_from(expires - now).unwrap_or(0),
-            )),
-            None => CounterHit::Pending,
-        })
+        }
+        let mut tx = Connection::begin(&mut *conn).await.db()?;
+        for (i, c) in counters.iter().enumerate() {
+            let window_ms = i64::try_from(c.window.as_millis()).unwrap_or(i64::MAX / 4);
+            if !upsert(&mut tx, c.key, now, window_ms, c.limit).await? {
+                tx.rollback().await.db()?;
+                return Ok(Some((i, state(&mut conn, c.key, now).await?)));
+            }
+        }
+        tx.commit().await.db()?;
+        Ok(None)
+    }
+
+    /// [`Store::settle_counters`](slipway_core::Store::settle_counters):
+    /// every key's settle in one transaction of the writer.
+    pub(crate) async fn lite_settle_counters(&self, keys: &[&str], keep: bool) -> StoreResult<()> {
+        let now = now_ms();
+        let mut conn = self.writer().await?;
+        let mut tx = Connection::begin(&mut *conn).await.db()?;
+        for key in keys {
+            settle(&mut tx, key, now, keep).await?;
+        }
+        tx.commit().await.db()
     }
 
     pub(crate) async fn lite_settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
         let mut conn = self.writer().await?;
-        sqlx::query(
-            "UPDATE rate_limits SET pending = max(pending - 1, 0), \
-               count = CASE WHEN ?3 THEN count ELSE max(count - 1, 0) END \
-             WHERE key = ?1 AND expires_ms > ?2",
-        )
-        .bind(key)
-        .bind(now_ms())
-        .bind(keep)
-        .execute(&mut *conn)
-        .await
-        .db()?;
-        Ok(())
+        settle(&mut conn, key, now_ms(), keep).await
     }
 
     pub(crate) async fn lite_has_users(&self) -> StoreResult<bool> {
@@ -102,4 +107,66 @@ fn sweep_now() -> bool {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     N.fetch_add(1, Ordering::Relaxed) % 256 == 255
+}
+
+/// Counts one attempt on `key` when its window has room (or has ended);
+/// whether it was counted.
+async fn upsert(
+    conn: &mut SqliteConnection,
+    key: &str,
+    now: i64,
+    window_ms: i64,
+    limit: u32,
+) -> StoreResult<bool> {
+    let counted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO rate_limits (key, count, pending, expires_ms) VALUES (?1, 1, 1, ?2 + ?3) \
+         ON CONFLICT (key) DO UPDATE SET \
+           count = CASE WHEN expires_ms <= ?2 THEN 1 ELSE count + 1 END, \
+           pending = CASE WHEN expires_ms <= ?2 THEN 1 ELSE pending + 1 END, \
+           expires_ms = CASE WHEN expires_ms <= ?2 THEN excluded.expires_ms \
+                             ELSE expires_ms END \
+         WHERE expires_ms <= ?2 OR count < ?4 \
+         RETURNING count",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(window_ms)
+    .bind(i64::from(limit))
+    .fetch_optional(&mut *conn)
+    .await
+    .db()?;
+    Ok(counted.is_some())
+}
+
+/// Why an attempt on `key` was not counted.
+async fn state(conn: &mut SqliteConnection, key: &str, now: i64) -> StoreResult<CounterHit> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT pending, expires_ms FROM rate_limits WHERE key = ?1")
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await
+            .db()?;
+    Ok(match row {
+        Some((pending, _)) if pending > 0 => CounterHit::Pending,
+        Some((_, expires)) => CounterHit::Limited(Duration::from_millis(
+            u64::try_from(expires - now).unwrap_or(0),
+        )),
+        None => CounterHit::Pending,
+    })
+}
+
+/// Ends one attempt on `key` (see `Store::settle_counter`).
+async fn settle(conn: &mut SqliteConnection, key: &str, now: i64, keep: bool) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE rate_limits SET pending = max(pending - 1, 0), \
+           count = CASE WHEN ?3 THEN count ELSE max(count - 1, 0) END \
+         WHERE key = ?1 AND expires_ms > ?2",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(keep)
+    .execute(&mut *conn)
+    .await
+    .db()?;
+    Ok(())
 }

@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Core, Error, Resource, Result};
-use crate::store::{CounterHit, Store};
+use crate::store::{CounterHit, CounterLimit, Store};
 
 /// How long an attempt waits for running attempts of a full counter to end
 /// before it is refused.
@@ -75,11 +75,10 @@ impl Waiters {
         }
     }
 
-    /// Counts a waiting attempt's store ask; never matches.
+    /// Counts a waiting attempt's store ask.
     #[cfg(test)]
-    fn counted_ask(&self) -> bool {
+    fn counted_ask(&self) {
         self.asks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        false
     }
 
     #[cfg(test)]
@@ -164,85 +163,108 @@ impl Drop for Attempt {
 }
 
 async fn settle(store: &dyn Store, waiters: &Waiters, keys: &[String], keep: bool) {
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    if let Err(e) = store.settle_counters(&refs, keep).await {
+        tracing::warn!(error = %e, "a rate-limit counter could not be settled");
+    }
     for key in keys {
-        if let Err(e) = store.settle_counter(key, keep).await {
-            tracing::warn!(error = %e, "a rate-limit counter could not be settled");
-        }
         waiters.wake(key);
     }
 }
 
 impl Core {
-    /// Counts an attempt against every limit in turn. When one is at its
-    /// limit (after waiting up to 10 s for running attempts to end; see the
-    /// module's documentation for how a waiting attempt is woken), the
-    /// counts already taken are given back and the answer is
-    /// [`Error::TooManyAttempts`] with that limit's message and wait.
+    /// Counts an attempt against every limit at once
+    /// ([`Store::hit_counters`]: all or nothing). When one is at its limit
+    /// (after waiting up to 10 s for running attempts to end; see the
+    /// module's documentation for how a waiting attempt is woken), nothing
+    /// stays counted and the answer is [`Error::TooManyAttempts`] with that
+    /// limit's message and wait.
     pub(crate) async fn begin_attempt(&self, limits: &[Limit]) -> Result<Attempt> {
-        let mut attempt = Attempt {
-            store: self.store.clone(),
-            waiters: self.limit_waiters.clone(),
-            keys: Vec::with_capacity(limits.len()),
-        };
         // A limit of `u32::MAX` is off: nothing is counted, so a setting
         // that lifts a limit costs no store write (and no shared counter
         // row that every request would take in turn).
-        for l in limits.iter().filter(|l| l.limit != u32::MAX) {
-            let deadline = Instant::now() + MAX_WAIT;
-            // Joined at the first `Pending`, so an attempt that is counted
-            // straight away never touches the waiters' map.
-            let mut slot: Option<WaitSlot> = None;
-            let mut poll = POLL;
-            let refused = loop {
-                // Listening before asking: a settle between the store's
-                // answer and the wait below is not missed.
-                let notified = slot.as_ref().map(|s| s.notify.clone().notified_owned());
-                tokio::pin!(notified);
-                if let Some(n) = notified.as_mut().as_pin_mut() {
-                    n.enable();
-                }
-                match self.store.hit_counter(&l.key, l.window, l.limit).await {
-                    Ok(CounterHit::Counted) => break None,
-                    Ok(CounterHit::Pending) if slot.is_none() => {
-                        // Ask once more now that this attempt listens.
-                        slot = Some(self.limit_waiters.join(&l.key));
-                    }
-                    #[cfg(test)]
-                    Ok(CounterHit::Pending) if self.limit_waiters.counted_ask() => unreachable!(),
-                    Ok(CounterHit::Pending) if Instant::now() < deadline => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if let Some(n) = notified.as_pin_mut() {
-                            // Woken by a settle of this node: ask now, and
-                            // keep the back-off; timed out: wait longer next.
-                            if tokio::time::timeout(poll.min(left), n).await.is_err() {
-                                poll = (poll * 2).min(MAX_POLL);
-                            }
-                        }
-                    }
-                    Ok(CounterHit::Pending) => {
-                        break Some(Error::TooManyAttempts {
-                            message: l.message.into(),
-                            retry_after: Duration::from_secs(1),
-                        })
-                    }
-                    Ok(CounterHit::Limited(wait)) => {
-                        break Some(Error::TooManyAttempts {
-                            message: l.message.into(),
-                            retry_after: wait.max(Duration::from_secs(1)),
-                        })
-                    }
-                    Err(e) => break Some(Error::store(Resource::Setting, e)),
-                }
-            };
-            if let Some(e) = refused {
-                if matches!(e, Error::TooManyAttempts { .. }) {
-                    crate::metrics::rate_limited(metric_label(&l.key));
-                }
-                attempt.settle(false).await;
-                return Err(e);
-            }
-            attempt.keys.push(l.key.clone());
+        let limits: Vec<&Limit> = limits.iter().filter(|l| l.limit != u32::MAX).collect();
+        let mut attempt = Attempt {
+            store: self.store.clone(),
+            waiters: self.limit_waiters.clone(),
+            keys: Vec::new(),
+        };
+        if limits.is_empty() {
+            return Ok(attempt);
         }
+        let counters: Vec<CounterLimit<'_>> = limits
+            .iter()
+            .map(|l| CounterLimit {
+                key: &l.key,
+                window: l.window,
+                limit: l.limit,
+            })
+            .collect();
+        let deadline = Instant::now() + MAX_WAIT;
+        // Joined at the first `Pending` (of the key that answered it), so an
+        // attempt that is counted straight away never touches the map.
+        let mut slot: Option<WaitSlot> = None;
+        let mut poll = POLL;
+        let refused = loop {
+            // Listening before asking: a settle between the store's
+            // answer and the wait below is not missed.
+            let notified = slot.as_ref().map(|s| s.notify.clone().notified_owned());
+            tokio::pin!(notified);
+            if let Some(n) = notified.as_mut().as_pin_mut() {
+                n.enable();
+            }
+            let (i, hit) = match self.store.hit_counters(&counters).await {
+                Ok(None) => break None,
+                Ok(Some(refused)) => refused,
+                Err(e) => break Some((None, Error::store(Resource::Setting, e))),
+            };
+            let limit = limits[i];
+            match hit {
+                CounterHit::Limited(wait) => {
+                    break Some((
+                        Some(limit),
+                        Error::TooManyAttempts {
+                            message: limit.message.into(),
+                            retry_after: wait.max(Duration::from_secs(1)),
+                        },
+                    ))
+                }
+                // Full of running attempts (`Counted` here would break the
+                // contract; it is treated the same way).
+                CounterHit::Pending | CounterHit::Counted => {}
+            }
+            if slot.as_ref().is_none_or(|s| s.key != limit.key) {
+                // Ask once more now that this attempt listens.
+                slot = Some(self.limit_waiters.join(&limit.key));
+                continue;
+            }
+            #[cfg(test)]
+            self.limit_waiters.counted_ask();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Some((
+                    Some(limit),
+                    Error::TooManyAttempts {
+                        message: limit.message.into(),
+                        retry_after: Duration::from_secs(1),
+                    },
+                ));
+            }
+            if let Some(n) = notified.as_pin_mut() {
+                // Woken by a settle of this node: ask now, and keep the
+                // back-off; timed out: wait longer next time.
+                if tokio::time::timeout(poll.min(left), n).await.is_err() {
+                    poll = (poll * 2).min(MAX_POLL);
+                }
+            }
+        };
+        if let Some((limit, e)) = refused {
+            if let (Some(limit), Error::TooManyAttempts { .. }) = (limit, &e) {
+                crate::metrics::rate_limited(metric_label(&limit.key));
+            }
+            return Err(e);
+        }
+        attempt.keys = limits.iter().map(|l| l.key.clone()).collect();
         Ok(attempt)
     }
 
@@ -329,6 +351,38 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::ZERO, "counted at once");
         limited.settle(false).await;
         held.settle(false).await;
+    }
+
+    /// An attempt refused by one of its counters keeps no count on the
+    /// others, and names the refusing counter's message.
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_attempt_keeps_nothing_on_its_other_counters() {
+        let slipway = Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap();
+        let core = &slipway.inner.core;
+        let other = || Limit {
+            key: "test:other".into(),
+            message: "other",
+            ..limit()
+        };
+        // `test:one` full with a failure that stays counted.
+        core.begin_attempt(&[limit()])
+            .await
+            .unwrap()
+            .settle(true)
+            .await;
+        let refused = core.begin_attempt(&[other(), limit()]).await;
+        match refused {
+            Err(Error::TooManyAttempts { message, .. }) => assert_eq!(message, "too many"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let started = tokio::time::Instant::now();
+        let counted = core.begin_attempt(&[other()]).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO, "`test:other` had room");
+        counted.settle(false).await;
     }
 
     /// With nobody settling, a waiting attempt is refused after the

@@ -17,7 +17,7 @@ use crate::model::{
 use crate::model::{
     ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
 };
-use crate::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
+use crate::store::{CounterHit, CounterLimit, EventSignals, EventStream, Store, StoreResult};
 
 /// Wraps a store; every call is timed and its backend failures counted.
 pub(crate) struct Metered(pub(crate) Arc<dyn Store>);
@@ -238,6 +238,17 @@ impl Store for Metered {
 
     async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
         timed("settle_counter", self.0.settle_counter(key, keep)).await
+    }
+
+    async fn hit_counters(
+        &self,
+        counters: &[CounterLimit<'_>],
+    ) -> StoreResult<Option<(usize, CounterHit)>> {
+        timed("hit_counters", self.0.hit_counters(counters)).await
+    }
+
+    async fn settle_counters(&self, keys: &[&str], keep: bool) -> StoreResult<()> {
+        timed("settle_counters", self.0.settle_counters(keys, keep)).await
     }
 
     async fn create_authorization(

@@ -416,6 +416,50 @@ pub trait Store: Send + Sync + 'static {
     /// back). Does nothing when the window has ended.
     async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()>;
 
+    /// One attempt against several counters (a sign-in counts against its
+    /// email and address, its email, and its address), all or nothing:
+    /// `Ok(None)` when every counter counted it (each must be settled);
+    /// otherwise no counter keeps it and the answer is the first counter, by
+    /// index, that did not count it, with its [`CounterHit`].
+    ///
+    /// The default asks [`Store::hit_counter`] for each in turn and gives
+    /// back the counts it took when one refuses (so for a moment they were
+    /// counted). A store may override it to do the same in one statement
+    /// or transaction; each counter must keep [`Store::hit_counter`]'s
+    /// guarantee.
+    async fn hit_counters(
+        &self,
+        counters: &[CounterLimit<'_>],
+    ) -> StoreResult<Option<(usize, CounterHit)>> {
+        for (i, c) in counters.iter().enumerate() {
+            let hit = self.hit_counter(c.key, c.window, c.limit).await;
+            if matches!(hit, Ok(CounterHit::Counted)) {
+                continue;
+            }
+            for taken in &counters[..i] {
+                if let Err(e) = self.settle_counter(taken.key, false).await {
+                    tracing::warn!(error = %e, "a rate-limit count could not be given back");
+                }
+            }
+            return hit.map(|hit| Some((i, hit)));
+        }
+        Ok(None)
+    }
+
+    /// [`Store::settle_counter`] for each of `keys` (the counters of one
+    /// attempt); every key is settled even when one fails, and the first
+    /// error is returned. A store may override it to do it in one
+    /// statement.
+    async fn settle_counters(&self, keys: &[&str], keep: bool) -> StoreResult<()> {
+        let mut failed = None;
+        for key in keys {
+            if let Err(e) = self.settle_counter(key, keep).await {
+                failed.get_or_insert(e);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
     /// Whether the instance has at least one user (a cheap check, so a
     /// refused sign-up costs no password hash).
     async fn has_users(&self) -> StoreResult<bool>;
@@ -458,6 +502,18 @@ pub trait Store: Send + Sync + 'static {
     /// `self.feed.subscribe(Arc::new(self.clone()), since).await`, so every
     /// store follows its log the same way.
     async fn events(&self, since: Option<u64>) -> StoreResult<EventStream>;
+}
+
+/// One counter of [`Store::hit_counters`]: its key, window and limit, as
+/// [`Store::hit_counter`] takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterLimit<'a> {
+    /// The counter's key.
+    pub key: &'a str,
+    /// Its window.
+    pub window: std::time::Duration,
+    /// Attempts allowed per window.
+    pub limit: u32,
 }
 
 /// What [`Store::hit_counter`] decided.

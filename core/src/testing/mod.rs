@@ -39,6 +39,8 @@ macro_rules! store_conformance {
             counter_limits_and_settles,
             concurrent_counter_hits_respect_the_limit,
             counter_window_ends,
+            hit_counters_is_all_or_nothing,
+            concurrent_multi_counter_hits_respect_every_limit,
             has_users_reports_the_first_user,
             delete_user_removes_user_and_projects,
             update_user_applies_changes,

@@ -1,7 +1,7 @@
 //! Rate-limit counters and the has-users check.
 
 use super::*;
-use crate::store::CounterHit;
+use crate::store::{CounterHit, CounterLimit};
 
 fn key(stem: &str) -> String {
     format!("{stem}-{}", uid::<String>())
@@ -95,6 +95,121 @@ pub async fn counter_window_ends(store: &dyn Store) {
     assert_eq!(
         store.hit_counter(&k, window, 1).await.unwrap(),
         CounterHit::Counted
+    );
+}
+
+/// `hit_counters` counts an attempt on every counter or on none: a refusal
+/// names the first counter that refused, by index, and leaves the others
+/// as they were; a counted attempt is settled on every key at once.
+pub async fn hit_counters_is_all_or_nothing(store: &dyn Store) {
+    let window = Duration::from_secs(600);
+    let (a, b, c) = (key("multi-a"), key("multi-b"), key("multi-c"));
+    fn limits<'a>(keys: [&'a str; 2], window: Duration, limit: u32) -> [CounterLimit<'a>; 2] {
+        keys.map(|key| CounterLimit { key, window, limit })
+    }
+    // Both counted: each is now full at a limit of 1, with a running attempt.
+    assert_eq!(
+        store
+            .hit_counters(&limits([&a, &b], window, 1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.hit_counter(&a, window, 1).await.unwrap(),
+        CounterHit::Pending
+    );
+    assert_eq!(
+        store.hit_counter(&b, window, 1).await.unwrap(),
+        CounterHit::Pending
+    );
+    // Settled together as failures: both stay counted, nothing runs.
+    store.settle_counters(&[&a, &b], true).await.unwrap();
+    assert!(matches!(
+        store.hit_counter(&b, window, 1).await.unwrap(),
+        CounterHit::Limited(_)
+    ));
+    // `c` has room, `a` is full: refused at index 1, and `c` keeps nothing.
+    let refused = store
+        .hit_counters(&limits([&c, &a], window, 1))
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Some((1, CounterHit::Limited(_)))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.hit_counter(&c, window, 1).await.unwrap(),
+        CounterHit::Counted,
+        "the refused attempt gave back its count on the other key"
+    );
+    // A limit of 0 refuses at once, naming that counter.
+    let zero = [
+        CounterLimit {
+            key: &b,
+            window,
+            limit: 5,
+        },
+        CounterLimit {
+            key: &c,
+            window,
+            limit: 0,
+        },
+    ];
+    assert!(matches!(
+        store.hit_counters(&zero).await.unwrap(),
+        Some((1, CounterHit::Limited(_)))
+    ));
+    // Given back on success: `c` has room again.
+    store.settle_counters(&[&c], false).await.unwrap();
+    assert_eq!(
+        store.hit_counter(&c, window, 1).await.unwrap(),
+        CounterHit::Counted
+    );
+}
+
+/// Concurrent attempts on two shared counters never count more than either
+/// limit, and every refused attempt leaves both counters as it found them.
+pub async fn concurrent_multi_counter_hits_respect_every_limit(store: &dyn Store) {
+    let window = Duration::from_secs(600);
+    let (tight, loose) = (key("tight"), key("loose"));
+    let counters = [
+        CounterLimit {
+            key: &loose,
+            window,
+            limit: 20,
+        },
+        CounterLimit {
+            key: &tight,
+            window,
+            limit: 4,
+        },
+    ];
+    let hits = (0..30).map(|_| store.hit_counters(&counters));
+    let answers = futures::future::join_all(hits).await;
+    let counted = answers.iter().filter(|a| matches!(a, Ok(None))).count();
+    assert_eq!(
+        counted, 4,
+        "exactly the tighter limit is counted: {answers:?}"
+    );
+    // Refused while the other attempts run (by `tight`, or by `loose` when
+    // a store counts one key at a time and gives back after a refusal).
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, Ok(None) | Ok(Some((_, CounterHit::Pending))))),
+        "{answers:?}"
+    );
+    // `loose` holds exactly the 4 counted attempts: 16 more fit, not 17.
+    for _ in 0..16 {
+        assert_eq!(
+            store.hit_counter(&loose, window, 20).await.unwrap(),
+            CounterHit::Counted
+        );
+    }
+    assert_eq!(
+        store.hit_counter(&loose, window, 20).await.unwrap(),
+        CounterHit::Pending
     );
 }
 
