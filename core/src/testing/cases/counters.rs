@@ -144,6 +144,7 @@ pub async fn hit_counters_is_all_or_nothing(store: &dyn Store) {
         "the refused attempt gave back its count on the other key"
     );
     // A limit of 0 refuses at once, naming that counter.
+    let d = key("multi-d");
     let zero = [
         CounterLimit {
             key: &b,
@@ -151,7 +152,7 @@ pub async fn hit_counters_is_all_or_nothing(store: &dyn Store) {
             limit: 5,
         },
         CounterLimit {
-            key: &c,
+            key: &d,
             window,
             limit: 0,
         },
