@@ -823,6 +823,9 @@ impl Store for MemoryStore {
         window: std::time::Duration,
         limit: u32,
     ) -> StoreResult<CounterHit> {
+        if limit == 0 {
+            return Ok(CounterHit::Limited(window));
+        }
         let now = std::time::Instant::now();
         let mut map = lock_ignoring_poison(&self.inner.counters);
         if map.len() > 100_000 {

@@ -398,7 +398,9 @@ pub trait Store: Send + Sync + 'static {
     /// running (their outcome may give a place back: ask again shortly),
     /// else [`CounterHit::Limited`] with the time left in the window. A
     /// window starts with the first attempt after the previous one ended
-    /// and lasts `window`.
+    /// and lasts `window`. A `limit` of 0 refuses at once
+    /// ([`CounterHit::Limited`] with the whole window), whatever the
+    /// counter holds.
     ///
     /// Every node sharing the backend shares the counters (PostgreSQL,
     /// Redis, SQLite); concurrent hits never count more than `limit`. Keys

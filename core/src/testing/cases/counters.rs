@@ -161,6 +161,11 @@ pub async fn hit_counters_is_all_or_nothing(store: &dyn Store) {
         store.hit_counters(&zero).await.unwrap(),
         Some((1, CounterHit::Limited(_)))
     ));
+    // Limit 0 is `Limited` even on a key with a running attempt.
+    assert!(matches!(
+        store.hit_counter(&c, window, 0).await.unwrap(),
+        CounterHit::Limited(_)
+    ));
     // Given back on success: `c` has room again.
     store.settle_counters(&[&c], false).await.unwrap();
     assert_eq!(
