@@ -282,6 +282,14 @@ mod tests {
     use crate::{store::MemoryStore, Slipway};
     use std::sync::atomic::Ordering;
 
+    fn memory_slipway() -> Slipway {
+        Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap()
+    }
+
     fn limit() -> Limit {
         Limit {
             key: "test:one".into(),
@@ -297,11 +305,7 @@ mod tests {
     /// depends on the machine's speed.
     #[tokio::test(start_paused = true)]
     async fn a_waiting_attempt_is_woken_by_a_settle_and_polls_rarely() {
-        let slipway = Slipway::builder()
-            .secret(b"an instance secret of at least 32 bytes!".to_vec())
-            .store(MemoryStore::new())
-            .build()
-            .unwrap();
+        let slipway = memory_slipway();
         let core = &slipway.inner.core;
         let first = core.begin_attempt(&[limit()]).await.unwrap();
         let waiting = {
@@ -335,11 +339,7 @@ mod tests {
     /// not fill the key's counter for a limited one.
     #[tokio::test(start_paused = true)]
     async fn an_unlimited_limit_counts_nothing() {
-        let slipway = Slipway::builder()
-            .secret(b"an instance secret of at least 32 bytes!".to_vec())
-            .store(MemoryStore::new())
-            .build()
-            .unwrap();
+        let slipway = memory_slipway();
         let core = &slipway.inner.core;
         let unlimited = Limit {
             limit: u32::MAX,
@@ -357,11 +357,7 @@ mod tests {
     /// others, and names the refusing counter's message.
     #[tokio::test(start_paused = true)]
     async fn a_refused_attempt_keeps_nothing_on_its_other_counters() {
-        let slipway = Slipway::builder()
-            .secret(b"an instance secret of at least 32 bytes!".to_vec())
-            .store(MemoryStore::new())
-            .build()
-            .unwrap();
+        let slipway = memory_slipway();
         let core = &slipway.inner.core;
         let other = || Limit {
             key: "test:other".into(),
@@ -389,11 +385,7 @@ mod tests {
     /// maximum wait, and its entry is removed.
     #[tokio::test(start_paused = true)]
     async fn a_waiting_attempt_gives_up_after_the_maximum_wait() {
-        let slipway = Slipway::builder()
-            .secret(b"an instance secret of at least 32 bytes!".to_vec())
-            .store(MemoryStore::new())
-            .build()
-            .unwrap();
+        let slipway = memory_slipway();
         let core = &slipway.inner.core;
         let _first = core.begin_attempt(&[limit()]).await.unwrap();
         let started = tokio::time::Instant::now();
