@@ -1,7 +1,8 @@
 //! Rate-limit counters (`Store::hit_counter`), in the `rate_limits` table.
 //!
-//! One `INSERT … ON CONFLICT DO UPDATE … WHERE` per hit: the row lock of the
-//! upsert serialises concurrent hits of one key, so no more than `limit`
+//! One `INSERT … ON CONFLICT DO UPDATE … WHERE` per attempt, for all its
+//! counters (a single hit is an attempt with one counter): the row lock of
+//! the upsert serialises concurrent hits of one key, so no more than `limit`
 //! attempts are ever counted in a window, whichever node they come from.
 //! The database's clock decides the windows, so nodes with skewed clocks
 //! agree.
@@ -13,46 +14,19 @@ use slipway_core::store::{CounterHit, CounterLimit, StoreResult};
 use crate::store::{Db, PgStore};
 
 impl PgStore {
+    /// [`Store::hit_counter`](slipway_core::Store::hit_counter): the
+    /// batched statement with one counter.
     pub(crate) async fn pg_hit_counter(
         &self,
         key: &str,
         window: Duration,
         limit: u32,
     ) -> StoreResult<CounterHit> {
-        if limit == 0 {
-            return Ok(CounterHit::Limited(window));
-        }
-        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX / 2);
-        // Now and then, sweep rows whose window has ended.
-        if rand_sweep() {
-            sqlx::query("DELETE FROM rate_limits WHERE expires_at < now() - interval '1 minute'")
-                .execute(&self.inner.pool)
-                .await
-                .db()?;
-        }
-        let counted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO rate_limits (key, count, pending, expires_at) \
-             VALUES ($1, 1, 1, now() + make_interval(secs => $2::double precision / 1000)) \
-             ON CONFLICT (key) DO UPDATE SET \
-               count = CASE WHEN rate_limits.expires_at <= now() THEN 1 \
-                            ELSE rate_limits.count + 1 END, \
-               pending = CASE WHEN rate_limits.expires_at <= now() THEN 1 \
-                              ELSE rate_limits.pending + 1 END, \
-               expires_at = CASE WHEN rate_limits.expires_at <= now() THEN EXCLUDED.expires_at \
-                                 ELSE rate_limits.expires_at END \
-             WHERE rate_limits.expires_at <= now() OR rate_limits.count < $3 \
-             RETURNING count",
-        )
-        .bind(key)
-        .bind(window_ms)
-        .bind(i64::from(limit))
-        .fetch_optional(&self.inner.pool)
-        .await
-        .db()?;
-        if counted.is_some() {
-            return Ok(CounterHit::Counted);
-        }
-        self.pg_counter_state(key, limit).await
+        let one = [CounterLimit { key, window, limit }];
+        Ok(self
+            .pg_hit_counters(&one)
+            .await?
+            .map_or(CounterHit::Counted, |(_, hit)| hit))
     }
 
     /// [`Store::hit_counters`](slipway_core::Store::hit_counters) in one
@@ -72,10 +46,12 @@ impl PgStore {
         if distinct.len() != keys.len() {
             // One statement cannot count a row twice: one key at a time.
             for (i, c) in counters.iter().enumerate() {
-                let hit = self.pg_hit_counter(c.key, c.window, c.limit).await?;
-                if hit != CounterHit::Counted {
-                    for taken in &counters[..i] {
-                        self.pg_settle_counter(taken.key, false).await?;
+                if let Some((_, hit)) =
+                    Box::pin(self.pg_hit_counters(std::slice::from_ref(c))).await?
+                {
+                    // Settled one by one: a key taken twice gives back twice.
+                    for taken in &keys[..i] {
+                        self.pg_settle_counters(&[taken], false).await?;
                     }
                     return Ok(Some((i, hit)));
                 }
@@ -171,17 +147,7 @@ impl PgStore {
     }
 
     pub(crate) async fn pg_settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE rate_limits SET pending = GREATEST(pending - 1, 0), \
-               count = CASE WHEN $2 THEN count ELSE GREATEST(count - 1, 0) END \
-             WHERE key = $1 AND expires_at > now()",
-        )
-        .bind(key)
-        .bind(keep)
-        .execute(&self.inner.pool)
-        .await
-        .db()?;
-        Ok(())
+        self.pg_settle_counters(&[key], keep).await
     }
 
     pub(crate) async fn pg_has_users(&self) -> StoreResult<bool> {

@@ -20,29 +20,19 @@ fn now_ms() -> i64 {
 }
 
 impl SqliteStore {
+    /// [`Store::hit_counter`](slipway_core::Store::hit_counter): the
+    /// batched transaction with one counter.
     pub(crate) async fn lite_hit_counter(
         &self,
         key: &str,
         window: Duration,
         limit: u32,
     ) -> StoreResult<CounterHit> {
-        if limit == 0 {
-            return Ok(CounterHit::Limited(window));
-        }
-        let now = now_ms();
-        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX / 4);
-        let mut conn = self.writer().await?;
-        if sweep_now() {
-            sqlx::query("DELETE FROM rate_limits WHERE expires_ms < ?1")
-                .bind(now)
-                .execute(&mut *conn)
-                .await
-                .db()?;
-        }
-        if upsert(&mut conn, key, now, window_ms, limit).await? {
-            return Ok(CounterHit::Counted);
-        }
-        state(&mut conn, key, now).await
+        let one = [CounterLimit { key, window, limit }];
+        Ok(self
+            .lite_hit_counters(&one)
+            .await?
+            .map_or(CounterHit::Counted, |(_, hit)| hit))
     }
 
     /// [`Store::hit_counters`](slipway_core::Store::hit_counters): every
@@ -89,8 +79,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn lite_settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
-        let mut conn = self.writer().await?;
-        settle(&mut conn, key, now_ms(), keep).await
+        self.lite_settle_counters(&[key], keep).await
     }
 
     pub(crate) async fn lite_has_users(&self) -> StoreResult<bool> {

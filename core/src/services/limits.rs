@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Core, Error, Resource, Result};
+use crate::error::StoreError;
 use crate::store::{CounterHit, CounterLimit, Store};
 
 /// How long an attempt waits for running attempts of a full counter to end
@@ -205,7 +206,14 @@ impl Core {
         // attempt that is counted straight away never touches the map.
         let mut slot: Option<WaitSlot> = None;
         let mut poll = POLL;
-        let refused = loop {
+        let too_many = |limit: &Limit, retry_after: Duration| {
+            crate::metrics::rate_limited(metric_label(&limit.key));
+            Error::TooManyAttempts {
+                message: limit.message.into(),
+                retry_after,
+            }
+        };
+        loop {
             // Listening before asking: a settle between the store's
             // answer and the wait below is not missed.
             let notified = slot.as_ref().map(|s| s.notify.clone().notified_owned());
@@ -214,20 +222,20 @@ impl Core {
                 n.enable();
             }
             let (i, hit) = match self.store.hit_counters(&counters).await {
-                Ok(None) => break None,
+                Ok(None) => break,
                 Ok(Some(refused)) => refused,
-                Err(e) => break Some((None, Error::store(Resource::Setting, e))),
+                Err(e) => return Err(Error::store(Resource::Setting, e)),
             };
-            let limit = limits[i];
+            let Some(&limit) = limits.get(i) else {
+                let e = StoreError::other(format!(
+                    "hit_counters answered counter {i} of {}",
+                    limits.len()
+                ));
+                return Err(Error::store(Resource::Setting, e));
+            };
             match hit {
                 CounterHit::Limited(wait) => {
-                    break Some((
-                        Some(limit),
-                        Error::TooManyAttempts {
-                            message: limit.message.into(),
-                            retry_after: wait.max(Duration::from_secs(1)),
-                        },
-                    ))
+                    return Err(too_many(limit, wait.max(Duration::from_secs(1))))
                 }
                 // Full of running attempts (`Counted` here would break the
                 // contract; it is treated the same way).
@@ -242,13 +250,7 @@ impl Core {
             self.limit_waiters.counted_ask();
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break Some((
-                    Some(limit),
-                    Error::TooManyAttempts {
-                        message: limit.message.into(),
-                        retry_after: Duration::from_secs(1),
-                    },
-                ));
+                return Err(too_many(limit, Duration::from_secs(1)));
             }
             if let Some(n) = notified.as_pin_mut() {
                 // Woken by a settle of this node: ask now, and keep the
@@ -257,12 +259,6 @@ impl Core {
                     poll = (poll * 2).min(MAX_POLL);
                 }
             }
-        };
-        if let Some((limit, e)) = refused {
-            if let (Some(limit), Error::TooManyAttempts { .. }) = (limit, &e) {
-                crate::metrics::rate_limited(metric_label(&limit.key));
-            }
-            return Err(e);
         }
         attempt.keys = limits.iter().map(|l| l.key.clone()).collect();
         Ok(attempt)
