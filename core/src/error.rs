@@ -20,6 +20,11 @@ pub enum StoreError {
     /// The record is still referenced (a domain that network connections use).
     #[error("still in use")]
     InUse,
+    /// A compare-and-swap write lost: the record no longer holds the state
+    /// the write was computed from (see [`Store::update_project`](crate::store::Store::update_project)).
+    /// Nothing was written; read again and recompute.
+    #[error("the record changed since it was read")]
+    Stale,
     /// The backend cannot be reached right now (connection refused, timeout).
     #[error("store unavailable: {0}")]
     Unavailable(#[source] BoxError),

@@ -786,6 +786,38 @@ pub struct Project {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Project {
+    /// Whether `stored` still holds the state `self` was read with, as far as
+    /// a project write compares it ([`Store::update_project`](crate::store::Store::update_project)):
+    /// the same id and owner, the same name, description, path, sourceId and
+    /// vmId, and the same networks in the same order (by id, hostname, port
+    /// and covering domain; a network's creation time never changes).
+    /// `updatedAt` and `createdAt` are not compared.
+    pub fn same_state(&self, stored: &Project) -> bool {
+        self.id == stored.id
+            && self.owner_id == stored.owner_id
+            && self.name == stored.name
+            && self.description == stored.description
+            && self.path == stored.path
+            && self.source_id == stored.source_id
+            && self.vm_id == stored.vm_id
+            && self.networks.len() == stored.networks.len()
+            && self.networks.iter().zip(&stored.networks).all(|(a, b)| {
+                a.id == b.id
+                    && a.domain == b.domain
+                    && a.port == b.port
+                    && a.domain_id == b.domain_id
+            })
+    }
+}
+
+/// The current time at the precision every store keeps (microseconds, as
+/// PostgreSQL does), so a record core builds is exactly the record a store
+/// gives back, and an event core builds from it matches later reads.
+pub fn store_now() -> Timestamp {
+    chrono::SubsecRound::trunc_subsecs(Utc::now(), 6)
+}
+
 /// Changes to a project; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ProjectPatch {
@@ -804,7 +836,9 @@ pub struct ProjectPatch {
 }
 
 impl ProjectPatch {
-    /// Applies the patch to `project`, setting `updatedAt`.
+    /// Applies the patch to `project`, setting `updatedAt`. This is the one
+    /// place a project change is computed: core applies it to the project it
+    /// read and hands stores the result ([`Store::update_project`](crate::store::Store::update_project)).
     pub fn apply(self, project: &mut Project) {
         if let Some(name) = self.name {
             project.name = name;

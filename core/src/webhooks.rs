@@ -491,6 +491,7 @@ mod tests {
     async fn a_cursor_behind_the_retained_log_records_a_resync_and_jumps_to_the_newest() {
         use crate::model::{RoleGate, Sealed, Webhook};
         use crate::testing::cases::{new_project, new_user};
+        use crate::testing::CoreProjectWrites;
         let store = crate::MemoryStore::with_options(crate::store::MemoryStoreOptions {
             event_retention: 3,
             ..Default::default()
@@ -536,7 +537,7 @@ mod tests {
         // Ten events while no worker runs: the log keeps the last three.
         for _ in 0..10 {
             store
-                .create_project(
+                .core_create_project(
                     new_project(&user.id),
                     &crate::model::AuditEntry::new(
                         crate::model::AuditAction::ProjectCreate,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use slipway_core::model::{
     ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
-    NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    NetworkPatch, NewEvent, NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate,
     Webhook, WebhookDelivery,
 };
 use slipway_core::model::{
@@ -273,8 +273,14 @@ impl Store for PgStore {
             .await
     }
 
-    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
-        self.run(self.pg_create_project(project, audit)).await
+    async fn create_project(
+        &self,
+        project: Project,
+        event: NewEvent,
+        audit: &AuditEntry,
+    ) -> StoreResult<Project> {
+        self.run(self.pg_create_project(project, event, audit))
+            .await
     }
 
     async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
@@ -291,12 +297,12 @@ impl Store for PgStore {
 
     async fn update_project(
         &self,
-        owner_id: &UserId,
-        id: &ProjectId,
-        patch: ProjectPatch,
+        before: &Project,
+        after: &Project,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Project> {
-        self.run(self.pg_update_project(owner_id, id, patch, audit))
+    ) -> StoreResult<()> {
+        self.run(self.pg_update_project(before, after, event, audit))
             .await
     }
 
@@ -304,9 +310,11 @@ impl Store for PgStore {
         &self,
         owner_id: &UserId,
         id: &ProjectId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        self.run(self.pg_delete_project(owner_id, id, audit)).await
+        self.run(self.pg_delete_project(owner_id, id, event, audit))
+            .await
     }
 
     async fn create_network(

@@ -1,12 +1,14 @@
 //! Projects and their network connections; every write appends its event in
 //! the same transaction.
 //!
-//! Writes that change a project lock its row first (`FOR UPDATE`), so two
+//! Network writes lock their project's row first (`FOR UPDATE`), so two
 //! writes to one project take turns and each event carries the project as
-//! it is after that write (networks included).
+//! it is after that write (networks included). Project writes persist what
+//! core computed (the record and its event); an update is a
+//! compare-and-swap on the row (`Store::update_project`).
 
 use slipway_core::model::{
-    AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch, Timestamp,
+    AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, Timestamp,
 };
 use slipway_core::model::{NetworkId, ProjectId, UserId};
 use slipway_core::store::StoreResult;
@@ -182,6 +184,7 @@ impl PgStore {
     pub(crate) async fn pg_create_project(
         &self,
         project: Project,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
         let mut project = project;
@@ -206,7 +209,6 @@ impl PgStore {
         .await
         .db()?;
         audit::insert(&mut *tx, audit).await?;
-        let event = NewEvent::for_project(EventKind::Create, &project);
         events::append(&mut tx, event, self.inner.options.event_retention)
             .await
             .db()?;
@@ -256,48 +258,80 @@ impl PgStore {
         row.map(Project::from).ok_or(StoreError::NotFound)
     }
 
+    /// One compare-and-swap `UPDATE`: it matches only while the row still
+    /// holds `before`'s fields and networks (the row's copy of them, kept in
+    /// step under the row lock by [`Self::append_update`]); PostgreSQL
+    /// re-checks the condition on the newest row version after waiting for
+    /// a concurrent writer. No match: the project is gone (or not the
+    /// owner's) or it changed, told apart by one more read.
     pub(crate) async fn pg_update_project(
         &self,
-        owner_id: &UserId,
-        id: &ProjectId,
-        patch: ProjectPatch,
+        before: &Project,
+        after: &Project,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Project> {
+    ) -> StoreResult<()> {
+        let networks: Vec<serde_json::Value> = before
+            .networks
+            .iter()
+            .map(|n| serde_json::json!([n.id, n.domain, n.port, n.domain_id]))
+            .collect();
         let mut tx = self.inner.pool.begin().await.db()?;
-        // The networks did not change: their copy comes back with the row.
-        let row: Option<ProjectWithNetworks> = sqlx::query_as(concat!(
-            "UPDATE projects SET name = COALESCE($3, name), \
-             description = CASE WHEN $4 THEN $5 ELSE description END, \
-             path = CASE WHEN $6 THEN $7 ELSE path END, \
-             source_id = COALESCE($8, source_id), vm_id = COALESCE($9, vm_id), \
-             updated_at = $10 WHERE id = $1 AND owner_id = $2 RETURNING ",
-            project_cols!(),
-            ", networks"
-        ))
-        .bind(id)
-        .bind(owner_id)
-        .bind(patch.name)
-        .bind(patch.description.is_some())
-        .bind(patch.description.flatten())
-        .bind(patch.path.is_some())
-        .bind(patch.path.flatten())
-        .bind(patch.source_id)
-        .bind(patch.vm_id)
-        .bind(patch.updated_at)
-        .fetch_optional(&mut *tx)
+        let done = sqlx::query(
+            "UPDATE projects SET name = $3, description = $4, path = $5, source_id = $6, \
+             vm_id = $7, updated_at = $8 \
+             WHERE id = $1 AND owner_id = $2 AND name = $9 \
+             AND description IS NOT DISTINCT FROM $10 AND path IS NOT DISTINCT FROM $11 \
+             AND source_id = $12 AND vm_id = $13 \
+             AND (SELECT COALESCE(jsonb_agg(jsonb_build_array(n->'id', n->'domain', n->'port', \
+             n->'domain_id') ORDER BY i), '[]'::jsonb) \
+             FROM jsonb_array_elements(networks) WITH ORDINALITY AS t(n, i)) = $14",
+        )
+        .bind(&before.id)
+        .bind(&before.owner_id)
+        .bind(&after.name)
+        .bind(&after.description)
+        .bind(&after.path)
+        .bind(&after.source_id)
+        .bind(&after.vm_id)
+        .bind(micros(after.updated_at))
+        .bind(&before.name)
+        .bind(&before.description)
+        .bind(&before.path)
+        .bind(&before.source_id)
+        .bind(&before.vm_id)
+        .bind(sqlx::types::Json(networks))
+        .execute(&mut *tx)
         .await
         .db()?;
-        let project = row.map(Project::from).ok_or(StoreError::NotFound)?;
+        if done.rows_affected() == 0 {
+            let exists: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM projects WHERE id = $1 AND owner_id = $2)",
+            )
+            .bind(&before.id)
+            .bind(&before.owner_id)
+            .fetch_one(&mut *tx)
+            .await
+            .db()?;
+            return Err(if exists {
+                StoreError::Stale
+            } else {
+                StoreError::NotFound
+            });
+        }
         audit::insert(&mut *tx, audit).await?;
-        let project = self.append_event(&mut tx, project).await?;
+        events::append(&mut tx, event, self.inner.options.event_retention)
+            .await
+            .db()?;
         self.commit_events(tx).await?;
-        Ok(project)
+        Ok(())
     }
 
     pub(crate) async fn pg_delete_project(
         &self,
         owner_id: &UserId,
         id: &ProjectId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.inner.pool.begin().await.db()?;
@@ -312,7 +346,6 @@ impl PgStore {
             return Err(StoreError::NotFound);
         }
         audit::insert(&mut *tx, audit).await?;
-        let event = NewEvent::deleted(owner_id, id);
         events::append(&mut tx, event, self.inner.options.event_retention)
             .await
             .db()?;

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use slipway_core::model::{Event, EventKind, FeedItem, NewEvent, RoleGate};
 use slipway_core::store::EventStream;
 use slipway_core::testing::cases::{audit, new_project, new_user};
+use slipway_core::testing::CoreProjectWrites;
 use slipway_core::Store;
 use slipway_postgres::sqlx::{self, Connection as _, PgConnection};
 use slipway_postgres::{testing, PgOptions, PgStore};
@@ -109,7 +110,7 @@ async fn a_late_commit_gets_the_next_id_on_every_node() {
 
     let (mut held, held_seq) = open_writer(&url, "p-held").await;
     let p = a
-        .create_project(new_project(&owner.id), &audit())
+        .core_create_project(new_project(&owner.id), &audit())
         .await
         .unwrap();
     let seq_p: i64 = sqlx::query_scalar("SELECT seq FROM events WHERE project_id = $1")
@@ -168,7 +169,7 @@ async fn a_reader_assigns_what_a_writer_left_without_id() {
     assert_eq!(b.last_event_id().await.unwrap(), 1);
     assert_eq!(unassigned(&a).await, 0);
     let p = b
-        .create_project(new_project(&owner.id), &audit())
+        .core_create_project(new_project(&owner.id), &audit())
         .await
         .unwrap();
     assert_eq!(next_event(&mut feed).await.project_id, "p-orphan");
@@ -190,7 +191,7 @@ async fn a_rolled_back_write_leaves_no_event_and_no_gap() {
     let mut feed = store.events(Some(0)).await.unwrap();
     let (mut held, _) = open_writer(&url, "p-rolled-back").await;
     let first = store
-        .create_project(new_project(&owner.id), &audit())
+        .core_create_project(new_project(&owner.id), &audit())
         .await
         .unwrap();
     sqlx::query("ROLLBACK").execute(&mut held).await.unwrap();
@@ -198,9 +199,9 @@ async fn a_rolled_back_write_leaves_no_event_and_no_gap() {
     // A store write refused by the database (a taken source id).
     let mut dup = new_project(&owner.id);
     dup.source_id = first.source_id.clone();
-    store.create_project(dup, &audit()).await.unwrap_err();
+    store.core_create_project(dup, &audit()).await.unwrap_err();
     let second = store
-        .create_project(new_project(&owner.id), &audit())
+        .core_create_project(new_project(&owner.id), &audit())
         .await
         .unwrap();
     let e1 = next_event(&mut feed).await;
@@ -236,7 +237,9 @@ async fn many_concurrent_writers_on_two_nodes_give_dense_ids_delivered_once() {
         tokio::spawn(async move {
             let mut ids = Vec::new();
             for _ in 0..EACH {
-                let p = store.create_project(new_project(&owner), &audit()).await;
+                let p = store
+                    .core_create_project(new_project(&owner), &audit())
+                    .await;
                 ids.push(p.unwrap().id);
             }
             ids
@@ -281,7 +284,7 @@ async fn resume_after_a_cursor_across_a_restart() {
     for _ in 0..10 {
         order.push(
             first
-                .create_project(new_project(&owner.id), &audit())
+                .core_create_project(new_project(&owner.id), &audit())
                 .await
                 .unwrap()
                 .id,
@@ -297,7 +300,7 @@ async fn resume_after_a_cursor_across_a_restart() {
     for _ in 0..3 {
         order.push(
             second
-                .create_project(new_project(&owner.id), &audit())
+                .core_create_project(new_project(&owner.id), &audit())
                 .await
                 .unwrap()
                 .id,
@@ -325,7 +328,7 @@ async fn writers_alone_keep_the_log_within_retention() {
         .unwrap();
     for _ in 0..30 {
         store
-            .create_project(new_project(&owner.id), &audit())
+            .core_create_project(new_project(&owner.id), &audit())
             .await
             .unwrap();
     }
@@ -374,7 +377,7 @@ async fn upgrade_keeps_the_ids_of_existing_events() {
         .await
         .unwrap();
     let p = store
-        .create_project(new_project(&owner.id), &audit())
+        .core_create_project(new_project(&owner.id), &audit())
         .await
         .unwrap();
     let log: Vec<(u64, String)> = store

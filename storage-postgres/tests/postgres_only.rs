@@ -10,6 +10,7 @@ use futures::StreamExt;
 use slipway_core::model::{AuditActor, AuditEntry, AuditQuery, FeedItem, Project, RoleGate};
 use slipway_core::store::EventStream;
 use slipway_core::testing::cases::{audit, new_project, new_user};
+use slipway_core::testing::CoreProjectWrites;
 use slipway_core::Store;
 use slipway_postgres::{testing, PgOptions, PgStore};
 
@@ -57,7 +58,7 @@ async fn racing_writers_are_followed_without_gap_or_duplicate() {
         tokio::spawn(async move {
             for _ in 0..25 {
                 store
-                    .create_project(new_project(&owner), &audit())
+                    .core_create_project(new_project(&owner), &audit())
                     .await
                     .unwrap();
             }
@@ -93,7 +94,7 @@ async fn feed_survives_a_killed_listener_connection() {
     let create = |store: &PgStore| {
         let p: Project = new_project(&owner.id);
         let store = store.clone();
-        async move { store.create_project(p, &audit()).await.unwrap() }
+        async move { store.core_create_project(p, &audit()).await.unwrap() }
     };
     create(&store).await;
     assert_eq!(next_id(&mut feed).await, 1);
@@ -227,7 +228,7 @@ async fn unreachable_database_is_unavailable_then_recovers() {
         );
     }
     let err = store
-        .create_project(new_project(&user.id), &audit())
+        .core_create_project(new_project(&user.id), &audit())
         .await
         .unwrap_err();
     assert!(
@@ -242,7 +243,7 @@ async fn unreachable_database_is_unavailable_then_recovers() {
     let back = Proxy::start(proxy.port, target).await;
     assert_eq!(store.get_user(&user.id).await.unwrap(), user);
     store
-        .create_project(new_project(&user.id), &audit())
+        .core_create_project(new_project(&user.id), &audit())
         .await
         .unwrap();
     // The feed that lived through the outage goes on.
@@ -285,7 +286,7 @@ async fn racing_network_writes_leave_a_complete_last_event() {
         .await
         .unwrap();
     let project = store
-        .create_project(new_project(&owner.id), &audit())
+        .core_create_project(new_project(&owner.id), &audit())
         .await
         .unwrap();
     let mut feed = store.events(None).await.unwrap();
@@ -416,7 +417,7 @@ async fn a_log_that_went_back_resyncs_its_subscribers() {
     let mut feed = store.events(None).await.unwrap();
     for _ in 0..4 {
         store
-            .create_project(new_project(&owner.id), &audit())
+            .core_create_project(new_project(&owner.id), &audit())
             .await
             .unwrap();
         next_id(&mut feed).await;
@@ -437,7 +438,7 @@ async fn a_log_that_went_back_resyncs_its_subscribers() {
         .expect("no store error");
     assert_eq!(item, FeedItem::Resync);
     let p = store
-        .create_project(new_project(&owner.id), &audit())
+        .core_create_project(new_project(&owner.id), &audit())
         .await
         .unwrap();
     assert_eq!(next_id(&mut feed).await, 2);
@@ -487,7 +488,7 @@ async fn audit_entries_outlive_their_user() {
     store.update_user(&bob.id, update, &renamed).await.unwrap();
     let project = audit_by(&bob.id, AuditAction::ProjectCreate);
     store
-        .create_project(new_project(&bob.id), &project)
+        .core_create_project(new_project(&bob.id), &project)
         .await
         .unwrap();
     let deleted = audit_by(&admin.id, AuditAction::UserDelete).target("user", &bob.id);
@@ -518,7 +519,7 @@ async fn racing_writers_each_store_their_entry() {
             for _ in 0..10 {
                 let entry = audit();
                 store
-                    .create_project(new_project(&owner), &entry)
+                    .core_create_project(new_project(&owner), &entry)
                     .await
                     .unwrap();
                 ids.push(entry.id);

@@ -39,11 +39,14 @@
 //! name them (the audit keys are not under the user's).
 //!
 //! Event payloads are exactly what core builds
-//! ([`NewEvent::for_project`](slipway_core::model::NewEvent::for_project)):
-//! the writer reads the project, its networks and its version in one snapshot
-//! (a read script), computes the updated project and the payload in Rust, and
-//! the write script applies them only if the version is still the one it read
-//! (optimistic concurrency); otherwise the writer reads again and retries.
+//! ([`NewEvent::for_project`](slipway_core::model::NewEvent::for_project)).
+//! Project writes take the record and the event from core; an update reads
+//! the project, its networks and its version in one snapshot (a read
+//! script), answers `Stale` when that is not the project core computed from,
+//! and the write script applies it only if the version is still the one it
+//! read (else `Stale` too: core reads again). Network writes read the same
+//! snapshot, compute the result and the payload in Rust, and retry when the
+//! version moved (optimistic concurrency).
 //!
 //! Scripts touch keys they do not declare, so this store needs a single Redis
 //! (or a primary with replicas), not Redis Cluster.

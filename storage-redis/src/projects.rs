@@ -1,15 +1,17 @@
 //! Projects and network connections.
 //!
-//! Project-affecting writes follow one pattern: read the project, its
-//! networks and its version in one snapshot (`read_projects.lua`), compute the
-//! result and the event payload with core's own types, then run the write
-//! script guarded by that version; a moved version means "read again".
+//! Network writes follow one pattern: read the project, its networks and its
+//! version in one snapshot (`read_projects.lua`), compute the result and the
+//! event payload with core's own types, then run the write script guarded by
+//! that version; a moved version means "read again". Project writes persist
+//! what core computed (the record and its event); an update compares its
+//! snapshot with core's `before` and is guarded by the snapshot's version
+//! (`Store::update_project`).
 
 use redis::AsyncCommands;
 use slipway_core::error::StoreError;
 use slipway_core::model::{
-    AuditEntry, EventKind, Network, NetworkId, NetworkPatch, NewEvent, Project, ProjectId,
-    ProjectPatch, UserId,
+    AuditEntry, EventKind, Network, NetworkId, NetworkPatch, NewEvent, Project, ProjectId, UserId,
 };
 use slipway_core::store::StoreResult;
 
@@ -73,13 +75,14 @@ fn path_args(path: &Option<String>) -> (&'static str, &str) {
 pub(crate) async fn create_project(
     s: &RedisStore,
     project: Project,
+    event: NewEvent,
     audit: &AuditEntry,
 ) -> StoreResult<Project> {
     let audit = AuditArgs::new(audit)?;
     let mut project = project;
     project.networks.clear();
     let rec = to_json(&ProjectRec::from_project(&project))?;
-    let data = payload(EventKind::Create, &project)?;
+    let data = to_json(&event.data)?;
     let (has_path, path) = path_args(&project.path);
     let reply = s
         .write_audited(
@@ -93,6 +96,7 @@ pub(crate) async fn create_project(
                 path,
                 &rec,
                 &data,
+                event.kind.as_str(),
             ],
             &audit,
         )
@@ -125,56 +129,65 @@ pub(crate) async fn get_project(
     Ok(snapshot(s, owner_id, id).await?.project)
 }
 
+/// A compare-and-swap in two steps: the snapshot read compares the project
+/// (with its networks) to `before`, and the script writes `after` only while
+/// the project's version is still the snapshot's (every project and network
+/// write moves it). A moved version is `Stale` too: core reads again.
 pub(crate) async fn update_project(
     s: &RedisStore,
-    owner_id: &UserId,
-    id: &ProjectId,
-    patch: ProjectPatch,
+    before: &Project,
+    after: &Project,
+    event: NewEvent,
     audit: &AuditEntry,
-) -> StoreResult<Project> {
+) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
-    for _ in 0..MAX_ATTEMPTS {
-        let Snapshot { version, project } = snapshot(s, owner_id, id).await?;
-        let mut p = project;
-        patch.clone().apply(&mut p);
-        let rec = to_json(&ProjectRec::from_project(&p))?;
-        let data = payload(EventKind::Update, &p)?;
-        let (has_path, path) = path_args(&p.path);
-        let reply = s
-            .write_audited(
-                &UPDATE_PROJECT,
-                &[
-                    id,
-                    owner_id,
-                    &version,
-                    &p.source_id,
-                    &p.vm_id,
-                    has_path,
-                    path,
-                    &rec,
-                    &data,
-                ],
-                &audit,
-            )
-            .await?;
-        match reply {
-            Reply::Ok(_) => return Ok(p),
-            Reply::Retry => continue,
-            other => return refused(other),
-        }
+    let Snapshot { version, project } = snapshot(s, &before.owner_id, &before.id).await?;
+    if !before.same_state(&project) {
+        return Err(StoreError::Stale);
     }
-    refused(Reply::Retry)
+    let rec = to_json(&ProjectRec::from_project(after))?;
+    let data = to_json(&event.data)?;
+    let (has_path, path) = path_args(&after.path);
+    let reply = s
+        .write_audited(
+            &UPDATE_PROJECT,
+            &[
+                &before.id,
+                &before.owner_id,
+                &version,
+                &after.source_id,
+                &after.vm_id,
+                has_path,
+                path,
+                &rec,
+                &data,
+                event.kind.as_str(),
+            ],
+            &audit,
+        )
+        .await?;
+    match reply {
+        Reply::Ok(_) => Ok(()),
+        Reply::Retry => Err(StoreError::Stale),
+        other => refused(other),
+    }
 }
 
 pub(crate) async fn delete_project(
     s: &RedisStore,
     owner_id: &UserId,
     id: &ProjectId,
+    event: NewEvent,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
+    let data = to_json(&event.data)?;
     match s
-        .write_audited(&DELETE_PROJECT, &[id, owner_id], &audit)
+        .write_audited(
+            &DELETE_PROJECT,
+            &[id, owner_id, &data, event.kind.as_str()],
+            &audit,
+        )
         .await?
     {
         Reply::Ok(_) => Ok(()),

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use slipway_core::model::{
     ApiToken, ApiTokenId, AuditEntry, AuditQuery, Authorization, AuthorizationId, Domain, DomainId,
-    Event, Invitation, InvitationId, Network, NetworkId, NetworkPatch, NewUser, Project, ProjectId,
-    ProjectPatch, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate, Webhook, WebhookDelivery,
+    Event, Invitation, InvitationId, Network, NetworkId, NetworkPatch, NewEvent, NewUser, Project,
+    ProjectId, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate, Webhook, WebhookDelivery,
     WebhookId,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
@@ -234,8 +234,13 @@ impl Store for RedisStore {
         users::delete_authorization(self, user_id, id, audit).await
     }
 
-    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
-        projects::create_project(self, project, audit).await
+    async fn create_project(
+        &self,
+        project: Project,
+        event: NewEvent,
+        audit: &AuditEntry,
+    ) -> StoreResult<Project> {
+        projects::create_project(self, project, event, audit).await
     }
 
     async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
@@ -252,21 +257,22 @@ impl Store for RedisStore {
 
     async fn update_project(
         &self,
-        owner_id: &UserId,
-        id: &ProjectId,
-        patch: ProjectPatch,
+        before: &Project,
+        after: &Project,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Project> {
-        projects::update_project(self, owner_id, id, patch, audit).await
+    ) -> StoreResult<()> {
+        projects::update_project(self, before, after, event, audit).await
     }
 
     async fn delete_project(
         &self,
         owner_id: &UserId,
         id: &ProjectId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        projects::delete_project(self, owner_id, id, audit).await
+        projects::delete_project(self, owner_id, id, event, audit).await
     }
 
     async fn create_network(

@@ -6,6 +6,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use slipway_core::model::{AuditAction, AuditActor, AuditEntry, AuditQuery, RoleGate, UserId};
 use slipway_core::testing::cases::{audit, new_project, new_user};
+use slipway_core::testing::CoreProjectWrites;
 use slipway_core::Store;
 use slipway_redis::{RedisOptions, RedisStore};
 
@@ -72,7 +73,7 @@ async fn deleting_a_user_keeps_the_entries_that_name_them() {
         .unwrap();
     let created = by(&bob.id, AuditAction::ProjectCreate, Utc::now());
     store
-        .create_project(new_project(&bob.id), &created)
+        .core_create_project(new_project(&bob.id), &created)
         .await
         .unwrap();
     // A later microsecond, so the ids order as written.

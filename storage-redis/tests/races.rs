@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use slipway_core::model::{FeedItem, ProjectPatch, RoleGate};
 use slipway_core::testing::cases::{new_domain, new_network, new_project, new_user};
+use slipway_core::testing::CoreProjectWrites;
 use slipway_core::Store;
 use slipway_redis::{RedisOptions, RedisStore};
 
@@ -46,7 +47,7 @@ async fn racing_network_creates_and_renames_give_exact_events() {
         .await
         .unwrap();
     let project = store
-        .create_project(
+        .core_create_project(
             new_project(&owner.id),
             &slipway_core::testing::cases::audit(),
         )
@@ -69,7 +70,12 @@ async fn racing_network_creates_and_renames_give_exact_events() {
                     ..Default::default()
                 };
                 store
-                    .update_project(&owner, &pid, patch, &slipway_core::testing::cases::audit())
+                    .core_update_project(
+                        &owner,
+                        &pid,
+                        patch,
+                        &slipway_core::testing::cases::audit(),
+                    )
                     .await
                     .unwrap();
             } else {

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use slipway_core::model::{FeedItem, ProjectPatch, RoleGate};
 use slipway_core::store::EventStream;
 use slipway_core::testing::cases::{new_project, new_user, next_item};
+use slipway_core::testing::CoreProjectWrites;
 use slipway_core::{Store, StoreError};
 use slipway_redis::{RedisOptions, RedisStore};
 use support::RedisServer;
@@ -61,7 +62,7 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
         .await
         .unwrap();
     let project = store
-        .create_project(
+        .core_create_project(
             new_project(&user.id),
             &slipway_core::testing::cases::audit(),
         )
@@ -74,7 +75,7 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
         ..Default::default()
     };
     store
-        .update_project(
+        .core_update_project(
             &user.id,
             &project.id,
             rename("one"),
@@ -88,7 +89,7 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
     // Every call answers Unavailable (503), none hangs and none is `Other`.
     for _ in 0..3 {
         let r = store
-            .update_project(
+            .core_update_project(
                 &user.id,
                 &project.id,
                 rename("lost"),
@@ -114,7 +115,7 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
         .await
         .unwrap();
     other
-        .update_project(
+        .core_update_project(
             &user.id,
             &project.id,
             rename("two"),
@@ -124,7 +125,8 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
         .unwrap();
     // One change, one entry: every attempt carries the same one.
     let three = slipway_core::testing::cases::audit();
-    until_available(|| store.update_project(&user.id, &project.id, rename("three"), &three)).await;
+    until_available(|| store.core_update_project(&user.id, &project.id, rename("three"), &three))
+        .await;
     let second = next_id(&mut feed).await;
     let third = next_id(&mut feed).await;
     assert_eq!((second, third), (first + 1, first + 2));
@@ -161,7 +163,7 @@ async fn a_subscriber_that_falls_behind_the_broadcast_catches_up_from_the_stream
     let mut last = 0;
     for _ in 0..12 {
         store
-            .create_project(
+            .core_create_project(
                 new_project(&user.id),
                 &slipway_core::testing::cases::audit(),
             )
@@ -205,7 +207,7 @@ async fn after_redis_loses_its_data_subscribers_resync_then_get_every_new_event(
     let mut feed = store.events(None).await.unwrap();
     for _ in 0..5 {
         store
-            .create_project(
+            .core_create_project(
                 new_project(&user.id),
                 &slipway_core::testing::cases::audit(),
             )
@@ -230,7 +232,7 @@ async fn after_redis_loses_its_data_subscribers_resync_then_get_every_new_event(
         .unwrap();
     assert_eq!(next_item(&mut feed).await, FeedItem::Resync);
     let p = store
-        .create_project(
+        .core_create_project(
             new_project(&user.id),
             &slipway_core::testing::cases::audit(),
         )
@@ -262,7 +264,7 @@ async fn events_written_before_anyone_noticed_a_data_loss_do_not_reuse_ids() {
         .unwrap();
     for _ in 0..5 {
         store
-            .create_project(new_project(&user.id), &audit())
+            .core_create_project(new_project(&user.id), &audit())
             .await
             .unwrap();
     }
@@ -278,7 +280,7 @@ async fn events_written_before_anyone_noticed_a_data_loss_do_not_reuse_ids() {
         .await
         .unwrap();
     let p = store
-        .create_project(new_project(&user.id), &audit())
+        .core_create_project(new_project(&user.id), &audit())
         .await
         .unwrap();
     assert_eq!(store.last_event_id().await.unwrap(), 7);
@@ -299,7 +301,7 @@ async fn events_written_before_anyone_noticed_a_data_loss_do_not_reuse_ids() {
         .await
         .unwrap();
     store
-        .create_project(new_project(&user.id), &audit())
+        .core_create_project(new_project(&user.id), &audit())
         .await
         .unwrap();
     assert_eq!(store.last_event_id().await.unwrap(), 1);

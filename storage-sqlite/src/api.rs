@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use slipway_core::model::{
     ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
-    NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    NetworkPatch, NewEvent, NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate,
     Webhook, WebhookDelivery,
 };
 use slipway_core::model::{
@@ -275,8 +275,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
-        self.run(self.lite_create_project(project, audit)).await
+    async fn create_project(
+        &self,
+        project: Project,
+        event: NewEvent,
+        audit: &AuditEntry,
+    ) -> StoreResult<Project> {
+        self.run(self.lite_create_project(project, event, audit))
+            .await
     }
 
     async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
@@ -293,12 +299,12 @@ impl Store for SqliteStore {
 
     async fn update_project(
         &self,
-        owner_id: &UserId,
-        id: &ProjectId,
-        patch: ProjectPatch,
+        before: &Project,
+        after: &Project,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Project> {
-        self.run(self.lite_update_project(owner_id, id, patch, audit))
+    ) -> StoreResult<()> {
+        self.run(self.lite_update_project(before, after, event, audit))
             .await
     }
 
@@ -306,9 +312,10 @@ impl Store for SqliteStore {
         &self,
         owner_id: &UserId,
         id: &ProjectId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        self.run(self.lite_delete_project(owner_id, id, audit))
+        self.run(self.lite_delete_project(owner_id, id, event, audit))
             .await
     }
 

@@ -1,11 +1,13 @@
 //! Projects and their network connections; every write appends its event in
 //! the same transaction, on the one writer connection, so two writes to one
 //! project take turns and each event carries the project as it is after that
-//! write (networks included).
+//! write (networks included). Project writes persist what core computed (the
+//! record and its event); an update is a compare-and-swap
+//! (`Store::update_project`).
 
 use slipway_core::error::Unique;
 use slipway_core::model::{
-    AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, ProjectPatch, Timestamp,
+    AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, Timestamp,
 };
 use slipway_core::model::{NetworkId, ProjectId, UserId};
 use slipway_core::store::StoreResult;
@@ -241,6 +243,7 @@ impl SqliteStore {
     pub(crate) async fn lite_create_project(
         &self,
         project: Project,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
         let mut project = project;
@@ -270,7 +273,6 @@ impl SqliteStore {
                 .await,
             );
         }
-        let event = NewEvent::for_project(EventKind::Create, &project);
         let event_id = self.append_event(&mut tx, event).await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
@@ -315,50 +317,64 @@ impl SqliteStore {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
+    /// A compare-and-swap: on the one writer connection, the project as
+    /// stored (with its networks) is read and compared with `before`
+    /// ([`Project::same_state`]) in the transaction that writes `after`.
     pub(crate) async fn lite_update_project(
         &self,
-        owner_id: &UserId,
-        id: &ProjectId,
-        patch: ProjectPatch,
+        before: &Project,
+        after: &Project,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Project> {
+    ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
-        let mut project = owned_project(&mut tx, owner_id, id).await?;
-        patch.apply(&mut project);
+        let row: Option<ProjectWithNetworks> = sqlx::query_as(&format!(
+            "SELECT {WITH_NETWORKS} FROM projects p WHERE p.id = ?1 AND p.owner_id = ?2"
+        ))
+        .bind(&before.id)
+        .bind(&before.owner_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        let stored = Project::try_from(row.ok_or(StoreError::NotFound)?)?;
+        if !before.same_state(&stored) {
+            return Err(StoreError::Stale);
+        }
         let updated = sqlx::query(
             "UPDATE projects SET name = ?3, description = ?4, path = ?5, source_id = ?6, \
              vm_id = ?7, updated_at = ?8 WHERE id = ?1 AND owner_id = ?2",
         )
-        .bind(id)
-        .bind(owner_id)
-        .bind(&project.name)
-        .bind(&project.description)
-        .bind(&project.path)
-        .bind(&project.source_id)
-        .bind(&project.vm_id)
-        .bind(project.updated_at)
+        .bind(&before.id)
+        .bind(&before.owner_id)
+        .bind(&after.name)
+        .bind(&after.description)
+        .bind(&after.path)
+        .bind(&after.source_id)
+        .bind(&after.vm_id)
+        .bind(after.updated_at)
         .execute(&mut *tx)
         .await;
         if let Err(e) = updated {
-            return Err(write_failed(&mut tx, e, id, &project_probes(&project), || {
-                StoreError::NotFound
-            })
-            .await);
+            return Err(
+                write_failed(&mut tx, e, &before.id, &project_probes(after), || {
+                    StoreError::NotFound
+                })
+                .await,
+            );
         }
-        let (project, event_id) = self
-            .append_with_networks(&mut tx, EventKind::Update, project)
-            .await?;
+        let event_id = self.append_event(&mut tx, event).await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
         self.committed(event_id);
-        Ok(project)
+        Ok(())
     }
 
     pub(crate) async fn lite_delete_project(
         &self,
         owner_id: &UserId,
         id: &ProjectId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
@@ -373,7 +389,6 @@ impl SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let event = NewEvent::deleted(owner_id, id);
         let event_id = self.append_event(&mut tx, event).await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use slipway_core::model::{Event, FeedItem, RoleGate, User};
 use slipway_core::store::EventStream;
 use slipway_core::testing::cases::{audit, new_project, new_user, Backend};
+use slipway_core::testing::CoreProjectWrites;
 use slipway_core::Store;
 use slipway_sqlite::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use slipway_sqlite::sqlx::{self, Connection as _};
@@ -141,7 +142,7 @@ async fn five_events_read(store: &SqliteStore) -> (EventStream, User) {
     let mut feed = store.events(None).await.unwrap();
     for _ in 0..5 {
         store
-            .create_project(new_project(&a.id), &audit())
+            .core_create_project(new_project(&a.id), &audit())
             .await
             .unwrap();
     }
@@ -165,7 +166,7 @@ async fn a_loss_the_feed_finds_first_resyncs_then_the_log_goes_on_from_its_end()
         .await
         .unwrap();
     let p = store
-        .create_project(new_project(&b.id), &audit())
+        .core_create_project(new_project(&b.id), &audit())
         .await
         .unwrap();
     let e = next_event(&mut feed).await;
@@ -190,11 +191,11 @@ async fn a_loss_a_write_finds_first_leaves_a_gap_that_resyncs() {
         .await
         .unwrap();
     let p = store
-        .create_project(new_project(&b.id), &audit())
+        .core_create_project(new_project(&b.id), &audit())
         .await
         .unwrap();
     let q = store
-        .create_project(new_project(&b.id), &audit())
+        .core_create_project(new_project(&b.id), &audit())
         .await
         .unwrap();
     assert_eq!(next(&mut feed).await, FeedItem::Resync);
@@ -236,7 +237,7 @@ async fn a_rolled_back_event_id_leaves_no_gap() {
     .await
     .unwrap();
     assert!(store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .is_err());
     assert!(
@@ -249,7 +250,7 @@ async fn a_rolled_back_event_id_leaves_no_gap() {
         .unwrap();
     conn.close().await.unwrap();
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let e = next_event(&mut feed).await;

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use slipway_core::model::{Authorization, AuthorizationType, FeedItem, RoleGate, Sealed};
 use slipway_core::store::EventStream;
 use slipway_core::testing::cases::{new_domain, new_network, new_project, new_user};
+use slipway_core::testing::CoreProjectWrites;
 use slipway_core::Store;
 use slipway_sqlite::testing::TempDb;
 use slipway_sqlite::{path_from_url, OpenError, SqliteOptions, SqliteStore};
@@ -43,7 +44,7 @@ async fn data_survives_closing_and_reopening_the_file() {
         .await
         .unwrap();
     let project = store
-        .create_project(
+        .core_create_project(
             new_project(&user.id),
             &slipway_core::testing::cases::audit(),
         )
@@ -109,7 +110,7 @@ async fn data_survives_closing_and_reopening_the_file() {
     assert_eq!(next_id(&mut replay).await, 1);
     assert_eq!(next_id(&mut replay).await, 2);
     store
-        .create_project(
+        .core_create_project(
             new_project(&user.id),
             &slipway_core::testing::cases::audit(),
         )
@@ -120,7 +121,7 @@ async fn data_survives_closing_and_reopening_the_file() {
     let mut dup = new_project(&user.id);
     dup.vm_id = project.vm_id.clone();
     match store
-        .create_project(dup, &slipway_core::testing::cases::audit())
+        .core_create_project(dup, &slipway_core::testing::cases::audit())
         .await
     {
         Err(slipway_core::StoreError::Conflict(rule)) => {
@@ -208,7 +209,10 @@ async fn racing_writers_are_followed_without_gap_or_duplicate() {
         tokio::spawn(async move {
             for _ in 0..25 {
                 store
-                    .create_project(new_project(&owner), &slipway_core::testing::cases::audit())
+                    .core_create_project(
+                        new_project(&owner),
+                        &slipway_core::testing::cases::audit(),
+                    )
                     .await
                     .unwrap();
             }
@@ -426,7 +430,7 @@ async fn a_write_whose_entry_fails_is_rolled_back() {
     let store = open(&db).await;
     let entries = all_audit(&store).await;
     assert!(store
-        .create_project(
+        .core_create_project(
             new_project(&user.id),
             &slipway_core::testing::cases::audit()
         )

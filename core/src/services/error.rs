@@ -212,6 +212,11 @@ impl Error {
                 }
                 .into(),
             },
+            // A caller that retries stale writes maps the last one here:
+            // the record keeps changing under it, which is worth a retry.
+            StoreError::Stale => {
+                Error::Unavailable("too many concurrent changes to one record; try again".into())
+            }
             StoreError::Unavailable(e) => Error::Unavailable(e),
             StoreError::Other(e) => Error::Internal(e),
         }

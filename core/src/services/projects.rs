@@ -1,12 +1,17 @@
 //! Projects: owned by the user who created them; another user's project is
-//! [`Error::NotFound`]. Every write appends its `project.update` event in the
-//! store's same atomic step.
+//! [`Error::NotFound`]. Core computes every project write (the new record and
+//! its `project.update` event); the store persists both in one atomic step.
 
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::model::ProjectId;
-use crate::model::{AuditAction, Project, ProjectPatch, Scope};
+use crate::model::{store_now, AuditAction, EventKind, NewEvent, Project, ProjectPatch, Scope};
 use crate::StoreError;
+
+/// How many times an update reads and writes when the project keeps changing
+/// between its read and its write (a stale compare-and-swap), before it
+/// answers 503.
+pub(crate) const UPDATE_ATTEMPTS: usize = 8;
 
 /// A project to create.
 #[derive(Debug, Clone)]
@@ -123,7 +128,7 @@ impl Projects<'_> {
                  (max_projects_per_user); delete one first"
             )));
         }
-        let now = chrono::Utc::now();
+        let now = store_now();
         let project = Project {
             id: new_id(),
             owner_id,
@@ -140,9 +145,10 @@ impl Projects<'_> {
             .core
             .audit(actor, AuditAction::ProjectCreate)
             .target("project", &project.id);
+        let event = NewEvent::for_project(EventKind::Create, &project);
         self.core
             .store
-            .create_project(project, &audit)
+            .create_project(project, event, &audit)
             .await
             .map_err(|e| match e {
                 // The only record a create needs is its owner.
@@ -237,16 +243,33 @@ impl Projects<'_> {
             path,
             source_id: changes.source_id,
             vm_id: changes.vm_id,
-            updated_at: chrono::Utc::now(),
+            updated_at: store_now(),
         };
         let audit = self
             .core
             .audit(actor, AuditAction::ProjectUpdate)
             .target("project", id);
-        store
-            .update_project(&owner.id, id, patch, &audit)
-            .await
-            .map_err(|e| Error::store(Resource::Project, e))
+        // Read, apply the patch here, and write the result only if the
+        // project is still as read (compare-and-swap); a concurrent write in
+        // between makes the write stale: read again and recompute, so no
+        // update is lost and the event always carries the current networks.
+        let mut last = StoreError::Stale;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let before = store
+                .get_project(&owner.id, id)
+                .await
+                .map_err(|e| Error::store(Resource::Project, e))?;
+            let mut after = before.clone();
+            patch.clone().apply(&mut after);
+            let event = NewEvent::for_project(EventKind::Update, &after);
+            match store.update_project(&before, &after, event, &audit).await {
+                Ok(()) => return Ok(after),
+                Err(StoreError::Stale) => last = StoreError::Stale,
+                Err(e) => return Err(Error::store(Resource::Project, e)),
+            }
+        }
+        // Still changing under us: a 503 worth retrying.
+        Err(Error::store(Resource::Project, last))
     }
 
     /// Deletes one of the principal's projects with its networks; appends a
@@ -259,9 +282,10 @@ impl Projects<'_> {
             .core
             .audit(actor, AuditAction::ProjectDelete)
             .target("project", id);
+        let event = NewEvent::deleted(&owner.id, id);
         self.core
             .store
-            .delete_project(&owner.id, id, &audit)
+            .delete_project(&owner.id, id, event, &audit)
             .await
             .map_err(|e| Error::store(Resource::Project, e))
     }

@@ -22,8 +22,8 @@ use super::{CounterHit, EventFeed, EventSignals, EventStream, FeedOptions, Store
 use crate::error::{StoreError, Unique};
 use crate::model::{
     ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, EventKind, Invitation, Network,
-    NetworkPatch, NewEvent, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User,
-    UserUpdate, Webhook, WebhookDelivery,
+    NetworkPatch, NewEvent, NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    Webhook, WebhookDelivery,
 };
 use crate::model::{
     ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
@@ -623,16 +623,19 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
+    async fn create_project(
+        &self,
+        project: Project,
+        event: NewEvent,
+        audit: &AuditEntry,
+    ) -> StoreResult<Project> {
         self.write(audit, |st| -> StoreResult<Project> {
             if st.user(&project.owner_id).is_none() {
                 return Err(StoreError::NotFound);
             }
             st.check_project_unique(None, &project)?;
-            let mut project = project;
-            project.networks.clear();
             st.put_project(project.clone());
-            self.append(st, NewEvent::for_project(EventKind::Create, &project));
+            self.append(st, event);
             Ok(project)
         })
     }
@@ -653,19 +656,27 @@ impl Store for MemoryStore {
 
     async fn update_project(
         &self,
-        owner_id: &UserId,
-        id: &ProjectId,
-        patch: ProjectPatch,
+        before: &Project,
+        after: &Project,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Project> {
-        self.write(audit, |st| -> StoreResult<Project> {
-            let mut p = st.owned_project(owner_id, id)?.clone();
-            patch.apply(&mut p);
-            st.check_project_unique(Some(id), &p)?;
-            st.put_project(p.clone());
-            let full = st.project_with_networks(&p);
-            self.append(st, NewEvent::for_project(EventKind::Update, &full));
-            Ok(full)
+    ) -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
+            let mut p = st.project_with_networks(st.owned_project(&before.owner_id, &before.id)?);
+            if !before.same_state(&p) {
+                return Err(StoreError::Stale);
+            }
+            st.check_project_unique(Some(&before.id), after)?;
+            // Only the fields an update may change (networks are kept apart).
+            p.name.clone_from(&after.name);
+            p.description.clone_from(&after.description);
+            p.path.clone_from(&after.path);
+            p.source_id.clone_from(&after.source_id);
+            p.vm_id.clone_from(&after.vm_id);
+            p.updated_at = after.updated_at;
+            st.put_project(p);
+            self.append(st, event);
+            Ok(())
         })
     }
 
@@ -673,12 +684,13 @@ impl Store for MemoryStore {
         &self,
         owner_id: &UserId,
         id: &ProjectId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
             st.owned_project(owner_id, id)?;
             st.remove_project(id);
-            self.append(st, NewEvent::deleted(owner_id, id));
+            self.append(st, event);
             Ok(())
         })
     }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 use crate::model::{
     ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
-    NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserUpdate,
+    NetworkPatch, NewEvent, NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate,
     Webhook, WebhookDelivery,
 };
 use crate::model::{
@@ -319,10 +319,19 @@ impl Store for Metered {
         .await
     }
 
-    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project> {
+    async fn create_project(
+        &self,
+        project: Project,
+        event: NewEvent,
+        audit: &AuditEntry,
+    ) -> StoreResult<Project> {
         appended(
             "CREATE",
-            timed("create_project", self.0.create_project(project, audit)).await,
+            timed(
+                "create_project",
+                self.0.create_project(project, event, audit),
+            )
+            .await,
         )
     }
 
@@ -340,16 +349,16 @@ impl Store for Metered {
 
     async fn update_project(
         &self,
-        owner_id: &UserId,
-        id: &ProjectId,
-        patch: ProjectPatch,
+        before: &Project,
+        after: &Project,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Project> {
+    ) -> StoreResult<()> {
         appended(
             "UPDATE",
             timed(
                 "update_project",
-                self.0.update_project(owner_id, id, patch, audit),
+                self.0.update_project(before, after, event, audit),
             )
             .await,
         )
@@ -359,11 +368,16 @@ impl Store for Metered {
         &self,
         owner_id: &UserId,
         id: &ProjectId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         appended(
             "DELETE",
-            timed("delete_project", self.0.delete_project(owner_id, id, audit)).await,
+            timed(
+                "delete_project",
+                self.0.delete_project(owner_id, id, event, audit),
+            )
+            .await,
         )
     }
 

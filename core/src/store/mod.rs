@@ -1,9 +1,15 @@
 //! The storage abstraction: one object-safe async trait, [`Store`].
 //!
-//! Every project-affecting write builds the [`NewEvent`](crate::model::NewEvent) describing it and
-//! appends it to the event log **in the same atomic step** as the change: when
-//! the write fails, no event exists; when it succeeds, the event has an id
-//! greater than every earlier one.
+//! Every project-affecting write appends the [`NewEvent`](crate::model::NewEvent) describing it
+//! to the event log **in the same atomic step** as the change: when the write
+//! fails, no event exists; when it succeeds, the event has an id greater than
+//! every earlier one.
+//!
+//! The project writes (`create_project`, `update_project`, `delete_project`)
+//! are narrow: core computes the new record and builds its event, the store
+//! only persists them atomically (with a compare-and-swap for updates) and
+//! enforces the uniqueness rules. Network, domain and user writes still
+//! build their own events in the store.
 //!
 //! Ownership is part of every user-scoped query: asking for another user's
 //! project, network or authorization answers [`StoreError::NotFound`].
@@ -14,8 +20,8 @@ use futures::stream::BoxStream;
 use crate::error::StoreError;
 use crate::model::{
     ApiToken, ApiTokenId, AuditEntry, AuditQuery, Authorization, AuthorizationId, Domain, DomainId,
-    Event, FeedItem, Invitation, InvitationId, Network, NetworkId, NetworkPatch, NewUser, Project,
-    ProjectId, ProjectPatch, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate, Webhook,
+    Event, FeedItem, Invitation, InvitationId, Network, NetworkId, NetworkPatch, NewEvent, NewUser,
+    Project, ProjectId, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate, Webhook,
     WebhookDelivery, WebhookId,
 };
 
@@ -274,10 +280,20 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- projects ----------------------------------------------------------
 
-    /// Creates a project (its `networks` are empty) and appends a CREATE
-    /// event ([`NewEvent::for_project`](crate::model::NewEvent::for_project)) atomically. Conflicts: `sourceId`,
-    /// `vmId`, `path`.
-    async fn create_project(&self, project: Project, audit: &AuditEntry) -> StoreResult<Project>;
+    /// Creates `project` (its `networks` are empty) and appends `event`
+    /// atomically. Core builds both: the store only writes them (the event
+    /// is [`NewEvent::for_project`] with [`EventKind::Create`]). Conflicts:
+    /// `sourceId`, `vmId`, `path`; `NotFound` when the owner does not exist.
+    /// Returns the stored project (the one given: core gives timestamps at
+    /// the precision stores keep, [`store_now`](crate::model::store_now)).
+    ///
+    /// [`EventKind::Create`]: crate::model::EventKind::Create
+    async fn create_project(
+        &self,
+        project: Project,
+        event: NewEvent,
+        audit: &AuditEntry,
+    ) -> StoreResult<Project>;
 
     /// The owner's projects, oldest first, each with its networks.
     async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>>;
@@ -289,22 +305,49 @@ pub trait Store: Send + Sync + 'static {
     /// One of the owner's projects, with its networks.
     async fn get_project(&self, owner_id: &UserId, id: &ProjectId) -> StoreResult<Project>;
 
-    /// Applies `patch` to one of the owner's projects and appends an UPDATE
-    /// event carrying the updated project ([`NewEvent::for_project`](crate::model::NewEvent::for_project)), atomically.
+    /// Replaces the project `before` (as [`Store::get_project`] gave it) with
+    /// `after`, which core computed from it ([`ProjectPatch::apply`]), and
+    /// appends `event` (built by core from `after`), atomically — as a
+    /// compare-and-swap:
+    ///
+    /// - `NotFound` (nothing written) when `before.owner_id` has no project
+    ///   `before.id` (another user's project is not found);
+    /// - [`StoreError::Stale`] (nothing written: no change, no event, no
+    ///   audit entry) when the stored project no longer holds `before`'s
+    ///   state ([`Project::same_state`]: owner, name, description, path,
+    ///   sourceId, vmId **and its networks**). The caller reads again and
+    ///   recomputes;
+    /// - `Conflict` (nothing written) when `after` takes a `sourceId`, `vmId`
+    ///   or `path` another project holds;
+    /// - else the store writes `after`'s fields (name, description, path,
+    ///   sourceId, vmId, updatedAt; never its id, owner, creation time or
+    ///   networks), `event` and `audit`, in one atomic step.
+    ///
+    /// Why the networks are part of the comparison: `event` carries the
+    /// project with its networks (the WebSocket and webhook payload), and
+    /// core took them from `before`. A network written between core's read
+    /// and this write makes the write stale, so an event never carries
+    /// networks older than the project it announces, and the store never has
+    /// to rebuild (or even read) the event.
+    ///
+    /// [`ProjectPatch::apply`]: crate::model::ProjectPatch::apply
+    /// [`Project::same_state`]: crate::model::Project::same_state
     async fn update_project(
         &self,
-        owner_id: &UserId,
-        id: &ProjectId,
-        patch: ProjectPatch,
+        before: &Project,
+        after: &Project,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Project>;
+    ) -> StoreResult<()>;
 
-    /// Deletes one of the owner's projects with its networks and appends a
-    /// DELETE event ([`NewEvent::deleted`](crate::model::NewEvent::deleted)), atomically.
+    /// Deletes one of the owner's projects with its networks and appends
+    /// `event` (built by core: [`NewEvent::deleted`]), atomically. `NotFound`
+    /// (nothing written) when the owner has no such project.
     async fn delete_project(
         &self,
         owner_id: &UserId,
         id: &ProjectId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
 

@@ -1,6 +1,8 @@
 //! The store conformance suite (feature `testing`).
 //!
-//! Every case is a plain `async fn(&dyn Store)` in [`cases`]; the
+//! Every case is a plain `async fn(&dyn Store)` in [`cases`] (the
+//! service-level ones, which run a whole `Slipway` on the store, take the
+//! shared `Arc<dyn Store>`); the
 //! [`store_conformance!`](crate::store_conformance) macro expands to one named
 //! `#[tokio::test]` per case, each on a fresh, empty store from the caller's
 //! setup function:
@@ -19,6 +21,86 @@
 //! Callers need `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
 
 pub mod cases;
+
+use crate::error::StoreError;
+use crate::model::{AuditEntry, EventKind, NewEvent, Project, ProjectId, ProjectPatch, UserId};
+use crate::store::Store;
+
+/// The project writes as core makes them (it computes the record and builds
+/// the event; the store only persists them), for tests that write through a
+/// store directly. Every [`Store`] has them.
+#[async_trait::async_trait]
+pub trait CoreProjectWrites {
+    /// Creates `project` with the CREATE event core builds.
+    async fn core_create_project(
+        &self,
+        project: Project,
+        audit: &AuditEntry,
+    ) -> Result<Project, StoreError>;
+
+    /// Applies `patch` to one of the owner's projects as core does: reads
+    /// it, applies the patch, builds the UPDATE event and writes with
+    /// [`Store::update_project`], reading again when that write is stale (as
+    /// often as core does, then `Stale`). Returns the updated project.
+    async fn core_update_project(
+        &self,
+        owner_id: &UserId,
+        id: &ProjectId,
+        patch: ProjectPatch,
+        audit: &AuditEntry,
+    ) -> Result<Project, StoreError>;
+
+    /// Deletes one of the owner's projects with the DELETE event core builds.
+    async fn core_delete_project(
+        &self,
+        owner_id: &UserId,
+        id: &ProjectId,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
+}
+
+#[async_trait::async_trait]
+impl<S: Store + ?Sized> CoreProjectWrites for S {
+    async fn core_create_project(
+        &self,
+        project: Project,
+        audit: &AuditEntry,
+    ) -> Result<Project, StoreError> {
+        let event = NewEvent::for_project(EventKind::Create, &project);
+        self.create_project(project, event, audit).await
+    }
+
+    async fn core_update_project(
+        &self,
+        owner_id: &UserId,
+        id: &ProjectId,
+        patch: ProjectPatch,
+        audit: &AuditEntry,
+    ) -> Result<Project, StoreError> {
+        for _ in 0..crate::services::UPDATE_ATTEMPTS {
+            let before = self.get_project(owner_id, id).await?;
+            let mut after = before.clone();
+            patch.clone().apply(&mut after);
+            let event = NewEvent::for_project(EventKind::Update, &after);
+            match self.update_project(&before, &after, event, audit).await {
+                Ok(()) => return Ok(after),
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Stale)
+    }
+
+    async fn core_delete_project(
+        &self,
+        owner_id: &UserId,
+        id: &ProjectId,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let event = NewEvent::deleted(owner_id, id);
+        self.delete_project(owner_id, id, event, audit).await
+    }
+}
 
 /// Expands to one `#[tokio::test]` per conformance case, each calling
 /// `$setup().await` for a fresh empty store (`None` skips with a notice).
@@ -55,6 +137,7 @@ macro_rules! store_conformance {
             project_uniqueness_conflicts,
             concurrent_project_creates_same_vm_one_wins,
             project_update_and_conflicts,
+            stale_project_update_writes_nothing,
             project_delete_cascades_networks,
             projects_are_owner_scoped,
             project_reads_networks_oldest_first,
@@ -77,6 +160,21 @@ macro_rules! store_conformance {
             audit_lists_newest_first_with_filters,
             audit_purge_deletes_old_entries,
         );
+        $crate::store_conformance!(@shared $setup;
+            concurrent_service_updates_lose_nothing,
+        );
+    };
+    (@shared $setup:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(store) = $setup().await else {
+                    eprintln!(concat!("skipped ", stringify!($case), ": store not available"));
+                    return;
+                };
+                $crate::testing::cases::$case(store).await;
+            }
+        )*
     };
     (@cases $setup:path; $($case:ident),* $(,)?) => {
         $(

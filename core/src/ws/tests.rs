@@ -11,7 +11,10 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use super::{WsMessage, CLOSE_PING_TIMEOUT, CLOSE_TOKEN_EXPIRED};
-use crate::model::{Domain, Network, NetworkPatch, NewUser, Project, ProjectPatch, RoleGate, User};
+use crate::model::{
+    Domain, EventKind, Network, NetworkPatch, NewEvent, NewUser, Project, ProjectPatch, RoleGate,
+    User,
+};
 use crate::store::{MemoryStore, MemoryStoreOptions, Store};
 use crate::Slipway;
 
@@ -137,9 +140,11 @@ impl Env {
             created_at: now,
             updated_at: now,
         };
+        let event = NewEvent::for_project(EventKind::Create, &project);
         self.store
             .create_project(
                 project,
+                event,
                 &crate::model::AuditEntry::new(
                     crate::model::AuditAction::ProjectCreate,
                     chrono::Utc::now(),
@@ -155,11 +160,15 @@ impl Env {
             updated_at: chrono::Utc::now(),
             ..Default::default()
         };
+        let before = self.store.get_project(&p.owner_id, &p.id).await.unwrap();
+        let mut after = before.clone();
+        patch.apply(&mut after);
+        let event = NewEvent::for_project(EventKind::Update, &after);
         self.store
             .update_project(
-                &p.owner_id,
-                &p.id,
-                patch,
+                &before,
+                &after,
+                event,
                 &crate::model::AuditEntry::new(
                     crate::model::AuditAction::ProjectCreate,
                     chrono::Utc::now(),
@@ -361,6 +370,7 @@ async fn ws_sends_only_the_users_own_events() {
         .delete_project(
             &bob.id,
             &pb.id,
+            NewEvent::deleted(&bob.id, &pb.id),
             &crate::model::AuditEntry::new(
                 crate::model::AuditAction::ProjectCreate,
                 chrono::Utc::now(),
@@ -372,6 +382,7 @@ async fn ws_sends_only_the_users_own_events() {
         .delete_project(
             &ada.id,
             &pa.id,
+            NewEvent::deleted(&ada.id, &pa.id),
             &crate::model::AuditEntry::new(
                 crate::model::AuditAction::ProjectCreate,
                 chrono::Utc::now(),

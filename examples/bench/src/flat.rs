@@ -31,7 +31,8 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use slipway_core::model::{
-    AuditAction, AuditActor, AuditEntry, NewUser, Project, Role, RoleGate, User,
+    AuditAction, AuditActor, AuditEntry, EventKind, NewEvent, NewUser, Project, Role, RoleGate,
+    User,
 };
 use slipway_core::{Slipway, Store};
 
@@ -180,8 +181,9 @@ impl Seed {
                     user_id: project.owner_id.clone(),
                     token_id: None,
                 });
+                let event = NewEvent::for_project(EventKind::Create, &project);
                 store
-                    .create_project(project, &audit)
+                    .create_project(project, event, &audit)
                     .await
                     .map_err(|e| anyhow::anyhow!("seeding project {j}: {e}"))
             })

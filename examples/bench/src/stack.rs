@@ -728,6 +728,7 @@ impl Backend {
                     .arg(path)
                     .arg(rec)
                     .arg(data)
+                    .arg(event.kind.as_str())
                     .arg(&audit.id)
                     .arg(audit.at.timestamp_micros().to_string())
                     .arg(audit.actor_id().unwrap_or_default())

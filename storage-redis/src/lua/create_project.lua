@@ -1,6 +1,6 @@
 -- ARGV: 3 project id, 4 owner, 5 sourceId, 6 vmId, 7 has path ('1'/'0'),
---       8 path, 9 record, 10 event payload (the project view, built by core's
---       NewEvent::for_project in Rust), 11-15 the audit entry (audit_append).
+--       8 path, 9 record, 10 event payload and 11 event kind (the event core
+--       built), 12-16 the audit entry (audit_append).
 local pid, owner, src, vm, has_path, path = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1', ARGV[8]
 if redis.call('EXISTS', k('user', owner)) == 0 then return {'notfound'} end
 if redis.call('HEXISTS', k('idx', 'source'), src) == 1 then return {'conflict', 'sourceId'} end
@@ -15,6 +15,6 @@ redis.call('HSET', k('idx', 'source'), src, pid)
 redis.call('HSET', k('idx', 'vm'), vm, pid)
 if has_path then redis.call('HSET', k('idx', 'path'), path, pid) end
 redis.call('ZADD', k('user', owner, 'projects'), next_seq(), pid)
-local id = emit(owner, pid, 'CREATE', ARGV[10])
-audit_append(11)
+local id = emit(owner, pid, ARGV[11], ARGV[10])
+audit_append(12)
 return {'ok', tostring(id)}

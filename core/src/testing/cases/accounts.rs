@@ -212,7 +212,7 @@ pub async fn delete_user_removes_user_and_projects(store: &dyn Store) {
     // The instance's only user (its admin) may go.
     let a = user(store, "a").await;
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let mut feed = store

@@ -122,17 +122,27 @@ pub async fn every_write_stores_its_audit_entry(store: &dyn Store) {
     ok!(store.delete_authorization(&a.id, &auth.id, &e), e);
     fails!(store.delete_authorization(&a.id, &auth.id, &e), e);
 
-    let project = ok!(store.create_project(new_project(&a.id), &e), e);
-    fails!(store.create_project(project.clone(), &e), e);
+    let project = ok!(store.core_create_project(new_project(&a.id), &e), e);
+    fails!(store.core_create_project(project.clone(), &e), e);
     let patch = ProjectPatch {
         name: Some("renamed".into()),
         ..ProjectPatch::default()
     };
     ok!(
-        store.update_project(&a.id, &project.id, patch.clone(), &e),
+        store.core_update_project(&a.id, &project.id, patch.clone(), &e),
         e
     );
-    fails!(store.update_project(&b.id, &project.id, patch, &e), e);
+    fails!(store.core_update_project(&b.id, &project.id, patch, &e), e);
+    // The store itself writes no entry for a stale `before`, nor for a
+    // `before` naming another owner.
+    let current = store.get_project(&a.id, &project.id).await.unwrap();
+    let mut stale = current.clone();
+    stale.name = "not what is stored".into();
+    let event = NewEvent::for_project(EventKind::Update, &current);
+    fails!(store.update_project(&stale, &current, event.clone(), &e), e);
+    let mut foreign = current.clone();
+    foreign.owner_id = b.id.clone();
+    fails!(store.update_project(&foreign, &foreign, event, &e), e);
 
     let domain = ok!(store.create_domain(new_domain("example.com"), &e), e);
     fails!(store.create_domain(new_domain("example.com"), &e), e);
@@ -151,8 +161,8 @@ pub async fn every_write_stores_its_audit_entry(store: &dyn Store) {
     ok!(store.delete_network(&a.id, &net.id, &e), e);
     fails!(store.delete_network(&a.id, &net.id, &e), e);
     ok!(store.delete_domain(&domain.id, &e), e);
-    ok!(store.delete_project(&a.id, &project.id, &e), e);
-    fails!(store.delete_project(&a.id, &project.id, &e), e);
+    ok!(store.core_delete_project(&a.id, &project.id, &e), e);
+    fails!(store.core_delete_project(&a.id, &project.id, &e), e);
 
     ok!(
         store.put_setting("github", serde_json::json!({"a": 1}), &e),

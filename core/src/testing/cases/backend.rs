@@ -52,7 +52,7 @@ pub async fn subscribers_resume_after_a_backend_restart(store: &dyn Store, backe
     let start = store.last_event_id().await.unwrap();
     for _ in 0..3 {
         store
-            .create_project(new_project(&a.id), &audit())
+            .core_create_project(new_project(&a.id), &audit())
             .await
             .unwrap();
     }
@@ -65,11 +65,11 @@ pub async fn subscribers_resume_after_a_backend_restart(store: &dyn Store, backe
     }
     let p = eventually("create after the restart", || {
         let project = new_project(&a.id);
-        async move { store.create_project(project, &audit()).await }
+        async move { store.core_create_project(project, &audit()).await }
     })
     .await;
     store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let first = next_event(&mut feed).await;
@@ -93,7 +93,7 @@ pub async fn subscribers_resync_after_the_backend_loses_its_data(
     let mut feed = store.events(None).await.unwrap();
     for _ in 0..5 {
         store
-            .create_project(new_project(&a.id), &audit())
+            .core_create_project(new_project(&a.id), &audit())
             .await
             .unwrap();
     }
@@ -115,12 +115,12 @@ pub async fn subscribers_resync_after_the_backend_loses_its_data(
         "the data is gone"
     );
     let early = store
-        .create_project(new_project(&b.id), &audit())
+        .core_create_project(new_project(&b.id), &audit())
         .await
         .unwrap();
     assert_eq!(next_item(&mut feed).await, FeedItem::Resync, "resync first");
     let late = store
-        .create_project(new_project(&b.id), &audit())
+        .core_create_project(new_project(&b.id), &audit())
         .await
         .unwrap();
     let mut e = next_event(&mut feed).await;

@@ -8,7 +8,7 @@ pub async fn event_ids_increase_and_payloads(store: &dyn Store) {
     let start = store.last_event_id().await.unwrap();
     let mut feed = store.events(Some(start)).await.unwrap();
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let patch = ProjectPatch {
@@ -17,10 +17,13 @@ pub async fn event_ids_increase_and_payloads(store: &dyn Store) {
         ..Default::default()
     };
     store
-        .update_project(&a.id, &p.id, patch, &audit())
+        .core_update_project(&a.id, &p.id, patch, &audit())
         .await
         .unwrap();
-    store.delete_project(&a.id, &p.id, &audit()).await.unwrap();
+    store
+        .core_delete_project(&a.id, &p.id, &audit())
+        .await
+        .unwrap();
     let c = next_event(&mut feed).await;
     let u = next_event(&mut feed).await;
     let d = next_event(&mut feed).await;
@@ -45,21 +48,21 @@ pub async fn event_ids_increase_and_payloads(store: &dyn Store) {
 pub async fn failed_write_appends_no_event(store: &dyn Store) {
     let a = user(store, "a").await;
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let before = store.last_event_id().await.unwrap();
     let mut dup = new_project(&a.id);
     dup.vm_id = p.vm_id.clone();
-    assert!(store.create_project(dup, &audit()).await.is_err());
+    assert!(store.core_create_project(dup, &audit()).await.is_err());
     let mut ghost = new_project(&"no-such-user".into());
     ghost.vm_id = "vm-ghost".into();
-    assert!(store.create_project(ghost, &audit()).await.is_err());
+    assert!(store.core_create_project(ghost, &audit()).await.is_err());
     assert_eq!(store.last_event_id().await.unwrap(), before);
     // The next successful write gets the next id after `before`.
     let mut feed = store.events(Some(before)).await.unwrap();
     let q = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let ev = next_event(&mut feed).await;
@@ -76,7 +79,7 @@ pub async fn events_replay_then_live(store: &dyn Store) {
     for _ in 0..3 {
         ids.push(
             store
-                .create_project(new_project(&a.id), &audit())
+                .core_create_project(new_project(&a.id), &audit())
                 .await
                 .unwrap()
                 .id,
@@ -87,7 +90,7 @@ pub async fn events_replay_then_live(store: &dyn Store) {
     for _ in 0..2 {
         ids.push(
             store
-                .create_project(new_project(&a.id), &audit())
+                .core_create_project(new_project(&a.id), &audit())
                 .await
                 .unwrap()
                 .id,
@@ -113,7 +116,7 @@ pub async fn events_replay_then_live(store: &dyn Store) {
 pub async fn events_resync_when_since_is_stale(store: &dyn Store) {
     let a = user(store, "a").await;
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     for i in 0..130 {
@@ -123,7 +126,7 @@ pub async fn events_resync_when_since_is_stale(store: &dyn Store) {
             ..Default::default()
         };
         store
-            .update_project(&a.id, &p.id, patch, &audit())
+            .core_update_project(&a.id, &p.id, patch, &audit())
             .await
             .unwrap();
     }
@@ -143,7 +146,7 @@ pub async fn read_events_pages_the_log(store: &dyn Store) {
     let start = store.last_event_id().await.unwrap();
     for _ in 0..7 {
         store
-            .create_project(new_project(&a.id), &audit())
+            .core_create_project(new_project(&a.id), &audit())
             .await
             .unwrap();
     }
@@ -167,7 +170,7 @@ pub async fn slow_subscriber_loses_nothing(store: &dyn Store) {
     let mut slow = store.events(None).await.unwrap();
     let start = store.last_event_id().await.unwrap();
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     for i in 0..79 {
@@ -177,7 +180,7 @@ pub async fn slow_subscriber_loses_nothing(store: &dyn Store) {
             ..Default::default()
         };
         store
-            .update_project(&a.id, &p.id, patch, &audit())
+            .core_update_project(&a.id, &p.id, patch, &audit())
             .await
             .unwrap();
     }
@@ -193,14 +196,14 @@ pub async fn slow_subscriber_loses_nothing(store: &dyn Store) {
 pub async fn future_cursor_gets_resync_then_new_events(store: &dyn Store) {
     let a = user(store, "a").await;
     store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let last = store.last_event_id().await.unwrap();
     let mut feed = store.events(Some(last + 1000)).await.unwrap();
     assert_eq!(next_item(&mut feed).await, FeedItem::Resync);
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let e = next_event(&mut feed).await;

@@ -26,6 +26,7 @@ use crate::error::StoreError;
 use crate::error::Unique;
 use crate::model::*;
 use crate::store::{EventStream, Store};
+use crate::testing::CoreProjectWrites;
 
 fn uid<T: From<String>>() -> T {
     T::from(uuid::Uuid::new_v4().to_string())

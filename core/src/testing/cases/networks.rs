@@ -11,11 +11,11 @@ pub async fn network_crud_and_events(store: &dyn Store) {
         .await
         .unwrap();
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let q = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let mut feed = store
@@ -84,11 +84,11 @@ pub async fn network_domain_rules(store: &dyn Store) {
         .await
         .unwrap();
     let pa = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let pb = store
-        .create_project(new_project(&b.id), &audit())
+        .core_create_project(new_project(&b.id), &audit())
         .await
         .unwrap();
     store
@@ -143,7 +143,7 @@ pub async fn networks_are_owner_scoped(store: &dyn Store) {
         .await
         .unwrap();
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let n = store
@@ -231,9 +231,9 @@ pub async fn project_reads_networks_oldest_first(store: &dyn Store) {
     let mut p = new_project(&a.id);
     p.description = Some("with networks".into());
     p.path = Some("/srv/ordered".into());
-    let p = store.create_project(p, &audit()).await.unwrap();
+    let p = store.core_create_project(p, &audit()).await.unwrap();
     let bare = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let mut made = Vec::new();

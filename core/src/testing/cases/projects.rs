@@ -9,14 +9,16 @@ pub async fn project_create_read_list(store: &dyn Store) {
     let a = user(store, "a").await;
     let before = store.last_event_id().await.unwrap();
     assert!(is_not_found(
-        store.create_project(new_project(&uid()), &audit()).await
+        store
+            .core_create_project(new_project(&uid()), &audit())
+            .await
     ));
     assert_eq!(store.last_event_id().await.unwrap(), before, "no event");
     let mut p1 = new_project(&a.id);
     p1.path = Some("/srv/one".into());
-    let p1 = store.create_project(p1, &audit()).await.unwrap();
+    let p1 = store.core_create_project(p1, &audit()).await.unwrap();
     let p2 = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let read = store.get_project(&a.id, &p1.id).await.unwrap();
@@ -38,20 +40,23 @@ pub async fn count_projects_follows_creates_and_deletes(store: &dyn Store) {
     let b = user(store, "b").await;
     assert_eq!(store.count_projects(&a.id).await.unwrap(), 0);
     let p1 = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     store
-        .create_project(new_project(&b.id), &audit())
+        .core_create_project(new_project(&b.id), &audit())
         .await
         .unwrap();
     assert_eq!(store.count_projects(&a.id).await.unwrap(), 2);
     assert_eq!(store.count_projects(&b.id).await.unwrap(), 1);
-    store.delete_project(&a.id, &p1.id, &audit()).await.unwrap();
+    store
+        .core_delete_project(&a.id, &p1.id, &audit())
+        .await
+        .unwrap();
     assert_eq!(store.count_projects(&a.id).await.unwrap(), 1);
     assert_eq!(store.count_projects(&"nobody".into()).await.unwrap(), 0);
 }
@@ -62,32 +67,32 @@ pub async fn project_uniqueness_conflicts(store: &dyn Store) {
     let b = user(store, "b").await;
     let mut p = new_project(&a.id);
     p.path = Some("/srv/app".into());
-    let p = store.create_project(p, &audit()).await.unwrap();
+    let p = store.core_create_project(p, &audit()).await.unwrap();
     let mut q = new_project(&b.id);
     q.source_id = p.source_id.clone();
     assert_eq!(
-        conflict_field(store.create_project(q, &audit()).await),
+        conflict_field(store.core_create_project(q, &audit()).await),
         "sourceId"
     );
     let mut q = new_project(&b.id);
     q.vm_id = p.vm_id.clone();
     assert_eq!(
-        conflict_field(store.create_project(q, &audit()).await),
+        conflict_field(store.core_create_project(q, &audit()).await),
         "vmId"
     );
     let mut q = new_project(&b.id);
     q.path = Some("/srv/app".into());
     assert_eq!(
-        conflict_field(store.create_project(q, &audit()).await),
+        conflict_field(store.core_create_project(q, &audit()).await),
         "path"
     );
     // Unset paths never conflict.
     store
-        .create_project(new_project(&b.id), &audit())
+        .core_create_project(new_project(&b.id), &audit())
         .await
         .unwrap();
     store
-        .create_project(new_project(&b.id), &audit())
+        .core_create_project(new_project(&b.id), &audit())
         .await
         .unwrap();
     assert_eq!(store.list_projects(&b.id).await.unwrap().len(), 2);
@@ -100,7 +105,7 @@ pub async fn concurrent_project_creates_same_vm_one_wins(store: &dyn Store) {
     let results = futures::future::join_all((0..16).map(|_| {
         let mut p = new_project(&a.id);
         p.vm_id = "vm-shared".into();
-        async move { store.create_project(p, &audit()).await }
+        async move { store.core_create_project(p, &audit()).await }
     }))
     .await;
     assert_eq!(
@@ -120,11 +125,11 @@ pub async fn concurrent_project_creates_same_vm_one_wins(store: &dyn Store) {
 pub async fn project_update_and_conflicts(store: &dyn Store) {
     let a = user(store, "a").await;
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let other = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let later = p.updated_at + chrono::Duration::seconds(5);
@@ -136,7 +141,7 @@ pub async fn project_update_and_conflicts(store: &dyn Store) {
         ..Default::default()
     };
     let u = store
-        .update_project(&a.id, &p.id, patch, &audit())
+        .core_update_project(&a.id, &p.id, patch, &audit())
         .await
         .unwrap();
     assert_eq!(u.name, "renamed");
@@ -151,7 +156,11 @@ pub async fn project_update_and_conflicts(store: &dyn Store) {
         ..Default::default()
     };
     assert_eq!(
-        conflict_field(store.update_project(&a.id, &p.id, clash, &audit()).await),
+        conflict_field(
+            store
+                .core_update_project(&a.id, &p.id, clash, &audit())
+                .await
+        ),
         "vmId"
     );
     let clash = ProjectPatch {
@@ -162,7 +171,7 @@ pub async fn project_update_and_conflicts(store: &dyn Store) {
     assert_eq!(
         conflict_field(
             store
-                .update_project(&a.id, &other.id, clash, &audit())
+                .core_update_project(&a.id, &other.id, clash, &audit())
                 .await
         ),
         "path"
@@ -175,7 +184,7 @@ pub async fn project_update_and_conflicts(store: &dyn Store) {
         ..Default::default()
     };
     store
-        .update_project(&a.id, &p.id, same, &audit())
+        .core_update_project(&a.id, &p.id, same, &audit())
         .await
         .unwrap();
     assert_eq!(
@@ -192,20 +201,23 @@ pub async fn project_delete_cascades_networks(store: &dyn Store) {
         .await
         .unwrap();
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let n = store
         .create_network(&a.id, new_network(&p.id, "app.example.com", &d), &audit())
         .await
         .unwrap();
-    store.delete_project(&a.id, &p.id, &audit()).await.unwrap();
+    store
+        .core_delete_project(&a.id, &p.id, &audit())
+        .await
+        .unwrap();
     assert!(is_not_found(store.get_project(&a.id, &p.id).await));
     assert!(is_not_found(store.get_network(&a.id, &n.id).await));
     assert!(store.list_networks(&a.id, None).await.unwrap().is_empty());
     // The hostname is free again, and the domain can go.
     let p2 = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let n2 = store
@@ -215,7 +227,7 @@ pub async fn project_delete_cascades_networks(store: &dyn Store) {
     store.delete_network(&a.id, &n2.id, &audit()).await.unwrap();
     store.delete_domain(&d.id, &audit()).await.unwrap();
     assert!(is_not_found(
-        store.delete_project(&a.id, &p.id, &audit()).await
+        store.core_delete_project(&a.id, &p.id, &audit()).await
     ));
 }
 
@@ -224,7 +236,7 @@ pub async fn projects_are_owner_scoped(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     let p = store
-        .create_project(new_project(&a.id), &audit())
+        .core_create_project(new_project(&a.id), &audit())
         .await
         .unwrap();
     let before = store.last_event_id().await.unwrap();
@@ -236,10 +248,23 @@ pub async fn projects_are_owner_scoped(store: &dyn Store) {
         ..Default::default()
     };
     assert!(is_not_found(
-        store.update_project(&b.id, &p.id, patch, &audit()).await
+        store
+            .core_update_project(&b.id, &p.id, patch, &audit())
+            .await
+    ));
+    // The store itself refuses a `before` that names b as the owner.
+    let mut foreign = store.get_project(&a.id, &p.id).await.unwrap();
+    foreign.owner_id = b.id.clone();
+    let mut stolen = foreign.clone();
+    stolen.name = "stolen".into();
+    let event = NewEvent::for_project(EventKind::Update, &stolen);
+    assert!(is_not_found(
+        store
+            .update_project(&foreign, &stolen, event, &audit())
+            .await
     ));
     assert!(is_not_found(
-        store.delete_project(&b.id, &p.id, &audit()).await
+        store.core_delete_project(&b.id, &p.id, &audit()).await
     ));
     assert_eq!(store.get_project(&a.id, &p.id).await.unwrap().name, p.name);
     assert_eq!(
@@ -247,4 +272,188 @@ pub async fn projects_are_owner_scoped(store: &dyn Store) {
         before,
         "no event for refused writes"
     );
+}
+
+/// `update_project` is a compare-and-swap on the project as core read it:
+/// when the stored project changed since (a field, or its networks), the
+/// write answers `Stale` and writes nothing (no change, no event, no audit
+/// entry); with a fresh read it applies, and its event is the one core built.
+pub async fn stale_project_update_writes_nothing(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let d = store
+        .create_domain(new_domain("example.com"), &audit())
+        .await
+        .unwrap();
+    let p = store
+        .core_create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
+    let read = store.get_project(&a.id, &p.id).await.unwrap();
+    // Someone else renames it after our read.
+    let rename = ProjectPatch {
+        name: Some("theirs".into()),
+        updated_at: now(),
+        ..Default::default()
+    };
+    store
+        .core_update_project(&a.id, &p.id, rename, &audit())
+        .await
+        .unwrap();
+
+    /// Our write computed from `before`; must be refused as stale.
+    async fn refused_as_stale(store: &dyn Store, before: &Project) {
+        let mut after = before.clone();
+        ProjectPatch {
+            description: Some(Some("ours".into())),
+            vm_id: Some(format!("vm-ours-{}", uid::<String>())),
+            updated_at: now(),
+            ..Default::default()
+        }
+        .apply(&mut after);
+        let event = NewEvent::for_project(EventKind::Update, &after);
+        let last = store.last_event_id().await.unwrap();
+        let entry = audit();
+        let stored = store
+            .get_project(&before.owner_id, &before.id)
+            .await
+            .unwrap();
+        let r = store.update_project(before, &after, event, &entry).await;
+        assert!(matches!(r, Err(StoreError::Stale)), "{r:?}");
+        assert_eq!(store.last_event_id().await.unwrap(), last, "no event");
+        let entries = store
+            .list_audit(&AuditQuery {
+                limit: 10_000,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            entries.iter().all(|e| e.id != entry.id),
+            "no audit entry for a stale write"
+        );
+        let now_stored = store
+            .get_project(&before.owner_id, &before.id)
+            .await
+            .unwrap();
+        assert_eq!(now_stored, stored, "nothing written");
+    }
+    refused_as_stale(store, &read).await;
+
+    // A network created after our read makes it stale too: the event core
+    // built from the read would carry old networks.
+    let read = store.get_project(&a.id, &p.id).await.unwrap();
+    assert_eq!(read.name, "theirs");
+    store
+        .create_network(&a.id, new_network(&p.id, "app.example.com", &d), &audit())
+        .await
+        .unwrap();
+    refused_as_stale(store, &read).await;
+    // So does a changed network (same id, new port).
+    let read = store.get_project(&a.id, &p.id).await.unwrap();
+    let port = NetworkPatch {
+        port: Some(9443),
+        ..NetworkPatch::default()
+    };
+    store
+        .update_network(&a.id, &read.networks[0].id, port, &audit())
+        .await
+        .unwrap();
+    refused_as_stale(store, &read).await;
+
+    // Another owner's project is NotFound, even with its exact state.
+    let b = user(store, "b").await;
+    let mut foreign = store.get_project(&a.id, &p.id).await.unwrap();
+    foreign.owner_id = b.id.clone();
+    let event = NewEvent::for_project(EventKind::Update, &foreign);
+    let last = store.last_event_id().await.unwrap();
+    assert!(is_not_found(
+        store
+            .update_project(&foreign, &foreign, event, &audit())
+            .await
+    ));
+    assert_eq!(store.last_event_id().await.unwrap(), last, "no event");
+
+    // A fresh read applies; the event is the one core built, networks
+    // included, and reads agree with it.
+    let mut feed = store.events(Some(last)).await.unwrap();
+    let read = store.get_project(&a.id, &p.id).await.unwrap();
+    let mut after = read.clone();
+    ProjectPatch {
+        description: Some(None),
+        updated_at: now(),
+        ..Default::default()
+    }
+    .apply(&mut after);
+    let event = NewEvent::for_project(EventKind::Update, &after);
+    store
+        .update_project(&read, &after, event.clone(), &audit())
+        .await
+        .unwrap();
+    let e = next_event(&mut feed).await;
+    assert_eq!(e.kind, EventKind::Update);
+    assert_eq!(e.data, event.data);
+    assert_eq!(e.data["networks"][0]["port"], 9443);
+    let stored = store.get_project(&a.id, &p.id).await.unwrap();
+    assert_eq!(stored.description, None);
+    assert_eq!(stored.name, "theirs");
+    assert_eq!(stored.networks, read.networks);
+}
+
+/// Service level: concurrent updates of different fields of one project
+/// all survive (core reads, applies and writes with a compare-and-swap,
+/// retrying a stale write; none overwrites another's change with the value
+/// it read), and every update's event matches a state the project had.
+pub async fn concurrent_service_updates_lose_nothing(store: std::sync::Arc<dyn Store>) {
+    use crate::services::{NewProject, ProjectChanges};
+    let slipway = crate::Slipway::builder()
+        .secret(b"an instance secret of at least 32 bytes!".to_vec())
+        .shared_store(store.clone())
+        .build()
+        .expect("a Slipway on the store");
+    let a = user(&*store, "a").await;
+    let actor = crate::Principal::user_id(a.id.clone(), None);
+    let projects = slipway.projects();
+    for round in 0..8 {
+        let tag: String = uid();
+        let p = projects
+            .create(
+                &actor,
+                NewProject::new("p", format!("src-{tag}"), format!("vm-{tag}")),
+            )
+            .await
+            .unwrap();
+        let start = store.last_event_id().await.unwrap();
+        let mut name = ProjectChanges::default();
+        name.name = Some(format!("name-{round}"));
+        let mut description = ProjectChanges::default();
+        description.description = Some(Some(format!("description-{round}")));
+        let mut path = ProjectChanges::default();
+        path.path = Some(Some(format!("/srv/{tag}")));
+        let mut vm = ProjectChanges::default();
+        vm.vm_id = Some(format!("vm-new-{tag}"));
+        let (r1, r2, r3, r4) = tokio::join!(
+            projects.update(&actor, &p.id, name),
+            projects.update(&actor, &p.id, description),
+            projects.update(&actor, &p.id, path),
+            projects.update(&actor, &p.id, vm),
+        );
+        for r in [r1, r2, r3, r4] {
+            r.expect("every concurrent update applies");
+        }
+        let stored = projects.get(&actor, &p.id).await.unwrap();
+        assert_eq!(stored.name, format!("name-{round}"));
+        assert_eq!(
+            stored.description.as_deref(),
+            Some(format!("description-{round}").as_str())
+        );
+        assert_eq!(stored.path.as_deref(), Some(format!("/srv/{tag}").as_str()));
+        assert_eq!(stored.vm_id, format!("vm-new-{tag}"));
+        assert_eq!(stored.source_id, format!("src-{tag}"));
+        // Four updates, four events; the last carries the final state.
+        let events = store.read_events(start, 100).await.unwrap();
+        assert_eq!(events.len(), 4, "{events:?}");
+        let last = events.last().unwrap();
+        assert_eq!(last.kind, EventKind::Update);
+        assert_eq!(last.data, serde_json::to_value(&stored).unwrap());
+    }
 }
