@@ -110,7 +110,7 @@ pub use invitations::{Invitations, Invited, NewInvitation};
 pub use networks::{NetworkChanges, Networks, NewNetwork};
 pub use page::{Page, PageRequest, MAX_PAGE_LIMIT};
 pub use principal::{Grant, Principal};
-pub(crate) use projects::UPDATE_ATTEMPTS;
+pub(crate) use projects::write_update;
 pub use projects::{NewProject, ProjectChanges, Projects};
 pub(crate) use sessions::Sessions;
 pub use tokens::{ApiTokens, CreatedApiToken, NewApiToken, API_TOKEN_PREFIX};

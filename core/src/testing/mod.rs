@@ -77,18 +77,7 @@ impl<S: Store + ?Sized> CoreProjectWrites for S {
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> Result<Project, StoreError> {
-        for _ in 0..crate::services::UPDATE_ATTEMPTS {
-            let before = self.get_project(owner_id, id).await?;
-            let mut after = before.clone();
-            patch.clone().apply(&mut after);
-            let event = NewEvent::for_project(EventKind::Update, &after);
-            match self.update_project(&before, &after, event, audit).await {
-                Ok(()) => return Ok(after),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Stale)
+        crate::services::write_update(self, owner_id, id, &patch, audit).await
     }
 
     async fn core_delete_project(
