@@ -895,6 +895,21 @@ pub struct NetworkPatch {
     pub port: Option<u16>,
 }
 
+impl NetworkPatch {
+    /// Applies the patch to `network` (hostname with its covering domain,
+    /// port). The one place a network change is computed: core applies it
+    /// and hands stores the result ([`Store::update_network`](crate::store::Store::update_network)).
+    pub fn apply(&self, network: &mut Network) {
+        if let Some((domain, domain_id)) = &self.domain {
+            network.domain.clone_from(domain);
+            network.domain_id = domain_id.clone();
+        }
+        if let Some(port) = self.port {
+            network.port = port;
+        }
+    }
+}
+
 /// A registered domain (instance-wide).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Domain {

@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
-    NetworkPatch, NewEvent, NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate,
-    Webhook, WebhookDelivery,
+    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network, NewEvent,
+    NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
 };
 use slipway_core::model::{
     ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
@@ -319,11 +318,12 @@ impl Store for PgStore {
 
     async fn create_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         network: Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
-        self.run(self.pg_create_network(owner_id, network, audit))
+    ) -> StoreResult<()> {
+        self.run(self.pg_create_network(before, network, event, audit))
             .await
     }
 
@@ -341,22 +341,24 @@ impl Store for PgStore {
 
     async fn update_network(
         &self,
-        owner_id: &UserId,
-        id: &NetworkId,
-        patch: NetworkPatch,
+        before: &Project,
+        after: &Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
-        self.run(self.pg_update_network(owner_id, id, patch, audit))
+    ) -> StoreResult<()> {
+        self.run(self.pg_update_network(before, after, event, audit))
             .await
     }
 
     async fn delete_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         id: &NetworkId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        self.run(self.pg_delete_network(owner_id, id, audit)).await
+        self.run(self.pg_delete_network(before, id, event, audit))
+            .await
     }
 
     async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain> {

@@ -1,15 +1,15 @@
 //! Projects and their network connections; every write appends its event in
 //! the same transaction.
 //!
-//! Network writes lock their project's row first (`FOR UPDATE`), so two
-//! writes to one project take turns and each event carries the project as
-//! it is after that write (networks included). Project writes persist what
-//! core computed (the record and its event); an update is a
-//! compare-and-swap on the row (`Store::update_project`).
+//! Every write persists what core computed (the record and its event). A
+//! project update is one compare-and-swap `UPDATE` on the row
+//! (`Store::update_project`); a network write locks its project's row
+//! (`FOR UPDATE`), checks it still holds the state core read
+//! (`Project::same_state`, else `Stale`), writes the network and refreshes
+//! the row's copy of its networks, so the event core built from that state
+//! is exactly the project after the write.
 
-use slipway_core::model::{
-    AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, Timestamp,
-};
+use slipway_core::model::{AuditEntry, Network, NewEvent, Project, Timestamp};
 use slipway_core::model::{NetworkId, ProjectId, UserId};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
@@ -129,56 +129,61 @@ fn into_networks(networks: Vec<NetworkJson>, project_id: &str) -> Vec<Network> {
         .collect()
 }
 
-/// Locks one of the owner's projects for the rest of the transaction.
-async fn lock_project(conn: &mut PgConnection, owner_id: &str, id: &str) -> StoreResult<Project> {
-    let row: Option<ProjectRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        project_cols!(),
-        " FROM projects WHERE id = $1 AND owner_id = $2 FOR UPDATE"
-    ))
-    .bind(id)
-    .bind(owner_id)
-    .fetch_optional(conn)
-    .await
-    .db()?;
-    row.map(Project::from).ok_or(StoreError::NotFound)
-}
-
 impl PgStore {
     /// After a write to a (locked) project's networks: rewrites the
-    /// project's copy of its networks from the networks table, and appends
-    /// the UPDATE event carrying the project, networks included.
-    async fn append_update(
-        &self,
-        conn: &mut PgConnection,
-        mut project: Project,
-    ) -> StoreResult<Project> {
-        let (networks,): (sqlx::types::Json<Vec<NetworkJson>>,) = sqlx::query_as(
+    /// project's copy of its networks from the networks table.
+    async fn refresh_networks(conn: &mut PgConnection, project_id: &ProjectId) -> StoreResult<()> {
+        sqlx::query(
             "UPDATE projects SET networks = COALESCE(\
              (SELECT jsonb_agg(jsonb_build_object('id', n.id, 'domain', n.domain, \
              'port', n.port, 'domain_id', n.domain_id, 'created_at', n.created_at) \
              ORDER BY n.seq) FROM networks n WHERE n.project_id = $1), '[]'::jsonb) \
-             WHERE id = $1 RETURNING networks",
+             WHERE id = $1",
         )
-        .bind(&project.id)
-        .fetch_one(&mut *conn)
+        .bind(project_id)
+        .execute(&mut *conn)
         .await
         .db()?;
-        project.networks = into_networks(networks.0, &project.id);
-        self.append_event(conn, project).await
+        Ok(())
     }
 
-    /// Appends the UPDATE event carrying `project` (networks included).
-    async fn append_event(
+    /// Locks the project `before` was read from (`FOR UPDATE`, with its
+    /// networks) and checks it still holds `before`'s state: `NotFound` when
+    /// it is gone or not `before.owner_id`'s, `Stale` when it changed.
+    async fn lock_unchanged(conn: &mut PgConnection, before: &Project) -> StoreResult<Project> {
+        let row: Option<ProjectWithNetworks> = sqlx::query_as(concat!(
+            "SELECT ",
+            project_cols!(),
+            ", networks FROM projects WHERE id = $1 AND owner_id = $2 FOR UPDATE"
+        ))
+        .bind(&before.id)
+        .bind(&before.owner_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?;
+        let stored = Project::from(row.ok_or(StoreError::NotFound)?);
+        if before.same_state(&stored) {
+            Ok(stored)
+        } else {
+            Err(StoreError::Stale)
+        }
+    }
+
+    /// The rest of every network write after its change: the project's copy
+    /// of its networks, the audit entry and core's event, then the commit.
+    async fn finish_network_write(
         &self,
-        conn: &mut PgConnection,
-        project: Project,
-    ) -> StoreResult<Project> {
-        let event = NewEvent::for_project(EventKind::Update, &project);
-        events::append(conn, event, self.inner.options.event_retention)
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        project_id: &ProjectId,
+        event: NewEvent,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        Self::refresh_networks(&mut tx, project_id).await?;
+        audit::insert(&mut *tx, audit).await?;
+        events::append(&mut tx, event, self.inner.options.event_retention)
             .await
             .db()?;
-        Ok(project)
+        self.commit_events(tx).await
     }
 
     pub(crate) async fn pg_create_project(
@@ -355,14 +360,13 @@ impl PgStore {
 
     pub(crate) async fn pg_create_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         network: Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
-        let mut network = network;
-        network.created_at = micros(network.created_at);
+    ) -> StoreResult<()> {
         let mut tx = self.inner.pool.begin().await.db()?;
-        let project = lock_project(&mut tx, owner_id, &network.project_id).await?;
+        Self::lock_unchanged(&mut tx, before).await?;
         // A taken hostname or a deleted covering domain fail here by
         // constraint (networks_domain_key, networks_domain_id_fkey).
         sqlx::query(
@@ -372,16 +376,14 @@ impl PgStore {
         .bind(&network.id)
         .bind(&network.domain)
         .bind(i32::from(network.port))
-        .bind(&network.project_id)
+        .bind(&before.id)
         .bind(&network.domain_id)
-        .bind(network.created_at)
+        .bind(micros(network.created_at))
         .execute(&mut *tx)
         .await
         .db()?;
-        audit::insert(&mut *tx, audit).await?;
-        self.append_update(&mut tx, project).await?;
-        self.commit_events(tx).await?;
-        Ok(network)
+        self.finish_network_write(tx, &before.id, event, audit)
+            .await
     }
 
     pub(crate) async fn pg_list_networks(
@@ -422,77 +424,59 @@ impl PgStore {
         row.map(Network::from).ok_or(StoreError::NotFound)
     }
 
-    /// Locks the project of one of the owner's networks; returns it.
-    async fn lock_network_project(
-        &self,
-        conn: &mut PgConnection,
-        owner_id: &str,
-        id: &str,
-    ) -> StoreResult<Project> {
-        let project_id: Option<String> = sqlx::query_scalar(
-            "SELECT n.project_id FROM networks n JOIN projects p ON p.id = n.project_id \
-             WHERE n.id = $1 AND p.owner_id = $2",
-        )
-        .bind(id)
-        .bind(owner_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .db()?;
-        let project_id = project_id.ok_or(StoreError::NotFound)?;
-        lock_project(conn, owner_id, &project_id).await
-    }
-
     pub(crate) async fn pg_update_network(
         &self,
-        owner_id: &UserId,
-        id: &NetworkId,
-        patch: NetworkPatch,
+        before: &Project,
+        after: &Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
+    ) -> StoreResult<()> {
+        if !before.networks.iter().any(|n| n.id == after.id) {
+            return Err(StoreError::NotFound);
+        }
         let mut tx = self.inner.pool.begin().await.db()?;
-        let project = self.lock_network_project(&mut tx, owner_id, id).await?;
-        let (domain, domain_id) = patch.domain.unzip();
-        let row: Option<NetworkRow> = sqlx::query_as(concat!(
-            "UPDATE networks n SET domain = COALESCE($3, n.domain), \
-             domain_id = COALESCE($4, n.domain_id), port = COALESCE($5, n.port) \
-             WHERE n.id = $1 AND n.project_id = $2 RETURNING ",
-            network_cols!()
-        ))
-        .bind(id)
-        .bind(&project.id)
-        .bind(domain)
-        .bind(domain_id)
-        .bind(patch.port.map(i32::from))
-        .fetch_optional(&mut *tx)
+        Self::lock_unchanged(&mut tx, before).await?;
+        let done = sqlx::query(
+            "UPDATE networks SET domain = $3, domain_id = $4, port = $5 \
+             WHERE id = $1 AND project_id = $2",
+        )
+        .bind(&after.id)
+        .bind(&before.id)
+        .bind(&after.domain)
+        .bind(&after.domain_id)
+        .bind(i32::from(after.port))
+        .execute(&mut *tx)
         .await
         .db()?;
-        let network = row.map(Network::from).ok_or(StoreError::NotFound)?;
-        audit::insert(&mut *tx, audit).await?;
-        self.append_update(&mut tx, project).await?;
-        self.commit_events(tx).await?;
-        Ok(network)
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.finish_network_write(tx, &before.id, event, audit)
+            .await
     }
 
     pub(crate) async fn pg_delete_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         id: &NetworkId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
+        if !before.networks.iter().any(|n| n.id == *id) {
+            return Err(StoreError::NotFound);
+        }
         let mut tx = self.inner.pool.begin().await.db()?;
-        let project = self.lock_network_project(&mut tx, owner_id, id).await?;
+        Self::lock_unchanged(&mut tx, before).await?;
         let done = sqlx::query("DELETE FROM networks WHERE id = $1 AND project_id = $2")
             .bind(id)
-            .bind(&project.id)
+            .bind(&before.id)
             .execute(&mut *tx)
             .await
             .db()?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        audit::insert(&mut *tx, audit).await?;
-        self.append_update(&mut tx, project).await?;
-        self.commit_events(tx).await?;
-        Ok(())
+        self.finish_network_write(tx, &before.id, event, audit)
+            .await
     }
 }

@@ -300,7 +300,7 @@ async fn racing_network_writes_leave_a_complete_last_event() {
         tokio::spawn(async move {
             let host = format!("n{i}.example.com");
             store
-                .create_network(&owner, new_network(&project, &host, &domain), &audit())
+                .core_create_network(&owner, new_network(&project, &host, &domain), &audit())
                 .await
                 .unwrap();
         })

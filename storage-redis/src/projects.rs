@@ -10,15 +10,13 @@
 
 use redis::AsyncCommands;
 use slipway_core::error::StoreError;
-use slipway_core::model::{
-    AuditEntry, EventKind, Network, NetworkId, NetworkPatch, NewEvent, Project, ProjectId, UserId,
-};
+use slipway_core::model::{AuditEntry, Network, NetworkId, NewEvent, Project, ProjectId, UserId};
 use slipway_core::store::StoreResult;
 
 use crate::audit::AuditArgs;
 use crate::records::{from_json, to_json, NetworkRec, ProjectRec};
 use crate::scripts::*;
-use crate::{refused, RedisStore, Reply, MAX_ATTEMPTS};
+use crate::{refused, RedisStore, Reply};
 
 /// A project as read in one snapshot, with its version.
 struct Snapshot {
@@ -58,11 +56,6 @@ async fn snapshot(s: &RedisStore, owner_id: &UserId, id: &ProjectId) -> StoreRes
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
-}
-
-/// The JSON payload core would put in the event.
-fn payload(kind: EventKind, project: &Project) -> StoreResult<String> {
-    to_json(&NewEvent::for_project(kind, project).data)
 }
 
 fn path_args(path: &Option<String>) -> (&'static str, &str) {
@@ -141,10 +134,7 @@ pub(crate) async fn update_project(
     audit: &AuditEntry,
 ) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
-    let Snapshot { version, project } = snapshot(s, &before.owner_id, &before.id).await?;
-    if !before.same_state(&project) {
-        return Err(StoreError::Stale);
-    }
+    let version = unchanged(s, before).await?;
     let rec = to_json(&ProjectRec::from_project(after))?;
     let data = to_json(&event.data)?;
     let (has_path, path) = path_args(&after.path);
@@ -204,42 +194,56 @@ async fn network_rec(s: &RedisStore, id: &NetworkId) -> StoreResult<Option<Netwo
         .transpose()
 }
 
+/// The snapshot of the project `before` was read from, checked against it
+/// (`Stale` when it changed); its version guards the write that follows.
+async fn unchanged(s: &RedisStore, before: &Project) -> StoreResult<String> {
+    let Snapshot { version, project } = snapshot(s, &before.owner_id, &before.id).await?;
+    if before.same_state(&project) {
+        Ok(version)
+    } else {
+        Err(StoreError::Stale)
+    }
+}
+
+/// A network write's reply: a moved project version is `Stale` (core reads
+/// again and recomputes).
+fn network_written(reply: Reply) -> StoreResult<()> {
+    match reply {
+        Reply::Ok(_) => Ok(()),
+        Reply::Retry => Err(StoreError::Stale),
+        other => refused(other),
+    }
+}
+
 pub(crate) async fn create_network(
     s: &RedisStore,
-    owner_id: &UserId,
+    before: &Project,
     network: Network,
+    event: NewEvent,
     audit: &AuditEntry,
-) -> StoreResult<Network> {
+) -> StoreResult<()> {
     let audit = AuditArgs::new(audit)?;
     let rec = to_json(&NetworkRec::from(&network))?;
-    for _ in 0..MAX_ATTEMPTS {
-        let Snapshot { version, project } = snapshot(s, owner_id, &network.project_id).await?;
-        let mut full = project;
-        full.networks.push(network.clone());
-        let data = payload(EventKind::Update, &full)?;
-        let reply = s
-            .write_audited(
-                &CREATE_NETWORK,
-                &[
-                    &network.id,
-                    &network.project_id,
-                    owner_id,
-                    &version,
-                    &network.domain,
-                    &network.domain_id,
-                    &rec,
-                    &data,
-                ],
-                &audit,
-            )
-            .await?;
-        match reply {
-            Reply::Ok(_) => return Ok(network),
-            Reply::Retry => continue,
-            other => return refused(other),
-        }
-    }
-    refused(Reply::Retry)
+    let data = to_json(&event.data)?;
+    let version = unchanged(s, before).await?;
+    let reply = s
+        .write_audited(
+            &CREATE_NETWORK,
+            &[
+                &network.id,
+                &before.id,
+                &before.owner_id,
+                &version,
+                &network.domain,
+                &network.domain_id,
+                &rec,
+                &data,
+                event.kind.as_str(),
+            ],
+            &audit,
+        )
+        .await?;
+    network_written(reply)
 }
 
 pub(crate) async fn list_networks(
@@ -285,71 +289,61 @@ pub(crate) async fn get_network(
 
 pub(crate) async fn update_network(
     s: &RedisStore,
-    owner_id: &UserId,
-    id: &NetworkId,
-    patch: NetworkPatch,
+    before: &Project,
+    after: &Network,
+    event: NewEvent,
     audit: &AuditEntry,
-) -> StoreResult<Network> {
+) -> StoreResult<()> {
+    let Some(old) = before.networks.iter().find(|n| n.id == after.id) else {
+        return Err(StoreError::NotFound);
+    };
     let audit = AuditArgs::new(audit)?;
-    for _ in 0..MAX_ATTEMPTS {
-        let rec = network_rec(s, id).await?.ok_or(StoreError::NotFound)?;
-        let Snapshot { version, project } = snapshot(s, owner_id, &rec.project_id).await?;
-        let mut full = project;
-        let Some(slot) = full.networks.iter_mut().find(|n| n.id == id) else {
-            continue; // deleted meanwhile: the next read says so
-        };
-        let mut n = slot.clone();
-        let (host, did) = match &patch.domain {
-            Some((domain, domain_id)) => {
-                n.domain = domain.clone();
-                n.domain_id = domain_id.clone();
-                (domain.as_str(), domain_id.as_str())
-            }
-            None => ("", ""),
-        };
-        if let Some(port) = patch.port {
-            n.port = port;
-        }
-        *slot = n.clone();
-        let new_rec = to_json(&NetworkRec::from(&n))?;
-        let data = payload(EventKind::Update, &full)?;
-        let reply = s
-            .write_audited(
-                &UPDATE_NETWORK,
-                &[id, owner_id, &version, host, did, &new_rec, &data],
-                &audit,
-            )
-            .await?;
-        match reply {
-            Reply::Ok(_) => return Ok(n),
-            Reply::Retry => continue,
-            other => return refused(other),
-        }
-    }
-    refused(Reply::Retry)
+    let (host, did) = if old.domain == after.domain && old.domain_id == after.domain_id {
+        ("", "")
+    } else {
+        (after.domain.as_str(), after.domain_id.as_str())
+    };
+    let rec = to_json(&NetworkRec::from(after))?;
+    let data = to_json(&event.data)?;
+    let version = unchanged(s, before).await?;
+    let reply = s
+        .write_audited(
+            &UPDATE_NETWORK,
+            &[
+                &after.id,
+                &before.owner_id,
+                &version,
+                host,
+                did,
+                &rec,
+                &data,
+                event.kind.as_str(),
+            ],
+            &audit,
+        )
+        .await?;
+    network_written(reply)
 }
 
 pub(crate) async fn delete_network(
     s: &RedisStore,
-    owner_id: &UserId,
+    before: &Project,
     id: &NetworkId,
+    event: NewEvent,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
-    let audit = AuditArgs::new(audit)?;
-    for _ in 0..MAX_ATTEMPTS {
-        let rec = network_rec(s, id).await?.ok_or(StoreError::NotFound)?;
-        let Snapshot { version, project } = snapshot(s, owner_id, &rec.project_id).await?;
-        let mut full = project;
-        full.networks.retain(|n| n.id != id);
-        let data = payload(EventKind::Update, &full)?;
-        match s
-            .write_audited(&DELETE_NETWORK, &[id, owner_id, &version, &data], &audit)
-            .await?
-        {
-            Reply::Ok(_) => return Ok(()),
-            Reply::Retry => continue,
-            other => return refused(other),
-        }
+    if !before.networks.iter().any(|n| n.id == *id) {
+        return Err(StoreError::NotFound);
     }
-    refused(Reply::Retry)
+    let audit = AuditArgs::new(audit)?;
+    let data = to_json(&event.data)?;
+    let version = unchanged(s, before).await?;
+    let reply = s
+        .write_audited(
+            &DELETE_NETWORK,
+            &[id, &before.owner_id, &version, &data, event.kind.as_str()],
+            &audit,
+        )
+        .await?;
+    network_written(reply)
 }

@@ -3,9 +3,8 @@
 use async_trait::async_trait;
 use slipway_core::model::{
     ApiToken, ApiTokenId, AuditEntry, AuditQuery, Authorization, AuthorizationId, Domain, DomainId,
-    Event, Invitation, InvitationId, Network, NetworkId, NetworkPatch, NewEvent, NewUser, Project,
-    ProjectId, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate, Webhook, WebhookDelivery,
-    WebhookId,
+    Event, Invitation, InvitationId, Network, NetworkId, NewEvent, NewUser, Project, ProjectId,
+    RoleGate, Sealed, Timestamp, User, UserId, UserUpdate, Webhook, WebhookDelivery, WebhookId,
 };
 use slipway_core::store::{CounterHit, EventSignals, EventStream, Store, StoreResult};
 
@@ -277,11 +276,12 @@ impl Store for RedisStore {
 
     async fn create_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         network: Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
-        projects::create_network(self, owner_id, network, audit).await
+    ) -> StoreResult<()> {
+        projects::create_network(self, before, network, event, audit).await
     }
 
     async fn list_networks(
@@ -298,21 +298,22 @@ impl Store for RedisStore {
 
     async fn update_network(
         &self,
-        owner_id: &UserId,
-        id: &NetworkId,
-        patch: NetworkPatch,
+        before: &Project,
+        after: &Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
-        projects::update_network(self, owner_id, id, patch, audit).await
+    ) -> StoreResult<()> {
+        projects::update_network(self, before, after, event, audit).await
     }
 
     async fn delete_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         id: &NetworkId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        projects::delete_network(self, owner_id, id, audit).await
+        projects::delete_network(self, before, id, event, audit).await
     }
 
     async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain> {

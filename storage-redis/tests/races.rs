@@ -81,7 +81,7 @@ async fn racing_network_creates_and_renames_give_exact_events() {
             } else {
                 let host = format!("n{i}.example.com");
                 store
-                    .create_network(
+                    .core_create_network(
                         &owner,
                         new_network(&pid, &host, &domain),
                         &slipway_core::testing::cases::audit(),

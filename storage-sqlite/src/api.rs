@@ -2,9 +2,8 @@
 
 use async_trait::async_trait;
 use slipway_core::model::{
-    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
-    NetworkPatch, NewEvent, NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate,
-    Webhook, WebhookDelivery,
+    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network, NewEvent,
+    NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
 };
 use slipway_core::model::{
     ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
@@ -321,11 +320,12 @@ impl Store for SqliteStore {
 
     async fn create_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         network: Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
-        self.run(self.lite_create_network(owner_id, network, audit))
+    ) -> StoreResult<()> {
+        self.run(self.lite_create_network(before, network, event, audit))
             .await
     }
 
@@ -344,22 +344,23 @@ impl Store for SqliteStore {
 
     async fn update_network(
         &self,
-        owner_id: &UserId,
-        id: &NetworkId,
-        patch: NetworkPatch,
+        before: &Project,
+        after: &Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
-        self.run(self.lite_update_network(owner_id, id, patch, audit))
+    ) -> StoreResult<()> {
+        self.run(self.lite_update_network(before, after, event, audit))
             .await
     }
 
     async fn delete_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         id: &NetworkId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        self.run(self.lite_delete_network(owner_id, id, audit))
+        self.run(self.lite_delete_network(before, id, event, audit))
             .await
     }
 

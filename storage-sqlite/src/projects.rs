@@ -6,9 +6,7 @@
 //! (`Store::update_project`).
 
 use slipway_core::error::Unique;
-use slipway_core::model::{
-    AuditEntry, EventKind, Network, NetworkPatch, NewEvent, Project, Timestamp,
-};
+use slipway_core::model::{AuditEntry, Network, NewEvent, Project, Timestamp};
 use slipway_core::model::{NetworkId, ProjectId, UserId};
 use slipway_core::store::StoreResult;
 use slipway_core::StoreError;
@@ -159,55 +157,24 @@ fn network_probes(domain: &str) -> [Probe<'_>; 1] {
     }]
 }
 
-/// The networks of one project, oldest first.
-async fn networks_of<'e, E>(executor: E, project_id: &str) -> StoreResult<Vec<Network>>
-where
-    E: sqlx::SqliteExecutor<'e>,
-{
-    let rows: Vec<NetworkRow> = sqlx::query_as(&format!(
-        "SELECT {NETWORK_COLS} FROM networks n WHERE n.project_id = ?1 ORDER BY n.seq"
+/// The project `before` was read from, with its networks, read again in
+/// the writer's transaction: `NotFound` when it is gone or not
+/// `before.owner_id`'s, `Stale` when it no longer holds `before`'s state.
+async fn unchanged(conn: &mut SqliteConnection, before: &Project) -> StoreResult<Project> {
+    let row: Option<ProjectWithNetworks> = sqlx::query_as(&format!(
+        "SELECT {WITH_NETWORKS} FROM projects p WHERE p.id = ?1 AND p.owner_id = ?2"
     ))
-    .bind(project_id)
-    .fetch_all(executor)
-    .await
-    .db()?;
-    Ok(rows.into_iter().map(Network::from).collect())
-}
-
-/// One of the owner's projects (without its networks).
-async fn owned_project(
-    conn: &mut SqliteConnection,
-    owner_id: &str,
-    id: &str,
-) -> StoreResult<Project> {
-    let row: Option<ProjectRow> = sqlx::query_as(&format!(
-        "SELECT {PROJECT_COLS} FROM projects WHERE id = ?1 AND owner_id = ?2"
-    ))
-    .bind(id)
-    .bind(owner_id)
+    .bind(&before.id)
+    .bind(&before.owner_id)
     .fetch_optional(conn)
     .await
     .db()?;
-    row.map(Project::from).ok_or(StoreError::NotFound)
-}
-
-/// The project of one of the owner's networks.
-async fn network_project(
-    conn: &mut SqliteConnection,
-    owner_id: &str,
-    id: &str,
-) -> StoreResult<Project> {
-    let project_id: Option<String> = sqlx::query_scalar(
-        "SELECT n.project_id FROM networks n JOIN projects p ON p.id = n.project_id \
-         WHERE n.id = ?1 AND p.owner_id = ?2",
-    )
-    .bind(id)
-    .bind(owner_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .db()?;
-    let project_id = project_id.ok_or(StoreError::NotFound)?;
-    owned_project(conn, owner_id, &project_id).await
+    let stored = Project::try_from(row.ok_or(StoreError::NotFound)?)?;
+    if before.same_state(&stored) {
+        Ok(stored)
+    } else {
+        Err(StoreError::Stale)
+    }
 }
 
 /// A network write's failure: a taken hostname, or a covering domain that
@@ -226,18 +193,19 @@ async fn network_write_failed(
 }
 
 impl SqliteStore {
-    /// Appends the event of `kind` carrying `project`, its networks read
-    /// again in the transaction; returns the project and the event id.
-    async fn append_with_networks(
+    /// The rest of every project and network write after its change: core's
+    /// event and the audit entry, then the commit.
+    async fn finish_write(
         &self,
-        conn: &mut SqliteConnection,
-        kind: EventKind,
-        mut project: Project,
-    ) -> StoreResult<(Project, i64)> {
-        project.networks = networks_of(&mut *conn, &project.id).await?;
-        let event = NewEvent::for_project(kind, &project);
-        let id = self.append_event(conn, event).await?;
-        Ok((project, id))
+        mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+        event: NewEvent,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let event_id = self.append_event(&mut tx, event).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await.db()?;
+        self.committed(event_id);
+        Ok(())
     }
 
     pub(crate) async fn lite_create_project(
@@ -329,18 +297,7 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
-        let row: Option<ProjectWithNetworks> = sqlx::query_as(&format!(
-            "SELECT {WITH_NETWORKS} FROM projects p WHERE p.id = ?1 AND p.owner_id = ?2"
-        ))
-        .bind(&before.id)
-        .bind(&before.owner_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .db()?;
-        let stored = Project::try_from(row.ok_or(StoreError::NotFound)?)?;
-        if !before.same_state(&stored) {
-            return Err(StoreError::Stale);
-        }
+        unchanged(&mut tx, before).await?;
         let updated = sqlx::query(
             "UPDATE projects SET name = ?3, description = ?4, path = ?5, source_id = ?6, \
              vm_id = ?7, updated_at = ?8 WHERE id = ?1 AND owner_id = ?2",
@@ -363,11 +320,7 @@ impl SqliteStore {
                 .await,
             );
         }
-        let event_id = self.append_event(&mut tx, event).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await.db()?;
-        self.committed(event_id);
-        Ok(())
+        self.finish_write(tx, event, audit).await
     }
 
     pub(crate) async fn lite_delete_project(
@@ -389,22 +342,19 @@ impl SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let event_id = self.append_event(&mut tx, event).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await.db()?;
-        self.committed(event_id);
-        Ok(())
+        self.finish_write(tx, event, audit).await
     }
 
     pub(crate) async fn lite_create_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         network: Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
+    ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
-        let project = owned_project(&mut tx, owner_id, &network.project_id).await?;
+        unchanged(&mut tx, before).await?;
         let inserted = sqlx::query(
             "INSERT INTO networks (id, domain, port, project_id, domain_id, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -412,7 +362,7 @@ impl SqliteStore {
         .bind(&network.id)
         .bind(&network.domain)
         .bind(i64::from(network.port))
-        .bind(&network.project_id)
+        .bind(&before.id)
         .bind(&network.domain_id)
         .bind(network.created_at)
         .execute(&mut *tx)
@@ -420,13 +370,7 @@ impl SqliteStore {
         if let Err(e) = inserted {
             return Err(network_write_failed(&mut tx, e, &network.id, &network.domain).await);
         }
-        let (_, event_id) = self
-            .append_with_networks(&mut tx, EventKind::Update, project)
-            .await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await.db()?;
-        self.committed(event_id);
-        Ok(network)
+        self.finish_write(tx, event, audit).await
     }
 
     pub(crate) async fn lite_list_networks(
@@ -465,68 +409,60 @@ impl SqliteStore {
 
     pub(crate) async fn lite_update_network(
         &self,
-        owner_id: &UserId,
-        id: &NetworkId,
-        patch: NetworkPatch,
+        before: &Project,
+        after: &Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
+    ) -> StoreResult<()> {
+        if !before.networks.iter().any(|n| n.id == after.id) {
+            return Err(StoreError::NotFound);
+        }
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
-        let project = network_project(&mut tx, owner_id, id).await?;
-        let (domain, domain_id) = patch.domain.unzip();
-        let updated = sqlx::query_as::<_, NetworkRow>(
-            "UPDATE networks SET domain = COALESCE(?3, domain), \
-             domain_id = COALESCE(?4, domain_id), port = COALESCE(?5, port) \
-             WHERE id = ?1 AND project_id = ?2 \
-             RETURNING id, domain, port, project_id, domain_id, created_at",
+        unchanged(&mut tx, before).await?;
+        let updated = sqlx::query(
+            "UPDATE networks SET domain = ?3, domain_id = ?4, port = ?5 \
+             WHERE id = ?1 AND project_id = ?2",
         )
-        .bind(id)
-        .bind(&project.id)
-        .bind(domain.as_deref())
-        .bind(domain_id.as_deref())
-        .bind(patch.port.map(i64::from))
-        .fetch_optional(&mut *tx)
+        .bind(&after.id)
+        .bind(&before.id)
+        .bind(&after.domain)
+        .bind(&after.domain_id)
+        .bind(i64::from(after.port))
+        .execute(&mut *tx)
         .await;
-        let network = match updated {
-            Ok(row) => row.map(Network::from).ok_or(StoreError::NotFound)?,
+        match updated {
+            Ok(done) if done.rows_affected() == 0 => return Err(StoreError::NotFound),
+            Ok(_) => {}
             Err(e) => {
-                let domain = domain.unwrap_or_default();
-                return Err(network_write_failed(&mut tx, e, id, &domain).await);
+                return Err(network_write_failed(&mut tx, e, &after.id, &after.domain).await);
             }
-        };
-        let (_, event_id) = self
-            .append_with_networks(&mut tx, EventKind::Update, project)
-            .await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await.db()?;
-        self.committed(event_id);
-        Ok(network)
+        }
+        self.finish_write(tx, event, audit).await
     }
 
     pub(crate) async fn lite_delete_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         id: &NetworkId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
+        if !before.networks.iter().any(|n| n.id == *id) {
+            return Err(StoreError::NotFound);
+        }
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
-        let project = network_project(&mut tx, owner_id, id).await?;
+        unchanged(&mut tx, before).await?;
         let done = sqlx::query("DELETE FROM networks WHERE id = ?1 AND project_id = ?2")
             .bind(id)
-            .bind(&project.id)
+            .bind(&before.id)
             .execute(&mut *tx)
             .await
             .db()?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let (_, event_id) = self
-            .append_with_networks(&mut tx, EventKind::Update, project)
-            .await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await.db()?;
-        self.committed(event_id);
-        Ok(())
+        self.finish_write(tx, event, audit).await
     }
 }

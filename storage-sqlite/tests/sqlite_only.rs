@@ -57,7 +57,7 @@ async fn data_survives_closing_and_reopening_the_file() {
         .await
         .unwrap();
     let network = store
-        .create_network(
+        .core_create_network(
             &user.id,
             new_network(&project.id, "app.example.com", &domain),
             &slipway_core::testing::cases::audit(),

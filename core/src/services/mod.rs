@@ -97,6 +97,7 @@ mod tokens;
 mod users;
 mod validate;
 mod webhooks;
+pub(crate) mod writes;
 
 pub use accounts::{Accounts, MeChanges, NewAccount, PasswordChange, SignedIn, Signin, Signup};
 pub use audit::{Audit, AuditFilter, Origin, AUDIT_DEFAULT_LIMIT};
@@ -110,7 +111,6 @@ pub use invitations::{Invitations, Invited, NewInvitation};
 pub use networks::{NetworkChanges, Networks, NewNetwork};
 pub use page::{Page, PageRequest, MAX_PAGE_LIMIT};
 pub use principal::{Grant, Principal};
-pub(crate) use projects::write_update;
 pub use projects::{NewProject, ProjectChanges, Projects};
 pub(crate) use sessions::Sessions;
 pub use tokens::{ApiTokens, CreatedApiToken, NewApiToken, API_TOKEN_PREFIX};

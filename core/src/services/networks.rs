@@ -4,7 +4,7 @@
 
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
-use crate::model::{AuditAction, Network, NetworkPatch, Scope};
+use crate::model::{store_now, AuditAction, Network, NetworkPatch, Scope};
 use crate::model::{DomainId, NetworkId, ProjectId};
 
 /// A network connection to create.
@@ -113,13 +113,13 @@ impl Networks<'_> {
             port,
             project_id: input.project_id,
             domain_id,
-            created_at: chrono::Utc::now(),
+            created_at: store_now(),
         };
         let audit = self
             .core
             .audit(actor, AuditAction::NetworkCreate)
             .target("network", &network.id);
-        match store.create_network(&owner.id, network, &audit).await {
+        match super::writes::create_network(store.as_ref(), project, network, &audit).await {
             Ok(n) => Ok(n),
             Err(crate::StoreError::NotFound) => Err(Error::NotFound(Resource::Project)),
             Err(e) => Err(Error::store(Resource::Network, e)),
@@ -221,8 +221,8 @@ impl Networks<'_> {
             .core
             .audit(actor, AuditAction::NetworkUpdate)
             .target("network", id);
-        store
-            .update_network(&owner.id, id, NetworkPatch { domain, port }, &audit)
+        let patch = NetworkPatch { domain, port };
+        super::writes::update_network(store.as_ref(), &owner.id, id, &patch, &audit)
             .await
             .map_err(|e| Error::store(Resource::Network, e))
     }
@@ -245,9 +245,7 @@ impl Networks<'_> {
             .core
             .audit(actor, AuditAction::NetworkDelete)
             .target("network", id);
-        self.core
-            .store
-            .delete_network(&owner.id, id, &audit)
+        super::writes::delete_network(self.core.store.as_ref(), &owner.id, id, &audit)
             .await
             .map_err(|e| Error::store(Resource::Network, e))
     }

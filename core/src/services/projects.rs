@@ -5,51 +5,8 @@
 use super::page::{Page, PageRequest};
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::model::ProjectId;
-use crate::model::{
-    store_now, AuditAction, AuditEntry, EventKind, NewEvent, Project, ProjectPatch, Scope, UserId,
-};
-use crate::store::Store;
+use crate::model::{store_now, AuditAction, EventKind, NewEvent, Project, ProjectPatch, Scope};
 use crate::StoreError;
-
-/// How many times an update reads and writes when the project keeps changing
-/// between its read and its write (a stale compare-and-swap), before it
-/// answers 503.
-const UPDATE_ATTEMPTS: u32 = 64;
-
-/// Reads one of the owner's projects, applies `patch` to it here in core,
-/// and hands the store the result with its UPDATE event as a
-/// compare-and-swap ([`Store::update_project`]). When a concurrent write
-/// (another update, a network change) lands between the read and the write,
-/// the write is [`StoreError::Stale`] and nothing was written: read again and
-/// recompute, so no update is lost and the event always carries the
-/// project's current networks. After the second stale attempt each retry
-/// first waits a random 0..2^n ms (capped at 64 ms), so racing writers spread
-/// out instead of colliding again; `Stale` after [`UPDATE_ATTEMPTS`].
-pub(crate) async fn write_update<S: Store + ?Sized>(
-    store: &S,
-    owner: &UserId,
-    id: &ProjectId,
-    patch: &ProjectPatch,
-    audit: &AuditEntry,
-) -> std::result::Result<Project, StoreError> {
-    for attempt in 0..UPDATE_ATTEMPTS {
-        if attempt >= 2 {
-            let cap = 1u64 << attempt.min(6);
-            let wait = rand::random::<u64>() % cap;
-            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-        }
-        let before = store.get_project(owner, id).await?;
-        let mut after = before.clone();
-        patch.clone().apply(&mut after);
-        let event = NewEvent::for_project(EventKind::Update, &after);
-        match store.update_project(&before, &after, event, audit).await {
-            Err(StoreError::Stale) => continue,
-            Ok(()) => return Ok(after),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(StoreError::Stale)
-}
 
 /// A project to create.
 #[derive(Debug, Clone)]
@@ -287,7 +244,7 @@ impl Projects<'_> {
             .core
             .audit(actor, AuditAction::ProjectUpdate)
             .target("project", id);
-        write_update(store.as_ref(), &owner.id, id, &patch, &audit)
+        super::writes::update_project(store.as_ref(), &owner.id, id, &patch, &audit)
             .await
             .map_err(|e| Error::store(Resource::Project, e))
     }

@@ -21,9 +21,8 @@ use self::state::{sorted, State};
 use super::{CounterHit, EventFeed, EventSignals, EventStream, FeedOptions, Store, StoreResult};
 use crate::error::{StoreError, Unique};
 use crate::model::{
-    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, EventKind, Invitation, Network,
-    NetworkPatch, NewEvent, NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate,
-    Webhook, WebhookDelivery,
+    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network, NewEvent,
+    NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
 };
 use crate::model::{
     ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
@@ -186,18 +185,6 @@ impl MemoryStore {
             st.events.pop_front();
         }
         st.appended = true;
-    }
-
-    /// Appends the UPDATE event of a project whose networks changed.
-    fn append_project_update(
-        &self,
-        st: &mut State,
-        owner_id: &UserId,
-        project_id: &ProjectId,
-    ) -> StoreResult<()> {
-        let full = st.project_with_networks(st.owned_project(owner_id, project_id)?);
-        self.append(st, NewEvent::for_project(EventKind::Update, &full));
-        Ok(())
     }
 }
 
@@ -662,10 +649,7 @@ impl Store for MemoryStore {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
-            let mut p = st.project_with_networks(st.owned_project(&before.owner_id, &before.id)?);
-            if !before.same_state(&p) {
-                return Err(StoreError::Stale);
-            }
+            let mut p = st.unchanged(before)?;
             st.check_project_unique(Some(&before.id), after)?;
             // Only the fields an update may change (networks are kept apart).
             p.name.clone_from(&after.name);
@@ -697,16 +681,17 @@ impl Store for MemoryStore {
 
     async fn create_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         network: Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
-        self.write(audit, |st| -> StoreResult<Network> {
-            st.owned_project(owner_id, &network.project_id)?;
+    ) -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
+            st.unchanged(before)?;
             st.check_network_domain(None, &network.domain, &network.domain_id)?;
-            st.put_network(network.clone());
-            self.append_project_update(st, owner_id, &network.project_id)?;
-            Ok(network)
+            st.put_network(network);
+            self.append(st, event);
+            Ok(())
         })
     }
 
@@ -725,37 +710,38 @@ impl Store for MemoryStore {
 
     async fn update_network(
         &self,
-        owner_id: &UserId,
-        id: &NetworkId,
-        patch: NetworkPatch,
+        before: &Project,
+        after: &Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
-        self.write(audit, |st| -> StoreResult<Network> {
-            let mut n = st.owned_network(owner_id, id)?.clone();
-            if let Some((domain, domain_id)) = patch.domain {
-                st.check_network_domain(Some(id), &domain, &domain_id)?;
-                n.domain = domain;
-                n.domain_id = domain_id;
+    ) -> StoreResult<()> {
+        self.write(audit, |st| -> StoreResult<()> {
+            st.unchanged(before)?;
+            let mut n = st.network_of(before, &after.id)?.clone();
+            if n.domain != after.domain || n.domain_id != after.domain_id {
+                st.check_network_domain(Some(&after.id), &after.domain, &after.domain_id)?;
             }
-            if let Some(port) = patch.port {
-                n.port = port;
-            }
-            st.put_network(n.clone());
-            self.append_project_update(st, owner_id, &n.project_id)?;
-            Ok(n)
+            n.domain.clone_from(&after.domain);
+            n.domain_id = after.domain_id.clone();
+            n.port = after.port;
+            st.put_network(n);
+            self.append(st, event);
+            Ok(())
         })
     }
 
     async fn delete_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         id: &NetworkId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
-            let project_id = st.owned_network(owner_id, id)?.project_id.clone();
+            st.unchanged(before)?;
+            st.network_of(before, id)?;
             st.remove_network(id);
-            self.append_project_update(st, owner_id, &project_id)?;
+            self.append(st, event);
             Ok(())
         })
     }

@@ -10,9 +10,8 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network,
-    NetworkPatch, NewEvent, NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate,
-    Webhook, WebhookDelivery,
+    ApiToken, AuditEntry, AuditQuery, Authorization, Domain, Event, Invitation, Network, NewEvent,
+    NewUser, Project, RoleGate, Sealed, Timestamp, User, UserUpdate, Webhook, WebhookDelivery,
 };
 use crate::model::{
     ApiTokenId, AuthorizationId, DomainId, InvitationId, NetworkId, ProjectId, UserId, WebhookId,
@@ -383,15 +382,16 @@ impl Store for Metered {
 
     async fn create_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         network: Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
+    ) -> StoreResult<()> {
         appended(
             "UPDATE",
             timed(
                 "create_network",
-                self.0.create_network(owner_id, network, audit),
+                self.0.create_network(before, network, event, audit),
             )
             .await,
         )
@@ -411,16 +411,16 @@ impl Store for Metered {
 
     async fn update_network(
         &self,
-        owner_id: &UserId,
-        id: &NetworkId,
-        patch: NetworkPatch,
+        before: &Project,
+        after: &Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network> {
+    ) -> StoreResult<()> {
         appended(
             "UPDATE",
             timed(
                 "update_network",
-                self.0.update_network(owner_id, id, patch, audit),
+                self.0.update_network(before, after, event, audit),
             )
             .await,
         )
@@ -428,13 +428,18 @@ impl Store for Metered {
 
     async fn delete_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         id: &NetworkId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         appended(
             "UPDATE",
-            timed("delete_network", self.0.delete_network(owner_id, id, audit)).await,
+            timed(
+                "delete_network",
+                self.0.delete_network(before, id, event, audit),
+            )
+            .await,
         )
     }
 

@@ -5,11 +5,12 @@
 //! fails, no event exists; when it succeeds, the event has an id greater than
 //! every earlier one.
 //!
-//! The project writes (`create_project`, `update_project`, `delete_project`)
+//! The project and network writes (`create_project`, `update_project`,
+//! `delete_project`, `create_network`, `update_network`, `delete_network`)
 //! are narrow: core computes the new record and builds its event, the store
-//! only persists them atomically (with a compare-and-swap for updates) and
-//! enforces the uniqueness rules. Network, domain and user writes still
-//! build their own events in the store.
+//! only persists them atomically (with a compare-and-swap on the project for
+//! every write that changes an existing one) and enforces the uniqueness
+//! rules. No store builds an event.
 //!
 //! Ownership is part of every user-scoped query: asking for another user's
 //! project, network or authorization answers [`StoreError::NotFound`].
@@ -20,9 +21,9 @@ use futures::stream::BoxStream;
 use crate::error::StoreError;
 use crate::model::{
     ApiToken, ApiTokenId, AuditEntry, AuditQuery, Authorization, AuthorizationId, Domain, DomainId,
-    Event, FeedItem, Invitation, InvitationId, Network, NetworkId, NetworkPatch, NewEvent, NewUser,
-    Project, ProjectId, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate, Webhook,
-    WebhookDelivery, WebhookId,
+    Event, FeedItem, Invitation, InvitationId, Network, NetworkId, NewEvent, NewUser, Project,
+    ProjectId, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate, Webhook, WebhookDelivery,
+    WebhookId,
 };
 
 mod feed;
@@ -353,16 +354,25 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- network connections ----------------------------------------------
 
-    /// Creates a network connection on one of the owner's projects
-    /// (`NotFound` when the project is not theirs) and appends an UPDATE event
-    /// for the project (with its networks), atomically. Conflicts: `domain` (hostname taken, or
-    /// the covering registered domain `network.domain_id` no longer exists).
+    /// Adds `network` to the project `before` (as [`Store::get_project`]
+    /// gave it; `network.project_id` is `before.id`) and appends `event`
+    /// (core built it from `before` with `network` last among its networks),
+    /// atomically, as a compare-and-swap on the project like
+    /// [`Store::update_project`]:
+    ///
+    /// - `NotFound` when `before.owner_id` has no project `before.id`;
+    /// - [`StoreError::Stale`] (nothing written) when the stored project no
+    ///   longer holds `before`'s state ([`Project::same_state`](crate::model::Project::same_state));
+    /// - `Conflict` `domain` when the hostname is taken or the covering
+    ///   registered domain `network.domain_id` no longer exists;
+    /// - else the network, `event` and `audit` are written in one step.
     async fn create_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         network: Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network>;
+    ) -> StoreResult<()>;
 
     /// The owner's network connections, optionally of one project, oldest first.
     async fn list_networks(
@@ -374,22 +384,32 @@ pub trait Store: Send + Sync + 'static {
     /// One of the owner's network connections.
     async fn get_network(&self, owner_id: &UserId, id: &NetworkId) -> StoreResult<Network>;
 
-    /// Changes one of the owner's network connections and appends an UPDATE
-    /// event for its project, atomically.
+    /// Replaces one network of the project `before` with `after` (same id;
+    /// core applied the [`NetworkPatch`](crate::model::NetworkPatch) to it:
+    /// only its hostname, covering domain and port change) and appends `event`
+    /// (core built it from `before` with the network replaced), atomically, as
+    /// a compare-and-swap on the project: `NotFound` when the project is not
+    /// the owner's or `before` has no network `after.id`, `Stale` when the
+    /// project changed since `before` was read, `Conflict` `domain` as for
+    /// [`Store::create_network`].
     async fn update_network(
         &self,
-        owner_id: &UserId,
-        id: &NetworkId,
-        patch: NetworkPatch,
+        before: &Project,
+        after: &Network,
+        event: NewEvent,
         audit: &AuditEntry,
-    ) -> StoreResult<Network>;
+    ) -> StoreResult<()>;
 
-    /// Deletes one of the owner's network connections and appends an UPDATE
-    /// event for its project, atomically.
+    /// Deletes the network `id` of the project `before` and appends `event`
+    /// (core built it from `before` without that network), atomically, as a
+    /// compare-and-swap on the project: `NotFound` when the project is not
+    /// the owner's or `before` has no network `id`, `Stale` when the project
+    /// changed since `before` was read.
     async fn delete_network(
         &self,
-        owner_id: &UserId,
+        before: &Project,
         id: &NetworkId,
+        event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
 

@@ -23,7 +23,10 @@
 pub mod cases;
 
 use crate::error::StoreError;
-use crate::model::{AuditEntry, EventKind, NewEvent, Project, ProjectId, ProjectPatch, UserId};
+use crate::model::{
+    AuditEntry, EventKind, Network, NetworkId, NetworkPatch, NewEvent, Project, ProjectId,
+    ProjectPatch, UserId,
+};
 use crate::store::Store;
 
 /// The project writes as core makes them (it computes the record and builds
@@ -57,6 +60,36 @@ pub trait CoreProjectWrites {
         id: &ProjectId,
         audit: &AuditEntry,
     ) -> Result<(), StoreError>;
+
+    /// Creates a network on one of the owner's projects as core does: reads
+    /// the project, builds the UPDATE event with the network added and
+    /// writes with [`Store::create_network`], again when that is stale.
+    /// `NotFound` when the project is not the owner's.
+    async fn core_create_network(
+        &self,
+        owner_id: &UserId,
+        network: Network,
+        audit: &AuditEntry,
+    ) -> Result<Network, StoreError>;
+
+    /// Applies `patch` to one of the owner's networks as core does (see
+    /// [`Store::update_network`]). Returns the updated network.
+    async fn core_update_network(
+        &self,
+        owner_id: &UserId,
+        id: &NetworkId,
+        patch: NetworkPatch,
+        audit: &AuditEntry,
+    ) -> Result<Network, StoreError>;
+
+    /// Deletes one of the owner's networks as core does (see
+    /// [`Store::delete_network`]).
+    async fn core_delete_network(
+        &self,
+        owner_id: &UserId,
+        id: &NetworkId,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -77,7 +110,7 @@ impl<S: Store + ?Sized> CoreProjectWrites for S {
         patch: ProjectPatch,
         audit: &AuditEntry,
     ) -> Result<Project, StoreError> {
-        crate::services::write_update(self, owner_id, id, &patch, audit).await
+        crate::services::writes::update_project(self, owner_id, id, &patch, audit).await
     }
 
     async fn core_delete_project(
@@ -88,6 +121,35 @@ impl<S: Store + ?Sized> CoreProjectWrites for S {
     ) -> Result<(), StoreError> {
         let event = NewEvent::deleted(owner_id, id);
         self.delete_project(owner_id, id, event, audit).await
+    }
+
+    async fn core_create_network(
+        &self,
+        owner_id: &UserId,
+        network: Network,
+        audit: &AuditEntry,
+    ) -> Result<Network, StoreError> {
+        let before = self.get_project(owner_id, &network.project_id).await?;
+        crate::services::writes::create_network(self, before, network, audit).await
+    }
+
+    async fn core_update_network(
+        &self,
+        owner_id: &UserId,
+        id: &NetworkId,
+        patch: NetworkPatch,
+        audit: &AuditEntry,
+    ) -> Result<Network, StoreError> {
+        crate::services::writes::update_network(self, owner_id, id, &patch, audit).await
+    }
+
+    async fn core_delete_network(
+        &self,
+        owner_id: &UserId,
+        id: &NetworkId,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        crate::services::writes::delete_network(self, owner_id, id, audit).await
     }
 }
 
@@ -133,6 +195,7 @@ macro_rules! store_conformance {
             network_crud_and_events,
             network_domain_rules,
             networks_are_owner_scoped,
+            stale_network_writes_write_nothing,
             domain_crud_and_rules,
             authorization_crud_and_scope,
             authorization_upsert_replaces,
@@ -151,6 +214,7 @@ macro_rules! store_conformance {
         );
         $crate::store_conformance!(@shared $setup;
             concurrent_service_updates_lose_nothing,
+            concurrent_service_network_writes_lose_nothing,
         );
     };
     (@shared $setup:path; $($case:ident),* $(,)?) => {

@@ -328,44 +328,45 @@ async fn ws_sends_only_the_users_own_events() {
         domain_id: domain.id.clone(),
         created_at: chrono::Utc::now(),
     };
-    e.store
-        .create_network(
-            &ada.id,
-            net.clone(),
-            &crate::model::AuditEntry::new(
-                crate::model::AuditAction::ProjectCreate,
-                chrono::Utc::now(),
-            ),
-        )
-        .await
-        .unwrap();
+    let before = e.store.get_project(&ada.id, &pa.id).await.unwrap();
+    crate::services::writes::create_network(
+        &e.store,
+        before,
+        net.clone(),
+        &crate::model::AuditEntry::new(
+            crate::model::AuditAction::ProjectCreate,
+            chrono::Utc::now(),
+        ),
+    )
+    .await
+    .unwrap();
     let patch = NetworkPatch {
         port: Some(9090),
         ..Default::default()
     };
-    e.store
-        .update_network(
-            &ada.id,
-            &net.id,
-            patch,
-            &crate::model::AuditEntry::new(
-                crate::model::AuditAction::ProjectCreate,
-                chrono::Utc::now(),
-            ),
-        )
-        .await
-        .unwrap();
-    e.store
-        .delete_network(
-            &ada.id,
-            &net.id,
-            &crate::model::AuditEntry::new(
-                crate::model::AuditAction::ProjectCreate,
-                chrono::Utc::now(),
-            ),
-        )
-        .await
-        .unwrap();
+    crate::services::writes::update_network(
+        &e.store,
+        &ada.id,
+        &net.id,
+        &patch,
+        &crate::model::AuditEntry::new(
+            crate::model::AuditAction::ProjectCreate,
+            chrono::Utc::now(),
+        ),
+    )
+    .await
+    .unwrap();
+    crate::services::writes::delete_network(
+        &e.store,
+        &ada.id,
+        &net.id,
+        &crate::model::AuditEntry::new(
+            crate::model::AuditAction::ProjectCreate,
+            chrono::Utc::now(),
+        ),
+    )
+    .await
+    .unwrap();
     e.store
         .delete_project(
             &bob.id,

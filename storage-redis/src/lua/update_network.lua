@@ -1,6 +1,7 @@
 -- ARGV: 3 network id, 4 owner, 5 expected project version, 6 new hostname
 --       ('' = unchanged), 7 new covering domain id, 8 record, 9 event payload,
---       10-14 the audit entry (audit_append).
+--       10 event kind (core built the event from the project at that
+--       version), 11-15 the audit entry (audit_append).
 local nid, owner, ver, host, did = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local raw = redis.call('GET', k('network', nid))
 if not raw then return {'notfound'} end
@@ -19,6 +20,6 @@ if host ~= '' then
 end
 redis.call('SET', k('network', nid), ARGV[8])
 redis.call('INCR', k('project', pid, 'ver'))
-emit(owner, pid, 'UPDATE', ARGV[9])
-audit_append(10)
+emit(owner, pid, ARGV[10], ARGV[9])
+audit_append(11)
 return {'ok'}

@@ -231,6 +231,18 @@ impl State {
         }
     }
 
+    /// The stored project `before` was read from, with its networks:
+    /// `NotFound` when it is gone (or not `before.owner_id`'s), `Stale` when
+    /// it changed since ([`Project::same_state`]).
+    pub(super) fn unchanged(&self, before: &Project) -> StoreResult<Project> {
+        let stored = self.project_with_networks(self.owned_project(&before.owner_id, &before.id)?);
+        if before.same_state(&stored) {
+            Ok(stored)
+        } else {
+            Err(StoreError::Stale)
+        }
+    }
+
     /// The project with its networks, oldest first.
     pub(super) fn project_with_networks(&self, p: &Project) -> Project {
         let mut p = p.clone();
@@ -325,6 +337,18 @@ impl State {
         let (_, n) = self.networks.get(id).ok_or(StoreError::NotFound)?;
         self.owned_project(owner_id, &n.project_id)?;
         Ok(n)
+    }
+
+    /// Network `id` of the project `p` (as core read it); `NotFound` when
+    /// `p` has none.
+    pub(super) fn network_of(&self, p: &Project, id: &NetworkId) -> StoreResult<&Network> {
+        if !p.networks.iter().any(|n| n.id == *id) {
+            return Err(StoreError::NotFound);
+        }
+        self.networks
+            .get(id)
+            .map(|(_, n)| n)
+            .ok_or(StoreError::NotFound)
     }
 
     /// The owner's networks (of one project, when given), oldest first.

@@ -149,17 +149,20 @@ pub async fn every_write_stores_its_audit_entry(store: &dyn Store) {
     ok!(store.set_domain_linked(&domain.id, true, &e), e);
     fails!(store.set_domain_linked(&uid(), true, &e), e);
     let net = new_network(&project.id, "app.example.com", &domain);
-    ok!(store.create_network(&a.id, net.clone(), &e), e);
-    fails!(store.create_network(&a.id, net.clone(), &e), e);
+    ok!(store.core_create_network(&a.id, net.clone(), &e), e);
+    fails!(store.core_create_network(&a.id, net.clone(), &e), e);
     fails!(store.delete_domain(&domain.id, &e), e);
     let port = NetworkPatch {
         port: Some(9000),
         ..NetworkPatch::default()
     };
-    ok!(store.update_network(&a.id, &net.id, port.clone(), &e), e);
-    fails!(store.update_network(&b.id, &net.id, port, &e), e);
-    ok!(store.delete_network(&a.id, &net.id, &e), e);
-    fails!(store.delete_network(&a.id, &net.id, &e), e);
+    ok!(
+        store.core_update_network(&a.id, &net.id, port.clone(), &e),
+        e
+    );
+    fails!(store.core_update_network(&b.id, &net.id, port, &e), e);
+    ok!(store.core_delete_network(&a.id, &net.id, &e), e);
+    fails!(store.core_delete_network(&a.id, &net.id, &e), e);
     ok!(store.delete_domain(&domain.id, &e), e);
     ok!(store.core_delete_project(&a.id, &project.id, &e), e);
     fails!(store.core_delete_project(&a.id, &project.id, &e), e);

@@ -32,8 +32,10 @@ fn uid<T: From<String>>() -> T {
     T::from(uuid::Uuid::new_v4().to_string())
 }
 
+/// Now, at the precision every store keeps (core gives stores its records
+/// that way: [`store_now`](crate::model::store_now)).
 fn now() -> Timestamp {
-    chrono::Utc::now()
+    crate::model::store_now()
 }
 
 /// A fresh audit entry (what a write method is given to store with its

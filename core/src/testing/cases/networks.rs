@@ -24,7 +24,7 @@ pub async fn network_crud_and_events(store: &dyn Store) {
         .unwrap();
 
     let n = store
-        .create_network(&a.id, new_network(&p.id, "api.example.com", &d), &audit())
+        .core_create_network(&a.id, new_network(&p.id, "api.example.com", &d), &audit())
         .await
         .unwrap();
     let ev = next_event(&mut feed).await;
@@ -36,7 +36,7 @@ pub async fn network_crud_and_events(store: &dyn Store) {
     assert_eq!(ev.data["networks"][0]["port"], 8080);
 
     store
-        .create_network(&a.id, new_network(&q.id, "q.example.com", &d), &audit())
+        .core_create_network(&a.id, new_network(&q.id, "q.example.com", &d), &audit())
         .await
         .unwrap();
     next_event(&mut feed).await;
@@ -54,14 +54,17 @@ pub async fn network_crud_and_events(store: &dyn Store) {
         port: Some(443),
     };
     let u = store
-        .update_network(&a.id, &n.id, patch, &audit())
+        .core_update_network(&a.id, &n.id, patch, &audit())
         .await
         .unwrap();
     assert_eq!((u.domain.as_str(), u.port), ("www.example.com", 443));
     let ev = next_event(&mut feed).await;
     assert_eq!(ev.data["networks"][0]["port"], 443);
 
-    store.delete_network(&a.id, &n.id, &audit()).await.unwrap();
+    store
+        .core_delete_network(&a.id, &n.id, &audit())
+        .await
+        .unwrap();
     let ev = next_event(&mut feed).await;
     assert_eq!(
         (ev.kind, ev.project_id.as_str()),
@@ -70,7 +73,7 @@ pub async fn network_crud_and_events(store: &dyn Store) {
     assert_eq!(ev.data["networks"], serde_json::json!([]));
     assert!(is_not_found(store.get_network(&a.id, &n.id).await));
     assert!(is_not_found(
-        store.delete_network(&a.id, &n.id, &audit()).await
+        store.core_delete_network(&a.id, &n.id, &audit()).await
     ));
 }
 
@@ -92,14 +95,14 @@ pub async fn network_domain_rules(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .create_network(&a.id, new_network(&pa.id, "app.example.com", &d), &audit())
+        .core_create_network(&a.id, new_network(&pa.id, "app.example.com", &d), &audit())
         .await
         .unwrap();
     let before = store.last_event_id().await.unwrap();
     assert_eq!(
         conflict_rule(
             store
-                .create_network(&b.id, new_network(&pb.id, "app.example.com", &d), &audit())
+                .core_create_network(&b.id, new_network(&pb.id, "app.example.com", &d), &audit())
                 .await
         ),
         Unique::NetworkHostname
@@ -108,7 +111,7 @@ pub async fn network_domain_rules(store: &dyn Store) {
     assert_eq!(
         conflict_rule(
             store
-                .create_network(&b.id, new_network(&pb.id, "x.gone.com", &gone), &audit())
+                .core_create_network(&b.id, new_network(&pb.id, "x.gone.com", &gone), &audit())
                 .await
         ),
         Unique::NetworkHostname
@@ -123,7 +126,7 @@ pub async fn network_domain_rules(store: &dyn Store) {
     let results = futures::future::join_all((0..8).map(|_| {
         let network = new_network(&pb.id, "race.example.com", &d);
         let owner = b.id.clone();
-        async move { store.create_network(&owner, network, &audit()).await }
+        async move { store.core_create_network(&owner, network, &audit()).await }
     }))
     .await;
     assert_eq!(
@@ -147,12 +150,12 @@ pub async fn networks_are_owner_scoped(store: &dyn Store) {
         .await
         .unwrap();
     let n = store
-        .create_network(&a.id, new_network(&p.id, "a.example.com", &d), &audit())
+        .core_create_network(&a.id, new_network(&p.id, "a.example.com", &d), &audit())
         .await
         .unwrap();
     assert!(is_not_found(
         store
-            .create_network(&b.id, new_network(&p.id, "b.example.com", &d), &audit())
+            .core_create_network(&b.id, new_network(&p.id, "b.example.com", &d), &audit())
             .await
     ));
     assert!(is_not_found(store.get_network(&b.id, &n.id).await));
@@ -167,10 +170,12 @@ pub async fn networks_are_owner_scoped(store: &dyn Store) {
         ..Default::default()
     };
     assert!(is_not_found(
-        store.update_network(&b.id, &n.id, patch, &audit()).await
+        store
+            .core_update_network(&b.id, &n.id, patch, &audit())
+            .await
     ));
     assert!(is_not_found(
-        store.delete_network(&b.id, &n.id, &audit()).await
+        store.core_delete_network(&b.id, &n.id, &audit()).await
     ));
     assert_eq!(store.get_network(&a.id, &n.id).await.unwrap().port, 8080);
 }
@@ -244,7 +249,7 @@ pub async fn project_reads_networks_oldest_first(store: &dyn Store) {
     ] {
         let mut n = new_network(&p.id, host, &d);
         n.port = port;
-        made.push(store.create_network(&a.id, n, &audit()).await.unwrap());
+        made.push(store.core_create_network(&a.id, n, &audit()).await.unwrap());
     }
     // An update keeps the network's place.
     let patch = NetworkPatch {
@@ -252,7 +257,7 @@ pub async fn project_reads_networks_oldest_first(store: &dyn Store) {
         ..Default::default()
     };
     made[0] = store
-        .update_network(&a.id, &made[0].id, patch, &audit())
+        .core_update_network(&a.id, &made[0].id, patch, &audit())
         .await
         .unwrap();
 
@@ -269,9 +274,237 @@ pub async fn project_reads_networks_oldest_first(store: &dyn Store) {
         .is_empty());
 
     store
-        .delete_network(&a.id, &made[1].id, &audit())
+        .core_delete_network(&a.id, &made[1].id, &audit())
         .await
         .unwrap();
     let read = store.get_project(&a.id, &p.id).await.unwrap();
     assert_eq!(read.networks, vec![made[0].clone(), made[2].clone()]);
+}
+
+/// The network writes are a compare-and-swap on the project as core read
+/// it, like `update_project`: when the stored project changed since (a
+/// field, or its networks), `create_network`, `update_network` and
+/// `delete_network` answer `Stale` and write nothing (no change, no event,
+/// no audit entry). A network `before` does not hold, or another owner's
+/// project, is `NotFound`. With a fresh read each applies, and its event is
+/// the one core built.
+pub async fn stale_network_writes_write_nothing(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let d = store
+        .create_domain(new_domain("example.com"), &audit())
+        .await
+        .unwrap();
+    let p = store
+        .core_create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
+    let kept = store
+        .core_create_network(&a.id, new_network(&p.id, "kept.example.com", &d), &audit())
+        .await
+        .unwrap();
+    let stale = store.get_project(&a.id, &p.id).await.unwrap();
+    // Someone else renames the project after our read.
+    let rename = ProjectPatch {
+        name: Some("theirs".into()),
+        updated_at: now(),
+        ..Default::default()
+    };
+    store
+        .core_update_project(&a.id, &p.id, rename, &audit())
+        .await
+        .unwrap();
+
+    /// The three writes, computed from `before`.
+    fn create(before: &Project, d: &Domain) -> (Network, NewEvent) {
+        let n = new_network(&before.id, "new.example.com", d);
+        let mut after = before.clone();
+        after.networks.push(n.clone());
+        (n, NewEvent::for_project(EventKind::Update, &after))
+    }
+    fn update(before: &Project, id: &NetworkId) -> (Network, NewEvent) {
+        let mut after = before.clone();
+        let at = after.networks.iter().position(|n| n.id == *id).unwrap();
+        after.networks[at].port = 9443;
+        (
+            after.networks[at].clone(),
+            NewEvent::for_project(EventKind::Update, &after),
+        )
+    }
+    fn delete(before: &Project, id: &NetworkId) -> NewEvent {
+        let mut after = before.clone();
+        after.networks.retain(|n| n.id != *id);
+        NewEvent::for_project(EventKind::Update, &after)
+    }
+
+    /// Runs `write` and checks it was refused as stale and wrote nothing.
+    async fn writes_nothing<F>(store: &dyn Store, owner: &UserId, id: &ProjectId, write: F)
+    where
+        F: std::future::Future<Output = Result<(), StoreError>>,
+    {
+        let last = store.last_event_id().await.unwrap();
+        let stored = store.get_project(owner, id).await.unwrap();
+        let audits = store
+            .list_audit(&AuditQuery::default())
+            .await
+            .unwrap()
+            .len();
+        let r = write.await;
+        assert!(matches!(r, Err(StoreError::Stale)), "{r:?}");
+        assert_eq!(store.last_event_id().await.unwrap(), last, "no event");
+        assert_eq!(store.get_project(owner, id).await.unwrap(), stored);
+        assert_eq!(
+            store
+                .list_audit(&AuditQuery::default())
+                .await
+                .unwrap()
+                .len(),
+            audits,
+            "no audit entry"
+        );
+    }
+
+    for write in 0..3 {
+        writes_nothing(store, &a.id, &p.id, async {
+            match write {
+                0 => {
+                    let (n, event) = create(&stale, &d);
+                    store.create_network(&stale, n, event, &audit()).await
+                }
+                1 => {
+                    let (n, event) = update(&stale, &kept.id);
+                    store.update_network(&stale, &n, event, &audit()).await
+                }
+                _ => {
+                    let event = delete(&stale, &kept.id);
+                    store
+                        .delete_network(&stale, &kept.id, event, &audit())
+                        .await
+                }
+            }
+        })
+        .await;
+    }
+
+    // A network the read does not hold, and another owner's project: NotFound.
+    let fresh = store.get_project(&a.id, &p.id).await.unwrap();
+    let mut ghost = kept.clone();
+    ghost.id = uid();
+    let event = NewEvent::for_project(EventKind::Update, &fresh);
+    assert!(is_not_found(
+        store
+            .update_network(&fresh, &ghost, event.clone(), &audit())
+            .await
+    ));
+    assert!(is_not_found(
+        store
+            .delete_network(&fresh, &ghost.id, event, &audit())
+            .await
+    ));
+    let b = user(store, "b").await;
+    let mut foreign = fresh.clone();
+    foreign.owner_id = b.id.clone();
+    let (n, event) = create(&foreign, &d);
+    assert!(is_not_found(
+        store.create_network(&foreign, n, event, &audit()).await
+    ));
+
+    // Fresh reads apply; each event is the one core built, and reads agree.
+    let mut feed = store
+        .events(Some(store.last_event_id().await.unwrap()))
+        .await
+        .unwrap();
+    let (n, event) = create(&fresh, &d);
+    store
+        .create_network(&fresh, n.clone(), event.clone(), &audit())
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut feed).await.data, event.data);
+    let read = store.get_project(&a.id, &p.id).await.unwrap();
+    assert_eq!(read.networks, vec![kept.clone(), n.clone()]);
+    assert_eq!(event.data, serde_json::to_value(&read).unwrap());
+
+    let (changed, event) = update(&read, &kept.id);
+    store
+        .update_network(&read, &changed, event.clone(), &audit())
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut feed).await.data, event.data);
+    let read = store.get_project(&a.id, &p.id).await.unwrap();
+    assert_eq!(read.networks, vec![changed.clone(), n.clone()]);
+    assert_eq!(store.get_network(&a.id, &kept.id).await.unwrap().port, 9443);
+
+    let event = delete(&read, &kept.id);
+    store
+        .delete_network(&read, &kept.id, event.clone(), &audit())
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut feed).await.data, event.data);
+    let read = store.get_project(&a.id, &p.id).await.unwrap();
+    assert_eq!(read.networks, vec![n]);
+    assert!(is_not_found(store.get_network(&a.id, &kept.id).await));
+}
+
+/// Service level: network creates racing a rename on one project all
+/// land (each stale write reads again), the hostnames stay unique, and the
+/// last event carries the project exactly as stored.
+pub async fn concurrent_service_network_writes_lose_nothing(store: std::sync::Arc<dyn Store>) {
+    use crate::services::{NewNetwork, NewProject, ProjectChanges};
+    let slipway = crate::Slipway::builder()
+        .secret(b"an instance secret of at least 32 bytes!".to_vec())
+        .shared_store(store.clone())
+        .build()
+        .expect("a Slipway on the store");
+    store
+        .create_domain(new_domain("example.com"), &audit())
+        .await
+        .unwrap();
+    let a = user(&*store, "a").await;
+    let actor = crate::Principal::user_id(a.id.clone(), None);
+    let tag: String = uid();
+    let p = slipway
+        .projects()
+        .create(
+            &actor,
+            NewProject::new("p", format!("src-{tag}"), format!("vm-{tag}")),
+        )
+        .await
+        .unwrap();
+    let start = store.last_event_id().await.unwrap();
+    let networks = slipway.networks();
+    let projects = slipway.projects();
+    let creates = (0..6).map(|i| {
+        networks.create(
+            &actor,
+            NewNetwork::new(format!("n{i}.example.com"), 8000 + i, p.id.clone()),
+        )
+    });
+    let rename = ProjectChanges {
+        name: Some("renamed".into()),
+        ..Default::default()
+    };
+    let (made, renamed) = tokio::join!(
+        futures::future::join_all(creates),
+        projects.update(&actor, &p.id, rename)
+    );
+    for r in made {
+        r.expect("every concurrent create applies");
+    }
+    renamed.expect("the rename applies");
+    let stored = projects.get(&actor, &p.id).await.unwrap();
+    assert_eq!(stored.name, "renamed");
+    assert_eq!(stored.networks.len(), 6);
+    let events = store.read_events(start, 100).await.unwrap();
+    assert_eq!(events.len(), 7, "{events:?}");
+    let counts: Vec<usize> = events
+        .iter()
+        .map(|e| e.data["networks"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1),
+        "{counts:?}"
+    );
+    assert_eq!(
+        events.last().unwrap().data,
+        serde_json::to_value(&stored).unwrap()
+    );
 }

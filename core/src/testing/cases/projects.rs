@@ -205,7 +205,7 @@ pub async fn project_delete_cascades_networks(store: &dyn Store) {
         .await
         .unwrap();
     let n = store
-        .create_network(&a.id, new_network(&p.id, "app.example.com", &d), &audit())
+        .core_create_network(&a.id, new_network(&p.id, "app.example.com", &d), &audit())
         .await
         .unwrap();
     store
@@ -221,10 +221,13 @@ pub async fn project_delete_cascades_networks(store: &dyn Store) {
         .await
         .unwrap();
     let n2 = store
-        .create_network(&a.id, new_network(&p2.id, "app.example.com", &d), &audit())
+        .core_create_network(&a.id, new_network(&p2.id, "app.example.com", &d), &audit())
         .await
         .unwrap();
-    store.delete_network(&a.id, &n2.id, &audit()).await.unwrap();
+    store
+        .core_delete_network(&a.id, &n2.id, &audit())
+        .await
+        .unwrap();
     store.delete_domain(&d.id, &audit()).await.unwrap();
     assert!(is_not_found(
         store.core_delete_project(&a.id, &p.id, &audit()).await
@@ -344,7 +347,7 @@ pub async fn stale_project_update_writes_nothing(store: &dyn Store) {
     let read = store.get_project(&a.id, &p.id).await.unwrap();
     assert_eq!(read.name, "theirs");
     store
-        .create_network(&a.id, new_network(&p.id, "app.example.com", &d), &audit())
+        .core_create_network(&a.id, new_network(&p.id, "app.example.com", &d), &audit())
         .await
         .unwrap();
     refused_as_stale(store, &read).await;
@@ -355,7 +358,7 @@ pub async fn stale_project_update_writes_nothing(store: &dyn Store) {
         ..NetworkPatch::default()
     };
     store
-        .update_network(&a.id, &read.networks[0].id, port, &audit())
+        .core_update_network(&a.id, &read.networks[0].id, port, &audit())
         .await
         .unwrap();
     refused_as_stale(store, &read).await;
@@ -423,14 +426,22 @@ pub async fn concurrent_service_updates_lose_nothing(store: std::sync::Arc<dyn S
             .await
             .unwrap();
         let start = store.last_event_id().await.unwrap();
-        let mut name = ProjectChanges::default();
-        name.name = Some(format!("name-{round}"));
-        let mut description = ProjectChanges::default();
-        description.description = Some(Some(format!("description-{round}")));
-        let mut path = ProjectChanges::default();
-        path.path = Some(Some(format!("/srv/{tag}")));
-        let mut vm = ProjectChanges::default();
-        vm.vm_id = Some(format!("vm-new-{tag}"));
+        let name = ProjectChanges {
+            name: Some(format!("name-{round}")),
+            ..Default::default()
+        };
+        let description = ProjectChanges {
+            description: Some(Some(format!("description-{round}"))),
+            ..Default::default()
+        };
+        let path = ProjectChanges {
+            path: Some(Some(format!("/srv/{tag}"))),
+            ..Default::default()
+        };
+        let vm = ProjectChanges {
+            vm_id: Some(format!("vm-new-{tag}")),
+            ..Default::default()
+        };
         let (r1, r2, r3, r4) = tokio::join!(
             projects.update(&actor, &p.id, name),
             projects.update(&actor, &p.id, description),
