@@ -102,8 +102,13 @@ impl Store for PgStore {
         self.run(self.pg_has_users()).await
     }
 
-    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
-        self.run(self.pg_delete_user(id, audit)).await
+    async fn delete_user(
+        &self,
+        id: &UserId,
+        events: Vec<NewEvent>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.pg_delete_user(id, events, audit)).await
     }
 
     async fn update_user(

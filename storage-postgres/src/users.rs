@@ -275,7 +275,12 @@ impl PgStore {
         rows.into_iter().map(User::try_from).collect()
     }
 
-    pub(crate) async fn pg_delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
+    pub(crate) async fn pg_delete_user(
+        &self,
+        id: &UserId,
+        events: Vec<NewEvent>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.inner.pool.begin().await.db()?;
         // "Is another active admin left?" must not interleave with another
         // admin change.
@@ -309,6 +314,11 @@ impl PgStore {
                 .await
                 .db()?;
         projects.sort();
+        let ids: Vec<&ProjectId> = projects.iter().map(|(_, id)| id).collect();
+        if !slipway_core::store::events_name(&events, id, &ids) {
+            // Rolled back with the transaction: core reads again.
+            return Err(StoreError::Stale);
+        }
         // Authorizations and API tokens go by ON DELETE CASCADE.
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
@@ -317,15 +327,13 @@ impl PgStore {
             .db()?;
         // The user's audit entries stay (no foreign key).
         audit::insert(&mut *tx, audit).await?;
-        if projects.is_empty() {
+        if events.is_empty() {
             tx.commit().await.db()?;
             return Ok(());
         }
         let retention = self.inner.options.event_retention;
-        for (_, project_id) in projects {
-            events::append(&mut tx, NewEvent::deleted(id, &project_id), retention)
-                .await
-                .db()?;
+        for event in events {
+            events::append(&mut tx, event, retention).await.db()?;
         }
         self.commit_events(tx).await?;
         Ok(())

@@ -492,7 +492,7 @@ async fn audit_entries_outlive_their_user() {
         .await
         .unwrap();
     let deleted = audit_by(&admin.id, AuditAction::UserDelete).target("user", &bob.id);
-    store.delete_user(&bob.id, &deleted).await.unwrap();
+    store.core_delete_user(&bob.id, &deleted).await.unwrap();
 
     assert_eq!(
         all_audit(&store, Some(&bob.id)).await,

@@ -65,8 +65,13 @@ impl Store for RedisStore {
         counters::has_users(self).await
     }
 
-    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
-        users::delete_user(self, id, audit).await
+    async fn delete_user(
+        &self,
+        id: &UserId,
+        events: Vec<NewEvent>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        users::delete_user(self, id, events, audit).await
     }
 
     async fn update_user(

@@ -4,7 +4,7 @@ use redis::AsyncCommands;
 use slipway_core::error::StoreError;
 use slipway_core::model::{
     ApiToken, ApiTokenId, AuditEntry, Authorization, AuthorizationId, Domain, DomainId, Invitation,
-    InvitationId, NewUser, Role, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate,
+    InvitationId, NewEvent, NewUser, Role, RoleGate, Sealed, Timestamp, User, UserId, UserUpdate,
 };
 use slipway_core::store::StoreResult;
 
@@ -179,11 +179,26 @@ pub(crate) async fn list_users(
 pub(crate) async fn delete_user(
     s: &RedisStore,
     id: &UserId,
+    events: Vec<NewEvent>,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
+    if events.iter().any(|e| e.owner_id != *id) {
+        return Err(StoreError::Stale);
+    }
     let audit = AuditArgs::new(audit)?;
-    match s.write_audited(&DELETE_USER, &[id], &audit).await? {
+    let count = events.len().to_string();
+    let data = events
+        .iter()
+        .map(|e| to_json(&e.data))
+        .collect::<StoreResult<Vec<String>>>()?;
+    let mut args: Vec<&str> = vec![id, &count];
+    for (e, data) in events.iter().zip(&data) {
+        args.extend([e.project_id.as_str(), e.kind.as_str(), data.as_str()]);
+    }
+    match s.write_audited(&DELETE_USER, &args, &audit).await? {
         Reply::Ok(_) => Ok(()),
+        // The user's projects are not the ones core read: nothing written.
+        Reply::Retry => Err(StoreError::Stale),
         other => refused(other),
     }
 }

@@ -79,7 +79,7 @@ async fn deleting_a_user_keeps_the_entries_that_name_them() {
     // A later microsecond, so the ids order as written.
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let deleted = by(&bob.id, AuditAction::UserDelete, Utc::now());
-    store.delete_user(&bob.id, &deleted).await.unwrap();
+    store.core_delete_user(&bob.id, &deleted).await.unwrap();
     let mine = store
         .list_audit(&query(Some(&bob.id), None, 10))
         .await

@@ -100,8 +100,13 @@ impl Store for SqliteStore {
         self.run(self.lite_has_users()).await
     }
 
-    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
-        self.run(self.lite_delete_user(id, audit)).await
+    async fn delete_user(
+        &self,
+        id: &UserId,
+        events: Vec<NewEvent>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.lite_delete_user(id, events, audit)).await
     }
 
     async fn update_user(

@@ -313,6 +313,7 @@ impl SqliteStore {
     pub(crate) async fn lite_delete_user(
         &self,
         id: &UserId,
+        events: Vec<NewEvent>,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut conn = self.writer().await?;
@@ -341,6 +342,10 @@ impl SqliteStore {
                 .fetch_all(&mut *tx)
                 .await
                 .db()?;
+        if !slipway_core::store::events_name(&events, id, &projects) {
+            // Rolled back with the transaction: core reads again.
+            return Err(StoreError::Stale);
+        }
         // Projects (and their networks), authorizations and API tokens go by
         // ON DELETE CASCADE; the audit log has no foreign key and keeps the
         // entries naming the user.
@@ -350,11 +355,8 @@ impl SqliteStore {
             .await
             .db()?;
         let mut newest = None;
-        for project_id in &projects {
-            newest = Some(
-                self.append_event(&mut tx, NewEvent::deleted(id, project_id))
-                    .await?,
-            );
+        for event in events {
+            newest = Some(self.append_event(&mut tx, event).await?);
         }
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;

@@ -241,7 +241,7 @@ async fn a_rolled_back_event_id_leaves_no_gap() {
         .await
         .is_err());
     assert!(
-        store.delete_user(&a.id, &audit()).await.is_err(),
+        store.core_delete_user(&a.id, &audit()).await.is_err(),
         "five delete events, rolled back"
     );
     sqlx::query("DROP TRIGGER refuse_audit")

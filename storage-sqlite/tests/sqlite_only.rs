@@ -375,7 +375,7 @@ async fn audit_entries_outlive_their_user_and_a_reopen() {
     });
     deleted.ip = Some("2001:db8::1".into());
     deleted.request_id = Some("req-1".into());
-    store.delete_user(&gone.id, &deleted).await.unwrap();
+    store.core_delete_user(&gone.id, &deleted).await.unwrap();
     let before = all_audit(&store).await;
     assert_eq!(before.len(), 3);
     assert_eq!(before[0], deleted);
@@ -452,7 +452,7 @@ async fn a_write_whose_entry_fails_is_rolled_back() {
         .is_err());
     assert_eq!(store.get_setting("github").await.unwrap(), None);
     assert!(store
-        .delete_user(&user.id, &slipway_core::testing::cases::audit())
+        .core_delete_user(&user.id, &slipway_core::testing::cases::audit())
         .await
         .is_err());
     assert_eq!(store.get_user(&user.id).await.unwrap(), user);

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
+use slipway_core::testing::CoreProjectWrites as _;
 use slipway_core::{Claims, SignupPolicy};
 use slipway_tests::TestServer;
 
@@ -365,7 +366,7 @@ async fn deleted_users_token_is_refused() {
     s.running
         .slipway
         .store()
-        .delete_user(&id.into(), &slipway_core::testing::cases::audit())
+        .core_delete_user(&id.into(), &slipway_core::testing::cases::audit())
         .await
         .unwrap();
     s.get("/auth/me", Some(&token)).await.expect_error(401);

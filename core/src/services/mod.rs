@@ -215,8 +215,7 @@ impl Core {
     /// Deletes a user with everything they own; their tokens and WebSockets
     /// end. The last active admin stays ([`Error::InUse`]).
     pub(crate) async fn delete_user(&self, id: &UserId, audit: AuditEntry) -> Result<()> {
-        self.store
-            .delete_user(id, &audit)
+        writes::delete_user(self.store.as_ref(), id, &audit)
             .await
             .map_err(|e| match e {
                 crate::StoreError::Refused => last_admin(),

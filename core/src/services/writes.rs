@@ -1,5 +1,5 @@
-//! The read-compute-write loops of the project and network writes that
-//! change an existing project.
+//! The read-compute-write loops of the writes that change an existing
+//! project (project updates, network writes) or delete a user's projects.
 //!
 //! Core reads the project (with its networks), computes the new record and
 //! the event here, and hands both to the store as a compare-and-swap on the
@@ -154,6 +154,31 @@ pub(crate) async fn delete_network<S: Store + ?Sized>(
             Err(StoreError::Stale) => project_id = Some(before.id),
             Ok(()) => return Ok(()),
             Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Stale)
+}
+
+/// Deletes a user with everything they own, with core's DELETE event for
+/// each of their projects: the store deletes only while the user's projects
+/// are the ones read here ([`Store::delete_user`]), so a project created
+/// meanwhile is never deleted without its event.
+pub(crate) async fn delete_user<S: Store + ?Sized>(
+    store: &S,
+    id: &UserId,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
+    for attempt in 0..ATTEMPTS {
+        back_off(attempt).await;
+        let events = store
+            .list_projects(id)
+            .await?
+            .iter()
+            .map(|p| NewEvent::deleted(id, &p.id))
+            .collect();
+        match store.delete_user(id, events, audit).await {
+            Err(StoreError::Stale) => continue,
+            done => return done,
         }
     }
     Err(StoreError::Stale)

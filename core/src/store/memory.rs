@@ -246,12 +246,26 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_user(
+        &self,
+        id: &UserId,
+        events: Vec<NewEvent>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
-            let owned = st.remove_user(id)?;
+            if st.user(id).is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let owned = st.project_ids_of(id);
+            if !super::events_name(&events, id, &owned) {
+                return Err(StoreError::Stale);
+            }
+            st.remove_user(id)?;
             for pid in owned {
                 st.remove_project(&pid);
-                self.append(st, NewEvent::deleted(id, &pid));
+            }
+            for event in events {
+                self.append(st, event);
             }
             Ok(())
         })

@@ -90,8 +90,20 @@ impl Store for Metered {
         timed("link_github", self.0.link_github(user_id, github_id, audit)).await
     }
 
-    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()> {
-        timed("delete_user", self.0.delete_user(id, audit)).await
+    async fn delete_user(
+        &self,
+        id: &UserId,
+        events: Vec<NewEvent>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let deleted = events.len();
+        let done = timed("delete_user", self.0.delete_user(id, events, audit)).await;
+        if done.is_ok() {
+            for _ in 0..deleted {
+                crate::metrics::event_appended("DELETE");
+            }
+        }
+        done
     }
 
     async fn update_user(

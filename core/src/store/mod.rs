@@ -7,10 +7,10 @@
 //!
 //! The project and network writes (`create_project`, `update_project`,
 //! `delete_project`, `create_network`, `update_network`, `delete_network`)
-//! are narrow: core computes the new record and builds its event, the store
-//! only persists them atomically (with a compare-and-swap on the project for
-//! every write that changes an existing one) and enforces the uniqueness
-//! rules. No store builds an event.
+//! and `delete_user` are narrow: core computes the new record and builds its
+//! events, the store only persists them atomically (with a compare-and-swap
+//! on what core read for every write that changes existing records) and
+//! enforces the uniqueness rules. No store builds an event.
 //!
 //! Ownership is part of every user-scoped query: asking for another user's
 //! project, network or authorization answers [`StoreError::NotFound`].
@@ -104,12 +104,23 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEntry,
     ) -> StoreResult<User>;
 
-    /// Deletes a user with everything they own (authorizations, projects and
-    /// their networks; a DELETE event per project). `Refused` (nothing
-    /// written) when the user is the last active admin
+    /// Deletes a user with everything they own (authorizations, API tokens,
+    /// webhooks, projects and their networks) and appends `events`, core's
+    /// DELETE event of each of the user's projects ([`NewEvent::deleted`](crate::model::NewEvent::deleted)),
+    /// oldest project first, atomically. A compare-and-swap on the user's
+    /// projects: core built `events` from the projects it read, so when they
+    /// are not exactly the user's projects now (by `project_id`, in order: one
+    /// was created or deleted since) the answer is [`StoreError::Stale`] and
+    /// nothing is written. `NotFound` when the user does not exist; `Refused`
+    /// (nothing written) when the user is the last active admin
     /// ([`User::is_active_admin`]) and other users exist: users are never
     /// left without an admin, but the instance's only user may go.
-    async fn delete_user(&self, id: &UserId, audit: &AuditEntry) -> StoreResult<()>;
+    async fn delete_user(
+        &self,
+        id: &UserId,
+        events: Vec<NewEvent>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 
     /// Applies `update` ([`UserUpdate::apply`]) to a user atomically and
     /// returns the result. `Conflict(Unique::Email)` when the new email is
@@ -596,3 +607,14 @@ pub enum CounterHit {
 
 // The trait must stay object safe: core holds it as `Arc<dyn Store>`.
 const _: Option<&dyn Store> = None;
+
+/// Whether `events` are one per project of `projects` (all `owner`'s), in
+/// the same order: what [`Store::delete_user`] compares before it deletes,
+/// for store implementations.
+pub fn events_name<P: AsRef<str>>(events: &[NewEvent], owner: &UserId, projects: &[P]) -> bool {
+    events.len() == projects.len()
+        && events
+            .iter()
+            .zip(projects)
+            .all(|(e, p)| e.owner_id == *owner && e.project_id.as_str() == p.as_ref())
+}

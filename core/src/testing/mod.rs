@@ -90,6 +90,11 @@ pub trait CoreProjectWrites {
         id: &NetworkId,
         audit: &AuditEntry,
     ) -> Result<(), StoreError>;
+
+    /// Deletes a user as core does: reads their projects, builds a DELETE
+    /// event for each and writes with [`Store::delete_user`], again when
+    /// that is stale.
+    async fn core_delete_user(&self, id: &UserId, audit: &AuditEntry) -> Result<(), StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -151,6 +156,10 @@ impl<S: Store + ?Sized> CoreProjectWrites for S {
     ) -> Result<(), StoreError> {
         crate::services::writes::delete_network(self, owner_id, id, audit).await
     }
+
+    async fn core_delete_user(&self, id: &UserId, audit: &AuditEntry) -> Result<(), StoreError> {
+        crate::services::writes::delete_user(self, id, audit).await
+    }
 }
 
 /// Expands to one `#[tokio::test]` per conformance case, each calling
@@ -196,6 +205,7 @@ macro_rules! store_conformance {
             network_domain_rules,
             networks_are_owner_scoped,
             stale_network_writes_write_nothing,
+            stale_user_delete_writes_nothing,
             domain_crud_and_rules,
             authorization_crud_and_scope,
             authorization_upsert_replaces,

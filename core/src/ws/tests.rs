@@ -273,16 +273,16 @@ async fn ws_accept_refuses_before_upgrade() {
         .expect("header token");
     assert_eq!(ok.user_id(), &ada.id);
     // A deleted user's token is refused.
-    e.store
-        .delete_user(
-            &ada.id,
-            &crate::model::AuditEntry::new(
-                crate::model::AuditAction::ProjectCreate,
-                chrono::Utc::now(),
-            ),
-        )
-        .await
-        .unwrap();
+    crate::services::writes::delete_user(
+        &e.store,
+        &ada.id,
+        &crate::model::AuditEntry::new(
+            crate::model::AuditAction::ProjectCreate,
+            chrono::Utc::now(),
+        ),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         status_of(e.slipway.ws_accept(&headers, None).await),
         StatusCode::UNAUTHORIZED

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use slipway_core::model::AuthorizationType;
+use slipway_core::testing::CoreProjectWrites as _;
 use slipway_tests::fake_github::Endpoint;
 
 use crate::Gh;
@@ -385,7 +386,7 @@ async fn the_first_user_signing_in_with_github_becomes_admin() {
     let admin_id = gh.me(&admin).await["id"].as_str().unwrap().to_string();
     let store = gh.s.running.slipway.store();
     store
-        .delete_user(&admin_id.into(), &slipway_core::testing::cases::audit())
+        .core_delete_user(&admin_id.into(), &slipway_core::testing::cases::audit())
         .await
         .unwrap();
     let u = gh.fake.add_user("founder", "founder@example.com", true);

@@ -190,6 +190,16 @@ impl State {
 
     /// Removes a user and their authorizations; returns the ids of their
     /// projects (oldest first), which the caller removes with events.
+    /// The user's project ids, oldest first.
+    pub(super) fn project_ids_of(&self, id: &UserId) -> Vec<ProjectId> {
+        self.owner_projects
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|(_, pid)| pid.clone())
+            .collect()
+    }
+
     pub(super) fn remove_user(&mut self, id: &UserId) -> StoreResult<Vec<ProjectId>> {
         let (_, user) = self.users.get(id).ok_or(StoreError::NotFound)?;
         // Users are never left without an admin; the instance's only user

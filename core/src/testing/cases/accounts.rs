@@ -219,7 +219,7 @@ pub async fn delete_user_removes_user_and_projects(store: &dyn Store) {
         .events(Some(store.last_event_id().await.unwrap()))
         .await
         .unwrap();
-    store.delete_user(&a.id, &audit()).await.unwrap();
+    store.core_delete_user(&a.id, &audit()).await.unwrap();
     assert!(is_not_found(store.get_user(&a.id).await));
     assert!(is_not_found(store.get_project(&a.id, &p.id).await));
     let ev = next_event(&mut feed).await;
@@ -227,7 +227,7 @@ pub async fn delete_user_removes_user_and_projects(store: &dyn Store) {
         (ev.kind, ev.project_id.as_str()),
         (EventKind::Delete, p.id.as_str())
     );
-    assert!(is_not_found(store.delete_user(&a.id, &audit()).await));
+    assert!(is_not_found(store.core_delete_user(&a.id, &audit()).await));
 }
 
 pub(super) fn new_auth(user_id: &UserId, name: &str) -> Authorization {
@@ -391,7 +391,7 @@ pub async fn last_admin_is_kept(store: &dyn Store) {
         ));
     }
     assert!(matches!(
-        store.delete_user(&a.id, &audit()).await,
+        store.core_delete_user(&a.id, &audit()).await,
         Err(StoreError::Refused)
     ));
     assert_eq!(store.get_user(&a.id).await.unwrap(), a);
@@ -418,16 +418,16 @@ pub async fn last_admin_is_kept(store: &dyn Store) {
     let a2 = store.update_user(&a.id, demote, &audit()).await.unwrap();
     assert_eq!(a2.role, Role::Member);
     store.update_user(&a.id, promote, &audit()).await.unwrap();
-    store.delete_user(&a.id, &audit()).await.unwrap();
+    store.core_delete_user(&a.id, &audit()).await.unwrap();
     let other = user(store, "other").await;
     assert!(matches!(
-        store.delete_user(&m.id, &audit()).await,
+        store.core_delete_user(&m.id, &audit()).await,
         Err(StoreError::Refused)
     ));
     // Once m is the instance's only user, m may go: no user is left
     // without an admin.
-    store.delete_user(&other.id, &audit()).await.unwrap();
-    store.delete_user(&m.id, &audit()).await.unwrap();
+    store.core_delete_user(&other.id, &audit()).await.unwrap();
+    store.core_delete_user(&m.id, &audit()).await.unwrap();
     assert!(store.list_users(None, 10).await.unwrap().is_empty());
 }
 
@@ -652,7 +652,7 @@ pub async fn api_tokens_roundtrip_and_scope(store: &dyn Store) {
     ));
     assert_eq!(store.find_api_token(&t1.token_hash).await.unwrap(), None);
     // Deleting the user deletes their tokens.
-    store.delete_user(&a.id, &audit()).await.unwrap();
+    store.core_delete_user(&a.id, &audit()).await.unwrap();
     assert_eq!(store.find_api_token(&t2.token_hash).await.unwrap(), None);
     assert_eq!(store.list_api_tokens(&b.id).await.unwrap(), vec![tb]);
 }
@@ -719,4 +719,87 @@ pub async fn reseal_authorizations_compare_and_set(store: &dyn Store) {
         .await
         .unwrap());
     assert!(is_not_found(store.get_authorization(&a.id, &z.id).await));
+}
+
+/// `delete_user` is a compare-and-swap on the user's projects: core built
+/// one DELETE event per project it read, so when the user's projects
+/// changed since (one created or deleted), or an event names another owner,
+/// the answer is `Stale` and nothing is written (the user, their projects,
+/// the event log and the audit log stay as they were). With a fresh read
+/// the user goes, and the events are core's, oldest project first.
+pub async fn stale_user_delete_writes_nothing(store: &dyn Store) {
+    let admin = user(store, "admin").await;
+    let a = user(store, "a").await;
+    let first = store
+        .core_create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
+    let read: Vec<NewEvent> = vec![NewEvent::deleted(&a.id, &first.id)];
+    let second = store
+        .core_create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
+
+    let id = &a.id;
+    let refused = |events: Vec<NewEvent>| async move {
+        let last = store.last_event_id().await.unwrap();
+        let audits = store
+            .list_audit(&AuditQuery::default())
+            .await
+            .unwrap()
+            .len();
+        let r = store.delete_user(id, events, &audit()).await;
+        assert!(matches!(r, Err(StoreError::Stale)), "{r:?}");
+        assert_eq!(store.last_event_id().await.unwrap(), last, "no event");
+        assert_eq!(
+            store
+                .list_audit(&AuditQuery::default())
+                .await
+                .unwrap()
+                .len(),
+            audits,
+            "no audit entry"
+        );
+        assert_eq!(store.get_user(id).await.unwrap().id, *id);
+        assert_eq!(store.list_projects(id).await.unwrap().len(), 2);
+    };
+    // A project created after the read.
+    refused(read).await;
+    // The right projects in the wrong order, and events of another owner.
+    refused(vec![
+        NewEvent::deleted(&a.id, &second.id),
+        NewEvent::deleted(&a.id, &first.id),
+    ])
+    .await;
+    refused(vec![
+        NewEvent::deleted(&admin.id, &first.id),
+        NewEvent::deleted(&admin.id, &second.id),
+    ])
+    .await;
+    // No events for a user with projects.
+    refused(Vec::new()).await;
+
+    let last = store.last_event_id().await.unwrap();
+    let events = vec![
+        NewEvent::deleted(&a.id, &first.id),
+        NewEvent::deleted(&a.id, &second.id),
+    ];
+    store
+        .delete_user(&a.id, events.clone(), &audit())
+        .await
+        .unwrap();
+    assert!(is_not_found(store.get_user(&a.id).await));
+    assert!(store.list_projects(&a.id).await.unwrap().is_empty());
+    let written = store.read_events(last, 10).await.unwrap();
+    assert_eq!(written.len(), 2, "{written:?}");
+    for (w, e) in written.iter().zip(&events) {
+        assert_eq!(
+            (&w.kind, &w.project_id, &w.owner_id, &w.data),
+            (&e.kind, &e.project_id, &e.owner_id, &e.data)
+        );
+    }
+    // A user who is gone is NotFound, with or without events.
+    assert!(is_not_found(
+        store.delete_user(&a.id, Vec::new(), &audit()).await
+    ));
 }

@@ -172,9 +172,9 @@ pub async fn every_write_stores_its_audit_entry(store: &dyn Store) {
         e
     );
     // The last admin stays: refused, no entry.
-    fails!(store.delete_user(&a.id, &e), e);
-    ok!(store.delete_user(&b.id, &e), e);
-    fails!(store.delete_user(&b.id, &e), e);
+    fails!(store.core_delete_user(&a.id, &e), e);
+    ok!(store.core_delete_user(&b.id, &e), e);
+    fails!(store.core_delete_user(&b.id, &e), e);
 
     let stored = stored_ids(store).await;
     let mut expected = written.clone();

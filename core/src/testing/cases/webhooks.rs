@@ -142,7 +142,7 @@ pub async fn webhooks_roundtrip_lease_and_deliveries(store: &dyn Store) {
         .unwrap()
         .is_empty());
     // Deleting the user deletes their webhooks.
-    store.delete_user(&a.id, &audit()).await.unwrap();
+    store.core_delete_user(&a.id, &audit()).await.unwrap();
     assert_eq!(store.all_webhooks().await.unwrap(), vec![wb.clone()]);
     assert!(store.list_webhooks(&a.id).await.unwrap().is_empty());
 }
