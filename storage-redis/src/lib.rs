@@ -56,7 +56,7 @@
 //! Commands go through a [`redis::aio::ConnectionManager`], which reconnects
 //! by itself. Every store call is bounded by `RedisOptions::command_timeout`;
 //! when Redis cannot be reached the call answers
-//! [`StoreError::Unavailable`](slipway_core::StoreError::Unavailable) (HTTP 503).
+//! [`StoreError::Unavailable`] (HTTP 503).
 //! The event log is read by one tail reader per store on its own connection
 //! (see the `events` module), which reconnects with backoff and continues
 //! after the last event it read.

@@ -6,7 +6,7 @@
 //! Enterprise works and tests talk to a fake GitHub on loopback. Every call is
 //! bounded by [`Config::github_timeout`](crate::Config::github_timeout).
 //!
-//! Tokens and the client secret only travel in [`SecretString`](crate::SecretString); no error or
+//! Tokens and the client secret only travel in [`SecretString`]; no error or
 //! log line built here carries a request body, a reply body or a header value.
 
 use std::time::Duration;

@@ -84,7 +84,8 @@ enum Tail {
     Reset(u64),
 }
 
-/// The event feed of one store; see the [module documentation](self).
+/// The event feed of one store: replay after a cursor, then the live tail,
+/// with `Resync` when events were lost.
 pub struct EventFeed {
     inner: Arc<Inner>,
 }

@@ -1,6 +1,6 @@
 //! The storage abstraction: one object-safe async trait, [`Store`].
 //!
-//! Every project-affecting write appends the [`NewEvent`](crate::model::NewEvent) describing it
+//! Every project-affecting write appends the [`NewEvent`] describing it
 //! to the event log **in the same atomic step** as the change: when the write
 //! fails, no event exists; when it succeeds, the event has an id greater than
 //! every earlier one.
