@@ -98,14 +98,20 @@ impl Networks<'_> {
             .await
             .map_err(|e| Error::store(Resource::Project, e))?;
         let max = self.core.config.max_networks_per_project;
-        if project.networks.len() >= max {
-            // Checked before the write: concurrent creates on one project
-            // may pass it together (each needs its own unique hostname).
-            return Err(Error::Forbidden(format!(
-                "Network connection limit reached: a project may have at most {max} network \
-                 connections (max_networks_per_project); delete one first"
-            )));
-        }
+        // Checked on every read of the project the write is computed from,
+        // and the write lands only while the project is still as read: the
+        // quota holds under concurrent creates too.
+        let quota = |p: &crate::model::Project| {
+            if p.networks.len() >= max {
+                Err(Error::Forbidden(format!(
+                    "Network connection limit reached: a project may have at most {max} \
+                     network connections (max_networks_per_project); delete one first"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        quota(&project)?;
         let (domain, domain_id) = self.covering_domain(&input.domain).await?;
         let network = Network {
             id: new_id(),
@@ -119,10 +125,14 @@ impl Networks<'_> {
             .core
             .audit(actor, AuditAction::NetworkCreate)
             .target("network", &network.id);
-        match super::writes::create_network(store.as_ref(), project, network, &audit).await {
+        use super::writes::CreateRefused;
+        match super::writes::create_network(store.as_ref(), project, network, &audit, quota).await {
             Ok(n) => Ok(n),
-            Err(crate::StoreError::NotFound) => Err(Error::NotFound(Resource::Project)),
-            Err(e) => Err(Error::store(Resource::Network, e)),
+            Err(CreateRefused::Check(e)) => Err(e),
+            Err(CreateRefused::Store(crate::StoreError::NotFound)) => {
+                Err(Error::NotFound(Resource::Project))
+            }
+            Err(CreateRefused::Store(e)) => Err(Error::store(Resource::Network, e)),
         }
     }
 

@@ -63,19 +63,40 @@ pub(crate) async fn update_project<S: Store + ?Sized>(
     Err(StoreError::Stale)
 }
 
+/// Why [`create_network`] wrote nothing: the store's answer, or the
+/// caller's check of the project refused it.
+#[derive(Debug)]
+pub(crate) enum CreateRefused<C> {
+    /// The store's error (`Stale` after every attempt).
+    Store(StoreError),
+    /// `check` refused the project as read.
+    Check(C),
+}
+
+impl<C> From<StoreError> for CreateRefused<C> {
+    fn from(e: StoreError) -> Self {
+        CreateRefused::Store(e)
+    }
+}
+
 /// Adds `network` to its project, which the caller read as `before` (the
-/// first attempt uses it; later ones read the project again).
-pub(crate) async fn create_network<S: Store + ?Sized>(
+/// first attempt uses it; later ones read the project again). `check` runs
+/// on every read of the project, so a rule about the project's networks
+/// (the per-project quota) holds exactly under concurrent creates: the write
+/// only lands while the project is still as checked.
+pub(crate) async fn create_network<S: Store + ?Sized, C>(
     store: &S,
     mut before: Project,
     network: Network,
     audit: &AuditEntry,
-) -> StoreResult<Network> {
+    check: impl Fn(&Project) -> Result<(), C>,
+) -> Result<Network, CreateRefused<C>> {
     for attempt in 0..ATTEMPTS {
         back_off(attempt).await;
         if attempt > 0 {
             before = store.get_project(&before.owner_id, &before.id).await?;
         }
+        check(&before).map_err(CreateRefused::Check)?;
         let mut after = before.clone();
         after.networks.push(network.clone());
         let event = NewEvent::for_project(EventKind::Update, &after);
@@ -85,10 +106,10 @@ pub(crate) async fn create_network<S: Store + ?Sized>(
         {
             Err(StoreError::Stale) => continue,
             Ok(()) => return Ok(network),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(StoreError::Stale)
+    Err(StoreError::Stale.into())
 }
 
 /// The project holding one of the owner's networks, and the network's

@@ -135,7 +135,13 @@ impl<S: Store + ?Sized> CoreProjectWrites for S {
         audit: &AuditEntry,
     ) -> Result<Network, StoreError> {
         let before = self.get_project(owner_id, &network.project_id).await?;
-        crate::services::writes::create_network(self, before, network, audit).await
+        let unchecked = |_: &Project| Ok::<(), std::convert::Infallible>(());
+        crate::services::writes::create_network(self, before, network, audit, unchecked)
+            .await
+            .map_err(|e| match e {
+                crate::services::writes::CreateRefused::Store(e) => e,
+                crate::services::writes::CreateRefused::Check(never) => match never {},
+            })
     }
 
     async fn core_update_network(
@@ -225,6 +231,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@shared $setup;
             concurrent_service_updates_lose_nothing,
             concurrent_service_network_writes_lose_nothing,
+            concurrent_network_creates_respect_the_quota,
         );
     };
     (@shared $setup:path; $($case:ident),* $(,)?) => {

@@ -337,6 +337,7 @@ async fn ws_sends_only_the_users_own_events() {
             crate::model::AuditAction::ProjectCreate,
             chrono::Utc::now(),
         ),
+        |_| Ok::<(), ()>(()),
     )
     .await
     .unwrap();

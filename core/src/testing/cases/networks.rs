@@ -508,3 +508,50 @@ pub async fn concurrent_service_network_writes_lose_nothing(store: std::sync::Ar
         serde_json::to_value(&stored).unwrap()
     );
 }
+
+/// Service level: the per-project network quota holds under concurrent
+/// creates (each create checks the project it computed its write from, and
+/// the write lands only while the project is still as read): eight racing
+/// creates on a project with a quota of three leave exactly three.
+pub async fn concurrent_network_creates_respect_the_quota(store: std::sync::Arc<dyn Store>) {
+    use crate::services::{Error, NewNetwork, NewProject};
+    let slipway = crate::Slipway::builder()
+        .secret(b"an instance secret of at least 32 bytes!".to_vec())
+        .shared_store(store.clone())
+        .max_networks_per_project(3)
+        .build()
+        .expect("a Slipway on the store");
+    store
+        .create_domain(new_domain("example.com"), &audit())
+        .await
+        .unwrap();
+    let a = user(&*store, "a").await;
+    let actor = crate::Principal::user_id(a.id.clone(), None);
+    let tag: String = uid();
+    let p = slipway
+        .projects()
+        .create(
+            &actor,
+            NewProject::new("p", format!("src-{tag}"), format!("vm-{tag}")),
+        )
+        .await
+        .unwrap();
+    let networks = slipway.networks();
+    let creates = (0..8).map(|i| {
+        networks.create(
+            &actor,
+            NewNetwork::new(format!("q{i}.example.com"), 8000 + i, p.id.clone()),
+        )
+    });
+    let results = futures::future::join_all(creates).await;
+    let made = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(made, 3, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(Error::Forbidden(_)))),
+        "{results:?}"
+    );
+    let stored = slipway.projects().get(&actor, &p.id).await.unwrap();
+    assert_eq!(stored.networks.len(), 3);
+}
