@@ -49,10 +49,37 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// the answers they make themselves, such as their fallback).
 pub fn http_request(method: &http::Method, route: &'static str, status: u16, took: Duration) {
     let method = method_label(method);
-    metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status.to_string())
+    metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status_label(status))
         .increment(1);
     metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route)
         .record(took.as_secs_f64());
+}
+
+/// The statuses the API answers as static labels (no allocation per
+/// request); any other as its number.
+fn status_label(status: u16) -> metrics::SharedString {
+    let known = match status {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        301 => "301",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        413 => "413",
+        415 => "415",
+        422 => "422",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        _ => return status.to_string().into(),
+    };
+    known.into()
 }
 
 /// Methods as static labels (anything else is `OTHER`: a client must not

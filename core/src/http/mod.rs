@@ -388,11 +388,11 @@ where
         let slipway = self.slipway.clone();
         let endpoint = self.endpoint;
         Box::pin(async move {
-            let headers = req.headers().clone();
+            let scope = request_id::RequestScope::of(req.headers());
             let method = req.method().clone();
             let started = std::time::Instant::now();
             let mut route = endpoint.path;
-            let resp = with_request_id(&headers, async {
+            let resp = request_id::answer_in(scope, async {
                 let Some(params) = match_path(endpoint.path, req.uri().path(), false) else {
                     route = crate::metrics::UNMATCHED_ROUTE;
                     return not_found_route(req.uri().path()).into_response();
@@ -479,11 +479,11 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let slipway = self.slipway.clone();
         Box::pin(async move {
-            let headers = req.headers().clone();
+            let scope = request_id::RequestScope::of(req.headers());
             let method = req.method().clone();
             let started = std::time::Instant::now();
             let mut route = crate::metrics::UNMATCHED_ROUTE;
-            let resp = with_request_id(&headers, async {
+            let resp = request_id::answer_in(scope, async {
                 for ep in handlers::ENDPOINTS.iter() {
                     if ep.method != req.method() {
                         continue;

@@ -87,10 +87,37 @@ pub async fn with_request_id<F, B>(headers: &HeaderMap, answer: F) -> http::Resp
 where
     F: Future<Output = http::Response<B>>,
 {
-    let (id, mut resp) = match RequestId::current() {
-        Some(id) => (id, answer.await),
-        None => {
-            let id = RequestId::from_headers(headers);
+    answer_in(RequestScope::of(headers), answer).await
+}
+
+/// The request id a request is answered in, decided from its headers before
+/// the request moves on (so they need not be cloned): the scoped one, or a
+/// new scope.
+pub(crate) enum RequestScope {
+    /// The host scoped one already ([`RequestId::scope`]).
+    Scoped(RequestId),
+    /// None yet: answer within this one.
+    New(RequestId),
+}
+
+impl RequestScope {
+    /// The scope for a request with `headers`.
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        match RequestId::current() {
+            Some(id) => RequestScope::Scoped(id),
+            None => RequestScope::New(RequestId::from_headers(headers)),
+        }
+    }
+}
+
+/// [`with_request_id`] with the scope decided already.
+pub(crate) async fn answer_in<F, B>(scope: RequestScope, answer: F) -> http::Response<B>
+where
+    F: Future<Output = http::Response<B>>,
+{
+    let (id, mut resp) = match scope {
+        RequestScope::Scoped(id) => (id, answer.await),
+        RequestScope::New(id) => {
             let span = tracing::info_span!("request", request_id = %id);
             let resp = id.clone().scope(answer).instrument(span).await;
             (id, resp)
