@@ -98,6 +98,16 @@ impl Store for PgStore {
         self.run(self.pg_settle_counters(keys, keep)).await
     }
 
+    async fn settle_counters_and_audit(
+        &self,
+        keys: &[&str],
+        keep: bool,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.pg_settle_counters_and_audit(keys, keep, entry))
+            .await
+    }
+
     async fn has_users(&self) -> StoreResult<bool> {
         self.run(self.pg_has_users()).await
     }

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use slipway_core::model::AuditEntry;
 use slipway_core::store::{CounterHit, CounterLimit, StoreResult};
 
 use crate::store::{Db, PgStore};
@@ -137,6 +138,34 @@ impl PgStore {
             "UPDATE rate_limits SET pending = GREATEST(pending - 1, 0), \
                count = CASE WHEN $2 THEN count ELSE GREATEST(count - 1, 0) END \
              WHERE key = ANY($1) AND expires_at > now()",
+        )
+        .bind(keys)
+        .bind(keep)
+        .execute(&self.inner.pool)
+        .await
+        .db()?;
+        Ok(())
+    }
+
+    /// [`Store::settle_counters_and_audit`](slipway_core::Store::settle_counters_and_audit)
+    /// in one statement: the settle is a data-modifying CTE, which
+    /// PostgreSQL runs to completion whether or not the insert reads it.
+    pub(crate) async fn pg_settle_counters_and_audit(
+        &self,
+        keys: &[&str],
+        keep: bool,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        crate::audit::bind_audit!(
+            sqlx::query(
+                "WITH settled AS ( \
+                   UPDATE rate_limits SET pending = GREATEST(pending - 1, 0), \
+                     count = CASE WHEN $7 THEN count ELSE GREATEST(count - 1, 0) END \
+                   WHERE key = ANY($6) AND expires_at > now()) \
+                 INSERT INTO audit_log (id, at, actor_id, action, entry) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            ),
+            entry
         )
         .bind(keys)
         .bind(keep)

@@ -335,16 +335,16 @@ impl Accounts<'_> {
             // A disabled account is told so, with the same words for a right
             // and a wrong password; a wrong one stays counted.
             Ok((Some(user), ok)) if user.disabled => {
-                attempt.settle(!ok).await;
                 let audit = self
                     .core
                     .anonymous_audit(AuditAction::SigninFailure, input.client)
                     .target("user", &user.id);
-                self.core.append_audit(audit, AuditOutcome::Failure).await;
+                attempt
+                    .settle_with_audit(!ok, audit, AuditOutcome::Failure)
+                    .await;
                 Err(disabled_error())
             }
             Ok((Some(user), true)) => {
-                attempt.settle(false).await;
                 let audit = self
                     .core
                     .audit(
@@ -353,21 +353,24 @@ impl Accounts<'_> {
                     )
                     .target("user", &user.id);
                 let audit = with_client(audit, input.client);
-                self.core.append_audit(audit, AuditOutcome::Success).await;
+                attempt
+                    .settle_with_audit(false, audit, AuditOutcome::Success)
+                    .await;
                 Ok(self.signed_in(user))
             }
             // A failure stays counted. A success does not reset the address:
             // one valid account must not let an address keep guessing the
             // passwords of others.
             Ok((user, _)) => {
-                attempt.settle(true).await;
                 let mut audit = self
                     .core
                     .anonymous_audit(AuditAction::SigninFailure, input.client);
                 if let Some(user) = &user {
                     audit = audit.target("user", &user.id);
                 }
-                self.core.append_audit(audit, AuditOutcome::Failure).await;
+                attempt
+                    .settle_with_audit(true, audit, AuditOutcome::Failure)
+                    .await;
                 crate::metrics::signin_failed();
                 Err(Error::Unauthenticated("Invalid email or password".into()))
             }

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use super::{Core, Error, Resource, Result};
 use crate::error::StoreError;
+use crate::model::{AuditEntry, AuditOutcome};
 use crate::store::{CounterHit, CounterLimit, Store};
 
 /// How long an attempt waits for running attempts of a full counter to end
@@ -146,6 +147,37 @@ impl Attempt {
     pub(crate) async fn settle(mut self, keep: bool) {
         let keys = std::mem::take(&mut self.keys);
         settle(&*self.store, &self.waiters, &keys, keep).await;
+    }
+
+    /// [`Attempt::settle`] and the audit entry of the attempt's outcome,
+    /// written together ([`Store::settle_counters_and_audit`]: one statement
+    /// on PostgreSQL). Either failing is logged, as each is alone.
+    pub(crate) async fn settle_with_audit(
+        mut self,
+        keep: bool,
+        mut entry: AuditEntry,
+        outcome: AuditOutcome,
+    ) {
+        entry.outcome = outcome;
+        let keys = std::mem::take(&mut self.keys);
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let written = if refs.is_empty() {
+            self.store.append_audit(&entry).await
+        } else {
+            self.store
+                .settle_counters_and_audit(&refs, keep, &entry)
+                .await
+        };
+        if let Err(e) = written {
+            tracing::warn!(
+                error = %e,
+                action = %entry.action,
+                "a rate-limit counter could not be settled or an audit entry written"
+            );
+        }
+        for key in &keys {
+            self.waiters.wake(key);
+        }
     }
 }
 

@@ -262,6 +262,19 @@ impl Store for Metered {
         timed("settle_counters", self.0.settle_counters(keys, keep)).await
     }
 
+    async fn settle_counters_and_audit(
+        &self,
+        keys: &[&str],
+        keep: bool,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        timed(
+            "settle_counters_and_audit",
+            self.0.settle_counters_and_audit(keys, keep, entry),
+        )
+        .await
+    }
+
     async fn create_authorization(
         &self,
         auth: Authorization,

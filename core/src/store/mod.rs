@@ -536,6 +536,23 @@ pub trait Store: Send + Sync + 'static {
         failed.map_or(Ok(()), Err)
     }
 
+    /// Settles an attempt's counters ([`Store::settle_counters`]) and appends
+    /// the audit entry of its outcome ([`Store::append_audit`]): the last two
+    /// writes of a sign-in. Both are done even when one fails; the first
+    /// error is returned. A store may override it to do both in one
+    /// statement (PostgreSQL does: one round trip and one commit fewer per
+    /// sign-in).
+    async fn settle_counters_and_audit(
+        &self,
+        keys: &[&str],
+        keep: bool,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        let settled = self.settle_counters(keys, keep).await;
+        let audited = self.append_audit(entry).await;
+        settled.and(audited)
+    }
+
     /// Whether the instance has at least one user (a cheap check, so a
     /// refused sign-up costs no password hash).
     async fn has_users(&self) -> StoreResult<bool>;

@@ -188,6 +188,7 @@ macro_rules! store_conformance {
             concurrent_counter_hits_respect_the_limit,
             counter_window_ends,
             hit_counters_is_all_or_nothing,
+            settle_counters_and_audit_does_both,
             concurrent_multi_counter_hits_respect_every_limit,
             has_users_reports_the_first_user,
             delete_user_removes_user_and_projects,

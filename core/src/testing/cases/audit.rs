@@ -19,20 +19,6 @@ fn entry(action: AuditAction, actor: Option<&UserId>) -> AuditEntry {
     e
 }
 
-/// The ids of every stored entry, newest first.
-async fn stored_ids(store: &dyn Store) -> Vec<String> {
-    store
-        .list_audit(&AuditQuery {
-            limit: 10_000,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect()
-}
-
 /// Each of the store's write methods stores the entry it is given when the
 /// write succeeds, and none when it fails (conflict, not found, refused, a
 /// compare-and-set that did not apply).

@@ -227,3 +227,39 @@ pub async fn has_users_reports_the_first_user(store: &dyn Store) {
     store.core_delete_user(&u.id, &audit()).await.unwrap();
     assert!(!store.has_users().await.unwrap());
 }
+
+/// `settle_counters_and_audit` settles like `settle_counters` (a success
+/// gives the counts back, a failure keeps them) and stores the audit entry,
+/// on every store (PostgreSQL does both in one statement).
+pub async fn settle_counters_and_audit_does_both(store: &dyn Store) {
+    let window = Duration::from_secs(600);
+    let (a, b) = (key("both-a"), key("both-b"));
+    let limits = [&a, &b].map(|key| CounterLimit {
+        key,
+        window,
+        limit: 1,
+    });
+    // A success: both counts given back, so both keys count again.
+    assert_eq!(store.hit_counters(&limits).await.unwrap(), None);
+    let success = audit();
+    store
+        .settle_counters_and_audit(&[&a, &b], false, &success)
+        .await
+        .unwrap();
+    assert_eq!(store.hit_counters(&limits).await.unwrap(), None);
+    // A failure: both stay counted and full.
+    let failure = audit();
+    store
+        .settle_counters_and_audit(&[&a, &b], true, &failure)
+        .await
+        .unwrap();
+    for k in [&a, &b] {
+        assert!(matches!(
+            store.hit_counter(k, window, 1).await.unwrap(),
+            CounterHit::Limited(_)
+        ));
+    }
+    let ids = stored_ids(store).await;
+    assert!(ids.contains(&success.id), "{ids:?}");
+    assert!(ids.contains(&failure.id), "{ids:?}");
+}

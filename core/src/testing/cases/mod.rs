@@ -143,3 +143,17 @@ async fn next_event(stream: &mut EventStream) -> Event {
         FeedItem::Resync => panic!("unexpected resync"),
     }
 }
+
+/// The ids of every stored entry, newest first.
+async fn stored_ids(store: &dyn Store) -> Vec<String> {
+    store
+        .list_audit(&AuditQuery {
+            limit: 10_000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
+}
