@@ -96,6 +96,16 @@ impl Store for SqliteStore {
         self.run(self.lite_settle_counters(keys, keep)).await
     }
 
+    async fn settle_counters_and_audit(
+        &self,
+        keys: &[&str],
+        keep: bool,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.run(self.lite_settle_counters_and_audit(keys, keep, entry))
+            .await
+    }
+
     async fn has_users(&self) -> StoreResult<bool> {
         self.run(self.lite_has_users()).await
     }

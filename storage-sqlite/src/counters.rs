@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use slipway_core::model::AuditEntry;
 use slipway_core::store::{CounterHit, CounterLimit, StoreResult};
 use sqlx::{Connection, SqliteConnection};
 
@@ -75,6 +76,24 @@ impl SqliteStore {
         for key in keys {
             settle(&mut tx, key, now, keep).await?;
         }
+        tx.commit().await.db()
+    }
+
+    /// [`Store::settle_counters_and_audit`](slipway_core::Store::settle_counters_and_audit)
+    /// in one writer transaction.
+    pub(crate) async fn lite_settle_counters_and_audit(
+        &self,
+        keys: &[&str],
+        keep: bool,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        let now = now_ms();
+        let mut conn = self.writer().await?;
+        let mut tx = Connection::begin(&mut *conn).await.db()?;
+        for key in keys {
+            settle(&mut tx, key, now, keep).await?;
+        }
+        crate::audit::insert(&mut tx, entry).await?;
         tx.commit().await.db()
     }
 
