@@ -1430,8 +1430,9 @@ pub fn is_audit_id(id: &str) -> bool {
 }
 
 /// Which audit entries to read ([`Store::list_audit`](crate::store::Store::list_audit)):
-/// newest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// newest first. The default is the [`AuditQuery::DEFAULT_LIMIT`] newest
+/// entries, unfiltered.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditQuery {
     /// Only entries whose actor is this user.
     pub actor: Option<UserId>,
@@ -1443,7 +1444,21 @@ pub struct AuditQuery {
     pub limit: usize,
 }
 
+impl Default for AuditQuery {
+    fn default() -> Self {
+        AuditQuery {
+            actor: None,
+            action: None,
+            before: None,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+}
+
 impl AuditQuery {
+    /// The `limit` of [`AuditQuery::default`] (a limit of 0 reads nothing).
+    pub const DEFAULT_LIMIT: usize = 50;
+
     /// Whether `entry` passes the actor and action filters and the cursor.
     pub fn matches(&self, entry: &AuditEntry) -> bool {
         self.actor

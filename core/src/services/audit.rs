@@ -222,6 +222,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_default_query_lists_the_newest_entries() {
+        use crate::store::Store as _;
+        let store = MemoryStore::new();
+        let total = AuditQuery::DEFAULT_LIMIT + 5;
+        for _ in 0..total {
+            store
+                .append_audit(&AuditEntry::new(
+                    AuditAction::SigninSuccess,
+                    chrono::Utc::now(),
+                ))
+                .await
+                .unwrap();
+        }
+        let all = store
+            .list_audit(&AuditQuery {
+                limit: total,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), total);
+        let listed = store.list_audit(&AuditQuery::default()).await.unwrap();
+        assert_eq!(listed, all[..AuditQuery::DEFAULT_LIMIT]);
+    }
+
+    #[tokio::test]
     async fn entries_past_their_retention_are_deleted_when_work_starts() {
         let slipway = slipway(Duration::from_secs(24 * 3600));
         let store = slipway.store();
