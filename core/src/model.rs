@@ -787,6 +787,11 @@ pub struct Project {
 }
 
 impl Project {
+    /// The project's network `id`, as read with it.
+    pub fn network(&self, id: &NetworkId) -> Option<&Network> {
+        self.networks.iter().find(|n| n.id == *id)
+    }
+
     /// Whether `stored` still holds the state `self` was read with, as far as
     /// a project write compares it ([`Store::update_project`](crate::store::Store::update_project)):
     /// the same id and owner, the same name, description, path, sourceId and

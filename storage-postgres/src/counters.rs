@@ -14,6 +14,16 @@ use slipway_core::store::{CounterHit, CounterLimit, StoreResult};
 
 use crate::store::{Db, PgStore};
 
+/// The settle of an attempt's counters: `$1` the keys, `$2` whether the
+/// attempt stays counted (a failure).
+macro_rules! settle_sql {
+    () => {
+        "UPDATE rate_limits SET pending = GREATEST(pending - 1, 0), \
+           count = CASE WHEN $2 THEN count ELSE GREATEST(count - 1, 0) END \
+         WHERE key = ANY($1) AND expires_at > now()"
+    };
+}
+
 impl PgStore {
     /// [`Store::hit_counter`](slipway_core::Store::hit_counter): the
     /// batched statement with one counter.
@@ -134,16 +144,12 @@ impl PgStore {
     /// [`Store::settle_counters`](slipway_core::Store::settle_counters) in
     /// one statement (the keys of one attempt are distinct).
     pub(crate) async fn pg_settle_counters(&self, keys: &[&str], keep: bool) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE rate_limits SET pending = GREATEST(pending - 1, 0), \
-               count = CASE WHEN $2 THEN count ELSE GREATEST(count - 1, 0) END \
-             WHERE key = ANY($1) AND expires_at > now()",
-        )
-        .bind(keys)
-        .bind(keep)
-        .execute(&self.inner.pool)
-        .await
-        .db()?;
+        sqlx::query(settle_sql!())
+            .bind(keys)
+            .bind(keep)
+            .execute(&self.inner.pool)
+            .await
+            .db()?;
         Ok(())
     }
 
@@ -156,22 +162,18 @@ impl PgStore {
         keep: bool,
         entry: &AuditEntry,
     ) -> StoreResult<()> {
-        crate::audit::bind_audit!(
-            sqlx::query(
-                "WITH settled AS ( \
-                   UPDATE rate_limits SET pending = GREATEST(pending - 1, 0), \
-                     count = CASE WHEN $7 THEN count ELSE GREATEST(count - 1, 0) END \
-                   WHERE key = ANY($6) AND expires_at > now()) \
-                 INSERT INTO audit_log (id, at, actor_id, action, entry) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-            ),
-            entry
-        )
+        let settle = sqlx::query(concat!(
+            "WITH settled AS (",
+            settle_sql!(),
+            ") INSERT INTO audit_log (id, at, actor_id, action, entry) \
+             VALUES ($3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING"
+        ))
         .bind(keys)
-        .bind(keep)
-        .execute(&self.inner.pool)
-        .await
-        .db()?;
+        .bind(keep);
+        crate::audit::bind_audit!(settle, entry)
+            .execute(&self.inner.pool)
+            .await
+            .db()?;
         Ok(())
     }
 

@@ -431,7 +431,7 @@ impl PgStore {
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        if !before.networks.iter().any(|n| n.id == after.id) {
+        if before.network(&after.id).is_none() {
             return Err(StoreError::NotFound);
         }
         let mut tx = self.inner.pool.begin().await.db()?;
@@ -462,7 +462,7 @@ impl PgStore {
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        if !before.networks.iter().any(|n| n.id == *id) {
+        if before.network(id).is_none() {
             return Err(StoreError::NotFound);
         }
         let mut tx = self.inner.pool.begin().await.db()?;

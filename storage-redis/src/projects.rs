@@ -156,11 +156,7 @@ pub(crate) async fn update_project(
             &audit,
         )
         .await?;
-    match reply {
-        Reply::Ok(_) => Ok(()),
-        Reply::Retry => Err(StoreError::Stale),
-        other => refused(other),
-    }
+    cas_written(reply)
 }
 
 pub(crate) async fn delete_project(
@@ -205,9 +201,9 @@ async fn unchanged(s: &RedisStore, before: &Project) -> StoreResult<String> {
     }
 }
 
-/// A network write's reply: a moved project version is `Stale` (core reads
-/// again and recomputes).
-fn network_written(reply: Reply) -> StoreResult<()> {
+/// A compare-and-swap write's reply (a project update, a network write): a
+/// moved project version is `Stale` (core reads again and recomputes).
+fn cas_written(reply: Reply) -> StoreResult<()> {
     match reply {
         Reply::Ok(_) => Ok(()),
         Reply::Retry => Err(StoreError::Stale),
@@ -243,7 +239,7 @@ pub(crate) async fn create_network(
             &audit,
         )
         .await?;
-    network_written(reply)
+    cas_written(reply)
 }
 
 pub(crate) async fn list_networks(
@@ -294,7 +290,7 @@ pub(crate) async fn update_network(
     event: NewEvent,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
-    let Some(old) = before.networks.iter().find(|n| n.id == after.id) else {
+    let Some(old) = before.network(&after.id) else {
         return Err(StoreError::NotFound);
     };
     let audit = AuditArgs::new(audit)?;
@@ -322,7 +318,7 @@ pub(crate) async fn update_network(
             &audit,
         )
         .await?;
-    network_written(reply)
+    cas_written(reply)
 }
 
 pub(crate) async fn delete_network(
@@ -332,7 +328,7 @@ pub(crate) async fn delete_network(
     event: NewEvent,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
-    if !before.networks.iter().any(|n| n.id == *id) {
+    if before.network(id).is_none() {
         return Err(StoreError::NotFound);
     }
     let audit = AuditArgs::new(audit)?;
@@ -345,5 +341,5 @@ pub(crate) async fn delete_network(
             &audit,
         )
         .await?;
-    network_written(reply)
+    cas_written(reply)
 }

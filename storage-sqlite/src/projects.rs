@@ -414,7 +414,7 @@ impl SqliteStore {
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        if !before.networks.iter().any(|n| n.id == after.id) {
+        if before.network(&after.id).is_none() {
             return Err(StoreError::NotFound);
         }
         let mut conn = self.writer().await?;
@@ -448,7 +448,7 @@ impl SqliteStore {
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        if !before.networks.iter().any(|n| n.id == *id) {
+        if before.network(id).is_none() {
             return Err(StoreError::NotFound);
         }
         let mut conn = self.writer().await?;

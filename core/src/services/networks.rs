@@ -232,7 +232,8 @@ impl Networks<'_> {
             .audit(actor, AuditAction::NetworkUpdate)
             .target("network", id);
         let patch = NetworkPatch { domain, port };
-        super::writes::update_network(store.as_ref(), &owner.id, id, &patch, &audit)
+        let project = Some(current.project_id);
+        super::writes::update_network(store.as_ref(), &owner.id, id, project, &patch, &audit)
             .await
             .map_err(|e| Error::store(Resource::Network, e))
     }
@@ -242,6 +243,8 @@ impl Networks<'_> {
         self.core.require_scope(actor, Scope::NetworksWrite)?;
         let owner = self.core.user_of(actor).await?;
         let id = issued(id, Resource::Network)?;
+        // Read first only when the principal reaches some projects only.
+        let mut project = None;
         if actor.grant().is_some_and(|g| g.project_ids.is_some()) {
             let network = self
                 .core
@@ -249,13 +252,14 @@ impl Networks<'_> {
                 .get_network(&owner.id, id)
                 .await
                 .map_err(|e| Error::store(Resource::Network, e))?;
-            self.reached(actor, network)?;
+            project = Some(self.reached(actor, network)?.project_id);
         }
         let audit = self
             .core
             .audit(actor, AuditAction::NetworkDelete)
             .target("network", id);
-        super::writes::delete_network(self.core.store.as_ref(), &owner.id, id, &audit)
+        let store = self.core.store.as_ref();
+        super::writes::delete_network(store, &owner.id, id, project, &audit)
             .await
             .map_err(|e| Error::store(Resource::Network, e))
     }

@@ -132,15 +132,16 @@ async fn network_project<S: Store + ?Sized>(
 }
 
 /// Applies `patch` to one of the owner's networks; returns the network as
-/// written.
+/// written. `project_id` is the network's project when the caller read it
+/// already (else the network is read first).
 pub(crate) async fn update_network<S: Store + ?Sized>(
     store: &S,
     owner: &UserId,
     id: &NetworkId,
+    mut project_id: Option<ProjectId>,
     patch: &NetworkPatch,
     audit: &AuditEntry,
 ) -> StoreResult<Network> {
-    let mut project_id = None;
     for attempt in 0..ATTEMPTS {
         back_off(attempt).await;
         let (before, at) = network_project(store, owner, id, project_id.as_ref()).await?;
@@ -157,14 +158,15 @@ pub(crate) async fn update_network<S: Store + ?Sized>(
     Err(StoreError::Stale)
 }
 
-/// Deletes one of the owner's networks.
+/// Deletes one of the owner's networks (`project_id` as for
+/// [`update_network`]).
 pub(crate) async fn delete_network<S: Store + ?Sized>(
     store: &S,
     owner: &UserId,
     id: &NetworkId,
+    mut project_id: Option<ProjectId>,
     audit: &AuditEntry,
 ) -> StoreResult<()> {
-    let mut project_id = None;
     for attempt in 0..ATTEMPTS {
         back_off(attempt).await;
         let (before, at) = network_project(store, owner, id, project_id.as_ref()).await?;

@@ -151,7 +151,7 @@ impl<S: Store + ?Sized> CoreProjectWrites for S {
         patch: NetworkPatch,
         audit: &AuditEntry,
     ) -> Result<Network, StoreError> {
-        crate::services::writes::update_network(self, owner_id, id, &patch, audit).await
+        crate::services::writes::update_network(self, owner_id, id, None, &patch, audit).await
     }
 
     async fn core_delete_network(
@@ -160,7 +160,7 @@ impl<S: Store + ?Sized> CoreProjectWrites for S {
         id: &NetworkId,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        crate::services::writes::delete_network(self, owner_id, id, audit).await
+        crate::services::writes::delete_network(self, owner_id, id, None, audit).await
     }
 
     async fn core_delete_user(&self, id: &UserId, audit: &AuditEntry) -> Result<(), StoreError> {

@@ -349,6 +349,7 @@ async fn ws_sends_only_the_users_own_events() {
         &e.store,
         &ada.id,
         &net.id,
+        None,
         &patch,
         &crate::model::AuditEntry::new(
             crate::model::AuditAction::ProjectCreate,
@@ -361,6 +362,7 @@ async fn ws_sends_only_the_users_own_events() {
         &e.store,
         &ada.id,
         &net.id,
+        None,
         &crate::model::AuditEntry::new(
             crate::model::AuditAction::ProjectCreate,
             chrono::Utc::now(),

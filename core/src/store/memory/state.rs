@@ -352,7 +352,7 @@ impl State {
     /// Network `id` of the project `p` (as core read it); `NotFound` when
     /// `p` has none.
     pub(super) fn network_of(&self, p: &Project, id: &NetworkId) -> StoreResult<&Network> {
-        if !p.networks.iter().any(|n| n.id == *id) {
+        if p.network(id).is_none() {
             return Err(StoreError::NotFound);
         }
         self.networks

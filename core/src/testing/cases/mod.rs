@@ -157,3 +157,45 @@ async fn stored_ids(store: &dyn Store) -> Vec<String> {
         .map(|e| e.id)
         .collect()
 }
+
+/// User "a", the registered domain `example.com` and a project of the
+/// user's, written as core writes them.
+async fn owner_domain_project(store: &dyn Store) -> (User, Domain, Project) {
+    let a = user(store, "a").await;
+    let d = store
+        .create_domain(new_domain("example.com"), &audit())
+        .await
+        .unwrap();
+    let p = store
+        .core_create_project(new_project(&a.id), &audit())
+        .await
+        .unwrap();
+    (a, d, p)
+}
+
+/// A `Slipway` on the shared store, its builder adjusted by `build`.
+fn slipway_on(
+    store: &std::sync::Arc<dyn Store>,
+    build: impl FnOnce(crate::SlipwayBuilder) -> crate::SlipwayBuilder,
+) -> crate::Slipway {
+    build(
+        crate::Slipway::builder()
+            .secret(b"an instance secret of at least 32 bytes!".to_vec())
+            .shared_store(store.clone()),
+    )
+    .build()
+    .expect("a Slipway on the store")
+}
+
+/// A project with unique references, created by `actor` through the services.
+async fn service_project(slipway: &crate::Slipway, actor: &crate::Principal) -> Project {
+    let tag: String = uid();
+    slipway
+        .projects()
+        .create(
+            actor,
+            crate::services::NewProject::new("p", format!("src-{tag}"), format!("vm-{tag}")),
+        )
+        .await
+        .unwrap()
+}

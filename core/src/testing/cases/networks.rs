@@ -289,15 +289,7 @@ pub async fn project_reads_networks_oldest_first(store: &dyn Store) {
 /// project, is `NotFound`. With a fresh read each applies, and its event is
 /// the one core built.
 pub async fn stale_network_writes_write_nothing(store: &dyn Store) {
-    let a = user(store, "a").await;
-    let d = store
-        .create_domain(new_domain("example.com"), &audit())
-        .await
-        .unwrap();
-    let p = store
-        .core_create_project(new_project(&a.id), &audit())
-        .await
-        .unwrap();
+    let (a, d, p) = owner_domain_project(store).await;
     let kept = store
         .core_create_network(&a.id, new_network(&p.id, "kept.example.com", &d), &audit())
         .await
@@ -436,27 +428,15 @@ pub async fn stale_network_writes_write_nothing(store: &dyn Store) {
 /// land (each stale write reads again), the hostnames stay unique, and the
 /// last event carries the project exactly as stored.
 pub async fn concurrent_service_network_writes_lose_nothing(store: std::sync::Arc<dyn Store>) {
-    use crate::services::{NewNetwork, NewProject, ProjectChanges};
-    let slipway = crate::Slipway::builder()
-        .secret(b"an instance secret of at least 32 bytes!".to_vec())
-        .shared_store(store.clone())
-        .build()
-        .expect("a Slipway on the store");
+    use crate::services::{NewNetwork, ProjectChanges};
+    let slipway = slipway_on(&store, |b| b);
     store
         .create_domain(new_domain("example.com"), &audit())
         .await
         .unwrap();
     let a = user(&*store, "a").await;
     let actor = crate::Principal::user_id(a.id.clone(), None);
-    let tag: String = uid();
-    let p = slipway
-        .projects()
-        .create(
-            &actor,
-            NewProject::new("p", format!("src-{tag}"), format!("vm-{tag}")),
-        )
-        .await
-        .unwrap();
+    let p = service_project(&slipway, &actor).await;
     let start = store.last_event_id().await.unwrap();
     let networks = slipway.networks();
     let projects = slipway.projects();
@@ -502,28 +482,15 @@ pub async fn concurrent_service_network_writes_lose_nothing(store: std::sync::Ar
 /// the write lands only while the project is still as read): eight racing
 /// creates on a project with a quota of three leave exactly three.
 pub async fn concurrent_network_creates_respect_the_quota(store: std::sync::Arc<dyn Store>) {
-    use crate::services::{Error, NewNetwork, NewProject};
-    let slipway = crate::Slipway::builder()
-        .secret(b"an instance secret of at least 32 bytes!".to_vec())
-        .shared_store(store.clone())
-        .max_networks_per_project(3)
-        .build()
-        .expect("a Slipway on the store");
+    use crate::services::{Error, NewNetwork};
+    let slipway = slipway_on(&store, |b| b.max_networks_per_project(3));
     store
         .create_domain(new_domain("example.com"), &audit())
         .await
         .unwrap();
     let a = user(&*store, "a").await;
     let actor = crate::Principal::user_id(a.id.clone(), None);
-    let tag: String = uid();
-    let p = slipway
-        .projects()
-        .create(
-            &actor,
-            NewProject::new("p", format!("src-{tag}"), format!("vm-{tag}")),
-        )
-        .await
-        .unwrap();
+    let p = service_project(&slipway, &actor).await;
     let networks = slipway.networks();
     let creates = (0..8).map(|i| {
         networks.create(

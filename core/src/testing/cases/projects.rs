@@ -195,15 +195,7 @@ pub async fn project_update_and_conflicts(store: &dyn Store) {
 
 /// Deleting a project deletes its networks.
 pub async fn project_delete_cascades_networks(store: &dyn Store) {
-    let a = user(store, "a").await;
-    let d = store
-        .create_domain(new_domain("example.com"), &audit())
-        .await
-        .unwrap();
-    let p = store
-        .core_create_project(new_project(&a.id), &audit())
-        .await
-        .unwrap();
+    let (a, d, p) = owner_domain_project(store).await;
     let n = store
         .core_create_network(&a.id, new_network(&p.id, "app.example.com", &d), &audit())
         .await
@@ -282,15 +274,7 @@ pub async fn projects_are_owner_scoped(store: &dyn Store) {
 /// write answers `Stale` and writes nothing (no change, no event, no audit
 /// entry); with a fresh read it applies, and its event is the one core built.
 pub async fn stale_project_update_writes_nothing(store: &dyn Store) {
-    let a = user(store, "a").await;
-    let d = store
-        .create_domain(new_domain("example.com"), &audit())
-        .await
-        .unwrap();
-    let p = store
-        .core_create_project(new_project(&a.id), &audit())
-        .await
-        .unwrap();
+    let (a, d, p) = owner_domain_project(store).await;
     let read = store.get_project(&a.id, &p.id).await.unwrap();
     // Someone else renames it after our read.
     let rename = ProjectPatch {
@@ -407,24 +391,14 @@ pub async fn stale_project_update_writes_nothing(store: &dyn Store) {
 /// retrying a stale write; none overwrites another's change with the value
 /// it read), and every update's event matches a state the project had.
 pub async fn concurrent_service_updates_lose_nothing(store: std::sync::Arc<dyn Store>) {
-    use crate::services::{NewProject, ProjectChanges};
-    let slipway = crate::Slipway::builder()
-        .secret(b"an instance secret of at least 32 bytes!".to_vec())
-        .shared_store(store.clone())
-        .build()
-        .expect("a Slipway on the store");
+    use crate::services::ProjectChanges;
+    let slipway = slipway_on(&store, |b| b);
     let a = user(&*store, "a").await;
     let actor = crate::Principal::user_id(a.id.clone(), None);
     let projects = slipway.projects();
     for round in 0..8 {
-        let tag: String = uid();
-        let p = projects
-            .create(
-                &actor,
-                NewProject::new("p", format!("src-{tag}"), format!("vm-{tag}")),
-            )
-            .await
-            .unwrap();
+        let p = service_project(&slipway, &actor).await;
+        let tag = p.source_id.trim_start_matches("src-").to_string();
         let start = store.last_event_id().await.unwrap();
         let name = ProjectChanges {
             name: Some(format!("name-{round}")),
