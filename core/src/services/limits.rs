@@ -146,7 +146,7 @@ impl Attempt {
     /// is given back (a success, or work that never ran).
     pub(crate) async fn settle(mut self, keep: bool) {
         let keys = std::mem::take(&mut self.keys);
-        settle(&*self.store, &self.waiters, &keys, keep).await;
+        settle(&*self.store, &self.waiters, &keys, keep, None).await;
     }
 
     /// [`Attempt::settle`] and the audit entry of the attempt's outcome,
@@ -160,24 +160,7 @@ impl Attempt {
     ) {
         entry.outcome = outcome;
         let keys = std::mem::take(&mut self.keys);
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let written = if refs.is_empty() {
-            self.store.append_audit(&entry).await
-        } else {
-            self.store
-                .settle_counters_and_audit(&refs, keep, &entry)
-                .await
-        };
-        if let Err(e) = written {
-            tracing::warn!(
-                error = %e,
-                action = %entry.action,
-                "a rate-limit counter could not be settled or an audit entry written"
-            );
-        }
-        for key in &keys {
-            self.waiters.wake(key);
-        }
+        settle(&*self.store, &self.waiters, &keys, keep, Some(&entry)).await;
     }
 }
 
@@ -190,15 +173,34 @@ impl Drop for Attempt {
         let store = self.store.clone();
         let waiters = self.waiters.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { settle(&*store, &waiters, &keys, true).await });
+            rt.spawn(async move { settle(&*store, &waiters, &keys, true, None).await });
         }
     }
 }
 
-async fn settle(store: &dyn Store, waiters: &Waiters, keys: &[String], keep: bool) {
+/// Settles `keys` (nothing to write when there are none: the limits were
+/// off) together with `audit` when given, logs a failure, and wakes this
+/// node's attempts waiting on those keys.
+async fn settle(
+    store: &dyn Store,
+    waiters: &Waiters,
+    keys: &[String],
+    keep: bool,
+    audit: Option<&AuditEntry>,
+) {
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    if let Err(e) = store.settle_counters(&refs, keep).await {
-        tracing::warn!(error = %e, "a rate-limit counter could not be settled");
+    let written = match audit {
+        None if refs.is_empty() => Ok(()),
+        None => store.settle_counters(&refs, keep).await,
+        Some(entry) if refs.is_empty() => store.append_audit(entry).await,
+        Some(entry) => store.settle_counters_and_audit(&refs, keep, entry).await,
+    };
+    if let Err(e) = written {
+        tracing::warn!(
+            error = %e,
+            action = audit.map(|a| a.action.as_str()),
+            "a rate-limit counter could not be settled or an audit entry written"
+        );
     }
     for key in keys {
         waiters.wake(key);

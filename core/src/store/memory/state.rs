@@ -188,8 +188,6 @@ impl State {
         Ok(user.clone())
     }
 
-    /// Removes a user and their authorizations; returns the ids of their
-    /// projects (oldest first), which the caller removes with events.
     /// The user's project ids, oldest first.
     pub(super) fn project_ids_of(&self, id: &UserId) -> Vec<ProjectId> {
         self.owner_projects
@@ -200,7 +198,10 @@ impl State {
             .collect()
     }
 
-    pub(super) fn remove_user(&mut self, id: &UserId) -> StoreResult<Vec<ProjectId>> {
+    /// Removes a user with their authorizations, API tokens and webhooks
+    /// (the caller removes their projects); `Refused` for the last active
+    /// admin while other users exist.
+    pub(super) fn remove_user(&mut self, id: &UserId) -> StoreResult<()> {
         let (_, user) = self.users.get(id).ok_or(StoreError::NotFound)?;
         // Users are never left without an admin; the instance's only user
         // may go (the next sign-up becomes admin again).
@@ -225,11 +226,7 @@ impl State {
             self.webhooks.remove(&wid);
             self.deliveries.remove(&wid);
         }
-        Ok(self
-            .owner_projects
-            .get(id)
-            .map(|set| set.iter().map(|(_, pid)| pid.clone()).collect())
-            .unwrap_or_default())
+        Ok(())
     }
 
     // ---- projects ------------------------------------------------------
