@@ -16,11 +16,21 @@ use crate::store::{Db, PgStore};
 
 /// The settle of an attempt's counters: `$1` the keys, `$2` whether the
 /// attempt stays counted (a failure).
+///
+/// The rows are locked in key order first (`ORDER BY key FOR UPDATE`), the
+/// order the hit's upsert takes them in. A plain `UPDATE … WHERE key =
+/// ANY($1)` locks them in the order its plan meets them (storage order on a
+/// sequential scan), so one attempt's settle and another's hit of the same
+/// keys could each hold a row the other waits for: a deadlock, which
+/// PostgreSQL breaks by failing one of them (a 503 sign-in, or a settle
+/// lost and its counter left pending).
 macro_rules! settle_sql {
     () => {
-        "UPDATE rate_limits SET pending = GREATEST(pending - 1, 0), \
-           count = CASE WHEN $2 THEN count ELSE GREATEST(count - 1, 0) END \
-         WHERE key = ANY($1) AND expires_at > now()"
+        "UPDATE rate_limits AS r SET pending = GREATEST(r.pending - 1, 0), \
+           count = CASE WHEN $2 THEN r.count ELSE GREATEST(r.count - 1, 0) END \
+         FROM (SELECT key FROM rate_limits WHERE key = ANY($1) AND expires_at > now() \
+               ORDER BY key FOR UPDATE) AS locked \
+         WHERE r.key = locked.key"
     };
 }
 
@@ -70,10 +80,15 @@ impl PgStore {
             return Ok(None);
         }
         if rand_sweep() {
-            sqlx::query("DELETE FROM rate_limits WHERE expires_at < now() - interval '1 minute'")
-                .execute(&self.inner.pool)
-                .await
-                .db()?;
+            // Rows another attempt holds are left for a later sweep:
+            // waiting for them could deadlock with that attempt.
+            sqlx::query(
+                "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits \
+                 WHERE expires_at < now() - interval '1 minute' FOR UPDATE SKIP LOCKED)",
+            )
+            .execute(&self.inner.pool)
+            .await
+            .db()?;
         }
         let windows: Vec<i64> = counters
             .iter()

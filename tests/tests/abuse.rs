@@ -35,6 +35,11 @@ async fn parallel_signins(url: &str, body: &Value, n: usize) -> Vec<u16> {
             if status == 429 {
                 assert!(r.headers().contains_key("retry-after"));
             }
+            if status != 401 && status != 429 {
+                // Shown with the statuses when the test fails.
+                let body = r.text().await.unwrap_or_default();
+                eprintln!("unexpected sign-in answer {status}: {body}");
+            }
             status
         })
     });

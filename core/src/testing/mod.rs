@@ -233,6 +233,7 @@ macro_rules! store_conformance {
             concurrent_service_updates_lose_nothing,
             concurrent_service_network_writes_lose_nothing,
             concurrent_network_creates_respect_the_quota,
+            concurrent_attempts_on_shared_counters_never_fail,
         );
     };
     (@shared $setup:path; $($case:ident),* $(,)?) => {
