@@ -8,7 +8,6 @@
 //! uses the host's id: see `slipway-server`'s layers.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tracing::Instrument as _;
@@ -22,29 +21,35 @@ tokio::task_local! {
 
 /// The id of one request: the client's `X-Request-Id` when it is 1-128
 /// characters of `[A-Za-z0-9._:-]`, else a generated one (32 hex digits).
+///
+/// Held as the header value it is sent back as: taking the client's id,
+/// cloning the id and writing the response header share one buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestId(Arc<str>);
+pub struct RequestId(HeaderValue);
 
 impl RequestId {
     /// The client's id from `headers` when sane, else a new one.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         headers
             .get(&X_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| is_sane(v))
-            .map(|v| RequestId(Arc::from(v)))
+            .filter(|v| v.to_str().is_ok_and(is_sane))
+            .map(|v| RequestId(v.clone()))
             .unwrap_or_else(Self::generate)
     }
 
     /// A new random id (32 lowercase hex digits), from the thread's
     /// generator (no system call per request).
     pub fn generate() -> Self {
-        RequestId(Arc::from(crate::model::random_uuid().simple().to_string()))
+        let mut hex = [0u8; uuid::fmt::Simple::LENGTH];
+        let id = crate::model::random_uuid();
+        let text = id.simple().encode_lower(&mut hex);
+        RequestId(HeaderValue::from_str(text).expect("hex digits are a header value"))
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Sane ids and generated ones are visible ASCII.
+        self.0.to_str().unwrap_or_default()
     }
 
     /// The id of the request being answered by the current task, if any.
@@ -54,8 +59,7 @@ impl RequestId {
 
     /// The id as a header value.
     pub fn header_value(&self) -> HeaderValue {
-        // Sane ids and generated ones are visible ASCII.
-        HeaderValue::from_str(&self.0).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+        self.0.clone()
     }
 
     /// Runs `fut` with this id as the current request's: error bodies
@@ -67,7 +71,7 @@ impl RequestId {
 
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
