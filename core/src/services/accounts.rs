@@ -623,16 +623,16 @@ impl Accounts<'_> {
         if token.starts_with(super::tokens::API_TOKEN_PREFIX) {
             return super::ApiTokens { core: self.core }.verify(token).await;
         }
-        let signed = self.core.tokens.verify(token).map_err(|_| {
+        let verified = self.core.tokens.verify(token).map_err(|_| {
             Error::Unauthenticated(
                 "The access token is invalid or has expired; sign in again".into(),
             )
         })?;
         self.core
             .sessions
-            .check(&*self.core.store, &signed.claims.sub, signed.sev)
+            .check(&*self.core.store, &verified.sub, verified.sev)
             .await?;
-        Ok(Principal::from_claims(&signed.claims, signed.sev))
+        Ok(Principal::from_token(verified))
     }
 
     /// Issues an access token for a user, with the configured lifetime or `ttl`.

@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::auth::Claims;
 use crate::model::{ApiToken, ApiTokenId, ProjectId, Scope, User, UserId};
 
 /// What an API token lets its principal do: its scopes and, when set, the
@@ -88,13 +87,13 @@ impl Principal {
     }
 
     /// The principal of a verified access token.
-    pub(crate) fn from_claims(claims: &Claims, epoch: u32) -> Self {
+    pub(crate) fn from_token(token: crate::auth::token::Verified) -> Self {
         Principal {
             kind: Kind::User {
-                id: UserId::from(claims.sub.as_str()),
+                id: UserId::from(token.sub),
                 user: None,
-                expires_at: Some(claims.exp),
-                epoch: Some(epoch),
+                expires_at: Some(token.exp),
+                epoch: Some(token.sev),
                 grant: None,
             },
         }
