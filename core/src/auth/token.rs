@@ -35,7 +35,7 @@ pub struct Claims {
 /// issue time (`sev`): the token stops working when the epoch is raised
 /// (password or role change, sign-out everywhere). Tokens from before epochs
 /// existed carry none and count as epoch 0.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct Signed {
     #[serde(flatten)]
     pub(crate) claims: Claims,
@@ -115,10 +115,11 @@ pub(crate) enum TokenError {
 /// only, the HMAC key prepared once (`jsonwebtoken::decode` prepares it on
 /// every call: two SHA-256 blocks and a copy of the key), the header left
 /// unparsed when it is the one this instance issues, and the payload parsed
-/// once (`decode` parses it twice). The same checks as `decode` with
-/// [`Tokens`]' former `Validation` (HS256, `sub`/`iat`/`exp`/`iss` required,
-/// this issuer, no leeway, no audience); the read benchmark measured
-/// `decode` at 17 % of the server's CPU (BENCHMARKS.md).
+/// once (`decode` parses it twice). It accepts what `decode` into
+/// [`Claims`] with [`Tokens`]' former `Validation` accepted: HS256, every
+/// claim of [`Claims`] present and of its type, this issuer, no leeway, no
+/// audience. The read benchmark measured `decode` at 17 % of the server's
+/// CPU (BENCHMARKS.md).
 pub(crate) struct Tokens {
     encoding: EncodingKey,
     mac: Hmac<Sha256>,
