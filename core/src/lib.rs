@@ -479,6 +479,13 @@ impl Slipway {
         }
     }
 
+    /// Health checks: the store answers, and is migrated.
+    pub fn health(&self) -> services::Health<'_> {
+        services::Health {
+            core: &self.inner.core,
+        }
+    }
+
     /// The live event feed.
     pub fn events(&self) -> services::Events<'_> {
         services::Events {

@@ -89,3 +89,18 @@ fn the_services_clients_do_not_use_the_services() {
     );
     assert!(found.is_empty(), "upward imports:\n{}", found.join("\n"));
 }
+
+#[test]
+fn http_and_ws_never_call_the_store() {
+    // A handler extracts, authenticates, calls one service operation and
+    // renders: every store access goes through a service.
+    let found = offenders(
+        &["http", "ws"],
+        &[".store()", "core.store", "crate::store::Store"],
+    );
+    assert!(
+        found.is_empty(),
+        "store calls outside the services:\n{}",
+        found.join("\n")
+    );
+}

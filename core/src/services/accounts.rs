@@ -628,11 +628,19 @@ impl Accounts<'_> {
                 "The access token is invalid or has expired; sign in again".into(),
             )
         })?;
+        self.check_session(&verified.sub, verified.sev).await?;
+        Ok(Principal::from_token(verified))
+    }
+
+    /// Whether a session of `user_id` begun at session epoch `epoch` still
+    /// counts (the user exists, is not disabled and has not ended their
+    /// older sessions since), read through the node's session cache: what an
+    /// open WebSocket re-checks now and then.
+    pub(crate) async fn check_session(&self, user_id: &str, epoch: u32) -> Result<()> {
         self.core
             .sessions
-            .check(&*self.core.store, &verified.sub, verified.sev)
-            .await?;
-        Ok(Principal::from_token(verified))
+            .check(&*self.core.store, user_id, epoch)
+            .await
     }
 
     /// Issues an access token for a user, with the configured lifetime or `ttl`.

@@ -76,9 +76,10 @@ pub trait Store: Send + Sync + 'static {
     /// yet).
     ///
     /// When the gate refuses ([`RoleGate::FirstUserOnly`] with users
-    /// present), nothing is written and the answer is `Conflict { field:
-    /// "signup" }`. A duplicate email answers `Conflict { field: "email" }`,
-    /// a duplicate GitHub id `Conflict { field: "githubId" }`.
+    /// present), nothing is written and the answer is
+    /// [`StoreError::Refused`]. A duplicate email answers
+    /// `Conflict(Unique::Email)`, a duplicate GitHub id
+    /// `Conflict(Unique::GitHubId)`.
     async fn create_user(
         &self,
         user: NewUser,
@@ -95,7 +96,7 @@ pub trait Store: Send + Sync + 'static {
     /// Finds a user by linked GitHub account id.
     async fn find_user_by_github_id(&self, github_id: i64) -> StoreResult<Option<User>>;
 
-    /// Links a GitHub account to a user (`Conflict { field: "githubId" }` when
+    /// Links a GitHub account to a user (`Conflict(Unique::GitHubId)` when
     /// another user has it).
     async fn link_github(
         &self,
@@ -295,7 +296,8 @@ pub trait Store: Send + Sync + 'static {
     /// Creates `project` (its `networks` are empty) and appends `event`
     /// atomically. Core builds both: the store only writes them (the event
     /// is [`NewEvent::for_project`] with [`EventKind::Create`]). Conflicts:
-    /// `sourceId`, `vmId`, `path`; `NotFound` when the owner does not exist.
+    /// `Unique::SourceId`, `Unique::VmId`, `Unique::ProjectPath`; `NotFound`
+    /// when the owner does not exist.
     /// Returns the stored project (the one given: core gives timestamps at
     /// the precision stores keep, [`store_now`](crate::model::store_now)).
     ///
@@ -374,7 +376,7 @@ pub trait Store: Send + Sync + 'static {
     /// - `NotFound` when `before.owner_id` has no project `before.id`;
     /// - [`StoreError::Stale`] (nothing written) when the stored project no
     ///   longer holds `before`'s state ([`Project::same_state`](crate::model::Project::same_state));
-    /// - `Conflict` `domain` when the hostname is taken or the covering
+    /// - `Conflict(Unique::NetworkHostname)` when the hostname is taken or the covering
     ///   registered domain `network.domain_id` no longer exists;
     /// - else the network, `event` and `audit` are written in one step.
     async fn create_network(
@@ -401,7 +403,7 @@ pub trait Store: Send + Sync + 'static {
     /// (core built it from `before` with the network replaced), atomically, as
     /// a compare-and-swap on the project: `NotFound` when the project is not
     /// the owner's or `before` has no network `after.id`, `Stale` when the
-    /// project changed since `before` was read, `Conflict` `domain` as for
+    /// project changed since `before` was read, `Conflict(Unique::NetworkHostname)` as for
     /// [`Store::create_network`].
     async fn update_network(
         &self,
@@ -426,8 +428,9 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- domains -----------------------------------------------------------
 
-    /// Registers a domain. Conflicts: `domain` (name taken), `main` (a main
-    /// domain exists already).
+    /// Registers a domain. `Conflict(Unique::DomainName)` when the name is
+    /// taken, `Conflict(Unique::MainDomain)` when it is a main domain and
+    /// one exists already.
     async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain>;
 
     /// All domains, oldest first.
@@ -444,8 +447,8 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEntry,
     ) -> StoreResult<Domain>;
 
-    /// Deletes a domain; `Conflict { field: "networks" }` while network
-    /// connections use it.
+    /// Deletes a domain; [`StoreError::InUse`] (nothing written) while
+    /// network connections use it.
     async fn delete_domain(&self, id: &DomainId, audit: &AuditEntry) -> StoreResult<()>;
 
     // ---- configuration -----------------------------------------------------

@@ -86,7 +86,7 @@ impl WsSession {
                     recheck.set(recheck_due(every, revocations));
                     // A store that cannot answer now does not end the feed.
                     if let Err(crate::services::Error::Unauthenticated(_)) =
-                        core.sessions.check(&*core.store, &user_id, epoch).await
+                        slipway.accounts().check_session(&user_id, epoch).await
                     {
                         break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
                     }

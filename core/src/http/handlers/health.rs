@@ -28,17 +28,14 @@ pub(crate) struct Health {
     )
 )]
 pub(crate) async fn health(slipway: Slipway, _req: ApiRequest) -> Result<Response, ApiError> {
-    match tokio::time::timeout(Duration::from_secs(2), slipway.store().ping()).await {
-        Ok(Ok(())) => Ok(json_response(
-            StatusCode::OK,
-            &Health {
-                status: "ok".into(),
-                store: "ok".into(),
-            },
-        )),
-        Ok(Err(e)) => Err(ApiError::unavailable(e)),
-        Err(_) => Err(ApiError::unavailable("store ping timed out")),
-    }
+    slipway.health().check().await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &Health {
+            status: "ok".into(),
+            store: "ok".into(),
+        },
+    ))
 }
 
 /// Liveness of the process.
@@ -72,17 +69,14 @@ pub(crate) async fn live(_slipway: Slipway, _req: ApiRequest) -> Result<Response
     )
 )]
 pub(crate) async fn ready(slipway: Slipway, _req: ApiRequest) -> Result<Response, ApiError> {
-    match tokio::time::timeout(Duration::from_secs(2), slipway.store().ready()).await {
-        Ok(Ok(())) => Ok(json_response(
-            StatusCode::OK,
-            &Health {
-                status: "ok".into(),
-                store: "ok".into(),
-            },
-        )),
-        Ok(Err(e)) => Err(not_ready(e)),
-        Err(_) => Err(not_ready("the store did not answer within 2 s")),
-    }
+    slipway.health().ready().await.map_err(not_ready)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &Health {
+            status: "ok".into(),
+            store: "ok".into(),
+        },
+    ))
 }
 
 /// 503 for a store that is not ready; the cause goes to the log only.
