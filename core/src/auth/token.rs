@@ -196,8 +196,19 @@ impl Tokens {
         mac.update(message.as_bytes());
         // Constant time.
         mac.verify_slice(&tag).map_err(|_| TokenError::Signature)?;
-        let bytes = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
-        let p: Payload = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
+        // The payloads Slipway issues decode into a buffer on the stack;
+        // a larger one (never issued here, still verified) into the heap.
+        let mut small = [0u8; 768];
+        let heap;
+        let bytes: &[u8] = match B64.decode_slice(payload, &mut small) {
+            Ok(n) => &small[..n],
+            Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+                heap = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
+                &heap
+            }
+            Err(_) => return Err(TokenError::Malformed),
+        };
+        let p: Payload = serde_json::from_slice(bytes).map_err(|_| TokenError::Malformed)?;
         if p.exp < now {
             return Err(TokenError::Expired);
         }
@@ -392,6 +403,9 @@ mod tests {
             ("nbf", json!(now + 600)),
             ("extra", json!({"any": "thing"})),
             ("sev", json!(-1)),
+            // A payload larger than the stack buffer it is decoded into.
+            ("extra", json!("x".repeat(2_000))),
+            ("name", json!("ü".repeat(300))),
         ] {
             let mut c = good.clone();
             c[k] = v;

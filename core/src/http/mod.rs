@@ -130,18 +130,16 @@ pub(crate) struct ApiRequest {
 }
 
 impl ApiRequest {
-    /// A path parameter by name (empty when absent).
-    pub(crate) fn param(&self, name: &str) -> &str {
-        self.params
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    }
-
     /// A path parameter as the id type `T` (empty when absent).
-    pub(crate) fn id<T: for<'a> From<&'a str>>(&self, name: &str) -> T {
-        T::from(self.param(name))
+    pub(crate) fn id<T: From<String>>(&mut self, name: &str) -> T {
+        // The decoded segment moves into the id: no second copy.
+        let value = self
+            .params
+            .iter_mut()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| std::mem::take(v))
+            .unwrap_or_default();
+        T::from(value)
     }
 
     /// A query parameter by name, percent-decoded.

@@ -42,8 +42,11 @@ impl RequestId {
     pub fn generate() -> Self {
         let mut hex = [0u8; uuid::fmt::Simple::LENGTH];
         let id = crate::model::random_uuid();
-        let text = id.simple().encode_lower(&mut hex);
-        RequestId(HeaderValue::from_str(text).expect("hex digits are a header value"))
+        id.simple().encode_lower(&mut hex);
+        // One allocation, shared by every clone (a value copied from a slice
+        // would allocate again when first cloned).
+        let bytes = bytes::Bytes::from_owner(hex);
+        RequestId(HeaderValue::from_maybe_shared(bytes).expect("hex digits are a header value"))
     }
 
     /// The id as text.
@@ -60,6 +63,13 @@ impl RequestId {
     /// The id as a header value.
     pub fn header_value(&self) -> HeaderValue {
         self.0.clone()
+    }
+
+    /// `fut` with this id as the current request's, as a future a host
+    /// can name in its own types (a tower `Service::Future`) without
+    /// boxing; [`RequestId::scope`] is the same.
+    pub fn scoped<F: Future>(self, fut: F) -> tokio::task::futures::TaskLocalFuture<RequestId, F> {
+        CURRENT.scope(self, fut)
     }
 
     /// Runs `fut` with this id as the current request's: error bodies

@@ -188,11 +188,10 @@ pub(crate) struct RequestIdService<S> {
 impl<S, B, R> tower::Service<http::Request<B>> for RequestIdService<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
 {
     type Response = http::Response<R>;
     type Error = S::Error;
-    type Future = futures::future::BoxFuture<'static, Result<http::Response<R>, S::Error>>;
+    type Future = RequestIdFuture<S::Future>;
 
     fn poll_ready(
         &mut self,
@@ -205,11 +204,39 @@ where
         let id = RequestId::from_headers(req.headers());
         req.extensions_mut().insert(id.clone());
         let answer = self.inner.call(req);
-        Box::pin(async move {
-            let mut resp = id.clone().scope(answer).await?;
-            resp.headers_mut()
-                .insert(X_REQUEST_ID.clone(), id.header_value());
-            Ok(resp)
-        })
+        RequestIdFuture {
+            header: Some(id.header_value()),
+            answer: id.scoped(answer),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RequestIdService`]: the inner answer, run with the
+    /// request id in scope, then given its `X-Request-Id` header (a named
+    /// future: no box per request).
+    pub(crate) struct RequestIdFuture<F> {
+        #[pin]
+        answer: tokio::task::futures::TaskLocalFuture<RequestId, F>,
+        header: Option<http::HeaderValue>,
+    }
+}
+
+impl<F, R, E> std::future::Future for RequestIdFuture<F>
+where
+    F: std::future::Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = Result<http::Response<R>, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let mut resp = std::task::ready!(this.answer.poll(cx))?;
+        if let Some(value) = this.header.take() {
+            resp.headers_mut().insert(X_REQUEST_ID.clone(), value);
+        }
+        std::task::Poll::Ready(Ok(resp))
     }
 }

@@ -134,7 +134,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
         (status = 404, description = "No such authorization of the caller", body = ErrorBody),
     )
 )]
-pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn get(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let auth = slipway.authorizations().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &view(&auth)))
@@ -150,7 +150,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
         (status = 404, description = "No such authorization of the caller", body = ErrorBody),
     )
 )]
-pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn delete(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     slipway
         .authorizations()

@@ -154,7 +154,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
         (status = 404, description = "No such domain", body = ErrorBody),
     )
 )]
-pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn get(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let domain = slipway.domains().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &DomainView::from(domain)))
@@ -172,7 +172,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
         (status = 409, description = "Network connections still use the domain", body = ErrorBody),
     )
 )]
-pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn delete(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     slipway.domains().delete(&actor, &req.id("id")).await?;
     Ok(no_content())
@@ -192,7 +192,7 @@ pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response
         (status = 504, description = "The DNS servers did not answer in time", body = ErrorBody),
     )
 )]
-pub(crate) async fn verify(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn verify(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let checked = slipway.domains().verify(&actor, &req.id("id")).await?;
     Ok(json_response(

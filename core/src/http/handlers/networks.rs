@@ -113,7 +113,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
         (status = 404, description = "No such connection on the caller's projects", body = ErrorBody),
     )
 )]
-pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn get(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let network = slipway.networks().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &network))
@@ -132,7 +132,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
         (status = 409, description = "The hostname is already in use", body = ErrorBody),
     )
 )]
-pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn update(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let body: UpdateNetwork = req.json()?;
     let port = match &body.port {
@@ -167,7 +167,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
         (status = 404, description = "No such connection on the caller's projects", body = ErrorBody),
     )
 )]
-pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn delete(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     slipway.networks().delete(&actor, &req.id("id")).await?;
     Ok(no_content())

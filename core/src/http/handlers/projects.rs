@@ -146,7 +146,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
         (status = 404, description = "No such project of the caller", body = ErrorBody),
     )
 )]
-pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn get(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let project = slipway.projects().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &project))
@@ -165,7 +165,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
         (status = 409, description = "sourceId, vmId or path is already in use", body = ErrorBody),
     )
 )]
-pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn update(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let body: UpdateProject = req.json()?;
     let changes = ProjectChanges {
@@ -192,7 +192,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
         (status = 404, description = "No such project of the caller", body = ErrorBody),
     )
 )]
-pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn delete(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     slipway.projects().delete(&actor, &req.id("id")).await?;
     Ok(no_content())

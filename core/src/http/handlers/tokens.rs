@@ -111,7 +111,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
         (status = 404, description = "No such token of the caller", body = ErrorBody),
     )
 )]
-pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn delete(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     slipway.tokens().delete(&actor, &req.id("id")).await?;
     Ok(no_content())

@@ -64,7 +64,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
         (status = 404, description = "No such user", body = ErrorBody),
     )
 )]
-pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn get(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let user = slipway.users().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &ManagedUserView::from(&user)))
@@ -84,7 +84,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
         (status = 409, description = "The last active admin cannot be demoted or disabled", body = ErrorBody),
     )
 )]
-pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn update(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let body: UpdateUser = req.json()?;
     let mut changes = UserChanges::default();
@@ -121,7 +121,7 @@ pub(crate) async fn update(slipway: Slipway, req: ApiRequest) -> Result<Response
         (status = 409, description = "The last active admin cannot be deleted", body = ErrorBody),
     )
 )]
-pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn delete(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     slipway.users().delete(&actor, &req.id("id")).await?;
     Ok(no_content())
@@ -214,7 +214,7 @@ pub(crate) async fn list_invitations(
 )]
 pub(crate) async fn delete_invitation(
     slipway: Slipway,
-    req: ApiRequest,
+    mut req: ApiRequest,
 ) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     slipway.invitations().delete(&actor, &req.id("id")).await?;

@@ -100,7 +100,7 @@ pub(crate) async fn list(slipway: Slipway, req: ApiRequest) -> Result<Response, 
         (status = 404, description = "No such webhook of the caller", body = ErrorBody),
     )
 )]
-pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn get(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let hook = slipway.webhooks().get(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &WebhookView::from(&hook)))
@@ -117,7 +117,7 @@ pub(crate) async fn get(slipway: Slipway, req: ApiRequest) -> Result<Response, A
         (status = 404, description = "No such webhook of the caller", body = ErrorBody),
     )
 )]
-pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn delete(slipway: Slipway, mut req: ApiRequest) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     slipway.webhooks().delete(&actor, &req.id("id")).await?;
     Ok(no_content())
@@ -134,7 +134,10 @@ pub(crate) async fn delete(slipway: Slipway, req: ApiRequest) -> Result<Response
         (status = 404, description = "No such webhook of the caller", body = ErrorBody),
     )
 )]
-pub(crate) async fn deliveries(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {
+pub(crate) async fn deliveries(
+    slipway: Slipway,
+    mut req: ApiRequest,
+) -> Result<Response, ApiError> {
     let actor = req.principal(&slipway).await?;
     let list = slipway.webhooks().deliveries(&actor, &req.id("id")).await?;
     Ok(json_response(StatusCode::OK, &list))
