@@ -16,7 +16,10 @@
 //! | `slipway_store_call_duration_seconds` | histogram | `op` | store calls (`get_project`, …) |
 //! | `slipway_store_errors_total` | counter | `op`, `kind` | store calls that failed: `unavailable` or `other` (not found and conflicts are answers, not errors) |
 
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use metrics::{Key, Label, Level, Metadata};
 
 /// `slipway_http_requests_total`.
 pub const HTTP_REQUESTS: &str = "slipway_http_requests_total";
@@ -45,10 +48,66 @@ pub const HISTOGRAMS: &[&str] = &[HTTP_DURATION, STORE_DURATION];
 /// The `route` label of a request no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// Where Slipway's metrics are registered from (what `counter!` would give).
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// The statuses whose labels [`RouteLabels`] keeps.
+const STATUSES: [u16; 18] = [
+    200, 201, 204, 301, 304, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 502, 503,
+];
+
+/// The labels of one route's request metrics, made once per process and
+/// status (so recording a request allocates nothing for its labels).
+pub(crate) struct RouteLabels {
+    method: &'static str,
+    route: &'static str,
+    duration: [Label; 2],
+    by_status: [OnceLock<Box<[Label; 3]>>; STATUSES.len()],
+}
+
+impl RouteLabels {
+    /// The labels of `route` answered for `method`.
+    pub(crate) fn new(method: &http::Method, route: &'static str) -> Self {
+        let method = method_label(method);
+        RouteLabels {
+            method,
+            route,
+            duration: [
+                Label::from_static_parts("method", method),
+                Label::from_static_parts("route", route),
+            ],
+            by_status: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+}
+
+/// [`http_request`] for a route with its labels made once: no allocation
+/// for the labels of the usual statuses.
+pub(crate) fn http_request_labeled(labels: &'static RouteLabels, status: u16, took: Duration) {
+    let Some(i) = STATUSES.iter().position(|s| *s == status) else {
+        return http_request_parts(labels.method, labels.route, status, took);
+    };
+    let counter = labels.by_status[i].get_or_init(|| {
+        Box::new([
+            Label::from_static_parts("method", labels.method),
+            Label::from_static_parts("route", labels.route),
+            Label::from_static_parts("status", status_text(status).unwrap_or("other")),
+        ])
+    });
+    let key = Key::from_static_parts(HTTP_REQUESTS, &counter[..]);
+    metrics::with_recorder(|r| r.register_counter(&key, &METADATA)).increment(1);
+    let key = Key::from_static_parts(HTTP_DURATION, &labels.duration);
+    metrics::with_recorder(|r| r.register_histogram(&key, &METADATA)).record(took.as_secs_f64());
+}
+
 /// Records one answered request (core's endpoints do; adapters call it for
 /// the answers they make themselves, such as their fallback).
 pub fn http_request(method: &http::Method, route: &'static str, status: u16, took: Duration) {
-    let method = method_label(method);
+    http_request_parts(method_label(method), route, status, took);
+}
+
+fn http_request_parts(method: &'static str, route: &'static str, status: u16, took: Duration) {
     metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status_label(status))
         .increment(1);
     metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route)
@@ -58,6 +117,14 @@ pub fn http_request(method: &http::Method, route: &'static str, status: u16, too
 /// The statuses the API answers as static labels (no allocation per
 /// request); any other as its number.
 fn status_label(status: u16) -> metrics::SharedString {
+    match status_text(status) {
+        Some(known) => known.into(),
+        None => status.to_string().into(),
+    }
+}
+
+/// The statuses the API answers, as static text.
+fn status_text(status: u16) -> Option<&'static str> {
     let known = match status {
         200 => "200",
         201 => "201",
@@ -77,9 +144,9 @@ fn status_label(status: u16) -> metrics::SharedString {
         500 => "500",
         502 => "502",
         503 => "503",
-        _ => return status.to_string().into(),
+        _ => return None,
     };
-    known.into()
+    Some(known)
 }
 
 /// Methods as static labels (anything else is `OTHER`: a client must not
@@ -129,9 +196,37 @@ pub(crate) fn event_appended(kind: &'static str) {
     metrics::counter!(EVENTS_APPENDED, "type" => kind).increment(1);
 }
 
-pub(crate) fn store_call(op: &'static str, took: Duration, error: Option<&'static str>) {
-    metrics::histogram!(STORE_DURATION, "op" => op).record(took.as_secs_f64());
+/// A store operation: its name and its `op` label, made once (a static per
+/// call site, `store_op!`): timing a call allocates
+/// nothing for its label.
+pub(crate) struct StoreOp {
+    name: &'static str,
+    labels: [Label; 1],
+}
+
+impl StoreOp {
+    /// The operation `name` (`get_project`, ...).
+    pub(crate) const fn new(name: &'static str) -> Self {
+        StoreOp {
+            name,
+            labels: [Label::from_static_parts("op", name)],
+        }
+    }
+}
+
+/// A `&'static StoreOp` named by a literal.
+macro_rules! store_op {
+    ($name:literal) => {{
+        static OP: $crate::metrics::StoreOp = $crate::metrics::StoreOp::new($name);
+        &OP
+    }};
+}
+pub(crate) use store_op;
+
+pub(crate) fn store_call(op: &'static StoreOp, took: Duration, error: Option<&'static str>) {
+    let key = Key::from_static_parts(STORE_DURATION, &op.labels);
+    metrics::with_recorder(|r| r.register_histogram(&key, &METADATA)).record(took.as_secs_f64());
     if let Some(kind) = error {
-        metrics::counter!(STORE_ERRORS, "op" => op, "kind" => kind).increment(1);
+        metrics::counter!(STORE_ERRORS, "op" => op.name, "kind" => kind).increment(1);
     }
 }

@@ -13,7 +13,10 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use std::sync::OnceLock;
+
 use crate::error::BoxError;
+use crate::metrics::RouteLabels;
 use crate::services::{Origin, Principal};
 use crate::Slipway;
 
@@ -107,16 +110,30 @@ pub(crate) fn routes(slipway: &Slipway) -> Vec<Route> {
     let docs = slipway.config().docs;
     handlers::ENDPOINTS
         .iter()
-        .filter(|ep| docs || ep.path != "/docs")
-        .map(|ep| Route {
+        .enumerate()
+        .filter(|(_, ep)| docs || ep.path != "/docs")
+        .map(|(i, ep)| Route {
             method: ep.method.clone(),
             path: ep.path,
             service: EndpointService {
                 slipway: slipway.clone(),
                 endpoint: ep,
+                labels: route_labels(i),
             },
         })
         .collect()
+}
+
+/// The metric labels of the endpoint at `index` in `handlers::ENDPOINTS`,
+/// made once per process.
+fn route_labels(index: usize) -> &'static RouteLabels {
+    static LABELS: OnceLock<Box<[RouteLabels]>> = OnceLock::new();
+    &LABELS.get_or_init(|| {
+        handlers::ENDPOINTS
+            .iter()
+            .map(|ep| RouteLabels::new(&ep.method, ep.path))
+            .collect()
+    })[index]
 }
 
 /// A request as handlers see it: the body already read (within the limit).
@@ -358,6 +375,7 @@ where
 pub struct EndpointService {
     slipway: Slipway,
     endpoint: &'static Endpoint,
+    labels: &'static RouteLabels,
 }
 
 impl std::fmt::Debug for EndpointService {
@@ -385,14 +403,15 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let slipway = self.slipway.clone();
         let endpoint = self.endpoint;
+        let labels = self.labels;
         Box::pin(async move {
             let scope = request_id::RequestScope::of(req.headers());
             let method = req.method().clone();
             let started = std::time::Instant::now();
-            let mut route = endpoint.path;
+            let mut matched = true;
             let resp = request_id::answer_in(scope, async {
                 let Some(params) = match_path(endpoint.path, req.uri().path(), false) else {
-                    route = crate::metrics::UNMATCHED_ROUTE;
+                    matched = false;
                     return not_found_route(req.uri().path()).into_response();
                 };
                 if req.method() != endpoint.method {
@@ -404,7 +423,16 @@ where
                 dispatch(slipway, endpoint, params, req).await
             })
             .await;
-            crate::metrics::http_request(&method, route, resp.status().as_u16(), started.elapsed());
+            let (status, took) = (resp.status().as_u16(), started.elapsed());
+            if !matched {
+                let route = crate::metrics::UNMATCHED_ROUTE;
+                crate::metrics::http_request(&method, route, status, took);
+            } else if method == endpoint.method {
+                crate::metrics::http_request_labeled(labels, status, took);
+            } else {
+                // 405: labelled with the method asked for, as any answer.
+                crate::metrics::http_request(&method, endpoint.path, status, took);
+            }
             Ok(resp)
         })
     }
@@ -480,21 +508,30 @@ where
             let scope = request_id::RequestScope::of(req.headers());
             let method = req.method().clone();
             let started = std::time::Instant::now();
-            let mut route = crate::metrics::UNMATCHED_ROUTE;
+            let mut matched = None;
             let resp = request_id::answer_in(scope, async {
-                for ep in handlers::ENDPOINTS.iter() {
+                for (i, ep) in handlers::ENDPOINTS.iter().enumerate() {
                     if ep.method != req.method() {
                         continue;
                     }
                     if let Some(params) = match_path(ep.path, req.uri().path(), true) {
-                        route = ep.path;
+                        matched = Some(i);
                         return dispatch(slipway, ep, params, req).await;
                     }
                 }
                 Self::fallback_response(req.method(), req.uri().path())
             })
             .await;
-            crate::metrics::http_request(&method, route, resp.status().as_u16(), started.elapsed());
+            let (status, took) = (resp.status().as_u16(), started.elapsed());
+            match matched {
+                Some(i) => crate::metrics::http_request_labeled(route_labels(i), status, took),
+                None => crate::metrics::http_request(
+                    &method,
+                    crate::metrics::UNMATCHED_ROUTE,
+                    status,
+                    took,
+                ),
+            }
             Ok(resp)
         })
     }

@@ -21,7 +21,10 @@ use crate::store::{CounterHit, CounterLimit, EventSignals, EventStream, Store, S
 /// Wraps a store; every call is timed and its backend failures counted.
 pub(crate) struct Metered(pub(crate) Arc<dyn Store>);
 
-async fn timed<T>(op: &'static str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+async fn timed<T>(
+    op: &'static crate::metrics::StoreOp,
+    call: impl Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
     let started = Instant::now();
     let result = call.await;
     let kind = match &result {
@@ -45,11 +48,11 @@ fn appended<T>(kind: &'static str, result: StoreResult<T>) -> StoreResult<T> {
 #[async_trait]
 impl Store for Metered {
     async fn ping(&self) -> StoreResult<()> {
-        timed("ping", self.0.ping()).await
+        timed(crate::metrics::store_op!("ping"), self.0.ping()).await
     }
 
     async fn ready(&self) -> StoreResult<()> {
-        timed("ready", self.0.ready()).await
+        timed(crate::metrics::store_op!("ready"), self.0.ready()).await
     }
 
     async fn create_user(
@@ -58,24 +61,32 @@ impl Store for Metered {
         gate: RoleGate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
-        timed("create_user", self.0.create_user(user, gate, audit)).await
+        timed(
+            crate::metrics::store_op!("create_user"),
+            self.0.create_user(user, gate, audit),
+        )
+        .await
     }
 
     async fn get_user(&self, id: &UserId) -> StoreResult<User> {
-        timed("get_user", self.0.get_user(id)).await
+        timed(crate::metrics::store_op!("get_user"), self.0.get_user(id)).await
     }
 
     async fn has_users(&self) -> StoreResult<bool> {
-        timed("has_users", self.0.has_users()).await
+        timed(crate::metrics::store_op!("has_users"), self.0.has_users()).await
     }
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        timed("find_user_by_email", self.0.find_user_by_email(email)).await
+        timed(
+            crate::metrics::store_op!("find_user_by_email"),
+            self.0.find_user_by_email(email),
+        )
+        .await
     }
 
     async fn find_user_by_github_id(&self, github_id: i64) -> StoreResult<Option<User>> {
         timed(
-            "find_user_by_github_id",
+            crate::metrics::store_op!("find_user_by_github_id"),
             self.0.find_user_by_github_id(github_id),
         )
         .await
@@ -87,7 +98,11 @@ impl Store for Metered {
         github_id: i64,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
-        timed("link_github", self.0.link_github(user_id, github_id, audit)).await
+        timed(
+            crate::metrics::store_op!("link_github"),
+            self.0.link_github(user_id, github_id, audit),
+        )
+        .await
     }
 
     async fn delete_user(
@@ -97,7 +112,11 @@ impl Store for Metered {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let deleted = events.len();
-        let done = timed("delete_user", self.0.delete_user(id, events, audit)).await;
+        let done = timed(
+            crate::metrics::store_op!("delete_user"),
+            self.0.delete_user(id, events, audit),
+        )
+        .await;
         if done.is_ok() {
             for _ in 0..deleted {
                 crate::metrics::event_appended("DELETE");
@@ -112,23 +131,43 @@ impl Store for Metered {
         update: UserUpdate,
         audit: &AuditEntry,
     ) -> StoreResult<User> {
-        timed("update_user", self.0.update_user(id, update, audit)).await
+        timed(
+            crate::metrics::store_op!("update_user"),
+            self.0.update_user(id, update, audit),
+        )
+        .await
     }
 
     async fn list_users(&self, after: Option<&UserId>, limit: usize) -> StoreResult<Vec<User>> {
-        timed("list_users", self.0.list_users(after, limit)).await
+        timed(
+            crate::metrics::store_op!("list_users"),
+            self.0.list_users(after, limit),
+        )
+        .await
     }
 
     async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
-        timed("create_api_token", self.0.create_api_token(token, audit)).await
+        timed(
+            crate::metrics::store_op!("create_api_token"),
+            self.0.create_api_token(token, audit),
+        )
+        .await
     }
 
     async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>> {
-        timed("list_api_tokens", self.0.list_api_tokens(user_id)).await
+        timed(
+            crate::metrics::store_op!("list_api_tokens"),
+            self.0.list_api_tokens(user_id),
+        )
+        .await
     }
 
     async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
-        timed("find_api_token", self.0.find_api_token(token_hash)).await
+        timed(
+            crate::metrics::store_op!("find_api_token"),
+            self.0.find_api_token(token_hash),
+        )
+        .await
     }
 
     async fn delete_api_token(
@@ -138,26 +177,42 @@ impl Store for Metered {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         timed(
-            "delete_api_token",
+            crate::metrics::store_op!("delete_api_token"),
             self.0.delete_api_token(user_id, id, audit),
         )
         .await
     }
 
     async fn touch_api_token(&self, id: &ApiTokenId, at: Timestamp) -> StoreResult<()> {
-        timed("touch_api_token", self.0.touch_api_token(id, at)).await
+        timed(
+            crate::metrics::store_op!("touch_api_token"),
+            self.0.touch_api_token(id, at),
+        )
+        .await
     }
 
     async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
-        timed("create_webhook", self.0.create_webhook(webhook, audit)).await
+        timed(
+            crate::metrics::store_op!("create_webhook"),
+            self.0.create_webhook(webhook, audit),
+        )
+        .await
     }
 
     async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>> {
-        timed("list_webhooks", self.0.list_webhooks(user_id)).await
+        timed(
+            crate::metrics::store_op!("list_webhooks"),
+            self.0.list_webhooks(user_id),
+        )
+        .await
     }
 
     async fn get_webhook(&self, user_id: &UserId, id: &WebhookId) -> StoreResult<Webhook> {
-        timed("get_webhook", self.0.get_webhook(user_id, id)).await
+        timed(
+            crate::metrics::store_op!("get_webhook"),
+            self.0.get_webhook(user_id, id),
+        )
+        .await
     }
 
     async fn delete_webhook(
@@ -166,11 +221,19 @@ impl Store for Metered {
         id: &WebhookId,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        timed("delete_webhook", self.0.delete_webhook(user_id, id, audit)).await
+        timed(
+            crate::metrics::store_op!("delete_webhook"),
+            self.0.delete_webhook(user_id, id, audit),
+        )
+        .await
     }
 
     async fn all_webhooks(&self) -> StoreResult<Vec<Webhook>> {
-        timed("all_webhooks", self.0.all_webhooks()).await
+        timed(
+            crate::metrics::store_op!("all_webhooks"),
+            self.0.all_webhooks(),
+        )
+        .await
     }
 
     async fn lease_webhook(
@@ -179,7 +242,11 @@ impl Store for Metered {
         node: &str,
         until: Timestamp,
     ) -> StoreResult<bool> {
-        timed("lease_webhook", self.0.lease_webhook(id, node, until)).await
+        timed(
+            crate::metrics::store_op!("lease_webhook"),
+            self.0.lease_webhook(id, node, until),
+        )
+        .await
     }
 
     async fn set_webhook_cursor(
@@ -189,7 +256,7 @@ impl Store for Metered {
         cursor: u64,
     ) -> StoreResult<bool> {
         timed(
-            "set_webhook_cursor",
+            crate::metrics::store_op!("set_webhook_cursor"),
             self.0.set_webhook_cursor(id, node, cursor),
         )
         .await
@@ -197,7 +264,7 @@ impl Store for Metered {
 
     async fn record_webhook_delivery(&self, delivery: WebhookDelivery) -> StoreResult<()> {
         timed(
-            "record_webhook_delivery",
+            crate::metrics::store_op!("record_webhook_delivery"),
             self.0.record_webhook_delivery(delivery),
         )
         .await
@@ -208,7 +275,7 @@ impl Store for Metered {
         webhook_id: &WebhookId,
     ) -> StoreResult<Vec<WebhookDelivery>> {
         timed(
-            "list_webhook_deliveries",
+            crate::metrics::store_op!("list_webhook_deliveries"),
             self.0.list_webhook_deliveries(webhook_id),
         )
         .await
@@ -220,22 +287,34 @@ impl Store for Metered {
         audit: &AuditEntry,
     ) -> StoreResult<Invitation> {
         timed(
-            "create_invitation",
+            crate::metrics::store_op!("create_invitation"),
             self.0.create_invitation(invitation, audit),
         )
         .await
     }
 
     async fn list_invitations(&self) -> StoreResult<Vec<Invitation>> {
-        timed("list_invitations", self.0.list_invitations()).await
+        timed(
+            crate::metrics::store_op!("list_invitations"),
+            self.0.list_invitations(),
+        )
+        .await
     }
 
     async fn find_invitation(&self, token_hash: &str) -> StoreResult<Option<Invitation>> {
-        timed("find_invitation", self.0.find_invitation(token_hash)).await
+        timed(
+            crate::metrics::store_op!("find_invitation"),
+            self.0.find_invitation(token_hash),
+        )
+        .await
     }
 
     async fn delete_invitation(&self, id: &InvitationId, audit: &AuditEntry) -> StoreResult<()> {
-        timed("delete_invitation", self.0.delete_invitation(id, audit)).await
+        timed(
+            crate::metrics::store_op!("delete_invitation"),
+            self.0.delete_invitation(id, audit),
+        )
+        .await
     }
 
     async fn hit_counter(
@@ -244,22 +323,38 @@ impl Store for Metered {
         window: std::time::Duration,
         limit: u32,
     ) -> StoreResult<CounterHit> {
-        timed("hit_counter", self.0.hit_counter(key, window, limit)).await
+        timed(
+            crate::metrics::store_op!("hit_counter"),
+            self.0.hit_counter(key, window, limit),
+        )
+        .await
     }
 
     async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
-        timed("settle_counter", self.0.settle_counter(key, keep)).await
+        timed(
+            crate::metrics::store_op!("settle_counter"),
+            self.0.settle_counter(key, keep),
+        )
+        .await
     }
 
     async fn hit_counters(
         &self,
         counters: &[CounterLimit<'_>],
     ) -> StoreResult<Option<(usize, CounterHit)>> {
-        timed("hit_counters", self.0.hit_counters(counters)).await
+        timed(
+            crate::metrics::store_op!("hit_counters"),
+            self.0.hit_counters(counters),
+        )
+        .await
     }
 
     async fn settle_counters(&self, keys: &[&str], keep: bool) -> StoreResult<()> {
-        timed("settle_counters", self.0.settle_counters(keys, keep)).await
+        timed(
+            crate::metrics::store_op!("settle_counters"),
+            self.0.settle_counters(keys, keep),
+        )
+        .await
     }
 
     async fn settle_counters_and_audit(
@@ -269,7 +364,7 @@ impl Store for Metered {
         entry: &AuditEntry,
     ) -> StoreResult<()> {
         timed(
-            "settle_counters_and_audit",
+            crate::metrics::store_op!("settle_counters_and_audit"),
             self.0.settle_counters_and_audit(keys, keep, entry),
         )
         .await
@@ -281,7 +376,7 @@ impl Store for Metered {
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
         timed(
-            "create_authorization",
+            crate::metrics::store_op!("create_authorization"),
             self.0.create_authorization(auth, audit),
         )
         .await
@@ -293,14 +388,18 @@ impl Store for Metered {
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
         timed(
-            "upsert_authorization",
+            crate::metrics::store_op!("upsert_authorization"),
             self.0.upsert_authorization(auth, audit),
         )
         .await
     }
 
     async fn list_authorizations(&self, user_id: &UserId) -> StoreResult<Vec<Authorization>> {
-        timed("list_authorizations", self.0.list_authorizations(user_id)).await
+        timed(
+            crate::metrics::store_op!("list_authorizations"),
+            self.0.list_authorizations(user_id),
+        )
+        .await
     }
 
     async fn get_authorization(
@@ -308,7 +407,11 @@ impl Store for Metered {
         user_id: &UserId,
         id: &AuthorizationId,
     ) -> StoreResult<Authorization> {
-        timed("get_authorization", self.0.get_authorization(user_id, id)).await
+        timed(
+            crate::metrics::store_op!("get_authorization"),
+            self.0.get_authorization(user_id, id),
+        )
+        .await
     }
 
     async fn delete_authorization(
@@ -318,14 +421,18 @@ impl Store for Metered {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         timed(
-            "delete_authorization",
+            crate::metrics::store_op!("delete_authorization"),
             self.0.delete_authorization(user_id, id, audit),
         )
         .await
     }
 
     async fn all_authorizations(&self) -> StoreResult<Vec<Authorization>> {
-        timed("all_authorizations", self.0.all_authorizations()).await
+        timed(
+            crate::metrics::store_op!("all_authorizations"),
+            self.0.all_authorizations(),
+        )
+        .await
     }
 
     async fn reseal_authorization(
@@ -337,7 +444,7 @@ impl Store for Metered {
         audit: &AuditEntry,
     ) -> StoreResult<bool> {
         timed(
-            "reseal_authorization",
+            crate::metrics::store_op!("reseal_authorization"),
             self.0.reseal_authorization(user_id, id, old, new, audit),
         )
         .await
@@ -352,7 +459,7 @@ impl Store for Metered {
         appended(
             "CREATE",
             timed(
-                "create_project",
+                crate::metrics::store_op!("create_project"),
                 self.0.create_project(project, event, audit),
             )
             .await,
@@ -360,15 +467,27 @@ impl Store for Metered {
     }
 
     async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {
-        timed("list_projects", self.0.list_projects(owner_id)).await
+        timed(
+            crate::metrics::store_op!("list_projects"),
+            self.0.list_projects(owner_id),
+        )
+        .await
     }
 
     async fn count_projects(&self, owner_id: &UserId) -> StoreResult<usize> {
-        timed("count_projects", self.0.count_projects(owner_id)).await
+        timed(
+            crate::metrics::store_op!("count_projects"),
+            self.0.count_projects(owner_id),
+        )
+        .await
     }
 
     async fn get_project(&self, owner_id: &UserId, id: &ProjectId) -> StoreResult<Project> {
-        timed("get_project", self.0.get_project(owner_id, id)).await
+        timed(
+            crate::metrics::store_op!("get_project"),
+            self.0.get_project(owner_id, id),
+        )
+        .await
     }
 
     async fn update_project(
@@ -381,7 +500,7 @@ impl Store for Metered {
         appended(
             "UPDATE",
             timed(
-                "update_project",
+                crate::metrics::store_op!("update_project"),
                 self.0.update_project(before, after, event, audit),
             )
             .await,
@@ -398,7 +517,7 @@ impl Store for Metered {
         appended(
             "DELETE",
             timed(
-                "delete_project",
+                crate::metrics::store_op!("delete_project"),
                 self.0.delete_project(owner_id, id, event, audit),
             )
             .await,
@@ -415,7 +534,7 @@ impl Store for Metered {
         appended(
             "UPDATE",
             timed(
-                "create_network",
+                crate::metrics::store_op!("create_network"),
                 self.0.create_network(before, network, event, audit),
             )
             .await,
@@ -427,11 +546,19 @@ impl Store for Metered {
         owner_id: &UserId,
         project_id: Option<&ProjectId>,
     ) -> StoreResult<Vec<Network>> {
-        timed("list_networks", self.0.list_networks(owner_id, project_id)).await
+        timed(
+            crate::metrics::store_op!("list_networks"),
+            self.0.list_networks(owner_id, project_id),
+        )
+        .await
     }
 
     async fn get_network(&self, owner_id: &UserId, id: &NetworkId) -> StoreResult<Network> {
-        timed("get_network", self.0.get_network(owner_id, id)).await
+        timed(
+            crate::metrics::store_op!("get_network"),
+            self.0.get_network(owner_id, id),
+        )
+        .await
     }
 
     async fn update_network(
@@ -444,7 +571,7 @@ impl Store for Metered {
         appended(
             "UPDATE",
             timed(
-                "update_network",
+                crate::metrics::store_op!("update_network"),
                 self.0.update_network(before, after, event, audit),
             )
             .await,
@@ -461,7 +588,7 @@ impl Store for Metered {
         appended(
             "UPDATE",
             timed(
-                "delete_network",
+                crate::metrics::store_op!("delete_network"),
                 self.0.delete_network(before, id, event, audit),
             )
             .await,
@@ -469,15 +596,27 @@ impl Store for Metered {
     }
 
     async fn create_domain(&self, domain: Domain, audit: &AuditEntry) -> StoreResult<Domain> {
-        timed("create_domain", self.0.create_domain(domain, audit)).await
+        timed(
+            crate::metrics::store_op!("create_domain"),
+            self.0.create_domain(domain, audit),
+        )
+        .await
     }
 
     async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
-        timed("list_domains", self.0.list_domains()).await
+        timed(
+            crate::metrics::store_op!("list_domains"),
+            self.0.list_domains(),
+        )
+        .await
     }
 
     async fn get_domain(&self, id: &DomainId) -> StoreResult<Domain> {
-        timed("get_domain", self.0.get_domain(id)).await
+        timed(
+            crate::metrics::store_op!("get_domain"),
+            self.0.get_domain(id),
+        )
+        .await
     }
 
     async fn set_domain_linked(
@@ -487,18 +626,26 @@ impl Store for Metered {
         audit: &AuditEntry,
     ) -> StoreResult<Domain> {
         timed(
-            "set_domain_linked",
+            crate::metrics::store_op!("set_domain_linked"),
             self.0.set_domain_linked(id, linked, audit),
         )
         .await
     }
 
     async fn delete_domain(&self, id: &DomainId, audit: &AuditEntry) -> StoreResult<()> {
-        timed("delete_domain", self.0.delete_domain(id, audit)).await
+        timed(
+            crate::metrics::store_op!("delete_domain"),
+            self.0.delete_domain(id, audit),
+        )
+        .await
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
-        timed("get_setting", self.0.get_setting(key)).await
+        timed(
+            crate::metrics::store_op!("get_setting"),
+            self.0.get_setting(key),
+        )
+        .await
     }
 
     async fn put_setting(
@@ -507,34 +654,62 @@ impl Store for Metered {
         value: serde_json::Value,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        timed("put_setting", self.0.put_setting(key, value, audit)).await
+        timed(
+            crate::metrics::store_op!("put_setting"),
+            self.0.put_setting(key, value, audit),
+        )
+        .await
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        timed("append_audit", self.0.append_audit(entry)).await
+        timed(
+            crate::metrics::store_op!("append_audit"),
+            self.0.append_audit(entry),
+        )
+        .await
     }
 
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        timed("list_audit", self.0.list_audit(query)).await
+        timed(
+            crate::metrics::store_op!("list_audit"),
+            self.0.list_audit(query),
+        )
+        .await
     }
 
     async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64> {
-        timed("purge_audit", self.0.purge_audit(before)).await
+        timed(
+            crate::metrics::store_op!("purge_audit"),
+            self.0.purge_audit(before),
+        )
+        .await
     }
 
     async fn last_event_id(&self) -> StoreResult<u64> {
-        timed("last_event_id", self.0.last_event_id()).await
+        timed(
+            crate::metrics::store_op!("last_event_id"),
+            self.0.last_event_id(),
+        )
+        .await
     }
 
     async fn read_events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
-        timed("read_events", self.0.read_events(after, limit)).await
+        timed(
+            crate::metrics::store_op!("read_events"),
+            self.0.read_events(after, limit),
+        )
+        .await
     }
 
     async fn event_signals(&self) -> StoreResult<EventSignals> {
-        timed("event_signals", self.0.event_signals()).await
+        timed(
+            crate::metrics::store_op!("event_signals"),
+            self.0.event_signals(),
+        )
+        .await
     }
 
     async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
-        timed("events", self.0.events(since)).await
+        timed(crate::metrics::store_op!("events"), self.0.events(since)).await
     }
 }
