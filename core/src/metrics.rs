@@ -101,6 +101,31 @@ pub(crate) fn http_request_labeled(labels: &'static RouteLabels, status: u16, to
     metrics::with_recorder(|r| r.register_histogram(&key, &METADATA)).record(took.as_secs_f64());
 }
 
+/// The labels an answer is recorded under, decided before it runs.
+#[derive(Clone, Copy)]
+pub(crate) enum Recorded {
+    /// A route's own labels (made once).
+    Route(&'static RouteLabels),
+    /// The method asked for (its label) on a route template, or on
+    /// [`UNMATCHED_ROUTE`].
+    Other(&'static str, &'static str),
+}
+
+impl Recorded {
+    /// `Other` with `method`'s label.
+    pub(crate) fn other(method: &http::Method, route: &'static str) -> Self {
+        Recorded::Other(method_label(method), route)
+    }
+
+    /// Records an answer with `status` that took `took`.
+    pub(crate) fn record(self, status: u16, took: Duration) {
+        match self {
+            Recorded::Route(labels) => http_request_labeled(labels, status, took),
+            Recorded::Other(method, route) => http_request_parts(method, route, status, took),
+        }
+    }
+}
+
 /// Records one answered request (core's endpoints do; adapters call it for
 /// the answers they make themselves, such as their fallback).
 pub fn http_request(method: &http::Method, route: &'static str, status: u16, took: Duration) {

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
+use futures::future::{self, BoxFuture};
+use futures::FutureExt as _;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -306,17 +307,28 @@ where
     }
 }
 
+/// Answers a request routed to `endpoint`, inside its request-id scope:
+/// 404 when its path did not match the endpoint's template (`params` is
+/// `None`), 405 when its method is not the endpoint's, else the handler's
+/// answer. Takes the request in parts (not whole and split here), so the
+/// future holds it once.
 async fn dispatch<B>(
     slipway: Slipway,
     endpoint: &'static Endpoint,
-    params: Vec<(&'static str, String)>,
-    req: http::Request<B>,
+    params: Option<Vec<(&'static str, String)>>,
+    parts: http::request::Parts,
+    body: B,
 ) -> Response
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (parts, body) = req.into_parts();
+    let Some(params) = params else {
+        return not_found_route(parts.uri.path()).into_response();
+    };
+    if parts.method != endpoint.method {
+        return method_not_allowed(&parts.method, std::slice::from_ref(&endpoint.method));
+    }
     if let Err(e) = check_header_size(&slipway, &parts.headers) {
         return e.into_response();
     }
@@ -401,40 +413,33 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let slipway = self.slipway.clone();
-        let endpoint = self.endpoint;
-        let labels = self.labels;
-        Box::pin(async move {
-            let scope = request_id::RequestScope::of(req.headers());
-            let method = req.method().clone();
-            let started = std::time::Instant::now();
-            let mut matched = true;
-            let resp = request_id::answer_in(scope, async {
-                let Some(params) = match_path(endpoint.path, req.uri().path(), false) else {
-                    matched = false;
-                    return not_found_route(req.uri().path()).into_response();
-                };
-                if req.method() != endpoint.method {
-                    return method_not_allowed(
-                        req.method(),
-                        std::slice::from_ref(&endpoint.method),
-                    );
-                }
-                dispatch(slipway, endpoint, params, req).await
-            })
-            .await;
-            let (status, took) = (resp.status().as_u16(), started.elapsed());
-            if !matched {
-                let route = crate::metrics::UNMATCHED_ROUTE;
-                crate::metrics::http_request(&method, route, status, took);
-            } else if method == endpoint.method {
-                crate::metrics::http_request_labeled(labels, status, took);
-            } else {
-                // 405: labelled with the method asked for, as any answer.
-                crate::metrics::http_request(&method, endpoint.path, status, took);
+        let started = std::time::Instant::now();
+        let (endpoint, labels) = (self.endpoint, self.labels);
+        let params = match_path(endpoint.path, req.uri().path(), false);
+        let (parts, body) = req.into_parts();
+        // The labels the answer is recorded under, decided now (so the
+        // future keeps two words for them, not the request's method).
+        let metric = match (&params, parts.method == endpoint.method) {
+            (None, _) => {
+                crate::metrics::Recorded::other(&parts.method, crate::metrics::UNMATCHED_ROUTE)
             }
-            Ok(resp)
+            (Some(_), true) => crate::metrics::Recorded::Route(labels),
+            // 405: labelled with the method asked for, as any answer.
+            (Some(_), false) => crate::metrics::Recorded::other(&parts.method, endpoint.path),
+        };
+        let given_id = parts.headers.get(&X_REQUEST_ID).cloned();
+        let answer = dispatch(self.slipway.clone(), endpoint, params, parts, body);
+        // The id is decided when the answer first runs (inside a host's
+        // scope, if any), and `answer` is moved into its scope, not copied
+        // beside it: the boxed future stays small.
+        let answer = futures::future::lazy(move |_| {
+            request_id::answer_in(request_id::RequestScope::of(given_id.as_ref()), answer)
         })
+        .flatten();
+        Box::pin(answer.map(move |resp| {
+            metric.record(resp.status().as_u16(), started.elapsed());
+            Ok(resp)
+        }))
     }
 }
 
@@ -503,37 +508,36 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let slipway = self.slipway.clone();
-        Box::pin(async move {
-            let scope = request_id::RequestScope::of(req.headers());
-            let method = req.method().clone();
-            let started = std::time::Instant::now();
-            let mut matched = None;
-            let resp = request_id::answer_in(scope, async {
-                for (i, ep) in handlers::ENDPOINTS.iter().enumerate() {
-                    if ep.method != req.method() {
-                        continue;
-                    }
-                    if let Some(params) = match_path(ep.path, req.uri().path(), true) {
-                        matched = Some(i);
-                        return dispatch(slipway, ep, params, req).await;
-                    }
-                }
-                Self::fallback_response(req.method(), req.uri().path())
-            })
-            .await;
-            let (status, took) = (resp.status().as_u16(), started.elapsed());
-            match matched {
-                Some(i) => crate::metrics::http_request_labeled(route_labels(i), status, took),
-                None => crate::metrics::http_request(
-                    &method,
-                    crate::metrics::UNMATCHED_ROUTE,
-                    status,
-                    took,
-                ),
+        let started = std::time::Instant::now();
+        let found = handlers::ENDPOINTS
+            .iter()
+            .enumerate()
+            .filter(|(_, ep)| ep.method == req.method())
+            .find_map(|(i, ep)| Some((i, ep, match_path(ep.path, req.uri().path(), true)?)));
+        let (parts, body) = req.into_parts();
+        let given_id = parts.headers.get(&X_REQUEST_ID).cloned();
+        let metric = match &found {
+            Some((i, _, _)) => crate::metrics::Recorded::Route(route_labels(*i)),
+            None => crate::metrics::Recorded::other(&parts.method, crate::metrics::UNMATCHED_ROUTE),
+        };
+        let answer = match found {
+            Some((_, ep, params)) => {
+                let slipway = self.slipway.clone();
+                future::Either::Left(dispatch(slipway, ep, Some(params), parts, body))
             }
-            Ok(resp)
+            // Rendered inside the request's scope: the body names its id.
+            None => future::Either::Right(future::lazy(move |_| {
+                Self::fallback_response(&parts.method, parts.uri.path())
+            })),
+        };
+        let answer = future::lazy(move |_| {
+            request_id::answer_in(request_id::RequestScope::of(given_id.as_ref()), answer)
         })
+        .flatten();
+        Box::pin(answer.map(move |resp| {
+            metric.record(resp.status().as_u16(), started.elapsed());
+            Ok(resp)
+        }))
     }
 }
 
@@ -594,5 +598,44 @@ mod tests {
         assert!(match_path("/project/{id}", "/", false).is_none());
         assert!(match_path("/project", "", false).is_none());
         assert!(match_path("/project/{id}", "/project/%FF", false).is_none());
+    }
+}
+
+#[cfg(test)]
+mod future_size {
+    use super::*;
+
+    /// The largest allocation glibc's per-thread cache serves (tcache bins
+    /// reach 1,032-byte requests). A larger one takes the arena path, and
+    /// under its lock when another thread frees it: a request's future
+    /// often is (BENCHMARKS.md, fifteenth run).
+    const THREAD_CACHED: usize = 1032;
+
+    #[test]
+    fn a_request_future_fits_the_allocators_thread_cache() {
+        let slipway = Slipway::builder()
+            .secret(b"a future-size test secret of 32+ bytes".to_vec())
+            .store(crate::MemoryStore::new())
+            .build()
+            .expect("builds");
+        let req = || {
+            http::Request::builder()
+                .uri("/project/p1")
+                .body(Full::new(Bytes::new()))
+                .expect("request")
+        };
+        let mut route = routes(&slipway).remove(0).service;
+        let answer = tower::Service::call(&mut route, req());
+        let mut all = SlipwayService::new(slipway);
+        let routed = tower::Service::call(&mut all, req());
+        for (what, size) in [
+            ("an endpoint's", std::mem::size_of_val(&*answer)),
+            ("the router's", std::mem::size_of_val(&*routed)),
+        ] {
+            assert!(
+                size <= THREAD_CACHED,
+                "{what} request future takes {size} bytes (at most {THREAD_CACHED})"
+            );
+        }
     }
 }

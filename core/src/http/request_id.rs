@@ -9,6 +9,7 @@
 
 use std::future::Future;
 
+use futures::FutureExt as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tracing::Instrument as _;
 
@@ -30,8 +31,12 @@ pub struct RequestId(HeaderValue);
 impl RequestId {
     /// The client's id from `headers` when sane, else a new one.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        headers
-            .get(&X_REQUEST_ID)
+        Self::from_header(headers.get(&X_REQUEST_ID))
+    }
+
+    /// [`RequestId::from_headers`] given the `X-Request-Id` header alone.
+    fn from_header(given: Option<&HeaderValue>) -> Self {
+        given
             .filter(|v| v.to_str().is_ok_and(is_sane))
             .map(|v| RequestId(v.clone()))
             .unwrap_or_else(Self::generate)
@@ -101,7 +106,7 @@ pub async fn with_request_id<F, B>(headers: &HeaderMap, answer: F) -> http::Resp
 where
     F: Future<Output = http::Response<B>>,
 {
-    answer_in(RequestScope::of(headers), answer).await
+    answer_in(RequestScope::of(headers.get(&X_REQUEST_ID)), answer).await
 }
 
 /// The request id a request is answered in, decided from its headers before
@@ -115,31 +120,45 @@ pub(crate) enum RequestScope {
 }
 
 impl RequestScope {
-    /// The scope for a request with `headers`.
-    pub(crate) fn of(headers: &HeaderMap) -> Self {
+    /// The scope for a request whose `X-Request-Id` header is `given`: the
+    /// scoped one when a host scoped an id, else `given` when it is sane,
+    /// else a new one.
+    pub(crate) fn of(given: Option<&HeaderValue>) -> Self {
         match RequestId::current() {
             Some(id) => RequestScope::Scoped(id),
-            None => RequestScope::New(RequestId::from_headers(headers)),
+            None => RequestScope::New(RequestId::from_header(given)),
         }
     }
 }
 
 /// [`with_request_id`] with the scope decided already.
-pub(crate) async fn answer_in<F, B>(scope: RequestScope, answer: F) -> http::Response<B>
+pub(crate) fn answer_in<F, B>(
+    scope: RequestScope,
+    answer: F,
+) -> impl Future<Output = http::Response<B>>
 where
     F: Future<Output = http::Response<B>>,
 {
-    let (id, mut resp) = match scope {
-        RequestScope::Scoped(id) => (id, answer.await),
+    // Built here, not in an `async fn`: an async fn would keep `answer` as
+    // its argument and again inside the scope it awaits (twice the size).
+    let (id, span) = match scope {
+        // The host's scope holds the id already; scoping it again is the same.
+        RequestScope::Scoped(id) => (id, tracing::Span::none()),
         RequestScope::New(id) => {
             let span = tracing::info_span!("request", request_id = %id);
-            let resp = id.clone().scope(answer).instrument(span).await;
-            (id, resp)
+            (id, span)
         }
     };
-    resp.headers_mut()
-        .insert(X_REQUEST_ID.clone(), id.header_value());
-    resp
+    // The header is added inside the scope, from the scoped id (no copy of
+    // it is kept beside the answer).
+    let answer = answer.map(|mut resp| {
+        if let Some(id) = RequestId::current() {
+            resp.headers_mut()
+                .insert(X_REQUEST_ID.clone(), id.header_value());
+        }
+        resp
+    });
+    id.scoped(answer).instrument(span)
 }
 
 #[cfg(test)]
