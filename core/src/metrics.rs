@@ -52,10 +52,33 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
-/// The statuses whose labels [`RouteLabels`] keeps.
-const STATUSES: [u16; 18] = [
-    200, 201, 204, 301, 304, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 502, 503,
+/// The statuses the API answers, with their static label values: these
+/// cost no allocation to record, and [`RouteLabels`] keeps theirs.
+const STATUSES: [(u16, &str); 18] = [
+    (200, "200"),
+    (201, "201"),
+    (204, "204"),
+    (301, "301"),
+    (304, "304"),
+    (400, "400"),
+    (401, "401"),
+    (403, "403"),
+    (404, "404"),
+    (405, "405"),
+    (409, "409"),
+    (413, "413"),
+    (415, "415"),
+    (422, "422"),
+    (429, "429"),
+    (500, "500"),
+    (502, "502"),
+    (503, "503"),
 ];
+
+/// Where `status` is in [`STATUSES`].
+fn status_index(status: u16) -> Option<usize> {
+    STATUSES.iter().position(|(s, _)| *s == status)
+}
 
 /// The labels of one route's request metrics, made once per process and
 /// status (so recording a request allocates nothing for its labels).
@@ -85,14 +108,14 @@ impl RouteLabels {
 /// [`http_request`] for a route with its labels made once: no allocation
 /// for the labels of the usual statuses.
 pub(crate) fn http_request_labeled(labels: &'static RouteLabels, status: u16, took: Duration) {
-    let Some(i) = STATUSES.iter().position(|s| *s == status) else {
+    let Some(i) = status_index(status) else {
         return http_request_parts(labels.method, labels.route, status, took);
     };
     let counter = labels.by_status[i].get_or_init(|| {
         Box::new([
             Label::from_static_parts("method", labels.method),
             Label::from_static_parts("route", labels.route),
-            Label::from_static_parts("status", status_text(status).unwrap_or("other")),
+            Label::from_static_parts("status", STATUSES[i].1),
         ])
     });
     let key = Key::from_static_parts(HTTP_REQUESTS, &counter[..]);
@@ -139,39 +162,13 @@ fn http_request_parts(method: &'static str, route: &'static str, status: u16, to
         .record(took.as_secs_f64());
 }
 
-/// The statuses the API answers as static labels (no allocation per
-/// request); any other as its number.
+/// A status as its label: static for the statuses the API answers
+/// ([`STATUSES`]), any other as its number.
 fn status_label(status: u16) -> metrics::SharedString {
-    match status_text(status) {
-        Some(known) => known.into(),
+    match status_index(status) {
+        Some(i) => STATUSES[i].1.into(),
         None => status.to_string().into(),
     }
-}
-
-/// The statuses the API answers, as static text.
-fn status_text(status: u16) -> Option<&'static str> {
-    let known = match status {
-        200 => "200",
-        201 => "201",
-        204 => "204",
-        301 => "301",
-        304 => "304",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        409 => "409",
-        413 => "413",
-        415 => "415",
-        422 => "422",
-        429 => "429",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        _ => return None,
-    };
-    Some(known)
 }
 
 /// Methods as static labels (anything else is `OTHER`: a client must not
@@ -253,5 +250,94 @@ pub(crate) fn store_call(op: &'static StoreOp, took: Duration, error: Option<&'s
     metrics::with_recorder(|r| r.register_histogram(&key, &METADATA)).record(took.as_secs_f64());
     if let Some(kind) = error {
         metrics::counter!(STORE_ERRORS, "op" => op.name, "kind" => kind).increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics::{Counter, Gauge, Histogram, KeyName, Recorder, SharedString, Unit};
+    use std::sync::Mutex;
+
+    /// Keeps the key of every metric registered (as `name{k=v,...}`).
+    #[derive(Default)]
+    struct Keys(Mutex<Vec<String>>);
+
+    impl Keys {
+        fn note(&self, key: &Key) {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let text = format!("{}{{{}}}", key.name(), labels.join(","));
+            self.0.lock().unwrap().push(text);
+        }
+        fn taken(&self) -> Vec<String> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    impl Recorder for Keys {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            self.note(key);
+            Counter::noop()
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            self.note(key);
+            Gauge::noop()
+        }
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            self.note(key);
+            Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn labels_made_once_are_the_labels_made_per_call() {
+        let keys = Keys::default();
+        let labels: &'static RouteLabels = Box::leak(Box::new(RouteLabels::new(
+            &http::Method::GET,
+            "/project/{id}",
+        )));
+        let took = Duration::from_millis(1);
+        metrics::with_local_recorder(&keys, || {
+            for status in [200, 404, 418] {
+                Recorded::Route(labels).record(status, took);
+                http_request(&http::Method::GET, "/project/{id}", status, took);
+            }
+            Recorded::other(&http::Method::PUT, "/project/{id}").record(405, took);
+            http_request(&http::Method::PUT, "/project/{id}", 405, took);
+            store_call(crate::metrics::store_op!("get_project"), took, None);
+            metrics::histogram!(STORE_DURATION, "op" => "get_project").record(0.0);
+        });
+        let seen = keys.taken();
+        // Each pair (made once, made per call) registered the same keys.
+        assert_eq!(seen.len(), 18, "{seen:#?}");
+        for pair in seen.chunks(4).take(4) {
+            assert_eq!(pair[0], pair[2], "{seen:#?}");
+            assert_eq!(pair[1], pair[3], "{seen:#?}");
+        }
+        assert_eq!(seen[16], seen[17]);
+        assert_eq!(
+            seen[0],
+            "slipway_http_requests_total{method=GET,route=/project/{id},status=200}"
+        );
+        assert_eq!(
+            seen[1],
+            "slipway_http_request_duration_seconds{method=GET,route=/project/{id}}"
+        );
+        assert!(seen.contains(
+            &"slipway_http_requests_total{method=GET,route=/project/{id},status=418}".to_string()
+        ));
+        assert!(seen.contains(
+            &"slipway_http_requests_total{method=PUT,route=/project/{id},status=405}".to_string()
+        ));
+        assert_eq!(
+            seen[16],
+            "slipway_store_call_duration_seconds{op=get_project}"
+        );
     }
 }

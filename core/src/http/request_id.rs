@@ -109,9 +109,8 @@ where
     answer_in(RequestScope::of(headers.get(&X_REQUEST_ID)), answer).await
 }
 
-/// The request id a request is answered in, decided from its headers before
-/// the request moves on (so they need not be cloned): the scoped one, or a
-/// new scope.
+/// The request id a request is answered in, decided when its answer first
+/// runs (inside a host's scope, if any): the scoped one, or a new scope.
 pub(crate) enum RequestScope {
     /// The host scoped one already ([`RequestId::scope`]).
     Scoped(RequestId),
