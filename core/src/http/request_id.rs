@@ -101,12 +101,19 @@ pub fn is_sane(id: &str) -> bool {
 /// Answers a request within its request id: the host's when it scoped one
 /// ([`RequestId::scope`]), else the one `headers` give, with a tracing span
 /// `request` carrying `request_id` around `answer`. The response gets
-/// `X-Request-Id`.
-pub async fn with_request_id<F, B>(headers: &HeaderMap, answer: F) -> http::Response<B>
+/// `X-Request-Id`. The id is decided when the returned future first runs
+/// (inside a host's scope, if any); the future does not borrow `headers`.
+pub fn with_request_id<F, B>(
+    headers: &HeaderMap,
+    answer: F,
+) -> impl Future<Output = http::Response<B>>
 where
     F: Future<Output = http::Response<B>>,
 {
-    answer_in(RequestScope::of(headers.get(&X_REQUEST_ID)), answer).await
+    let given = headers.get(&X_REQUEST_ID).cloned();
+    // Lazy, then flattened: `answer` is held once, first by the closure,
+    // then by its scope.
+    futures::future::lazy(move |_| answer_in(RequestScope::of(given.as_ref()), answer)).flatten()
 }
 
 /// The request id a request is answered in, decided when its answer first
