@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -13,8 +14,6 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-
-use std::sync::OnceLock;
 
 use crate::error::BoxError;
 use crate::metrics::RouteLabels;
@@ -429,18 +428,28 @@ where
         };
         let given_id = parts.headers.get(&X_REQUEST_ID).cloned();
         let answer = dispatch(self.slipway.clone(), endpoint, params, parts, body);
-        // The id is decided when the answer first runs (inside a host's
-        // scope, if any), and `answer` is moved into its scope, not copied
-        // beside it: the boxed future stays small.
-        let answer = futures::future::lazy(move |_| {
-            request_id::answer_in(request_id::RequestScope::of(given_id.as_ref()), answer)
-        })
-        .flatten();
-        Box::pin(answer.map(move |resp| {
+        answered(given_id, metric, started, answer)
+    }
+}
+
+/// A request's answer as a service future: run in its request-id scope
+/// (decided when it first runs), recorded under `metric` once answered, and
+/// boxed once. `answer` is held once throughout, so the box stays small.
+fn answered<F>(
+    given_id: Option<HeaderValue>,
+    metric: crate::metrics::Recorded,
+    started: std::time::Instant,
+    answer: F,
+) -> BoxFuture<'static, Result<Response, Infallible>>
+where
+    F: Future<Output = Response> + Send + 'static,
+{
+    Box::pin(
+        request_id::answer_lazily(given_id, answer).map(move |resp| {
             metric.record(resp.status().as_u16(), started.elapsed());
             Ok(resp)
-        }))
-    }
+        }),
+    )
 }
 
 fn not_found_route(path: &str) -> ApiError {
@@ -530,14 +539,7 @@ where
                 Self::fallback_response(&parts.method, parts.uri.path())
             })),
         };
-        let answer = future::lazy(move |_| {
-            request_id::answer_in(request_id::RequestScope::of(given_id.as_ref()), answer)
-        })
-        .flatten();
-        Box::pin(answer.map(move |resp| {
-            metric.record(resp.status().as_u16(), started.elapsed());
-            Ok(resp)
-        }))
+        answered(given_id, metric, started, answer)
     }
 }
 

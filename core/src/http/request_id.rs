@@ -77,6 +77,15 @@ impl RequestId {
         CURRENT.scope(self, fut)
     }
 
+    /// Sets `X-Request-Id` on `resp` to the current request's id, when one
+    /// is scoped (run it inside the scope: `id.scoped(answer.map(..))`).
+    pub fn set_header<B>(resp: &mut http::Response<B>) {
+        if let Some(id) = RequestId::current() {
+            resp.headers_mut()
+                .insert(X_REQUEST_ID.clone(), id.header_value());
+        }
+    }
+
     /// Runs `fut` with this id as the current request's: error bodies
     /// rendered inside carry it.
     pub async fn scope<F: Future>(self, fut: F) -> F::Output {
@@ -110,9 +119,20 @@ pub fn with_request_id<F, B>(
 where
     F: Future<Output = http::Response<B>>,
 {
-    let given = headers.get(&X_REQUEST_ID).cloned();
-    // Lazy, then flattened: `answer` is held once, first by the closure,
-    // then by its scope.
+    answer_lazily(headers.get(&X_REQUEST_ID).cloned(), answer)
+}
+
+/// [`with_request_id`] given the request's `X-Request-Id` header alone: the
+/// scope is decided when the future first runs. Lazy, then flattened, so
+/// `answer` is held once (first by the closure, then by its scope), never
+/// beside a copy of itself.
+pub(crate) fn answer_lazily<F, B>(
+    given: Option<HeaderValue>,
+    answer: F,
+) -> impl Future<Output = http::Response<B>>
+where
+    F: Future<Output = http::Response<B>>,
+{
     futures::future::lazy(move |_| answer_in(RequestScope::of(given.as_ref()), answer)).flatten()
 }
 
@@ -138,10 +158,7 @@ impl RequestScope {
 }
 
 /// [`with_request_id`] with the scope decided already.
-pub(crate) fn answer_in<F, B>(
-    scope: RequestScope,
-    answer: F,
-) -> impl Future<Output = http::Response<B>>
+fn answer_in<F, B>(scope: RequestScope, answer: F) -> impl Future<Output = http::Response<B>>
 where
     F: Future<Output = http::Response<B>>,
 {
@@ -158,10 +175,7 @@ where
     // The header is added inside the scope, from the scoped id (no copy of
     // it is kept beside the answer).
     let answer = answer.map(|mut resp| {
-        if let Some(id) = RequestId::current() {
-            resp.headers_mut()
-                .insert(X_REQUEST_ID.clone(), id.header_value());
-        }
+        RequestId::set_header(&mut resp);
         resp
     });
     id.scoped(answer).instrument(span)

@@ -18,33 +18,30 @@ impl Health<'_> {
     /// The store answers ([`Store::ping`](crate::store::Store::ping)) within
     /// [`HEALTH_CHECK_TIMEOUT`]; [`Error::Unavailable`] otherwise.
     pub async fn check(&self) -> Result<()> {
-        within_limit(
-            self.core.store.ping(),
-            "the store did not answer within 2 s",
-        )
-        .await
+        within_limit(self.core.store.ping()).await
     }
 
     /// The store answers and holds every migration this build knows
     /// ([`Store::ready`](crate::store::Store::ready)), within
     /// [`HEALTH_CHECK_TIMEOUT`]; [`Error::Unavailable`] otherwise.
     pub async fn ready(&self) -> Result<()> {
-        within_limit(
-            self.core.store.ready(),
-            "the store did not answer within 2 s",
-        )
-        .await
+        within_limit(self.core.store.ready()).await
     }
 }
 
 /// `check` within [`HEALTH_CHECK_TIMEOUT`], any failure as unavailable.
 async fn within_limit(
     check: impl std::future::Future<Output = crate::store::StoreResult<()>>,
-    timed_out: &'static str,
 ) -> Result<()> {
     match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, check).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Error::Unavailable(Box::new(e))),
-        Err(_) => Err(Error::Unavailable(timed_out.into())),
+        Err(_) => Err(Error::Unavailable(
+            format!(
+                "the store did not answer within {} s",
+                HEALTH_CHECK_TIMEOUT.as_secs()
+            )
+            .into(),
+        )),
     }
 }

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 #[cfg(feature = "axum")]
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt as _;
 use http::HeaderValue;
 #[cfg(feature = "axum")]
 use http::{header, Method, StatusCode};
-use slipway_core::http::{RequestId, X_REQUEST_ID};
+use slipway_core::http::RequestId;
 use slipway_core::ApiError;
 #[cfg(feature = "axum")]
 use tower_http::{
@@ -185,13 +186,21 @@ pub(crate) struct RequestIdService<S> {
     inner: S,
 }
 
+/// The future of [`RequestIdService`]: the inner answer, run with the request
+/// id in scope, then given its `X-Request-Id` header (a named future: no box
+/// per request).
+pub(crate) type RequestIdFuture<F, R, E> = tokio::task::futures::TaskLocalFuture<
+    RequestId,
+    futures::future::Map<F, fn(Result<http::Response<R>, E>) -> Result<http::Response<R>, E>>,
+>;
+
 impl<S, B, R> tower::Service<http::Request<B>> for RequestIdService<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
 {
     type Response = http::Response<R>;
     type Error = S::Error;
-    type Future = RequestIdFuture<S::Future>;
+    type Future = RequestIdFuture<S::Future, R, S::Error>;
 
     fn poll_ready(
         &mut self,
@@ -203,40 +212,12 @@ where
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let id = RequestId::from_headers(req.headers());
         req.extensions_mut().insert(id.clone());
-        let answer = self.inner.call(req);
-        RequestIdFuture {
-            header: Some(id.header_value()),
-            answer: id.scoped(answer),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`RequestIdService`]: the inner answer, run with the
-    /// request id in scope, then given its `X-Request-Id` header (a named
-    /// future: no box per request).
-    pub(crate) struct RequestIdFuture<F> {
-        #[pin]
-        answer: tokio::task::futures::TaskLocalFuture<RequestId, F>,
-        header: Option<http::HeaderValue>,
-    }
-}
-
-impl<F, R, E> std::future::Future for RequestIdFuture<F>
-where
-    F: std::future::Future<Output = Result<http::Response<R>, E>>,
-{
-    type Output = Result<http::Response<R>, E>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let this = self.project();
-        let mut resp = std::task::ready!(this.answer.poll(cx))?;
-        if let Some(value) = this.header.take() {
-            resp.headers_mut().insert(X_REQUEST_ID.clone(), value);
-        }
-        std::task::Poll::Ready(Ok(resp))
+        let with_header: fn(Result<http::Response<R>, S::Error>) -> _ = |answered| {
+            answered.map(|mut resp| {
+                RequestId::set_header(&mut resp);
+                resp
+            })
+        };
+        id.scoped(self.inner.call(req).map(with_header))
     }
 }
