@@ -74,10 +74,88 @@ pub fn router(slipway: Slipway) -> Router {
         .fallback(fallback)
 }
 
+/// The whole API and `/ws` as one service, routed by core itself: for hosts
+/// that serve Slipway on its own listener or under one prefix
+/// (`Router::nest_service("/api", slipway_axum::service(slipway))`) and do
+/// not need axum to know each route.
+///
+/// It answers as [`router`] does (the same statuses, bodies and headers;
+/// only a refused `HEAD` names every method of its path in `Allow`, where
+/// the router names `GET`), with less work per request: axum does not match
+/// the path, box the route or insert its path extensions before core
+/// matches the path again. The trade-off is that axum's
+/// per-route features (`MatchedPath`, `route_layer`) do not see Slipway's
+/// routes; use [`router`] for those. The standalone server serves this.
+///
+/// ```rust
+/// use axum::Router;
+/// use slipway_core::{MemoryStore, Slipway};
+///
+/// # fn doc() -> Result<(), Box<dyn std::error::Error>> {
+/// let slipway = Slipway::builder()
+///     .secret(vec![7; 32])
+///     .store(MemoryStore::new())
+///     .build()?;
+/// let app: Router = Router::new().nest_service("/api", slipway_axum::service(slipway));
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+pub fn service(slipway: Slipway) -> ApiService {
+    let ws_slipway = slipway.clone();
+    let ws_route = get(move |h: HeaderMap, u: Uri, up| ws(ws_slipway.clone(), h, u, up));
+    ApiService {
+        core: slipway.service(),
+        ws: Router::new().route("/ws", ws_route.fallback(fallback)),
+    }
+}
+
+/// The service [`service`] returns.
+#[derive(Clone, Debug)]
+pub struct ApiService {
+    core: SlipwayService,
+    ws: Router,
+}
+
+/// The future of [`ApiService`].
+pub type ApiFuture = future::Either<
+    futures::future::MapOk<
+        <SlipwayService as tower::Service<Request>>::Future,
+        fn(slipway_core::http::Response) -> Response,
+    >,
+    <Router as tower::Service<Request>>::Future,
+>;
+
+impl<B> tower::Service<http::Request<B>> for ApiService
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = ApiFuture;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        use futures::TryFutureExt as _;
+        if req.uri().path() == "/ws" {
+            return future::Either::Right(tower::Service::call(&mut self.ws, req));
+        }
+        let into: fn(slipway_core::http::Response) -> Response = IntoResponse::into_response;
+        future::Either::Left(tower::Service::call(&mut self.core, client_addr(req)).map_ok(into))
+    }
+}
+
 /// Copies the peer address from `ConnectInfo` (present when the host serves
 /// with `into_make_service_with_connect_info::<SocketAddr>()`) into core's
 /// [`ClientAddr`], which limits failed sign-ins per address.
-fn client_addr(mut req: Request) -> Request {
+fn client_addr<B>(mut req: http::Request<B>) -> http::Request<B> {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

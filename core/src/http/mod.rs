@@ -268,6 +268,10 @@ fn match_path(
 }
 
 fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        // Nothing to decode (ids never need it): one copy, no byte-by-byte pass.
+        return Some(s.to_owned());
+    }
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
         .ok()
@@ -474,6 +478,60 @@ fn method_not_allowed(method: &Method, allowed: &[Method]) -> Response {
     resp
 }
 
+/// A request's path parameters by name, percent-decoded.
+type PathParams = Vec<(&'static str, String)>;
+
+/// The endpoint table indexed by path for [`SlipwayService`]: one lookup in
+/// matchit's tree (the router axum uses, so both hosts pick the same
+/// endpoint when templates overlap), then the path's few methods.
+struct Routes {
+    /// Each distinct template, to its endpoints' indexes in `ENDPOINTS`.
+    paths: matchit::Router<Vec<usize>>,
+}
+
+static ROUTES: std::sync::LazyLock<Routes> = std::sync::LazyLock::new(Routes::new);
+
+impl Routes {
+    fn new() -> Self {
+        let mut by_path: Vec<(&'static str, Vec<usize>)> = Vec::new();
+        for (i, ep) in handlers::ENDPOINTS.iter().enumerate() {
+            match by_path.iter_mut().find(|(p, _)| *p == ep.path) {
+                Some((_, list)) => list.push(i),
+                None => by_path.push((ep.path, vec![i])),
+            }
+        }
+        let mut paths = matchit::Router::new();
+        for (path, list) in by_path {
+            paths
+                .insert(path, list)
+                .unwrap_or_else(|e| panic!("endpoint template {path}: {e}"));
+        }
+        Self { paths }
+    }
+
+    /// The endpoint answering `method` on `path`, with its index and the
+    /// decoded path parameters.
+    fn find(
+        &'static self,
+        method: &Method,
+        path: &str,
+    ) -> Option<(usize, &'static Endpoint, PathParams)> {
+        let matched = self.paths.at(path).ok()?;
+        let i = *matched
+            .value
+            .iter()
+            .find(|&&i| handlers::ENDPOINTS[i].method == *method)?;
+        // The router is a static, so its parameter names are too. A value
+        // that is not UTF-8 once decoded matches no endpoint.
+        let params = matched
+            .params
+            .iter()
+            .map(|(name, value)| Some((name, percent_decode(value)?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some((i, &handlers::ENDPOINTS[i], params))
+    }
+}
+
 /// One service for the whole API: routes by method and path (exact match),
 /// answering JSON 404 for unknown paths and 405 for wrong methods.
 #[derive(Clone, Debug)]
@@ -518,11 +576,7 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let started = std::time::Instant::now();
-        let found = handlers::ENDPOINTS
-            .iter()
-            .enumerate()
-            .filter(|(_, ep)| ep.method == req.method())
-            .find_map(|(i, ep)| Some((i, ep, match_path(ep.path, req.uri().path(), true)?)));
+        let found = ROUTES.find(req.method(), req.uri().path());
         let (parts, body) = req.into_parts();
         let given_id = parts.headers.get(&X_REQUEST_ID).cloned();
         let metric = match &found {
@@ -568,6 +622,58 @@ mod tests {
         assert_eq!(ok.status(), StatusCode::CREATED);
         let err = answer_or_500(async { Err(ApiError::not_found("gone")) }).await;
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
+    }
+
+    /// The endpoint table searched in order, as `SlipwayService` did before
+    /// it indexed the table: the reference `Routes::find` must agree with.
+    fn linear_find(method: &Method, path: &str) -> Option<(usize, Vec<(&'static str, String)>)> {
+        handlers::ENDPOINTS
+            .iter()
+            .enumerate()
+            .filter(|(_, ep)| ep.method == method)
+            .find_map(|(i, ep)| Some((i, match_path(ep.path, path, true)?)))
+    }
+
+    #[test]
+    fn the_indexed_table_finds_what_a_linear_search_finds() {
+        let mut paths = vec![
+            "/".to_string(),
+            String::new(),
+            "/project/".to_string(),
+            "//project/x".to_string(),
+            "/project/x/".to_string(),
+            "/project/x/y".to_string(),
+            "/api/project/x".to_string(),
+            "/project/%FF".to_string(),
+            "/PROJECT/x".to_string(),
+            "/ws".to_string(),
+        ];
+        for ep in handlers::ENDPOINTS {
+            for id in ["abc", "a%20b", "a%2Fb", "%E2%9C%93", "x.y"] {
+                paths.push(ep.path.replace("{id}", id));
+                paths.push(format!("{}/", ep.path.replace("{id}", id)));
+                paths.push(format!("/api{}", ep.path.replace("{id}", id)));
+            }
+        }
+        let methods = [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+            Method::OPTIONS,
+        ];
+        let mut found = 0;
+        for path in &paths {
+            for method in &methods {
+                let indexed = ROUTES.find(method, path).map(|(i, _, p)| (i, p));
+                assert_eq!(indexed, linear_find(method, path), "{method} {path}");
+                found += usize::from(indexed.is_some());
+            }
+        }
+        // Every endpoint was found (the comparison is not all `None`).
+        assert!(found >= handlers::ENDPOINTS.len(), "found {found}");
     }
 
     #[test]

@@ -424,20 +424,57 @@ pub async fn build(
     customize(builder).build().context("invalid configuration")
 }
 
-/// The HTTP application: Slipway's routes with request logging.
+/// The HTTP application: Slipway's API and `/ws` with request logging.
 #[cfg(feature = "axum")]
-pub fn app(slipway: Slipway) -> axum::Router {
+pub fn app<B>(slipway: Slipway) -> impl AppService<B>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     app_with(slipway, &HttpOptions::default())
+}
+
+/// What [`app`] and [`app_with`] return: a tower service answering
+/// requests with body `B`.
+#[cfg(feature = "axum")]
+pub trait AppService<B>:
+    tower::Service<
+        http::Request<B>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+#[cfg(feature = "axum")]
+impl<B, S> AppService<B> for S where
+    S: tower::Service<
+            http::Request<B>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 /// [`app`] with the given time limit and CORS settings.
 ///
-/// The host's layers (request tracing, CORS, the time limit and its JSON
-/// answer) form one tower stack added with a single `Router::layer`: axum
-/// boxes every route once per `layer` call, so one stack costs one box per
-/// request instead of one per layer.
+/// The host's layers (request id, request tracing, CORS, the time limit and
+/// its JSON answer) wrap [`slipway_axum::service`]: core routes the API
+/// itself, so no axum router matches, boxes or annotates a request first.
 #[cfg(feature = "axum")]
-pub fn app_with(slipway: Slipway, opts: &HttpOptions) -> axum::Router {
+pub fn app_with<B>(slipway: Slipway, opts: &HttpOptions) -> impl AppService<B>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     use tower::ServiceBuilder;
     use tower_http::trace::TraceLayer;
     let limit = opts.request_timeout;
@@ -463,14 +500,15 @@ pub fn app_with(slipway: Slipway, opts: &HttpOptions) -> axum::Router {
             },
         )
         .on_failure(());
-    let stack = ServiceBuilder::new()
+    ServiceBuilder::new()
+        .map_response(|resp: http::Response<_>| resp.map(axum::body::Body::new))
         .layer(layers::RequestIdLayer)
         .layer(trace)
         .option_layer(layers::cors(&opts.cors_origins))
         // A plain function on the response: no future is boxed for it.
         .map_response(move |resp: axum::response::Response| layers::timeout_as_json(resp, limit))
-        .layer(layers::timeout(limit));
-    slipway_axum::router(slipway).layer(stack)
+        .layer(layers::timeout(limit))
+        .service(slipway_axum::service(slipway))
 }
 
 /// A request's latency in milliseconds, to the microsecond: logs show
