@@ -114,14 +114,14 @@ fn start_threads(n: usize) -> std::io::Result<mpsc::Sender<Job>> {
             .name(format!("slipway-argon2-{i}"))
             .spawn(move || {
                 let mut memory = Memory::new();
-                loop {
-                    // The lock is held only while waiting for the next job.
-                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok(job) = job else { break }; // every sender is gone
+                // `None` once every sender is gone.
+                while let Some(job) = next_job(&rx, &mut memory) {
                     let run = std::panic::AssertUnwindSafe(|| job(&mut memory));
                     if std::panic::catch_unwind(run).is_err() {
                         // The caller sees its answer channel closed (a 500);
-                        // start over with fresh memory.
+                        // start over with fresh memory (the old one wiped
+                        // first: freeing does not clear it).
+                        wipe(&mut memory);
                         memory = Memory::new();
                     }
                 }
@@ -130,8 +130,40 @@ fn start_threads(n: usize) -> std::io::Result<mpsc::Sender<Job>> {
     Ok(tx)
 }
 
-/// Computes a raw Argon2 output into `out` with the thread's working
-/// memory, and wipes that memory afterwards.
+/// The next job for a hashing thread. A job already queued is taken at
+/// once: Argon2 writes each block it uses before reading it, so the next
+/// hash never reads the previous one's blocks and overwrites them as it
+/// goes. When none is queued, `memory` is wiped before the thread waits
+/// (outside the queue's lock), so no password-derived block stays in the
+/// process once hashing stops, nor after the thread ends (`None`: every
+/// sender is gone).
+///
+/// Wiping after every hash instead cost ~7 % of a busy server's CPU
+/// (BENCHMARKS.md, sixteenth run): 19 MiB written per hash, while the next
+/// hash was about to overwrite it anyway.
+fn next_job(rx: &Mutex<mpsc::Receiver<Job>>, memory: &mut Memory) -> Option<Job> {
+    let lock = || rx.lock().unwrap_or_else(|p| p.into_inner());
+    let queued = lock().try_recv();
+    if let Ok(job) = queued {
+        return Some(job);
+    }
+    wipe(memory);
+    // The lock is held only while waiting for the next job.
+    lock().recv().ok()
+}
+
+/// Zeroes every block of `memory`. This compiles to plain `memset`s over the
+/// contiguous buffer (the sign-in benchmark measured it faster than copying
+/// an empty `Block` into every element). The next hash reads the buffer, so
+/// the wipe is not elided.
+fn wipe(memory: &mut Memory) {
+    for block in memory.iter_mut() {
+        block.as_mut().fill(0);
+    }
+}
+
+/// Computes a raw Argon2 output into `out` with the thread's working memory
+/// (wiped by [`next_job`] when the thread goes idle).
 fn compute(
     argon: &Argon2<'_>,
     memory: &mut Memory,
@@ -143,15 +175,7 @@ fn compute(
     if memory.len() < need {
         *memory = vec![Block::new(); need];
     }
-    let result = argon.hash_password_into_with_memory(password, salt, out, &mut memory[..need]);
-    // Zero each block's words: this compiles to plain `memset`s over the
-    // contiguous buffer (the sign-in benchmark measured it faster than
-    // copying an empty `Block` into every element). The next hash reads the
-    // buffer, so the wipe is not elided.
-    for block in memory.iter_mut() {
-        block.as_mut().fill(0);
-    }
-    result
+    argon.hash_password_into_with_memory(password, salt, out, &mut memory[..need])
 }
 
 fn phc_hash(argon: &Argon2<'_>, memory: &mut Memory, password: &[u8]) -> Result<String, String> {
@@ -312,17 +336,48 @@ mod tests {
         }
     }
 
-    /// The working memory is wiped after each hash: no password-derived
-    /// block stays in the process between hashes.
+    fn wiped(memory: &Memory) -> bool {
+        memory.iter().all(|b| b.as_ref().iter().all(|w| *w == 0))
+    }
+
+    /// A hashing thread wipes its working memory before it waits for work
+    /// (and before it ends): no password-derived block stays in the process
+    /// while it is idle. With a job queued, the next hash overwrites it.
     #[test]
-    fn working_memory_is_wiped_after_each_hash() {
+    fn working_memory_is_wiped_when_the_thread_goes_idle() {
         let mut memory = Memory::new();
         let argon = small().argon2().unwrap();
         let mut out = [0u8; 32];
         compute(&argon, &mut memory, b"password", b"saltsaltsalt", &mut out).unwrap();
         assert_ne!(out, [0u8; 32]);
         assert_eq!(memory.len(), 256);
-        assert!(memory.iter().all(|b| b.as_ref().iter().all(|w| *w == 0)));
+        assert!(!wiped(&memory), "the hash left its blocks");
+
+        // A job is waiting: taken at once, the memory left for it to overwrite.
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Mutex::new(rx);
+        tx.send(Box::new(|_| {})).unwrap();
+        assert!(next_job(&rx, &mut memory).is_some());
+        assert!(!wiped(&memory));
+
+        // Nothing waiting: wiped before waiting. The wait here ends at once
+        // because every sender is gone, which also ends the thread.
+        drop(tx);
+        assert!(next_job(&rx, &mut memory).is_none());
+        assert!(wiped(&memory));
+
+        // The same while a sender is still there: a job sent while the
+        // thread waits finds the memory already wiped.
+        compute(&argon, &mut memory, b"password", b"saltsaltsalt", &mut out).unwrap();
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Mutex::new(rx);
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(Box::new(|_| {})).unwrap();
+        });
+        assert!(next_job(&rx, &mut memory).is_some());
+        assert!(wiped(&memory));
+        sender.join().unwrap();
     }
 
     #[test]
