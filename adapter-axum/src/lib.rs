@@ -49,7 +49,6 @@ use tower::ServiceExt;
 /// A router serving every Slipway route and the `/ws` live feed. Nest it
 /// under any prefix.
 pub fn router(slipway: Slipway) -> Router {
-    let ws_slipway = slipway.clone();
     let mut by_path: Vec<(&'static str, MethodRouter)> = Vec::new();
     for route in slipway.routes() {
         let Ok(filter) = MethodFilter::try_from(route.method.clone()) else {
@@ -68,10 +67,7 @@ pub fn router(slipway: Slipway) -> Router {
     for (path, mr) in by_path {
         router = router.route(path, mr.fallback(fallback));
     }
-    let ws_route = get(move |h: HeaderMap, u: Uri, up| ws(ws_slipway.clone(), h, u, up));
-    router
-        .route("/ws", ws_route.fallback(fallback))
-        .fallback(fallback)
+    router.route("/ws", ws_route(slipway)).fallback(fallback)
 }
 
 /// The whole API and `/ws` as one service, routed by core itself: for hosts
@@ -102,12 +98,15 @@ pub fn router(slipway: Slipway) -> Router {
 /// # }
 /// ```
 pub fn service(slipway: Slipway) -> ApiService {
-    let ws_slipway = slipway.clone();
-    let ws_route = get(move |h: HeaderMap, u: Uri, up| ws(ws_slipway.clone(), h, u, up));
     ApiService {
         core: slipway.service(),
-        ws: Router::new().route("/ws", ws_route.fallback(fallback)),
+        ws: Router::new().route("/ws", ws_route(slipway.clone())),
     }
+}
+
+/// `GET /ws` (the live feed), Slipway's JSON errors for other methods.
+fn ws_route(slipway: Slipway) -> MethodRouter {
+    get(move |h: HeaderMap, u: Uri, up| ws(slipway.clone(), h, u, up)).fallback(fallback)
 }
 
 /// The service [`service`] returns.

@@ -509,18 +509,10 @@ impl Routes {
         Self { paths }
     }
 
-    /// The endpoint answering `method` on `path`, with its index and the
-    /// decoded path parameters.
-    fn find(
-        &'static self,
-        method: &Method,
-        path: &str,
-    ) -> Option<(usize, &'static Endpoint, PathParams)> {
+    /// The endpoints (indexes in `ENDPOINTS`) of the template `path`
+    /// matches, with its decoded parameters.
+    fn lookup(&'static self, path: &str) -> Option<(&'static [usize], PathParams)> {
         let matched = self.paths.at(path).ok()?;
-        let i = *matched
-            .value
-            .iter()
-            .find(|&&i| handlers::ENDPOINTS[i].method == *method)?;
         // The router is a static, so its parameter names are too. A value
         // that is not UTF-8 once decoded matches no endpoint.
         let params = matched
@@ -528,6 +520,20 @@ impl Routes {
             .iter()
             .map(|(name, value)| Some((name, percent_decode(value)?)))
             .collect::<Option<Vec<_>>>()?;
+        Some((matched.value.as_slice(), params))
+    }
+
+    /// The endpoint answering `method` on `path`, with its index and the
+    /// decoded path parameters.
+    fn find(
+        &'static self,
+        method: &Method,
+        path: &str,
+    ) -> Option<(usize, &'static Endpoint, PathParams)> {
+        let (endpoints, params) = self.lookup(path)?;
+        let i = *endpoints
+            .iter()
+            .find(|&&i| handlers::ENDPOINTS[i].method == *method)?;
         Some((i, &handlers::ENDPOINTS[i], params))
     }
 }
@@ -548,11 +554,17 @@ impl SlipwayService {
     /// when the path exists for other methods. Adapters use it as fallback.
     pub fn fallback_response(method: &Method, path: &str) -> Response {
         // `/docs` is optional (`Config::docs`): never named as allowed here.
-        let allowed: Vec<Method> = handlers::ENDPOINTS
-            .iter()
-            .filter(|ep| ep.path != "/docs" && match_path(ep.path, path, true).is_some())
-            .map(|ep| ep.method.clone())
-            .collect();
+        let allowed: Vec<Method> = ROUTES
+            .lookup(path)
+            .map(|(endpoints, _)| {
+                endpoints
+                    .iter()
+                    .map(|&i| &handlers::ENDPOINTS[i])
+                    .filter(|ep| ep.path != "/docs")
+                    .map(|ep| ep.method.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         if allowed.is_empty() {
             not_found_route(path).into_response()
         } else {
