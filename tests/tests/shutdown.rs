@@ -83,12 +83,25 @@ async fn sigterm_finishes_in_flight_requests_closes_websockets_and_exits_0() {
     let body = signup("bob").to_string();
     let (head, tail) = body.split_at(body.len() / 2);
     let mut in_flight = TcpStream::connect(addr).await.unwrap();
+    // `Expect: 100-continue`: the server answers `100 Continue` once the
+    // request is being handled (its body read), so SIGTERM comes only after
+    // the request is in flight, not while it still waits in the backlog.
     let request = format!(
         "POST /auth/signup HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{head}",
+         content-length: {}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n{head}",
         body.len()
     );
     in_flight.write_all(request.as_bytes()).await.unwrap();
+    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut continued = vec![0u8; CONTINUE.len()];
+    tokio::time::timeout(HANG, in_flight.read_exact(&mut continued))
+        .await
+        .expect("100 Continue")
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&continued),
+        String::from_utf8_lossy(CONTINUE)
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
