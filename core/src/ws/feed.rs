@@ -1,19 +1,17 @@
-//! The per-connection feed: a task that drains the store's event stream into
-//! a small bounded queue, independently of how fast the socket sends.
+//! The per-connection queue of frames waiting for the socket.
 //!
-//! The queue is a `VecDeque` behind a mutex that is held only to push or pop
-//! one item (never across an `.await`), plus a [`Notify`] to wake the sender.
-//! When the client is too slow and the queue is full, everything waiting is
-//! dropped and replaced by one `resync`: the store stream never waits for a
-//! socket, so a slow client cannot slow the store or other clients.
+//! The session fills it from the user's subscription whenever the socket is
+//! not ready for more, so the subscription is drained however slowly the
+//! client reads. When the client is too slow and the queue is full,
+//! everything waiting is dropped and replaced by one `resync`: the event
+//! feed never waits for a socket, so a slow client cannot slow the store or
+//! other clients.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
-
-use tokio::sync::Notify;
+use std::sync::Arc;
 
 use super::frames;
-use crate::services::{Item, Subscription};
+use crate::services::Item;
 
 /// What the sender takes from the queue.
 #[derive(Debug, PartialEq)]
@@ -26,85 +24,92 @@ pub(super) enum Out {
     End,
 }
 
+impl Out {
+    /// What one item of the subscription puts in the queue.
+    pub(super) fn of(item: Item) -> Self {
+        match item {
+            Item::Event(delivered) => Out::Frame(delivered.frame(frames::project_update)),
+            Item::Resync => Out::Resync,
+        }
+    }
+}
+
 /// A bounded queue of frames for one connection.
 pub(super) struct Queue {
-    items: Mutex<VecDeque<Out>>,
+    items: VecDeque<Out>,
     capacity: usize,
-    notify: Notify,
 }
 
 impl Queue {
     pub(super) fn new(capacity: usize) -> Self {
         Self {
-            items: Mutex::new(VecDeque::new()),
+            items: VecDeque::new(),
             capacity: capacity.max(1),
-            notify: Notify::new(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Out>> {
-        self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Queues an item; on overflow, replaces everything waiting with one
     /// `Resync`. `End` is always kept.
-    pub(super) fn push(&self, out: Out) {
-        {
-            let mut items = self.lock();
-            match out {
-                Out::End => items.push_back(Out::End),
-                Out::Resync if items.back() == Some(&Out::Resync) => {}
-                out if items.len() >= self.capacity => {
-                    tracing::debug!(dropped = items.len(), "websocket client too slow: resync");
-                    drop(out);
-                    items.clear();
-                    items.push_back(Out::Resync);
-                }
-                out => items.push_back(out),
+    pub(super) fn push(&mut self, out: Out) {
+        let items = &mut self.items;
+        match out {
+            Out::End => items.push_back(Out::End),
+            Out::Resync if items.back() == Some(&Out::Resync) => {}
+            out if items.len() >= self.capacity => {
+                tracing::debug!(dropped = items.len(), "websocket client too slow: resync");
+                drop(out);
+                items.clear();
+                items.push_back(Out::Resync);
             }
+            out => items.push_back(out),
         }
-        self.notify.notify_one();
     }
 
     /// Takes the oldest item.
-    pub(super) fn pop(&self) -> Option<Out> {
-        self.lock().pop_front()
+    pub(super) fn pop(&mut self) -> Option<Out> {
+        self.items.pop_front()
+    }
+
+    /// The oldest item, left in place.
+    pub(super) fn front(&self) -> Option<&Out> {
+        self.items.front()
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
-    /// Resolves after a push (or at once if one happened since the last wait).
-    pub(super) async fn pushed(&self) {
-        self.notify.notified().await
+        self.items.is_empty()
     }
 }
 
-/// Drains the user's subscription into `queue` (the hub routes only the
-/// user's own events to it, each frame serialised once for all of the user's
-/// sockets). Runs until the subscription ends or fails (then queues `End`).
-pub(super) async fn pump(mut events: Subscription, queue: Arc<Queue>) {
-    while let Some(item) = events.next_shared().await {
-        match item {
-            Ok(Item::Event(delivered)) => {
-                queue.push(Out::Frame(delivered.frame(frames::project_update)));
-            }
-            Ok(Item::Resync) => queue.push(Out::Resync),
-            Err(e) => {
-                tracing::warn!(error = %e, "event stream failed; closing websocket");
-                break;
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(s: &str) -> Out {
+        Out::Frame(Arc::from(s))
     }
-    queue.push(Out::End);
-}
 
-/// Aborts the task when dropped, so the feed stops with its connection.
-pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
+    #[test]
+    fn overflow_replaces_what_waits_with_one_resync_and_end_is_kept() {
+        let mut q = Queue::new(2);
+        q.push(frame("a"));
+        q.push(frame("b"));
+        q.push(frame("c"));
+        assert_eq!(q.pop(), Some(Out::Resync));
+        assert!(q.is_empty());
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+        q.push(Out::Resync);
+        q.push(Out::Resync);
+        q.push(frame("d"));
+        assert_eq!(q.front(), Some(&Out::Resync));
+        assert_eq!(q.pop(), Some(Out::Resync));
+        assert_eq!(q.pop(), Some(frame("d")));
+
+        q.push(frame("e"));
+        q.push(frame("f"));
+        q.push(Out::End);
+        assert_eq!(q.pop(), Some(frame("e")));
+        assert_eq!(q.pop(), Some(frame("f")));
+        assert_eq!(q.pop(), Some(Out::End));
+        assert_eq!(q.pop(), None);
     }
 }

@@ -1,12 +1,12 @@
 //! [`WsSession::run`]: the protocol loop over a generic `Stream + Sink`.
 
-use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{sleep_until, timeout, Instant, MissedTickBehavior};
 
-use super::feed::{pump, AbortOnDrop, Out, Queue};
+use super::feed::{Out, Queue};
 use super::CLOSE_TOO_BIG;
 use super::{frames, WsMessage, WsSession};
 use super::{CLOSE_FEED_FAILED, CLOSE_GOING_AWAY, CLOSE_PING_TIMEOUT, CLOSE_TOKEN_EXPIRED};
@@ -19,9 +19,10 @@ impl WsSession {
     /// token expires, the peer stops answering pings, or the event log fails.
     ///
     /// `socket` yields the client's messages (an `Err` ends the session) and
-    /// takes the server's. The session spawns one task that drains the event
-    /// log into a bounded queue of [`Config::ws_buffer`](crate::Config::ws_buffer)
-    /// frames; it is stopped when `run` returns or is dropped. See the
+    /// takes the server's. The session needs no task of its own: it takes
+    /// the user's events whenever the socket is not ready for more, into a
+    /// bounded queue of [`Config::ws_buffer`](crate::Config::ws_buffer)
+    /// frames, and writes them as the socket accepts them. See the
     /// [module documentation](super) for the protocol.
     pub async fn run<S, E>(self, socket: S)
     where
@@ -34,7 +35,7 @@ impl WsSession {
             epoch,
             api_token,
             last_event_id,
-            events,
+            mut events,
             slot: _slot,
         } = self;
         let core = &slipway.inner.core;
@@ -52,8 +53,16 @@ impl WsSession {
         let shutdown = slipway.inner.ws_registry.shutdown_signal();
         let send_timeout = config.ws_pong_timeout;
         let ping_every = config.ws_ping_interval;
-        let queue = Arc::new(Queue::new(config.ws_buffer));
-        let _pump = AbortOnDrop(tokio::spawn(pump(events, queue.clone())));
+        let mut queue = Queue::new(config.ws_buffer);
+        // Until the event stream ends or fails.
+        let mut feed_open = true;
+        // Frames written to the sink that it has not flushed yet.
+        let mut unflushed = false;
+        // Armed while the socket holds back frames: the peer must take
+        // them by then.
+        let stall = sleep_until(Instant::now());
+        tokio::pin!(stall);
+        let mut stalled = false;
         let (mut tx, mut rx) = socket.split();
 
         let hello = WsMessage::Text(frames::connect(&user_id, last_event_id));
@@ -77,7 +86,6 @@ impl WsSession {
         tokio::pin!(recheck);
 
         let close = loop {
-            let has_item = !queue.is_empty();
             tokio::select! {
                 biased;
                 () = &mut expiry => break Some((CLOSE_TOKEN_EXPIRED, "token expired")),
@@ -122,22 +130,40 @@ impl WsSession {
                         pong_due.as_mut().reset(Instant::now() + config.ws_pong_timeout);
                     }
                 }
-                () = std::future::ready(()), if has_item => {
-                    let frame = match queue.pop() {
-                        Some(Out::Frame(text)) => text.to_string(),
-                        Some(Out::Resync) => {
-                            crate::metrics::resync_sent();
-                            frames::resync()
+                delivery = deliver(&mut tx, &mut queue, &mut unflushed, stalled),
+                    if !queue.is_empty() || unflushed =>
+                {
+                    match delivery {
+                        Delivery::Flushed => stalled = false,
+                        Delivery::Waiting => {
+                            // The socket holds back frames: the peer must
+                            // take one by the deadline (a fresh one after
+                            // each it took).
+                            stalled = true;
+                            stall.as_mut().reset(Instant::now() + send_timeout);
                         }
-                        Some(Out::End) => break Some((CLOSE_FEED_FAILED, "event stream unavailable")),
-                        None => continue,
-                    };
-                    if !send(&mut tx, WsMessage::Text(frame), send_timeout).await {
-                        tracing::debug!("websocket peer too slow or gone; dropping it");
-                        break None;
+                        Delivery::End => {
+                            break Some((CLOSE_FEED_FAILED, "event stream unavailable"));
+                        }
+                        Delivery::Gone => break None,
                     }
                 }
-                () = queue.pushed(), if !has_item => {}
+                item = events.next_shared(), if feed_open => match item {
+                    Some(Ok(item)) => queue.push(Out::of(item)),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "event stream failed; closing websocket");
+                        feed_open = false;
+                        queue.push(Out::End);
+                    }
+                    None => {
+                        feed_open = false;
+                        queue.push(Out::End);
+                    }
+                },
+                () = &mut stall, if stalled => {
+                    tracing::debug!("websocket peer too slow; dropping it");
+                    break None;
+                }
             }
         };
 
@@ -155,6 +181,87 @@ impl WsSession {
                 .await;
             }
         }
+    }
+}
+
+/// What a delivery step ended with.
+enum Delivery {
+    /// Every queued frame is written and flushed.
+    Flushed,
+    /// The socket holds back a frame: it took one in this step, or no
+    /// deadline is armed yet.
+    Waiting,
+    /// The event stream ended; the frames before it are written.
+    End,
+    /// The socket failed.
+    Gone,
+}
+
+/// Writes the queued frames one at a time, each flushed before the next is
+/// started (so every frame is bounded by the peer's deadline on its own).
+/// Pending only while the socket holds back a frame, took none in this step,
+/// and `armed` (its deadline is running).
+fn deliver<'a, T>(
+    tx: &'a mut T,
+    queue: &'a mut Queue,
+    unflushed: &'a mut bool,
+    armed: bool,
+) -> impl std::future::Future<Output = Delivery> + 'a
+where
+    T: Sink<WsMessage> + Unpin,
+{
+    std::future::poll_fn(move |cx| poll_deliver(cx, tx, queue, unflushed, armed))
+}
+
+fn poll_deliver<T>(
+    cx: &mut Context<'_>,
+    tx: &mut T,
+    queue: &mut Queue,
+    unflushed: &mut bool,
+    armed: bool,
+) -> Poll<Delivery>
+where
+    T: Sink<WsMessage> + Unpin,
+{
+    let mut progress = false;
+    let waiting = |progress: bool| match progress || !armed {
+        true => Poll::Ready(Delivery::Waiting),
+        false => Poll::Pending,
+    };
+    loop {
+        if *unflushed {
+            match tx.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    *unflushed = false;
+                    progress = true;
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Delivery::Gone),
+                Poll::Pending => return waiting(progress),
+            }
+        }
+        match queue.front() {
+            None => return Poll::Ready(Delivery::Flushed),
+            Some(Out::End) => return Poll::Ready(Delivery::End),
+            Some(_) => {}
+        }
+        match tx.poll_ready_unpin(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => return Poll::Ready(Delivery::Gone),
+            Poll::Pending => return waiting(progress),
+        }
+        let text = match queue.pop() {
+            Some(Out::Frame(text)) => text.to_string(),
+            Some(Out::Resync) => {
+                crate::metrics::resync_sent();
+                frames::resync()
+            }
+            Some(Out::End) | None => continue,
+        };
+        if tx.start_send_unpin(WsMessage::Text(text)).is_err() {
+            return Poll::Ready(Delivery::Gone);
+        }
+        *unflushed = true;
+        progress = true;
     }
 }
 

@@ -593,6 +593,57 @@ async fn ws_pings_and_drops_a_peer_that_does_not_pong() {
     assert_eq!(c.from_server.next().await, None);
 }
 
+/// A project and a client whose channel holds one message, with a pong
+/// timeout of 10 s and no pings.
+async fn one_message_peer() -> (Env, Project, Client) {
+    let e = env(100, |c| {
+        c.ws_ping_interval = Duration::from_secs(3600);
+        c.ws_pong_timeout = Duration::from_secs(10);
+    });
+    let ada = e.user("ada").await;
+    let p = e.project(&ada).await;
+    let c = e.connect(&ada, "", 0).await;
+    (e, p, c)
+}
+
+#[tokio::test(start_paused = true)]
+async fn ws_drops_a_peer_that_takes_no_frame_within_the_pong_timeout() {
+    // The channel holds one message: the connect frame fills it, and the
+    // client reads nothing, so the next frame is held back.
+    let (e, p, mut c) = one_message_peer().await;
+    let start = tokio::time::Instant::now();
+    e.rename(&p, "held").await;
+    tokio::time::timeout(Duration::from_secs(60), &mut c.session)
+        .await
+        .expect("the session ends")
+        .unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(20),
+        "dropped after the pong timeout, not {waited:?}"
+    );
+    assert_eq!(c.frame().await["event"], "connect");
+    assert_eq!(c.from_server.next().await, None, "nothing after the drop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ws_keeps_a_slow_peer_that_takes_a_frame_within_each_pong_timeout() {
+    let (e, p, mut c) = one_message_peer().await;
+    assert_eq!(c.frame().await["event"], "connect");
+    for i in 0..6 {
+        e.rename(&p, &format!("n{i}")).await;
+    }
+    // Six frames, one every 8 s: 48 s in all, each within 10 s of the last.
+    for i in 0..6 {
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let f = c.frame().await;
+        assert_eq!(f["data"]["data"]["name"], format!("n{i}"));
+    }
+    assert!(!c.session.is_finished(), "the slow peer is still served");
+    c.send(WsMessage::Close(None));
+    c.session.await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ws_feed_stays_ordered_under_concurrent_writers() {
     let e = env(10_000, |c| c.ws_buffer = 10_000);
