@@ -403,3 +403,70 @@ async fn upgrade_keeps_the_ids_of_existing_events() {
     assert_eq!(next_event(&mut feed).await.id, 5);
     assert_eq!(next_event(&mut feed).await.id, 6);
 }
+
+/// One `slipway_append_event` call, as a write makes it.
+async fn append(conn: &mut PgConnection, retention: i64) {
+    let event = NewEvent::deleted(&"u1".into(), &"p1".into());
+    sqlx::query("SELECT slipway_append_event($1, $2, $3, $4, $5)")
+        .bind(event.owner_id)
+        .bind(event.project_id)
+        .bind(event.kind.as_str())
+        .bind(event.data)
+        .bind(retention)
+        .execute(conn)
+        .await
+        .unwrap();
+}
+
+/// Sequential scans of `events` by the current transaction.
+async fn seq_scans(conn: &mut PgConnection) -> i64 {
+    sqlx::query_scalar("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'events'")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// Pruning reads only what it deletes, however the table has grown since
+/// the connection's plans were cached: PL/pgSQL caches a generic plan per
+/// statement after a few calls, and one made while the log was small (a
+/// sequential scan is then cheapest) would otherwise scan the whole
+/// retained log on every write once it is large. Counted with
+/// `pg_stat_xact_user_tables` in one transaction on one connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_does_not_scan_the_retained_log() {
+    let Some(url) = fresh_url().await else { return };
+    // Migrations and the events table.
+    drop(node(&url).await);
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+    // While the log is small, each call assigns the one before it and
+    // prunes past a retention of 2: plans get cached at this size.
+    for _ in 0..12 {
+        append(&mut conn, 2).await;
+    }
+    // The log grows to 20,000 retained events.
+    sqlx::raw_sql(
+        "INSERT INTO events (id, owner_id, project_id, kind, data) \
+           SELECT 1000 + g, 'u1', 'p1', 'DELETE', '{}' FROM generate_series(1, 20000) g; \
+         UPDATE event_counter SET last_id = 21000;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let before = seq_scans(&mut conn).await;
+    for _ in 0..12 {
+        append(&mut conn, 20_000).await;
+    }
+    let (oldest, newest): (i64, i64) =
+        sqlx::query_as("SELECT min(id), max(id) FROM events WHERE id IS NOT NULL")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(newest - oldest + 1, 20_000, "pruned down to the retention");
+    assert_eq!(
+        seq_scans(&mut conn).await - before,
+        0,
+        "no sequential scan of events while pruning"
+    );
+    sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+}
