@@ -72,9 +72,15 @@ impl Ctx {
         let slice = self.duration / SLICES;
         let settle = Duration::from_millis(50);
         let (mut one, mut many): (Option<LoadResult>, Option<LoadResult>) = (None, None);
+        // How busy the whole machine was during each side's slices.
+        let (mut busy_one, mut busy_many) = (MachineCpu::default(), MachineCpu::default());
         for _ in 0..SLICES {
+            let start = MachineCpu::now();
             merge(&mut one, load(&small, settle, slice).await);
+            let middle = MachineCpu::now();
             merge(&mut many, load(&large, settle, slice).await);
+            busy_one.add(start, middle);
+            busy_many.add(middle, MachineCpu::now());
         }
         let (one, many) = (
             one.expect("at least one slice"),
@@ -99,9 +105,75 @@ impl Ctx {
             one_row.rps.unwrap_or(0.0),
             one_row.p99_ms.unwrap_or(0.0)
         ));
+        if let (Some(b1), Some(b32), Some(r1), Some(r32)) = (
+            busy_one.fraction(),
+            busy_many.fraction(),
+            one_row.rps,
+            many_row.rps,
+        ) {
+            // CPU time of the whole machine per create (all processes:
+            // PostgreSQL, both servers, the load generator).
+            let cpus = scenarios::cpus() as f64;
+            let (c1, c32) = (b1 * cpus / r1 * 1e3, b32 * cpus / r32 * 1e3);
+            many_row.add_note(format!(
+                "the machine's {cpus:.0} CPUs were {:.0} % busy during the pool of {SMALL}'s \
+                 slices and {:.0} % during the pool of {LARGE}'s, {c1:.2} and {c32:.2} ms of \
+                 CPU per create: at equal CPU per create the pool of {LARGE} could be at most \
+                 {:.1}x as fast on this machine",
+                b1 * 100.0,
+                b32 * 100.0,
+                1.0 / b1
+            ));
+        }
         small.stop().await;
         large.stop().await;
         Ok(vec![one_row, many_row])
+    }
+}
+
+/// Busy and total CPU time of the whole machine (every CPU), in clock
+/// ticks, from the first line of `/proc/stat`; summed over windows.
+#[derive(Clone, Copy, Default)]
+struct MachineCpu {
+    busy: u64,
+    total: u64,
+}
+
+impl MachineCpu {
+    /// The counters so far (zero where `/proc/stat` cannot be read).
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        match ticks[..] {
+            // user nice system idle iowait irq softirq steal
+            [user, nice, system, idle, iowait, irq, softirq, steal] => {
+                let busy = user + nice + system + irq + softirq;
+                Self {
+                    busy,
+                    total: busy + idle + iowait + steal,
+                }
+            }
+            _ => Self::default(),
+        }
+    }
+
+    /// Adds the window from `start` to `end`.
+    fn add(&mut self, start: Self, end: Self) {
+        self.busy += end.busy.saturating_sub(start.busy);
+        self.total += end.total.saturating_sub(start.total);
+    }
+
+    /// The busy share of the windows added, if any was measured.
+    fn fraction(&self) -> Option<f64> {
+        (self.total > 0 && self.busy > 0).then(|| self.busy as f64 / self.total as f64)
     }
 }
 
