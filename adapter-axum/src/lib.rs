@@ -116,13 +116,15 @@ pub struct ApiService {
     ws: Router,
 }
 
-/// The future of [`ApiService`].
+/// The future of [`ApiService`]. The `/ws` upgrade's future is boxed: it
+/// is ten times the size of the API's, and every layer a host wraps around
+/// the service moves the future it returns.
 pub type ApiFuture = future::Either<
     futures::future::MapOk<
         <SlipwayService as tower::Service<Request>>::Future,
         fn(slipway_core::http::Response) -> Response,
     >,
-    <Router as tower::Service<Request>>::Future,
+    std::pin::Pin<Box<<Router as tower::Service<Request>>::Future>>,
 >;
 
 impl<B> tower::Service<http::Request<B>> for ApiService
@@ -144,7 +146,7 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         use futures::TryFutureExt as _;
         if req.uri().path() == "/ws" {
-            return future::Either::Right(tower::Service::call(&mut self.ws, req));
+            return future::Either::Right(Box::pin(tower::Service::call(&mut self.ws, req)));
         }
         let into: fn(slipway_core::http::Response) -> Response = IntoResponse::into_response;
         future::Either::Left(tower::Service::call(&mut self.core, client_addr(req)).map_ok(into))
