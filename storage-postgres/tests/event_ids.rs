@@ -67,15 +67,22 @@ async fn open_writer(url: &str, project_id: &str) -> (PgConnection, i64) {
     let mut conn = PgConnection::connect(url).await.unwrap();
     sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
     let event = NewEvent::deleted(&"u-held".into(), &project_id.into());
-    let seq: i64 = sqlx::query_scalar("SELECT slipway_append_event($1, $2, $3, $4, 10000)")
+    let seq = append(&mut conn, event, 10_000).await;
+    (conn, seq)
+}
+
+/// One `slipway_append_event` call, as a write makes it; the event's
+/// sequence number.
+async fn append(conn: &mut PgConnection, event: NewEvent, retention: i64) -> i64 {
+    sqlx::query_scalar("SELECT slipway_append_event($1, $2, $3, $4, $5)")
         .bind(event.owner_id)
         .bind(event.project_id)
         .bind(event.kind.as_str())
         .bind(event.data)
-        .fetch_one(&mut conn)
+        .bind(retention)
+        .fetch_one(conn)
         .await
-        .unwrap();
-    (conn, seq)
+        .unwrap()
 }
 
 /// What the store does after a commit (`events::notify`).
@@ -404,20 +411,6 @@ async fn upgrade_keeps_the_ids_of_existing_events() {
     assert_eq!(next_event(&mut feed).await.id, 6);
 }
 
-/// One `slipway_append_event` call, as a write makes it.
-async fn append(conn: &mut PgConnection, retention: i64) {
-    let event = NewEvent::deleted(&"u1".into(), &"p1".into());
-    sqlx::query("SELECT slipway_append_event($1, $2, $3, $4, $5)")
-        .bind(event.owner_id)
-        .bind(event.project_id)
-        .bind(event.kind.as_str())
-        .bind(event.data)
-        .bind(retention)
-        .execute(conn)
-        .await
-        .unwrap();
-}
-
 /// Sequential scans of `events` by the current transaction.
 async fn seq_scans(conn: &mut PgConnection) -> i64 {
     sqlx::query_scalar("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'events'")
@@ -442,7 +435,7 @@ async fn pruning_does_not_scan_the_retained_log() {
     // While the log is small, each call assigns the one before it and
     // prunes past a retention of 2: plans get cached at this size.
     for _ in 0..12 {
-        append(&mut conn, 2).await;
+        append(&mut conn, NewEvent::deleted(&"u1".into(), &"p1".into()), 2).await;
     }
     // The log grows to 20,000 retained events.
     sqlx::raw_sql(
@@ -455,7 +448,12 @@ async fn pruning_does_not_scan_the_retained_log() {
     .unwrap();
     let before = seq_scans(&mut conn).await;
     for _ in 0..12 {
-        append(&mut conn, 20_000).await;
+        append(
+            &mut conn,
+            NewEvent::deleted(&"u1".into(), &"p1".into()),
+            20_000,
+        )
+        .await;
     }
     let (oldest, newest): (i64, i64) =
         sqlx::query_as("SELECT min(id), max(id) FROM events WHERE id IS NOT NULL")

@@ -150,12 +150,10 @@ impl WsSession {
                 }
                 item = events.next_shared(), if feed_open => match item {
                     Some(Ok(item)) => queue.push(Out::of(item)),
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "event stream failed; closing websocket");
-                        feed_open = false;
-                        queue.push(Out::End);
-                    }
-                    None => {
+                    ended => {
+                        if let Some(Err(e)) = ended {
+                            tracing::warn!(error = %e, "event stream failed; closing websocket");
+                        }
                         feed_open = false;
                         queue.push(Out::End);
                     }
