@@ -14,7 +14,8 @@ pub enum StoreError {
     #[error("conflict on {}", .0.field())]
     Conflict(Unique),
     /// A gate refused the write: [`RoleGate::FirstUserOnly`](crate::model::RoleGate)
-    /// with users present.
+    /// with users present, or a quota the write was given (the owner's
+    /// projects in [`Store::create_project`](crate::store::Store::create_project)).
     #[error("refused by the gate")]
     Refused,
     /// The record is still referenced (a domain that network connections use).

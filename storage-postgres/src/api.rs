@@ -290,10 +290,11 @@ impl Store for PgStore {
     async fn create_project(
         &self,
         project: Project,
+        max_owned: usize,
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
-        self.run(self.pg_create_project(project, event, audit))
+        self.run(self.pg_create_project(project, max_owned, event, audit))
             .await
     }
 

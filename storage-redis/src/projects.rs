@@ -68,6 +68,7 @@ fn path_args(path: &Option<String>) -> (&'static str, &str) {
 pub(crate) async fn create_project(
     s: &RedisStore,
     project: Project,
+    max_owned: usize,
     event: NewEvent,
     audit: &AuditEntry,
 ) -> StoreResult<Project> {
@@ -77,6 +78,12 @@ pub(crate) async fn create_project(
     let rec = to_json(&ProjectRec::from_project(&project))?;
     let data = to_json(&event.data)?;
     let (has_path, path) = path_args(&project.path);
+    // The script counts the owner's projects and writes in one step.
+    let max_owned = if max_owned == usize::MAX {
+        String::new()
+    } else {
+        max_owned.to_string()
+    };
     let reply = s
         .write_audited(
             &CREATE_PROJECT,
@@ -90,6 +97,7 @@ pub(crate) async fn create_project(
                 &rec,
                 &data,
                 event.kind.as_str(),
+                &max_owned,
             ],
             &audit,
         )

@@ -241,10 +241,11 @@ impl Store for RedisStore {
     async fn create_project(
         &self,
         project: Project,
+        max_owned: usize,
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
-        projects::create_project(self, project, event, audit).await
+        projects::create_project(self, project, max_owned, event, audit).await
     }
 
     async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>> {

@@ -292,10 +292,11 @@ impl Store for SqliteStore {
     async fn create_project(
         &self,
         project: Project,
+        max_owned: usize,
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
-        self.run(self.lite_create_project(project, event, audit))
+        self.run(self.lite_create_project(project, max_owned, event, audit))
             .await
     }
 

@@ -211,6 +211,7 @@ impl SqliteStore {
     pub(crate) async fn lite_create_project(
         &self,
         project: Project,
+        max_owned: usize,
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
@@ -218,6 +219,19 @@ impl SqliteStore {
         project.networks.clear();
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
+        // The quota, counted on the one writer inside the write's
+        // transaction: no other write runs between the count and the insert.
+        if max_owned != usize::MAX {
+            let owned: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM projects WHERE owner_id = ?1")
+                    .bind(&project.owner_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .db()?;
+            if usize::try_from(owned).unwrap_or(0) >= max_owned {
+                return Err(StoreError::Refused);
+            }
+        }
         let inserted = sqlx::query(&format!(
             "INSERT INTO projects ({PROJECT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ))

@@ -109,20 +109,6 @@ impl Projects<'_> {
         validate::reference("sourceId", &input.source_id)?;
         validate::reference("vmId", &input.vm_id)?;
         let max = self.core.config.max_projects_per_user;
-        let owned = self
-            .core
-            .store
-            .count_projects(&owner_id)
-            .await
-            .map_err(|e| Error::store(Resource::Project, e))?;
-        if owned >= max {
-            // Checked before the write: concurrent creates of one user may
-            // pass it together (each needs its own sourceId and vmId).
-            return Err(Error::Forbidden(format!(
-                "Project limit reached: a user may own at most {max} projects \
-                 (max_projects_per_user); delete one first"
-            )));
-        }
         let now = store_now();
         let project = Project {
             id: new_id(),
@@ -141,13 +127,19 @@ impl Projects<'_> {
             .audit(actor, AuditAction::ProjectCreate)
             .target("project", &project.id);
         let event = NewEvent::for_project(EventKind::Create, &project);
+        // The store counts in the write itself (exact where its writes are
+        // serialized; see `Store::create_project`).
         self.core
             .store
-            .create_project(project, event, &audit)
+            .create_project(project, max, event, &audit)
             .await
             .map_err(|e| match e {
                 // The only record a create needs is its owner.
                 StoreError::NotFound => self.core.token_user::<()>(Err(e)).unwrap_err(),
+                StoreError::Refused => Error::Forbidden(format!(
+                    "Project limit reached: a user may own at most {max} projects \
+                     (max_projects_per_user); delete one first"
+                )),
                 e => Error::store(Resource::Project, e),
             })
     }

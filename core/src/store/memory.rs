@@ -627,12 +627,16 @@ impl Store for MemoryStore {
     async fn create_project(
         &self,
         project: Project,
+        max_owned: usize,
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
         self.write(audit, |st| -> StoreResult<Project> {
             if st.user(&project.owner_id).is_none() {
                 return Err(StoreError::NotFound);
+            }
+            if st.count_projects(&project.owner_id) >= max_owned {
+                return Err(StoreError::Refused);
             }
             st.check_project_unique(None, &project)?;
             st.put_project(project.clone());
@@ -958,4 +962,11 @@ mod conformance {
     }
 
     crate::store_conformance!(setup);
+
+    /// The project quota is exact here: counted under the store's lock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_project_creates_respect_the_quota() {
+        let store = setup().await.expect("the memory store");
+        crate::testing::cases::concurrent_project_creates_respect_the_quota(store).await;
+    }
 }

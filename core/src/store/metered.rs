@@ -453,6 +453,7 @@ impl Store for Metered {
     async fn create_project(
         &self,
         project: Project,
+        max_owned: usize,
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<Project> {
@@ -460,7 +461,7 @@ impl Store for Metered {
             "CREATE",
             timed(
                 crate::metrics::store_op!("create_project"),
-                self.0.create_project(project, event, audit),
+                self.0.create_project(project, max_owned, event, audit),
             )
             .await,
         )

@@ -294,10 +294,19 @@ pub trait Store: Send + Sync + 'static {
     // ---- projects ----------------------------------------------------------
 
     /// Creates `project` (its `networks` are empty) and appends `event`
-    /// atomically. Core builds both: the store only writes them (the event
-    /// is [`NewEvent::for_project`] with [`EventKind::Create`]). Conflicts:
-    /// `Unique::SourceId`, `Unique::VmId`, `Unique::ProjectPath`; `NotFound`
-    /// when the owner does not exist.
+    /// atomically, while its owner owns fewer than `max_owned` projects.
+    /// Core builds both records and decides the quota: the store only
+    /// writes them (the event is [`NewEvent::for_project`] with
+    /// [`EventKind::Create`]) and counts the owner's projects in the write.
+    /// Where writes are serialized (the memory store's lock, SQLite's one
+    /// writer, a Redis script) the count and the insert are one step, and
+    /// concurrent creates of one owner never pass the quota; PgStore counts
+    /// in the write's transaction without locking the owner (a lock would
+    /// put one owner's concurrent creates in single file), so those may
+    /// pass it together. Errors: `NotFound` when the owner does not exist;
+    /// `Refused` when the owner owns `max_owned` projects or more (nothing
+    /// is written); conflicts `Unique::SourceId`, `Unique::VmId`,
+    /// `Unique::ProjectPath`. `usize::MAX` is no quota (nothing counted).
     /// Returns the stored project (the one given: core gives timestamps at
     /// the precision stores keep, [`store_now`](crate::model::store_now)).
     ///
@@ -305,6 +314,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_project(
         &self,
         project: Project,
+        max_owned: usize,
         event: NewEvent,
         audit: &AuditEntry,
     ) -> StoreResult<Project>;
@@ -312,8 +322,7 @@ pub trait Store: Send + Sync + 'static {
     /// The owner's projects, oldest first, each with its networks.
     async fn list_projects(&self, owner_id: &UserId) -> StoreResult<Vec<Project>>;
 
-    /// How many projects the owner has (for the per-user quota; one cheap
-    /// read, not a listing).
+    /// How many projects the owner has (one cheap read, not a listing).
     async fn count_projects(&self, owner_id: &UserId) -> StoreResult<usize>;
 
     /// One of the owner's projects, with its networks.

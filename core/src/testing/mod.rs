@@ -34,7 +34,8 @@ use crate::store::Store;
 /// store directly. Every [`Store`] has them.
 #[async_trait::async_trait]
 pub trait CoreProjectWrites {
-    /// Creates `project` with the CREATE event core builds.
+    /// Creates `project` with the CREATE event core builds, without a
+    /// quota (`usize::MAX`).
     async fn core_create_project(
         &self,
         project: Project,
@@ -105,7 +106,7 @@ impl<S: Store + ?Sized> CoreProjectWrites for S {
         audit: &AuditEntry,
     ) -> Result<Project, StoreError> {
         let event = NewEvent::for_project(EventKind::Create, &project);
-        self.create_project(project, event, audit).await
+        self.create_project(project, usize::MAX, event, audit).await
     }
 
     async fn core_update_project(
@@ -201,6 +202,7 @@ macro_rules! store_conformance {
             webhooks_roundtrip_lease_and_deliveries,
             project_create_read_list,
             count_projects_follows_creates_and_deletes,
+            project_quota_refuses_at_the_limit,
             project_uniqueness_conflicts,
             concurrent_project_creates_same_vm_one_wins,
             project_update_and_conflicts,

@@ -144,6 +144,7 @@ impl Env {
         self.store
             .create_project(
                 project,
+                usize::MAX,
                 event,
                 &crate::model::AuditEntry::new(
                     crate::model::AuditAction::ProjectCreate,

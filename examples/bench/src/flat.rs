@@ -183,7 +183,7 @@ impl Seed {
                 });
                 let event = NewEvent::for_project(EventKind::Create, &project);
                 store
-                    .create_project(project, event, &audit)
+                    .create_project(project, usize::MAX, event, &audit)
                     .await
                     .map_err(|e| anyhow::anyhow!("seeding project {j}: {e}"))
             })

@@ -75,7 +75,7 @@ enum Command {
         /// The database of the Slipway server under test.
         #[arg(long)]
         database_url: String,
-        /// Skip the user read and the quota count core makes before the
+        /// Skip the user read core makes before the
         /// store call of `GET /project` and `POST /project`.
         #[arg(long)]
         no_core_reads: bool,
@@ -130,7 +130,7 @@ struct RunArgs {
     #[arg(long, env = "SLIPWAY_BENCH_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
     /// Same-store baselines (g) and (h) without the reads core makes before
-    /// the store call (the user, and the quota count): the store's own
+    /// the store call (the user): the store's own
     /// statements only.
     #[arg(long)]
     no_core_reads: bool,

@@ -31,7 +31,7 @@ pub(crate) struct Ctx {
     /// Measured time of each scenario.
     pub(crate) duration: Duration,
     /// Whether the same-store baselines (g) and (h) make the reads core
-    /// makes before the store call (the user, and the quota count).
+    /// makes before the store call (the user).
     pub(crate) core_reads: bool,
 }
 

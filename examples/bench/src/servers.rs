@@ -333,7 +333,8 @@ fn bench_settings(b: slipway_core::SlipwayBuilder) -> slipway_core::SlipwayBuild
         c.signup_max_per_addr = u32::MAX;
         c.signin_max_failures_per_addr = u32::MAX;
         c.max_queued_hashes = usize::MAX;
-        c.max_projects_per_user = usize::MAX;
+        // Raised, not lifted: every create still checks it, as in production.
+        c.max_projects_per_user = crate::stack::MAX_PROJECTS;
     })
 }
 

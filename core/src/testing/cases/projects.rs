@@ -61,6 +61,40 @@ pub async fn count_projects_follows_creates_and_deletes(store: &dyn Store) {
     assert_eq!(store.count_projects(&"nobody".into()).await.unwrap(), 0);
 }
 
+/// `create_project` with a quota: `Refused`, writing nothing (no project,
+/// no event), once the owner owns `max_owned` projects; counted per owner;
+/// a delete makes room again; a missing owner is still `NotFound`.
+pub async fn project_quota_refuses_at_the_limit(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let b = user(store, "b").await;
+    let entry = audit();
+    let create = |owner: &UserId, max: usize| {
+        let p = new_project(owner);
+        let event = NewEvent::for_project(EventKind::Create, &p);
+        store.create_project(p, max, event, &entry)
+    };
+    assert!(matches!(create(&a.id, 0).await, Err(StoreError::Refused)));
+    let first = create(&a.id, 2).await.unwrap();
+    create(&a.id, 2).await.unwrap();
+    let before = store.last_event_id().await.unwrap();
+    let refused = create(&a.id, 2).await;
+    assert!(matches!(refused, Err(StoreError::Refused)), "{refused:?}");
+    assert_eq!(store.last_event_id().await.unwrap(), before, "no event");
+    assert_eq!(store.count_projects(&a.id).await.unwrap(), 2);
+    assert_eq!(store.list_projects(&a.id).await.unwrap().len(), 2);
+    // Another owner's quota is their own.
+    create(&b.id, 2).await.unwrap();
+    create(&a.id, 3).await.unwrap();
+    store
+        .core_delete_project(&a.id, &first.id, &audit())
+        .await
+        .unwrap();
+    create(&a.id, 3).await.unwrap();
+    assert!(matches!(create(&a.id, 3).await, Err(StoreError::Refused)));
+    assert_eq!(store.count_projects(&a.id).await.unwrap(), 3);
+    assert!(is_not_found(create(&uid(), 1).await));
+}
+
 /// sourceId, vmId and path (when set) are unique instance-wide.
 pub async fn project_uniqueness_conflicts(store: &dyn Store) {
     let a = user(store, "a").await;
@@ -384,6 +418,43 @@ pub async fn stale_project_update_writes_nothing(store: &dyn Store) {
     assert_eq!(stored.description, None);
     assert_eq!(stored.name, "theirs");
     assert_eq!(stored.networks, read.networks);
+}
+
+/// Sixteen racing creates of one user through the service, whose quota is
+/// 3: exactly three are made, the others are 403 naming the limit, and the
+/// user owns three projects. For stores whose quota check is exact (the
+/// count and the write are one serialized step: the memory store, SQLite,
+/// Redis); not part of [`store_conformance!`](crate::store_conformance),
+/// since [`Store::create_project`] lets a store count without a lock.
+pub async fn concurrent_project_creates_respect_the_quota(store: std::sync::Arc<dyn Store>) {
+    use crate::services::{Error, NewProject};
+    let slipway = slipway_on(&store, |b| b.max_projects_per_user(3));
+    let a = user(&*store, "a").await;
+    let actor = crate::Principal::user_id(a.id.clone(), None);
+    let projects = slipway.projects();
+    let creates = (0..16).map(|i| {
+        let tag: String = uid();
+        projects.create(
+            &actor,
+            NewProject::new(format!("q{i}"), format!("src-{tag}"), format!("vm-{tag}")),
+        )
+    });
+    let results = futures::future::join_all(creates).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        3,
+        "{results:?}"
+    );
+    assert!(
+        results.iter().all(|r| match r {
+            Ok(_) => true,
+            Err(Error::Forbidden(m)) => m.contains("max_projects_per_user"),
+            Err(_) => false,
+        }),
+        "{results:?}"
+    );
+    assert_eq!(store.count_projects(&a.id).await.unwrap(), 3);
+    assert_eq!(store.list_projects(&a.id).await.unwrap().len(), 3);
 }
 
 /// Service level: concurrent updates of different fields of one project
