@@ -236,9 +236,11 @@ impl Store for PgStore {
     async fn create_authorization(
         &self,
         auth: Authorization,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
-        self.run(self.pg_create_authorization(auth, audit)).await
+        self.run(self.pg_create_authorization(auth, max_kept, audit))
+            .await
     }
 
     async fn upsert_authorization(

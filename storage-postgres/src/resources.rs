@@ -161,18 +161,28 @@ impl PgStore {
         }
     }
 
+    /// One statement: the insert, made only while the user keeps fewer
+    /// than `max_kept` authorizations (counted without a lock: concurrent
+    /// creates of one user may each pass), and its audit entry.
     pub(crate) async fn pg_create_authorization(
         &self,
         auth: Authorization,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
         let mut auth = auth;
         auth.created_at = micros(auth.created_at);
         // A missing user is `NotFound` (foreign key); a failed insert fails
         // the statement, audit entry included.
-        bind_audit!(
-            sqlx::query(&format!(
-                "WITH created AS ({INSERT_AUTHORIZATION} RETURNING 1) {}",
+        let created: bool = bind_audit!(
+            sqlx::query_scalar(&format!(
+                "WITH created AS ( \
+                   INSERT INTO authorizations (id, user_id, name, kind, secret, info, created_at) \
+                   SELECT $1, $2, $3, $4, $5, $6, $7 \
+                   WHERE (SELECT count(*) FROM authorizations WHERE user_id = $2) < $13 \
+                   RETURNING 1), \
+                 audit AS ({}) \
+                 SELECT EXISTS (SELECT 1 FROM created)",
                 audit::insert_after("created", 8)
             ))
             .bind(&auth.id)
@@ -184,9 +194,13 @@ impl PgStore {
             .bind(auth.created_at),
             audit
         )
-        .execute(&self.inner.pool)
+        .bind(i64::try_from(max_kept).unwrap_or(i64::MAX))
+        .fetch_one(&self.inner.pool)
         .await
         .db()?;
+        if !created {
+            return Err(StoreError::Refused);
+        }
         Ok(auth)
     }
 

@@ -189,9 +189,10 @@ impl Store for RedisStore {
     async fn create_authorization(
         &self,
         auth: Authorization,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
-        users::create_authorization(self, auth, audit).await
+        users::create_authorization(self, auth, max_kept, audit).await
     }
 
     async fn upsert_authorization(

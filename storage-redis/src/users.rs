@@ -359,15 +359,22 @@ pub(crate) async fn delete_invitation(
 pub(crate) async fn create_authorization(
     s: &RedisStore,
     auth: Authorization,
+    max_kept: usize,
     audit: &AuditEntry,
 ) -> StoreResult<Authorization> {
     let audit = AuditArgs::new(audit)?;
     let rec = to_json(&AuthRec::from_auth(&auth))?;
     let field = auth_index_field(auth.kind, &auth.name);
+    // The script counts the user's authorizations and writes in one step.
+    let max_kept = if max_kept == usize::MAX {
+        String::new()
+    } else {
+        max_kept.to_string()
+    };
     match s
         .write_audited(
             &PUT_AUTH,
-            &[&auth.user_id, &auth.id, &field, &rec, "create", ""],
+            &[&auth.user_id, &auth.id, &field, &rec, "create", &max_kept],
             &audit,
         )
         .await?

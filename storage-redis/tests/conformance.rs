@@ -31,8 +31,8 @@ async fn setup() -> Option<Arc<dyn Store>> {
 
 slipway_core::store_conformance!(setup);
 
-/// The project quota is exact on this store: the count and the write are
-/// one serialized step.
+/// The project and authorization quotas are exact on this store: the count
+/// and the write are one serialized step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_project_creates_respect_the_quota() {
     let Some(store) = setup().await else {
@@ -40,4 +40,13 @@ async fn concurrent_project_creates_respect_the_quota() {
         return;
     };
     slipway_core::testing::cases::concurrent_project_creates_respect_the_quota(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_authorization_creates_respect_the_quota() {
+    let Some(store) = setup().await else {
+        eprintln!("skipped: store not available");
+        return;
+    };
+    slipway_core::testing::cases::concurrent_authorization_creates_respect_the_quota(store).await;
 }

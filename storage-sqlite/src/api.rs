@@ -238,9 +238,11 @@ impl Store for SqliteStore {
     async fn create_authorization(
         &self,
         auth: Authorization,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
-        self.run(self.lite_create_authorization(auth, audit)).await
+        self.run(self.lite_create_authorization(auth, max_kept, audit))
+            .await
     }
 
     async fn upsert_authorization(

@@ -177,10 +177,23 @@ impl SqliteStore {
     pub(crate) async fn lite_create_authorization(
         &self,
         auth: Authorization,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
+        // Counted on the one writer, in the write's transaction.
+        if max_kept != usize::MAX {
+            let kept: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM authorizations WHERE user_id = ?1")
+                    .bind(&auth.user_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .db()?;
+            if usize::try_from(kept).unwrap_or(0) >= max_kept {
+                return Err(StoreError::Refused);
+            }
+        }
         insert_authorization(&mut tx, &auth).await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;

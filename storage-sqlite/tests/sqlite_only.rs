@@ -74,7 +74,7 @@ async fn data_survives_closing_and_reopening_the_file() {
         created_at: chrono::Utc::now(),
     };
     let auth = store
-        .create_authorization(auth, &slipway_core::testing::cases::audit())
+        .create_authorization(auth, usize::MAX, &slipway_core::testing::cases::audit())
         .await
         .unwrap();
     store

@@ -11,6 +11,7 @@ use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::crypto::SecretString;
 use crate::github::{GitHubError, GitHubUser, TokenScopes};
 use crate::model::{AuditAction, Authorization, AuthorizationType, Scope, Sealed};
+use crate::StoreError;
 
 /// The scope a classic personal access token must carry.
 const REQUIRED_SCOPE: &str = "repo";
@@ -137,6 +138,14 @@ pub(crate) fn github_token_info(user: &GitHubUser, scopes: &TokenScopes) -> Valu
     })
 }
 
+/// The 403 of a user who keeps `max` authorizations already.
+fn limit_reached(max: usize) -> Error {
+    Error::Forbidden(format!(
+        "Authorization limit reached: a user may keep at most {max} authorizations \
+         (max_authorizations_per_user); delete one first"
+    ))
+}
+
 fn data_string<'a>(data: &'a Value, field: &str) -> Result<&'a str> {
     let name = format!("data.{field}");
     match data.get(field) {
@@ -212,12 +221,8 @@ impl Authorizations<'_> {
             .map_err(|e| Error::store(Resource::Authorization, e))?
             .len();
         if kept >= max {
-            // Checked before GitHub is asked and before the write: concurrent
-            // creates of one user may pass it together.
-            return Err(Error::Forbidden(format!(
-                "Authorization limit reached: a user may keep at most {max} authorizations \
-                 (max_authorizations_per_user); delete one first"
-            )));
+            // Checked before GitHub is asked, and by the store in the write.
+            return Err(limit_reached(max));
         }
         let (secret, info) = match kind {
             AuthorizationType::DeployKey => {
@@ -250,11 +255,16 @@ impl Authorizations<'_> {
             .core
             .audit(actor, AuditAction::AuthorizationCreate)
             .target("authorization", &auth.id);
+        // Counted again in the write (exact where the store's writes are
+        // serialized; see `Store::create_authorization`).
         self.core
             .store
-            .create_authorization(auth, &audit)
+            .create_authorization(auth, max, &audit)
             .await
-            .map_err(|e| Error::store(Resource::Authorization, e))
+            .map_err(|e| match e {
+                StoreError::Refused => limit_reached(max),
+                e => Error::store(Resource::Authorization, e),
+            })
     }
 
     async fn oauth(&self, user_id: &str, data: &Value) -> Result<(SecretString, Value)> {
@@ -475,6 +485,7 @@ mod sealing_tests {
             .store
             .create_authorization(
                 legacy,
+                usize::MAX,
                 &core.audit(&Principal::system(), AuditAction::AuthorizationCreate),
             )
             .await

@@ -524,11 +524,22 @@ impl Store for MemoryStore {
     async fn create_authorization(
         &self,
         auth: Authorization,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
         self.write(audit, |st| -> StoreResult<Authorization> {
             if st.user(&auth.user_id).is_none() {
                 return Err(StoreError::NotFound);
+            }
+            if max_kept != usize::MAX
+                && st
+                    .auths
+                    .values()
+                    .filter(|(_, a)| a.user_id == auth.user_id)
+                    .count()
+                    >= max_kept
+            {
+                return Err(StoreError::Refused);
             }
             let seq = st.next_seq();
             st.auths.insert(auth.id.clone(), (seq, auth.clone()));
@@ -968,5 +979,12 @@ mod conformance {
     async fn concurrent_project_creates_respect_the_quota() {
         let store = setup().await.expect("the memory store");
         crate::testing::cases::concurrent_project_creates_respect_the_quota(store).await;
+    }
+
+    /// The authorization quota is exact here too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_authorization_creates_respect_the_quota() {
+        let store = setup().await.expect("the memory store");
+        crate::testing::cases::concurrent_authorization_creates_respect_the_quota(store).await;
     }
 }

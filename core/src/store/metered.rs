@@ -373,11 +373,12 @@ impl Store for Metered {
     async fn create_authorization(
         &self,
         auth: Authorization,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<Authorization> {
         timed(
             crate::metrics::store_op!("create_authorization"),
-            self.0.create_authorization(auth, audit),
+            self.0.create_authorization(auth, max_kept, audit),
         )
         .await
     }

@@ -218,6 +218,7 @@ macro_rules! store_conformance {
             domain_crud_and_rules,
             authorization_crud_and_scope,
             authorization_upsert_replaces,
+            authorization_quota_refuses_at_the_limit,
             reseal_authorizations_compare_and_set,
             settings_roundtrip,
             event_ids_increase_and_payloads,

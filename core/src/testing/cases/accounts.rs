@@ -247,11 +247,11 @@ pub async fn authorization_crud_and_scope(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     let x = store
-        .create_authorization(new_auth(&a.id, "x"), &audit())
+        .create_authorization(new_auth(&a.id, "x"), usize::MAX, &audit())
         .await
         .unwrap();
     let y = store
-        .create_authorization(new_auth(&a.id, "y"), &audit())
+        .create_authorization(new_auth(&a.id, "y"), usize::MAX, &audit())
         .await
         .unwrap();
     let read = store.get_authorization(&a.id, &x.id).await.unwrap();
@@ -273,6 +273,58 @@ pub async fn authorization_crud_and_scope(store: &dyn Store) {
         .await
         .unwrap();
     assert!(is_not_found(store.get_authorization(&a.id, &x.id).await));
+}
+
+/// `create_authorization` with a quota: `Refused`, writing nothing, once
+/// the user keeps `max_kept` authorizations; counted per user; a delete
+/// makes room again; a missing user is still `NotFound`.
+pub async fn authorization_quota_refuses_at_the_limit(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let b = user(store, "b").await;
+    let entry = audit();
+    let create =
+        |user: &UserId, max: usize| store.create_authorization(new_auth(user, "q"), max, &entry);
+    assert!(matches!(create(&a.id, 0).await, Err(StoreError::Refused)));
+    let first = create(&a.id, 2).await.unwrap();
+    create(&a.id, 2).await.unwrap();
+    let refused = create(&a.id, 2).await;
+    assert!(matches!(refused, Err(StoreError::Refused)), "{refused:?}");
+    assert_eq!(store.list_authorizations(&a.id).await.unwrap().len(), 2);
+    create(&b.id, 2).await.unwrap();
+    store
+        .delete_authorization(&a.id, &first.id, &audit())
+        .await
+        .unwrap();
+    create(&a.id, 2).await.unwrap();
+    assert!(matches!(create(&a.id, 2).await, Err(StoreError::Refused)));
+    assert_eq!(store.list_authorizations(&a.id).await.unwrap().len(), 2);
+    assert!(is_not_found(create(&uid(), 1).await));
+}
+
+/// Sixteen racing creates of one user's authorizations with a quota of 3:
+/// exactly three are stored, the others are `Refused`. For stores whose
+/// count is exact (the memory store, SQLite, Redis); not part of
+/// [`store_conformance!`](crate::store_conformance), since
+/// [`Store::create_authorization`] lets a store count without a lock.
+pub async fn concurrent_authorization_creates_respect_the_quota(store: std::sync::Arc<dyn Store>) {
+    let a = user(&*store, "a").await;
+    let entry = audit();
+    let results = futures::future::join_all(
+        (0..16).map(|i| store.create_authorization(new_auth(&a.id, &format!("k{i}")), 3, &entry)),
+    )
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        3,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(StoreError::Refused))),
+        "{results:?}"
+    );
+    assert_eq!(store.list_authorizations(&a.id).await.unwrap().len(), 3);
 }
 
 /// `upsert_authorization` replaces the secret of a same-kind, same-name record.
@@ -664,15 +716,15 @@ pub async fn reseal_authorizations_compare_and_set(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     let x = store
-        .create_authorization(new_auth(&a.id, "x"), &audit())
+        .create_authorization(new_auth(&a.id, "x"), usize::MAX, &audit())
         .await
         .unwrap();
     let y = store
-        .create_authorization(new_auth(&b.id, "y"), &audit())
+        .create_authorization(new_auth(&b.id, "y"), usize::MAX, &audit())
         .await
         .unwrap();
     let z = store
-        .create_authorization(new_auth(&a.id, "z"), &audit())
+        .create_authorization(new_auth(&a.id, "z"), usize::MAX, &audit())
         .await
         .unwrap();
     let mut ids: Vec<AuthorizationId> = store

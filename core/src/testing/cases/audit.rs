@@ -82,9 +82,12 @@ pub async fn every_write_stores_its_audit_entry(store: &dyn Store) {
     ok!(store.delete_invitation(&inv.id, &e), e);
     fails!(store.delete_invitation(&inv.id, &e), e);
 
-    let auth = ok!(store.create_authorization(new_auth(&a.id, "x"), &e), e);
+    let auth = ok!(
+        store.create_authorization(new_auth(&a.id, "x"), usize::MAX, &e),
+        e
+    );
     fails!(
-        store.create_authorization(new_auth(&uid::<UserId>(), "x"), &e),
+        store.create_authorization(new_auth(&uid::<UserId>(), "x"), usize::MAX, &e),
         e
     );
     ok!(store.upsert_authorization(new_auth(&a.id, "x"), &e), e);
