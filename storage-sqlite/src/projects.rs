@@ -219,19 +219,13 @@ impl SqliteStore {
         project.networks.clear();
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
-        // The quota, counted on the one writer inside the write's
-        // transaction: no other write runs between the count and the insert.
-        if max_owned != usize::MAX {
-            let owned: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM projects WHERE owner_id = ?1")
-                    .bind(&project.owner_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .db()?;
-            if usize::try_from(owned).unwrap_or(0) >= max_owned {
-                return Err(StoreError::Refused);
-            }
-        }
+        within_quota(
+            &mut tx,
+            "SELECT count(*) FROM projects WHERE owner_id = ?1",
+            &project.owner_id,
+            max_owned,
+        )
+        .await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO projects ({PROJECT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ))
@@ -479,4 +473,28 @@ impl SqliteStore {
         }
         self.finish_write(tx, event, audit).await
     }
+}
+
+/// A create's quota check: `count` (one `?1`, the owner) counted on the one
+/// writer inside the write's transaction, so no other write runs between the
+/// count and the insert. `Refused` when it is `max` or more; `usize::MAX`
+/// counts nothing.
+pub(crate) async fn within_quota(
+    conn: &mut SqliteConnection,
+    count: &'static str,
+    owner: &str,
+    max: usize,
+) -> StoreResult<()> {
+    if max == usize::MAX {
+        return Ok(());
+    }
+    let n: i64 = sqlx::query_scalar(count)
+        .bind(owner)
+        .fetch_one(&mut *conn)
+        .await
+        .db()?;
+    if usize::try_from(n).unwrap_or(0) >= max {
+        return Err(StoreError::Refused);
+    }
+    Ok(())
 }

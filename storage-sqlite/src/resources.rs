@@ -10,6 +10,7 @@ use sqlx::{Connection as _, SqliteConnection};
 
 use crate::audit;
 use crate::error::{is_fk_violation, map, write_failed, Probe, Value};
+use crate::projects::within_quota;
 use crate::store::{Db, SqliteStore};
 
 const DOMAIN_COLS: &str = "id, domain, challenge, main, linked, created_at";
@@ -182,18 +183,13 @@ impl SqliteStore {
     ) -> StoreResult<Authorization> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
-        // Counted on the one writer, in the write's transaction.
-        if max_kept != usize::MAX {
-            let kept: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM authorizations WHERE user_id = ?1")
-                    .bind(&auth.user_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .db()?;
-            if usize::try_from(kept).unwrap_or(0) >= max_kept {
-                return Err(StoreError::Refused);
-            }
-        }
+        within_quota(
+            &mut tx,
+            "SELECT count(*) FROM authorizations WHERE user_id = ?1",
+            &auth.user_id,
+            max_kept,
+        )
+        .await?;
         insert_authorization(&mut tx, &auth).await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await.db()?;
