@@ -129,6 +129,9 @@ fn into_networks(networks: Vec<NetworkJson>, project_id: &str) -> Vec<Network> {
         .collect()
 }
 
+/// An owner's projects: `Store::count_projects` and a create's quota.
+const COUNT_PROJECTS: &str = "SELECT count(*) FROM projects WHERE owner_id = $1";
+
 impl PgStore {
     /// After a write to a (locked) project's networks: rewrites the
     /// project's copy of its networks from the networks table.
@@ -205,12 +208,11 @@ impl PgStore {
         project.updated_at = micros(project.updated_at);
         let mut tx = self.inner.pool.begin().await.db()?;
         if max_owned != usize::MAX {
-            let owned: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM projects WHERE owner_id = $1")
-                    .bind(&project.owner_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .db()?;
+            let owned: i64 = sqlx::query_scalar(COUNT_PROJECTS)
+                .bind(&project.owner_id)
+                .fetch_one(&mut *tx)
+                .await
+                .db()?;
             if usize::try_from(owned).unwrap_or(0) >= max_owned {
                 return Err(StoreError::Refused);
             }
@@ -240,7 +242,7 @@ impl PgStore {
     }
 
     pub(crate) async fn pg_count_projects(&self, owner_id: &UserId) -> StoreResult<usize> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects WHERE owner_id = $1")
+        let n: i64 = sqlx::query_scalar(COUNT_PROJECTS)
             .bind(owner_id)
             .fetch_one(&self.inner.pool)
             .await

@@ -31,22 +31,6 @@ async fn setup() -> Option<Arc<dyn Store>> {
 
 slipway_core::store_conformance!(setup);
 
-/// The project and authorization quotas are exact on this store: the count
-/// and the write are one serialized step.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_project_creates_respect_the_quota() {
-    let Some(store) = setup().await else {
-        eprintln!("skipped: store not available");
-        return;
-    };
-    slipway_core::testing::cases::concurrent_project_creates_respect_the_quota(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_authorization_creates_respect_the_quota() {
-    let Some(store) = setup().await else {
-        eprintln!("skipped: store not available");
-        return;
-    };
-    slipway_core::testing::cases::concurrent_authorization_creates_respect_the_quota(store).await;
-}
+// The count and the write are one serialized step (a script): the quotas
+// are exact under concurrent creates.
+slipway_core::store_exact_quota_conformance!(setup);

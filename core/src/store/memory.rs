@@ -973,18 +973,6 @@ mod conformance {
     }
 
     crate::store_conformance!(setup);
-
-    /// The project quota is exact here: counted under the store's lock.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_project_creates_respect_the_quota() {
-        let store = setup().await.expect("the memory store");
-        crate::testing::cases::concurrent_project_creates_respect_the_quota(store).await;
-    }
-
-    /// The authorization quota is exact here too.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_authorization_creates_respect_the_quota() {
-        let store = setup().await.expect("the memory store");
-        crate::testing::cases::concurrent_authorization_creates_respect_the_quota(store).await;
-    }
+    // Counted under the store's lock: the quotas are exact.
+    crate::store_exact_quota_conformance!(setup);
 }

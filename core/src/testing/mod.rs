@@ -265,6 +265,26 @@ macro_rules! store_conformance {
     };
 }
 
+/// Expands to the cases for a store whose quota counts are exact under
+/// concurrent creates (the count and the write are one serialized step, as
+/// in the memory store, SQLite and Redis): racing creates of one user's
+/// projects and authorizations never pass the quota. Not part of
+/// [`store_conformance!`], since [`Store::create_project`](crate::Store::create_project)
+/// lets a store count without a lock. Same `setup` as there:
+///
+/// ```ignore
+/// slipway_core::store_exact_quota_conformance!(setup);
+/// ```
+#[macro_export]
+macro_rules! store_exact_quota_conformance {
+    ($setup:path) => {
+        $crate::store_conformance!(@shared $setup;
+            concurrent_project_creates_respect_the_quota,
+            concurrent_authorization_creates_respect_the_quota,
+        );
+    };
+}
+
 /// Expands to one `#[tokio::test]` per backend case (a restart of the
 /// store's backend, a backend that lost its data), each calling
 /// `$setup().await` for a fresh empty store and its

@@ -424,8 +424,7 @@ pub async fn stale_project_update_writes_nothing(store: &dyn Store) {
 /// 3: exactly three are made, the others are 403 naming the limit, and the
 /// user owns three projects. For stores whose quota check is exact (the
 /// count and the write are one serialized step: the memory store, SQLite,
-/// Redis); not part of [`store_conformance!`](crate::store_conformance),
-/// since [`Store::create_project`] lets a store count without a lock.
+/// Redis): [`store_exact_quota_conformance!`](crate::store_exact_quota_conformance).
 pub async fn concurrent_project_creates_respect_the_quota(store: std::sync::Arc<dyn Store>) {
     use crate::services::{Error, NewProject};
     let slipway = slipway_on(&store, |b| b.max_projects_per_user(3));
