@@ -9,9 +9,7 @@ use slipway_tests::dns::FakeDns;
 use slipway_tests::fake_github::FakeGitHub;
 use slipway_tests::TestServer;
 
-#[path = "fixtures/deploy_keys.rs"]
-#[allow(dead_code)]
-mod keys;
+use crate::keys;
 
 /// An expected entry: (action, outcome, how many, actor id, target type,
 /// target id); `None` checks nothing.

@@ -6,9 +6,7 @@
 use serde_json::{json, Value};
 use slipway_tests::TestServer;
 
-#[path = "fixtures/deploy_keys.rs"]
-#[allow(dead_code)]
-mod keys;
+use crate::keys;
 
 /// The `rel="next"` target of a `Link` header, resolved against `base`.
 fn next_link(base: &reqwest::Url, a: &slipway_tests::Answer) -> Option<String> {

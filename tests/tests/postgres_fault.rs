@@ -7,7 +7,7 @@
 //! without them under `SLIPWAY_REQUIRE_BACKENDS=1`. Runs when the store under
 //! test is PostgreSQL (`SLIPWAY_TEST_STORE=postgres`), on the adapter under test.
 
-mod postgres_support;
+use crate::postgres_support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 //! store; readiness turns 503 while the store is down and 200 again when it
 //! is back (a private redis-server or PostgreSQL stopped and restarted).
 
-mod postgres_support;
-mod redis_support;
+use crate::postgres_support;
+use crate::redis_support;
 
 use std::time::Duration;
 

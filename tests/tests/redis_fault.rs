@@ -8,7 +8,7 @@
 //! `SLIPWAY_REQUIRE_BACKENDS=1`). Runs when the store under test is Redis
 //! (`SLIPWAY_TEST_STORE=redis`), on the adapter under test.
 
-mod redis_support;
+use crate::redis_support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -7,9 +7,7 @@ use slipway_server::Args;
 use slipway_tests::fake_github::FakeGitHub;
 use slipway_tests::TestServer;
 
-#[path = "fixtures/deploy_keys.rs"]
-#[allow(dead_code)]
-mod keys;
+use crate::keys;
 
 const OLD: &str = "the-old-instance-secret-of-32-bytes-or-more";
 const NEW: &str = "the-new-instance-secret-of-32-bytes-or-more";

@@ -42,7 +42,7 @@ async fn sigterm_finishes_in_flight_requests_closes_websockets_and_exits_0() {
         return;
     }
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "shutdown_child_server", "--nocapture"])
+        .args(["--exact", "shutdown::shutdown_child_server", "--nocapture"])
         .env(CHILD_VAR, "1")
         .stdout(Stdio::piped())
         .spawn()

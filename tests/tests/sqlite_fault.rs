@@ -8,7 +8,7 @@
 //! Runs in the SQLite pass (`SLIPWAY_TEST_STORE=sqlite`), on the adapter
 //! under test.
 
-mod sqlite_support;
+use crate::sqlite_support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +20,7 @@ use slipway_sqlite::testing::TempDb;
 use slipway_sqlite::{OpenError, SqliteOptions, SqliteStore};
 use sqlite_support::{get, signin, signup, Server};
 
-const CHILD: &str = "sqlite_fault_child_server";
+const CHILD: &str = "sqlite_fault::sqlite_fault_child_server";
 
 /// In the child: the server. A no-op in a normal run.
 #[tokio::test]

@@ -7,17 +7,15 @@
 //! Runs in the SQLite pass (`SLIPWAY_TEST_STORE=sqlite`), on the adapter
 //! under test.
 
-mod sqlite_support;
+use crate::sqlite_support;
 
-#[path = "fixtures/deploy_keys.rs"]
-#[allow(dead_code)] // only the first key is used here
-mod keys;
+use crate::keys;
 
 use serde_json::json;
 use slipway_sqlite::testing::TempDb;
 use sqlite_support::{get, signin, signup, Server};
 
-const CHILD: &str = "sqlite_restart_child_server";
+const CHILD: &str = "sqlite_restart::sqlite_restart_child_server";
 
 /// In the child: the server. A no-op in a normal run.
 #[tokio::test]
