@@ -15,57 +15,30 @@ mod postgres_support;
 mod redis_support;
 mod sqlite_support;
 
-#[path = "abuse.rs"]
 mod abuse;
-#[path = "accounts.rs"]
 mod accounts;
-#[path = "audit.rs"]
 mod audit;
-#[path = "auth.rs"]
 mod auth;
-#[path = "connections.rs"]
 mod connections;
-#[path = "docs.rs"]
 mod docs;
-#[path = "domains.rs"]
 mod domains;
-#[path = "ids.rs"]
 mod ids;
-#[path = "limits.rs"]
 mod limits;
-#[path = "multinode.rs"]
 mod multinode;
-#[path = "networks.rs"]
 mod networks;
-#[path = "paging.rs"]
 mod paging;
-#[path = "postgres_fault.rs"]
 mod postgres_fault;
-#[path = "probes.rs"]
 mod probes;
-#[path = "projects.rs"]
 mod projects;
-#[path = "readme_examples.rs"]
 mod readme_examples;
-#[path = "redis_fault.rs"]
 mod redis_fault;
-#[path = "request_ids.rs"]
 mod request_ids;
-#[path = "secret_rotate.rs"]
 mod secret_rotate;
-#[path = "server_config.rs"]
 mod server_config;
-#[path = "shutdown.rs"]
 mod shutdown;
-#[path = "sqlite_fault.rs"]
 mod sqlite_fault;
-#[path = "sqlite_restart.rs"]
 mod sqlite_restart;
-#[path = "sqlite_server.rs"]
 mod sqlite_server;
-#[path = "tokens.rs"]
 mod tokens;
-#[path = "webhooks.rs"]
 mod webhooks;
-#[path = "ws.rs"]
 mod ws;
