@@ -26,6 +26,7 @@ mod ids;
 mod limits;
 mod multinode;
 mod networks;
+mod openapi_validator;
 mod paging;
 mod postgres_fault;
 mod probes;
