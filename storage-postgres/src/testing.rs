@@ -150,6 +150,7 @@ impl PgInstance {
     /// accepts connections. After a SIGKILL the old backends may still hold
     /// shared memory for a moment, so a refused start is retried.
     pub fn start(&self) {
+        slipway_core::testing::ports::release(self.port);
         let data = self.data();
         let opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=100",
@@ -186,7 +187,8 @@ impl PgInstance {
     }
 
     /// SIGKILLs the postmaster (its backends exit on their own when they
-    /// notice) and waits until it is gone.
+    /// notice) and waits until it is gone; the port stays taken until
+    /// [`start`](Self::start), as after [`stop`](Self::stop).
     pub fn kill(&self) {
         let pid = self.postmaster_pid().expect("a running postmaster");
         let ok = Command::new("kill")
@@ -204,6 +206,7 @@ impl PgInstance {
         };
         for _ in 0..500 {
             if !alive() {
+                slipway_core::testing::ports::hold(self.port);
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -212,7 +215,17 @@ impl PgInstance {
     }
 
     /// Immediate shutdown (no checkpoint).
+    ///
+    /// After [`kill`](Self::kill) or `stop`, the port stays taken (see
+    /// `slipway_core::testing::ports`) until [`start`](Self::start), so that
+    /// connections to it are refused meanwhile and never reach another
+    /// test's listener.
     pub fn stop(&self) {
+        self.shut_down();
+        slipway_core::testing::ports::hold(self.port);
+    }
+
+    fn shut_down(&self) {
         let _ = pg_command("pg_ctl")
             .arg("-D")
             .arg(self.data())
@@ -225,7 +238,8 @@ impl PgInstance {
 
 impl Drop for PgInstance {
     fn drop(&mut self) {
-        self.stop();
+        self.shut_down();
+        slipway_core::testing::ports::release(self.port);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

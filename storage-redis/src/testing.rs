@@ -60,6 +60,7 @@ impl RedisServer {
     /// Starts redis-server on `port` with data in `dir` (reloading its AOF)
     /// and waits until it answers PING (at most 10 s).
     pub fn start_on(dir: &Path, port: u16) -> Self {
+        slipway_core::testing::ports::release(port);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -103,18 +104,26 @@ impl RedisServer {
         self.child = again.child.take();
     }
 
-    /// SIGKILL: no shutdown, no final fsync — a crash.
+    /// SIGKILL: no shutdown, no final fsync — a crash. The port stays
+    /// taken (see `slipway_core::testing::ports`) until a server starts on
+    /// it again, so that connections to it are refused meanwhile and never
+    /// reach another test's listener.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("SIGKILL redis-server");
             child.wait().expect("reap redis-server");
+            slipway_core::testing::ports::hold(self.port);
         }
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        self.kill();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        slipway_core::testing::ports::release(self.port);
     }
 }
 

@@ -55,15 +55,26 @@ fn count(shared: &Mutex<Shared>, phase: Phase, status: u16) -> usize {
         .count()
 }
 
-/// Waits (bounded) until `cond` holds, polling the writer's progress.
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+/// Waits (bounded) until `cond` holds, polling the writer's progress; on
+/// giving up, says what the creates got so far.
+async fn wait_for(shared: &Mutex<Shared>, what: &str, mut cond: impl FnMut() -> bool) {
     for _ in 0..600 {
         if cond() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("gave up waiting for {what}");
+    let s = shared.lock().unwrap();
+    let mut tally = std::collections::BTreeMap::new();
+    for o in &s.outcomes {
+        *tally
+            .entry(format!("{:?} {:?}", o.phase, o.status))
+            .or_insert(0) += 1;
+    }
+    let last: Vec<&Outcome> = s.outcomes.iter().rev().take(3).collect();
+    panic!(
+        "gave up waiting for {what}; outcomes by phase and status: {tally:?}; the last: {last:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +151,7 @@ async fn acknowledged_creates_survive_a_redis_crash_and_outage_answers_503() {
         })
     };
 
-    wait_for("creates before the crash", || {
+    wait_for(&shared, "creates before the crash", || {
         count(&shared, Phase::Before, 201) >= 20
     })
     .await;
@@ -148,7 +159,7 @@ async fn acknowledged_creates_survive_a_redis_crash_and_outage_answers_503() {
     // SENT after it (phase Down) must get 503.
     redis.kill();
     shared.lock().unwrap().phase = Phase::Down;
-    wait_for("503s during the outage", || {
+    wait_for(&shared, "503s during the outage", || {
         count(&shared, Phase::Down, 503) >= 3
     })
     .await;
@@ -162,7 +173,10 @@ async fn acknowledged_creates_survive_a_redis_crash_and_outage_answers_503() {
     // Pause the writer so that no phase-Down request is in flight at the
     // restart, then restart on the same port and directory (AOF reload).
     shared.lock().unwrap().pause = true;
-    wait_for("the writer to pause", || shared.lock().unwrap().paused).await;
+    wait_for(&shared, "the writer to pause", || {
+        shared.lock().unwrap().paused
+    })
+    .await;
     let (dir, port) = (redis.dir.clone(), redis.port);
     let redis = RedisServer::start_on(&dir, port);
     {
@@ -170,7 +184,7 @@ async fn acknowledged_creates_survive_a_redis_crash_and_outage_answers_503() {
         s.phase = Phase::After;
         s.pause = false;
     }
-    wait_for("creates after the restart", || {
+    wait_for(&shared, "creates after the restart", || {
         count(&shared, Phase::After, 201) >= 20
     })
     .await;

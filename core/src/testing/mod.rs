@@ -21,6 +21,7 @@
 //! Callers need `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
 
 pub mod cases;
+pub mod ports;
 
 use crate::error::StoreError;
 use crate::model::{
