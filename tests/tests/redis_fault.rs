@@ -65,16 +65,22 @@ async fn wait_for(shared: &Mutex<Shared>, what: &str, mut cond: impl FnMut() -> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let s = shared.lock().unwrap();
+    let last: Vec<&Outcome> = s.outcomes.iter().rev().take(3).collect();
+    panic!(
+        "gave up waiting for {what}; outcomes by phase and status: {:?}; the last: {last:?}",
+        tally(&s.outcomes)
+    );
+}
+
+/// How many creates got each status, by phase (`None`: no answer).
+fn tally(outcomes: &[Outcome]) -> std::collections::BTreeMap<String, usize> {
     let mut tally = std::collections::BTreeMap::new();
-    for o in &s.outcomes {
+    for o in outcomes {
         *tally
             .entry(format!("{:?} {:?}", o.phase, o.status))
             .or_insert(0) += 1;
     }
-    let last: Vec<&Outcome> = s.outcomes.iter().rev().take(3).collect();
-    panic!(
-        "gave up waiting for {what}; outcomes by phase and status: {tally:?}; the last: {last:?}"
-    );
+    tally
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,17 +198,7 @@ async fn acknowledged_creates_survive_a_redis_crash_and_outage_answers_503() {
     writer.await.unwrap();
 
     let outcomes = shared.lock().unwrap().outcomes.clone();
-    for phase in [Phase::Before, Phase::Down, Phase::After] {
-        eprintln!(
-            "{phase:?}: {} created, {} unavailable, {} other",
-            count(&shared, phase, 201),
-            count(&shared, phase, 503),
-            outcomes
-                .iter()
-                .filter(|o| o.phase == phase && !matches!(o.status, Some(201) | Some(503)))
-                .count()
-        );
-    }
+    eprintln!("outcomes by phase and status: {:?}", tally(&outcomes));
     for o in &outcomes {
         assert!(
             matches!(o.status, Some(201) | Some(503)),
