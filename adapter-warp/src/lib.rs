@@ -31,9 +31,13 @@
 //! wrong methods (405 with `Allow`) and malformed input all answer Slipway's
 //! JSON errors, never a warp rejection.
 //!
-//! `GET /ws` (the live project feed) is checked by core before warp upgrades
-//! it — a bad token gets core's 401 and no upgrade — and then core's protocol
-//! runs over warp's socket.
+//! `GET /ws` (the live project feed) is checked by core before the filter
+//! upgrades it — a bad token gets core's 401 and no upgrade — and then core's
+//! protocol runs over the upgraded connection. The filter upgrades it itself
+//! (hyper's upgrade and tokio-tungstenite, as `warp::ws()` does) so that each
+//! socket reads through a 4 KiB buffer instead of tungstenite's 128 KiB; the
+//! host's server must hand over upgraded connections (`warp::serve` does; a
+//! hyper loop of your own needs `with_upgrades()`).
 //!
 //! The filter answers **every** request that reaches it, like a nested
 //! router: mount it under a prefix, or put your own filters first

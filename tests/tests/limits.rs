@@ -241,6 +241,35 @@ async fn websocket_message_over_the_limit_closes_with_1009() {
     }
 }
 
+/// The adapters read client frames through a 4 KiB buffer: a message ten
+/// times that size (under the limit) is still read whole, and one over the
+/// limit still closes with 1009.
+#[tokio::test]
+async fn websocket_message_larger_than_the_read_buffer_is_read_whole() {
+    let limit = 64 * 1024;
+    let s =
+        TestServer::start_with(|_| {}, |b| b.configure(|c| c.ws_max_message_size = limit)).await;
+    let token = s.signup("ada").await;
+    let mut ws = ws_connect(&s, &token).await.expect("upgraded");
+    ws.send(Message::text("a".repeat(40 * 1024))).await.unwrap();
+    ws.send(Message::binary(vec![7u8; limit])).await.unwrap();
+    s.post(
+        "/project",
+        Some(&token),
+        json!({"name": "p1", "sourceId": "src-1", "vmId": "vm-1"}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(next_text(&mut ws).await["event"], "project.update");
+    ws.send(Message::binary(vec![0u8; limit + 1]))
+        .await
+        .unwrap();
+    match next_message(&mut ws).await {
+        Some(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected close 1009, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn websocket_connections_per_user_are_limited() {
     let s = TestServer::start_with(
