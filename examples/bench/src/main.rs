@@ -30,7 +30,7 @@ mod ws;
 
 use report::{Machine, Report, Row};
 use scenarios::Ctx;
-use servers::Mode;
+use servers::{Host, Mode};
 
 /// Benchmarks Slipway against baselines measured in the same run.
 #[derive(Debug, Parser)]
@@ -59,6 +59,9 @@ enum Command {
         /// and the data to seed through the store before listening.
         #[arg(long, hide = true)]
         flat: Option<String>,
+        /// The framework serving it.
+        #[arg(long, value_enum, default_value = "axum")]
+        host: Host,
     },
     /// (internal) Serve the bare axum JWT baseline until stdin closes.
     ServeBaseline {
@@ -162,11 +165,13 @@ fn main() -> anyhow::Result<()> {
             database_url,
             pg_max_connections,
             flat,
+            host,
         }) => rt.block_on(servers::serve_child(
             &secret,
             &database_url,
             pg_max_connections,
             flat.as_deref(),
+            host,
         )),
         Some(Command::ServeBaseline { secret }) => {
             rt.block_on(servers::serve_baseline_child(&secret))
@@ -446,9 +451,22 @@ async fn store_scenarios(
         }
     }
     if wanted("ws") || wanted("idle") {
-        match ctx.ws_idle(db, store, args.idle_sockets).await? {
+        match ctx
+            .ws_idle(db, store, args.idle_sockets, Host::Axum)
+            .await?
+        {
             Some(row) => report::push(rows, row),
             None => eprintln!("idle WebSockets: skipped, this server has no /ws"),
+        }
+    }
+    // The warp host's sockets once, on the memory store: the socket's
+    // buffers are the adapter's, whatever the store.
+    if store == "memory" && ctx.external.is_none() && (wanted("ws") || wanted("idle")) {
+        if let Some(row) = ctx
+            .ws_idle(db, store, args.idle_sockets, Host::Warp)
+            .await?
+        {
+            report::push(rows, row);
         }
     }
     if wanted("flat") {

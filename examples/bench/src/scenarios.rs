@@ -12,7 +12,7 @@ use slipway_core::Slipway;
 use crate::load::{self, request, Conn, LoadResult, MakeRequest};
 use crate::paired::{Pair, Paired};
 use crate::report::Row;
-use crate::servers::{Mode, Server, BASELINE_PATH};
+use crate::servers::{Host, Mode, Server, BASELINE_PATH};
 use crate::stack;
 
 /// Settings shared by every scenario.
@@ -143,6 +143,15 @@ impl Ctx {
         match self.external {
             Some(addr) => Ok(Server::External { addr }),
             None => Server::slipway(self.mode, &self.secret, &resolve(database_url)).await,
+        }
+    }
+
+    /// [`Ctx::start`] with Slipway served by `host` (an external server is
+    /// served by whatever it runs).
+    pub(crate) async fn start_on(&self, database_url: &str, host: Host) -> anyhow::Result<Server> {
+        match self.external {
+            Some(addr) => Ok(Server::External { addr }),
+            None => Server::slipway_on(self.mode, &self.secret, &resolve(database_url), host).await,
         }
     }
 

@@ -18,6 +18,16 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, ChildStdin, Command};
 
+/// The web framework serving Slipway in a child or in-process server: the
+/// standalone server's axum host (every scenario), or its warp host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Host {
+    /// `slipway_server::serve`.
+    Axum,
+    /// `slipway_server::host_warp::serve`.
+    Warp,
+}
+
 /// How the servers are started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -59,7 +69,17 @@ impl Server {
         secret: &str,
         database_url: &str,
     ) -> anyhow::Result<Self> {
-        Self::slipway_opts(mode, secret, database_url, None, None).await
+        Self::slipway_opts(mode, secret, database_url, None, None, Host::Axum).await
+    }
+
+    /// Starts Slipway on the store `database_url`, served by `host`.
+    pub(crate) async fn slipway_on(
+        mode: Mode,
+        secret: &str,
+        database_url: &str,
+        host: Host,
+    ) -> anyhow::Result<Self> {
+        Self::slipway_opts(mode, secret, database_url, None, None, host).await
     }
 
     /// Starts Slipway on the store `database_url`; on PostgreSQL with a
@@ -70,7 +90,7 @@ impl Server {
         database_url: &str,
         pg_pool: Option<u32>,
     ) -> anyhow::Result<Self> {
-        Self::slipway_opts(mode, secret, database_url, pg_pool, None).await
+        Self::slipway_opts(mode, secret, database_url, pg_pool, None, Host::Axum).await
     }
 
     /// Starts Slipway on the store `database_url` with the flat scenario's
@@ -81,7 +101,7 @@ impl Server {
         database_url: &str,
         flat: Option<&str>,
     ) -> anyhow::Result<Self> {
-        Self::slipway_opts(mode, secret, database_url, None, flat).await
+        Self::slipway_opts(mode, secret, database_url, None, flat, Host::Axum).await
     }
 
     async fn slipway_opts(
@@ -90,11 +110,15 @@ impl Server {
         database_url: &str,
         pg_pool: Option<u32>,
         flat: Option<&str>,
+        host: Host,
     ) -> anyhow::Result<Self> {
         match mode {
             Mode::Child => {
                 let pool = pg_pool.map(|n| n.to_string());
                 let mut args = vec!["serve", "--secret", secret, "--database-url", database_url];
+                if host == Host::Warp {
+                    args.extend(["--host", "warp"]);
+                }
                 if let Some(pool) = &pool {
                     args.extend(["--pg-max-connections", pool.as_str()]);
                 }
@@ -108,9 +132,15 @@ impl Server {
                 let listener = TcpListener::bind("127.0.0.1:0").await?;
                 let addr = listener.local_addr()?;
                 let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-                tokio::spawn(slipway_server::serve(listener, slipway, async move {
+                let stopped = async move {
                     let _ = rx.await;
-                }));
+                };
+                match host {
+                    Host::Axum => tokio::spawn(slipway_server::serve(listener, slipway, stopped)),
+                    Host::Warp => {
+                        tokio::spawn(slipway_server::host_warp::serve(listener, slipway, stopped))
+                    }
+                };
                 Ok(Server::InProcess { addr, stop })
             }
         }
@@ -356,15 +386,16 @@ pub(crate) async fn serve_child(
     database_url: &str,
     pg_pool: Option<u32>,
     flat: Option<&str>,
+    host: Host,
 ) -> anyhow::Result<()> {
     let slipway = build_slipway(secret, database_url, pg_pool, flat).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
-    tokio::spawn(slipway_server::serve(
-        listener,
-        slipway,
-        std::future::pending(),
-    ));
+    let forever = std::future::pending();
+    match host {
+        Host::Axum => tokio::spawn(slipway_server::serve(listener, slipway, forever)),
+        Host::Warp => tokio::spawn(slipway_server::host_warp::serve(listener, slipway, forever)),
+    };
     stdin_closed().await;
     // Open WebSockets would hold a graceful shutdown: just leave.
     std::process::exit(0);

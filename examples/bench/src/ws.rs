@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::load::{histogram, Conn};
 use crate::report::Row;
 use crate::scenarios::{create_project, signup, Ctx};
+use crate::servers::Host;
 
 /// An open WebSocket, read as raw bytes: the load generator only needs to
 /// know when a frame arrives, so it skips frame parsing (server frames are
@@ -182,14 +183,16 @@ impl Ctx {
         Ok(Some(row))
     }
 
-    /// Server memory per idle authenticated WebSocket, over `sockets` sockets.
+    /// Server memory per idle authenticated WebSocket, over `sockets` sockets,
+    /// with Slipway served by `host`.
     pub(crate) async fn ws_idle(
         &self,
         db: &str,
         store: &str,
         sockets: usize,
+        host: Host,
     ) -> anyhow::Result<Option<Row>> {
-        let server = self.start(db).await?;
+        let server = self.start_on(db, host).await?;
         let addr = server.addr();
         if !has_ws(addr).await? {
             server.stop().await;
@@ -208,7 +211,12 @@ impl Ctx {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let after = server.rss_kib();
         let mut row = Row {
-            scenario: format!("{sockets} idle authenticated WebSockets (server memory)"),
+            scenario: match host {
+                Host::Axum => format!("{sockets} idle authenticated WebSockets (server memory)"),
+                Host::Warp => {
+                    format!("{sockets} idle authenticated WebSockets (server memory), warp host")
+                }
+            },
             store: store.to_string(),
             connections: sockets,
             rps: Some(sockets as f64 / took.as_secs_f64()),
