@@ -1,6 +1,10 @@
 //! Test helpers (feature `testing`): throwaway database files.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The prefix of the directories [`TempDb`] makes.
+const PREFIX: &str = "slipway-sqlite-";
 
 /// A fresh temporary directory holding one database file name; the
 /// directory (database, WAL, lock and secret files) is removed on drop.
@@ -20,7 +24,7 @@ impl TempDb {
     pub fn new_in(parent: impl AsRef<Path>) -> std::io::Result<Self> {
         let dir = parent
             .as_ref()
-            .join(format!("slipway-sqlite-{}", uuid::Uuid::new_v4().simple()));
+            .join(format!("{PREFIX}{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
         Ok(Self { dir })
     }
@@ -49,8 +53,57 @@ impl TempDb {
     }
 }
 
+/// Removes the directories [`TempDb`] made under `parent` that have not
+/// changed for `age`: those of earlier test runs whose stores outlived their
+/// `TempDb` ([`TempDb::keep`]). Returns how many it removed; a directory that
+/// cannot be read or removed is left as it is.
+pub fn remove_stale(parent: impl AsRef<Path>, age: Duration) -> std::io::Result<usize> {
+    let Some(cutoff) = SystemTime::now().checked_sub(age) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in std::fs::read_dir(parent)? {
+        let Ok(entry) = entry else { continue };
+        if !entry.file_name().to_string_lossy().starts_with(PREFIX) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let stale = meta.is_dir() && meta.modified().is_ok_and(|m| m < cutoff);
+        if stale && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 impl Drop for TempDb {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remove_stale_takes_only_old_tempdb_directories() {
+        let parent = TempDb::new().unwrap();
+        let old = TempDb::new_in(parent.dir()).unwrap().keep();
+        let fresh = TempDb::new_in(parent.dir()).unwrap().keep();
+        let other = parent.dir().join("not-a-tempdb");
+        std::fs::create_dir(&other).unwrap();
+        let long_ago = SystemTime::now() - Duration::from_secs(2 * 3600);
+        for dir in [&old, &other] {
+            std::fs::File::open(dir)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        let removed = remove_stale(parent.dir(), Duration::from_secs(3600)).unwrap();
+        assert_eq!(removed, 1);
+        assert!(!old.exists());
+        assert!(fresh.exists());
+        assert!(other.exists());
     }
 }
