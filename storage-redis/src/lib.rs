@@ -319,7 +319,10 @@ impl RedisStore {
 }
 
 /// Maps a redis-rs error to a store error: anything that means "Redis cannot
-/// be reached or cannot serve right now" is `Unavailable`.
+/// be reached or cannot serve right now" is `Unavailable`. That includes a
+/// peer whose answers are not Redis's protocol at all (`ParseError`: another
+/// service on the address, say after Redis crashed and its port was reused);
+/// an error Redis itself answers (`ERR ...`) stays `Other`.
 pub(crate) fn map_err(e: RedisError) -> StoreError {
     let transient = e.is_io_error()
         || e.is_timeout()
@@ -327,7 +330,8 @@ pub(crate) fn map_err(e: RedisError) -> StoreError {
         || e.is_connection_refusal()
         || matches!(
             e.kind(),
-            ErrorKind::BusyLoadingError
+            ErrorKind::ParseError
+                | ErrorKind::BusyLoadingError
                 | ErrorKind::TryAgain
                 | ErrorKind::MasterDown
                 | ErrorKind::ClusterDown

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use slipway_core::model::{FeedItem, ProjectPatch, RoleGate};
+use slipway_core::model::{FeedItem, ProjectPatch, RoleGate, User};
 use slipway_core::store::EventStream;
 use slipway_core::testing::cases::{new_project, new_user, next_item};
 use slipway_core::testing::CoreProjectWrites;
@@ -47,11 +47,10 @@ where
     panic!("the store did not recover");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
-    let Some(mut redis) = support::start_fresh("event_feed_resumes") else {
-        return;
-    };
+/// A private redis-server, a store on it and its first user (`None` when
+/// redis-server is not installed).
+async fn store_with_user(test: &str) -> Option<(RedisServer, RedisStore, User)> {
+    let redis = support::start_fresh(test)?;
     let store = RedisStore::connect(&redis.url(), options()).await.unwrap();
     let user = store
         .create_user(
@@ -61,6 +60,14 @@ async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
         )
         .await
         .unwrap();
+    Some((redis, store, user))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_redis_is_unavailable_and_the_event_feed_resumes_without_gap() {
+    let Some((mut redis, store, user)) = store_with_user("event_feed_resumes").await else {
+        return;
+    };
     let project = store
         .core_create_project(
             new_project(&user.id),
@@ -305,5 +312,49 @@ async fn events_written_before_anyone_noticed_a_data_loss_do_not_reuse_ids() {
         .await
         .unwrap();
     assert_eq!(store.last_event_id().await.unwrap(), 1);
+    let _ = std::fs::remove_dir_all(&redis.dir);
+}
+
+/// A peer on Redis's address that does not speak Redis (another service took
+/// the port after a crash, or the URL names the wrong service) is a store
+/// that cannot serve: `Unavailable` (503), not an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_is_not_redis_is_unavailable() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let Some((mut redis, store, user)) = store_with_user("peer_not_redis").await else {
+        return;
+    };
+    redis.kill();
+    slipway_core::testing::ports::release(redis.port);
+    let http = tokio::net::TcpListener::bind(("127.0.0.1", redis.port))
+        .await
+        .expect("bind Redis's port");
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = http.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    for _ in 0..3 {
+        let r = store
+            .core_create_project(
+                new_project(&user.id),
+                &slipway_core::testing::cases::audit(),
+            )
+            .await;
+        assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+        let r = store.get_user(&user.id).await;
+        assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    }
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
     let _ = std::fs::remove_dir_all(&redis.dir);
 }
