@@ -70,9 +70,9 @@ async fn answer(
             .into_response();
     };
     let Some(upgrade) = upgrade else {
-        // The host's server does not hand over connections (hyper's
-        // `with_upgrades` is off): the request was right, the host cannot
-        // serve it.
+        // No hyper upgrade handle came with the request (it was built by
+        // hand, not read from a connection): the request was right, the
+        // host cannot serve it.
         let refusal = slipway_core::http::ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "this server cannot upgrade connections to WebSockets",

@@ -216,6 +216,19 @@ async fn next_text(ws: &mut Ws) -> Value {
     }
 }
 
+/// Creates a project as `token`'s user; its event arrives on `ws`, which is
+/// therefore still open.
+async fn create_and_see_the_event(s: &TestServer, token: &str, ws: &mut Ws) {
+    s.post(
+        "/project",
+        Some(token),
+        json!({"name": "p1", "sourceId": "src-1", "vmId": "vm-1"}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(next_text(ws).await["event"], "project.update");
+}
+
 #[tokio::test]
 async fn websocket_message_over_the_limit_closes_with_1009() {
     let s = TestServer::start_with(|_| {}, |b| b.configure(|c| c.ws_max_message_size = 1024)).await;
@@ -223,14 +236,7 @@ async fn websocket_message_over_the_limit_closes_with_1009() {
     let mut ws = ws_connect(&s, &token).await.expect("upgraded");
     ws.send(Message::text("a".repeat(1024))).await.unwrap();
     // Still open: the next project event arrives.
-    s.post(
-        "/project",
-        Some(&token),
-        json!({"name": "p1", "sourceId": "src-1", "vmId": "vm-1"}),
-    )
-    .await
-    .expect(201);
-    assert_eq!(next_text(&mut ws).await["event"], "project.update");
+    create_and_see_the_event(&s, &token, &mut ws).await;
     ws.send(Message::binary(vec![0u8; 1025])).await.unwrap();
     match next_message(&mut ws).await {
         Some(Message::Close(Some(frame))) => {
@@ -253,14 +259,7 @@ async fn websocket_message_larger_than_the_read_buffer_is_read_whole() {
     let mut ws = ws_connect(&s, &token).await.expect("upgraded");
     ws.send(Message::text("a".repeat(40 * 1024))).await.unwrap();
     ws.send(Message::binary(vec![7u8; limit])).await.unwrap();
-    s.post(
-        "/project",
-        Some(&token),
-        json!({"name": "p1", "sourceId": "src-1", "vmId": "vm-1"}),
-    )
-    .await
-    .expect(201);
-    assert_eq!(next_text(&mut ws).await["event"], "project.update");
+    create_and_see_the_event(&s, &token, &mut ws).await;
     ws.send(Message::binary(vec![0u8; limit + 1]))
         .await
         .unwrap();

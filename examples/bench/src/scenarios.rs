@@ -140,10 +140,7 @@ impl Ctx {
     /// Starts a fresh Slipway server on `database_url` (see [`resolve`]), or
     /// uses the external one.
     pub(crate) async fn start(&self, database_url: &str) -> anyhow::Result<Server> {
-        match self.external {
-            Some(addr) => Ok(Server::External { addr }),
-            None => Server::slipway(self.mode, &self.secret, &resolve(database_url)).await,
-        }
+        self.start_on(database_url, Host::Axum).await
     }
 
     /// [`Ctx::start`] with Slipway served by `host` (an external server is

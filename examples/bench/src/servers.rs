@@ -28,6 +28,24 @@ pub(crate) enum Host {
     Warp,
 }
 
+impl Host {
+    /// Serves `slipway` on `listener` with this host, in a task, until
+    /// `shutdown` resolves.
+    fn spawn(
+        self,
+        listener: TcpListener,
+        slipway: Slipway,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        match self {
+            Host::Axum => tokio::spawn(slipway_server::serve(listener, slipway, shutdown)),
+            Host::Warp => tokio::spawn(slipway_server::host_warp::serve(
+                listener, slipway, shutdown,
+            )),
+        };
+    }
+}
+
 /// How the servers are started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -63,15 +81,6 @@ pub(crate) enum Server {
 }
 
 impl Server {
-    /// Starts Slipway on the store `database_url`.
-    pub(crate) async fn slipway(
-        mode: Mode,
-        secret: &str,
-        database_url: &str,
-    ) -> anyhow::Result<Self> {
-        Self::slipway_opts(mode, secret, database_url, None, None, Host::Axum).await
-    }
-
     /// Starts Slipway on the store `database_url`, served by `host`.
     pub(crate) async fn slipway_on(
         mode: Mode,
@@ -132,15 +141,9 @@ impl Server {
                 let listener = TcpListener::bind("127.0.0.1:0").await?;
                 let addr = listener.local_addr()?;
                 let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-                let stopped = async move {
+                host.spawn(listener, slipway, async move {
                     let _ = rx.await;
-                };
-                match host {
-                    Host::Axum => tokio::spawn(slipway_server::serve(listener, slipway, stopped)),
-                    Host::Warp => {
-                        tokio::spawn(slipway_server::host_warp::serve(listener, slipway, stopped))
-                    }
-                };
+                });
                 Ok(Server::InProcess { addr, stop })
             }
         }
@@ -391,11 +394,7 @@ pub(crate) async fn serve_child(
     let slipway = build_slipway(secret, database_url, pg_pool, flat).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
-    let forever = std::future::pending();
-    match host {
-        Host::Axum => tokio::spawn(slipway_server::serve(listener, slipway, forever)),
-        Host::Warp => tokio::spawn(slipway_server::host_warp::serve(listener, slipway, forever)),
-    };
+    host.spawn(listener, slipway, std::future::pending());
     stdin_closed().await;
     // Open WebSockets would hold a graceful shutdown: just leave.
     std::process::exit(0);
