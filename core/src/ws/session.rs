@@ -1,5 +1,6 @@
 //! [`WsSession::run`]: the protocol loop over a generic `Stream + Sink`.
 
+use std::ops::ControlFlow;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -63,47 +64,80 @@ impl WsSession {
         let stall = sleep_until(Instant::now());
         tokio::pin!(stall);
         let mut stalled = false;
-        let (mut tx, mut rx) = socket.split();
+        let (mut tx, rx) = socket.split();
+        // The client's messages, polled only after the socket woke the task:
+        // `select_all` (a `FuturesUnordered` inside) keeps a waker of its own
+        // per stream and skips one that did not fire. Every pass of the loop
+        // below polls this branch, once or twice per event delivered; through
+        // the WebSocket stack, each such poll of an idle socket costs a lock,
+        // a zero-filled read buffer and a `read` that finds nothing.
+        let mut rx = futures::stream::select_all([rx]);
 
         let hello = WsMessage::Text(frames::connect(&user_id, last_event_id));
         if !send(&mut tx, hello, send_timeout).await {
             return;
         }
 
-        let expiry = sleep_until(Instant::now() + until_epoch_secs(expires_at));
-        tokio::pin!(expiry);
-        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let pong_due = sleep_until(Instant::now());
         tokio::pin!(pong_due);
         let mut awaiting_pong = false;
-        // The shutdown and revocation signals are node-wide watch channels:
-        // their futures are made once, not on every pass (each new one
-        // registers with, and leaves, a list shared by every session).
-        let going_away = going_away(shutdown);
-        tokio::pin!(going_away);
-        let recheck = recheck_due(every, Some(revocations));
-        tokio::pin!(recheck);
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The token's expiry, the node's shutdown, the periodic (or
+        // revocation-triggered) recheck and the ping timer, as one stream
+        // that, like `rx`, polls only what woke the task: they fire seldom,
+        // and each pass of the loop would otherwise poll all four. The
+        // shutdown and revocation signals are node-wide watch channels, so
+        // their futures are made once (each new one registers with, and
+        // leaves, a list shared by every session).
+        let expires_in = until_epoch_secs(expires_at);
+        let mut ticks = futures::stream::select_all([
+            futures::stream::once(tokio::time::sleep(expires_in))
+                .map(|()| Tick::Expired)
+                .boxed(),
+            futures::stream::once(going_away(shutdown))
+                .map(|()| Tick::GoingAway)
+                .boxed(),
+            futures::stream::unfold((every, Some(revocations)), |(every, revocations)| async {
+                Some((Tick::Recheck, recheck_due(every, revocations).await))
+            })
+            .boxed(),
+            futures::stream::unfold(ping, |mut ping| async {
+                ping.tick().await;
+                Some((Tick::Ping, ping))
+            })
+            .boxed(),
+        ]);
 
         let close = loop {
             tokio::select! {
                 biased;
-                () = &mut expiry => break Some((CLOSE_TOKEN_EXPIRED, "token expired")),
-                () = &mut going_away => break Some((CLOSE_GOING_AWAY, "server shutting down")),
-                (every, revocations) = &mut recheck => {
-                    recheck.set(recheck_due(every, revocations));
-                    // A store that cannot answer now does not end the feed.
-                    if let Err(crate::services::Error::Unauthenticated(_)) =
-                        slipway.accounts().check_session(&user_id, epoch).await
-                    {
-                        break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
-                    }
-                    if let Some(hash) = &api_token {
-                        if let Ok(false) = slipway.tokens().still_valid(hash).await {
+                Some(tick) = ticks.next() => match tick {
+                    Tick::Expired => break Some((CLOSE_TOKEN_EXPIRED, "token expired")),
+                    Tick::GoingAway => break Some((CLOSE_GOING_AWAY, "server shutting down")),
+                    Tick::Recheck => {
+                        // A store that cannot answer now does not end the feed.
+                        if let Err(crate::services::Error::Unauthenticated(_)) =
+                            slipway.accounts().check_session(&user_id, epoch).await
+                        {
                             break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
                         }
+                        if let Some(hash) = &api_token {
+                            if let Ok(false) = slipway.tokens().still_valid(hash).await {
+                                break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
+                            }
+                        }
                     }
-                }
+                    Tick::Ping => {
+                        if !send(&mut tx, WsMessage::Ping(Vec::new()), send_timeout).await {
+                            break None;
+                        }
+                        if !awaiting_pong {
+                            awaiting_pong = true;
+                            pong_due.as_mut().reset(Instant::now() + config.ws_pong_timeout);
+                        }
+                    }
+                },
                 () = &mut pong_due, if awaiting_pong => {
                     tracing::debug!("websocket peer did not answer a ping; dropping it");
                     break Some((CLOSE_PING_TIMEOUT, "ping timeout"));
@@ -121,43 +155,39 @@ impl WsSession {
                     // server -> client only, so text and binary are ignored.
                     Some(Ok(_)) => {}
                 },
-                _ = ping.tick() => {
-                    if !send(&mut tx, WsMessage::Ping(Vec::new()), send_timeout).await {
-                        break None;
-                    }
-                    if !awaiting_pong {
-                        awaiting_pong = true;
-                        pong_due.as_mut().reset(Instant::now() + config.ws_pong_timeout);
-                    }
-                }
                 delivery = deliver(&mut tx, &mut queue, &mut unflushed, stalled),
                     if !queue.is_empty() || unflushed =>
                 {
-                    match delivery {
-                        Delivery::Flushed => stalled = false,
-                        Delivery::Waiting => {
-                            // The socket holds back frames: the peer must
-                            // take one by the deadline (a fresh one after
-                            // each it took).
-                            stalled = true;
-                            stall.as_mut().reset(Instant::now() + send_timeout);
-                        }
-                        Delivery::End => {
-                            break Some((CLOSE_FEED_FAILED, "event stream unavailable"));
-                        }
-                        Delivery::Gone => break None,
+                    if let ControlFlow::Break(close) =
+                        delivered(delivery, &mut stalled, stall.as_mut(), send_timeout)
+                    {
+                        break close;
                     }
                 }
-                item = events.next_shared(), if feed_open => match item {
-                    Some(Ok(item)) => queue.push(Out::of(item)),
-                    ended => {
-                        if let Some(Err(e)) = ended {
-                            tracing::warn!(error = %e, "event stream failed; closing websocket");
+                item = events.next_shared(), if feed_open => {
+                    match item {
+                        Some(Ok(item)) => queue.push(Out::of(item)),
+                        ended => {
+                            if let Some(Err(e)) = ended {
+                                tracing::warn!(error = %e, "event stream failed; closing websocket");
+                            }
+                            feed_open = false;
+                            queue.push(Out::End);
                         }
-                        feed_open = false;
-                        queue.push(Out::End);
                     }
-                },
+                    // Write it now, in this pass, rather than in the next:
+                    // every pass polls each branch above, and a fan-out to
+                    // many sockets pays that once per socket. Pending leaves
+                    // the socket's waker registered, like the branch above.
+                    let now = futures::poll!(deliver(&mut tx, &mut queue, &mut unflushed, stalled));
+                    if let Poll::Ready(delivery) = now {
+                        if let ControlFlow::Break(close) =
+                            delivered(delivery, &mut stalled, stall.as_mut(), send_timeout)
+                        {
+                            break close;
+                        }
+                    }
+                }
                 () = &mut stall, if stalled => {
                     tracing::debug!("websocket peer too slow; dropping it");
                     break None;
@@ -180,6 +210,42 @@ impl WsSession {
             }
         }
     }
+}
+
+/// Acts on what a delivery step ended with: `Break` with the close frame to
+/// send (`None`: the socket is gone) when the session must end.
+fn delivered(
+    delivery: Delivery,
+    stalled: &mut bool,
+    stall: std::pin::Pin<&mut tokio::time::Sleep>,
+    send_timeout: Duration,
+) -> ControlFlow<Option<(u16, &'static str)>> {
+    match delivery {
+        Delivery::Flushed => *stalled = false,
+        Delivery::Waiting => {
+            // The socket holds back frames: the peer must take one by the
+            // deadline (a fresh one after each it took).
+            *stalled = true;
+            stall.reset(Instant::now() + send_timeout);
+        }
+        Delivery::End => {
+            return ControlFlow::Break(Some((CLOSE_FEED_FAILED, "event stream unavailable")))
+        }
+        Delivery::Gone => return ControlFlow::Break(None),
+    }
+    ControlFlow::Continue(())
+}
+
+/// What the session's seldom-firing stream (`ticks`) says.
+enum Tick {
+    /// The token expired.
+    Expired,
+    /// The node is shutting down.
+    GoingAway,
+    /// Time (or a revocation on this node) to check the user again.
+    Recheck,
+    /// Time to ping the peer.
+    Ping,
 }
 
 /// What a delivery step ended with.
