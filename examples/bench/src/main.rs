@@ -15,6 +15,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+/// The standalone server's allocator (`examples/server/src/main.rs`): this
+/// binary serves Slipway with the standalone server's code, so it measures
+/// what that server runs. The baselines it serves use it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod fanout;
 mod flat;
 mod lite;
