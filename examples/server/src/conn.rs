@@ -102,6 +102,7 @@ where
             },
             () = &mut shutdown => break,
         };
+        prepare(&stream);
         let service = TowerToHyperService::new(catch_panics(make(peer)));
         let http = http.clone();
         let mut stop = stop_rx.clone();
@@ -187,6 +188,17 @@ async fn internal_error<B: From<Bytes>>() -> http::Response<B> {
     http::Response::from_parts(parts, B::from(bytes))
 }
 
+/// Socket options of an accepted connection: `TCP_NODELAY`, so a small
+/// write leaves at once. With Nagle's algorithm a WebSocket frame written
+/// while the previous one is unacknowledged waits for that acknowledgement:
+/// the second event of a burst would reach a distant client a round trip
+/// late. Responses are written whole, so they lose nothing by it.
+fn prepare(stream: &tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
+}
+
 /// Errors of `accept`: a connection reset before it was accepted is the
 /// client's business; anything else (out of file descriptors) is logged and
 /// waited out for a moment, as hyper 0.14's server did.
@@ -209,6 +221,22 @@ mod tests {
 
     /// Guards against a hang (reported as a failure); never about speed.
     const HANG: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn accepted_connections_send_small_writes_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr);
+        let (accepted, client) = tokio::join!(listener.accept(), client);
+        let (stream, _) = accepted.unwrap();
+        let _client = client.unwrap();
+        assert!(
+            !stream.nodelay().unwrap(),
+            "a fresh socket starts with Nagle on"
+        );
+        prepare(&stream);
+        assert!(stream.nodelay().unwrap());
+    }
 
     /// Reads one `content-length` response from a keep-alive connection.
     async fn response(tcp: &mut tokio::net::TcpStream) -> String {
