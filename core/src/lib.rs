@@ -402,6 +402,34 @@ impl Slipway {
         &self.inner.core.store
     }
 
+    /// Shuts the instance down: [`Slipway::shutdown_websockets`] (WebSockets
+    /// closed with 1001, the webhook worker and the audit retention stopped),
+    /// then the event hub and the store's idle background tasks
+    /// ([`Store::stop_idle_tasks`]). Resolves when all of them have ended, so
+    /// no task of the instance holds the store any more: once the host drops
+    /// its handles, the store is freed at once (an embedded SQLite file's
+    /// lock included) and can be opened again.
+    ///
+    /// The services keep answering after it, but WebSockets are refused and
+    /// webhooks no longer delivered: call it when the host stops serving.
+    /// An event subscription the host still holds keeps the hub following
+    /// the log until it is dropped. The standalone server's `serve`
+    /// functions and its `Running::stop` call it.
+    ///
+    /// Like [`Slipway::shutdown_websockets`], everything is told to stop when
+    /// this is called, and the future holds no handle of the instance (only
+    /// of its store, until it resolves), so it can be spawned.
+    pub fn shutdown(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let websockets = self.shutdown_websockets();
+        let hub = self.inner.core.hub.clone();
+        let store = self.inner.core.store.clone();
+        async move {
+            websockets.await;
+            hub.stop_if_idle().await;
+            store.stop_idle_tasks().await;
+        }
+    }
+
     /// Accounts: sign-up, sign-in, tokens, GitHub sign-in, user lookups.
     pub fn accounts(&self) -> services::Accounts<'_> {
         services::Accounts {

@@ -81,7 +81,8 @@ impl WorkerHandle {
     }
 }
 
-/// Marks the worker stopped when its task ends (or is dropped).
+/// Marks the worker stopped when its tasks (the delivery loop and the audit
+/// retention) have ended or been dropped.
 struct Running(watch::Sender<bool>);
 
 impl Drop for Running {
@@ -108,8 +109,10 @@ pub(crate) fn start(shared: &Arc<Shared>) {
     let stop = shared.webhook_worker.stop.subscribe();
     let wake = shared.webhook_worker.wake.clone();
     shared.webhook_worker.stopped.send_replace(false);
-    let running = Running(shared.webhook_worker.stopped.clone());
-    handle.spawn(audit_retention(weak.clone(), stop.clone()));
+    // Both tasks hold the guard: the worker counts as stopped when both
+    // have ended, so a shutdown also waits for a purge under way.
+    let running = Arc::new(Running(shared.webhook_worker.stopped.clone()));
+    handle.spawn(audit_retention(weak.clone(), stop.clone(), running.clone()));
     handle.spawn(run(weak, stop, wake, running));
 }
 
@@ -119,7 +122,11 @@ const AUDIT_PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Deletes the audit entries past their retention at start, then hourly,
 /// until the instance stops (every node does it; deleting twice is
 /// harmless).
-async fn audit_retention(weak: Weak<Shared>, mut stop: watch::Receiver<bool>) {
+async fn audit_retention(
+    weak: Weak<Shared>,
+    mut stop: watch::Receiver<bool>,
+    _running: Arc<Running>,
+) {
     loop {
         {
             let Some(shared) = weak.upgrade() else {
@@ -138,7 +145,7 @@ async fn run(
     weak: Weak<Shared>,
     mut stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
-    _running: Running,
+    _running: Arc<Running>,
 ) {
     let node = crate::services::new_node_id();
     let mut retries: HashMap<WebhookId, Retry> = HashMap::new();

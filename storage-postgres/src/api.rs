@@ -462,4 +462,8 @@ impl Store for PgStore {
             .subscribe(Arc::new(self.clone()), since)
             .await
     }
+
+    async fn stop_idle_tasks(&self) {
+        self.inner.feed.stop_if_idle().await;
+    }
 }

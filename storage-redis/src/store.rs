@@ -391,4 +391,8 @@ impl Store for RedisStore {
             .subscribe(std::sync::Arc::new(self.clone()), since)
             .await
     }
+
+    async fn stop_idle_tasks(&self) {
+        self.inner.feed.stop_if_idle().await;
+    }
 }

@@ -481,4 +481,8 @@ impl Store for SqliteStore {
             .subscribe(std::sync::Arc::new(self.clone()), since)
             .await
     }
+
+    async fn stop_idle_tasks(&self) {
+        self.inner.feed.stop_if_idle().await;
+    }
 }

@@ -197,3 +197,54 @@ async fn backup_of_a_closed_database() {
         .unwrap();
     assert_eq!(copy.get_user(&ada.id).await.unwrap(), ada);
 }
+
+/// `Running::stop` returns once the instance's background tasks (event hub,
+/// event feed, webhook worker, audit retention) have ended, so none of them
+/// holds the store: after a WebSocket followed the log, the database file is
+/// free the moment the server's last handle is dropped, with no wait.
+#[tokio::test]
+async fn a_stopped_server_frees_its_database_at_once() {
+    use futures::StreamExt as _;
+    use serde_json::{json, Value};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = TempDb::new().unwrap();
+    for round in 0..3 {
+        let url = dir.url();
+        let s = slipway_tests::TestServer::start_with(move |a| a.database_url = url, |b| b).await;
+        let token = s.signup(&format!("ada{round}")).await;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", s.running.addr))
+                .await
+                .expect("upgraded");
+        let mut frame = async || -> Value {
+            loop {
+                let next = tokio::time::timeout(std::time::Duration::from_secs(60), ws.next())
+                    .await
+                    .expect("a frame within a minute");
+                match next.expect("socket open").expect("frame") {
+                    Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                    Message::Ping(_) | Message::Pong(_) => continue,
+                    other => panic!("unexpected message {other:?}"),
+                }
+            }
+        };
+        assert_eq!(frame().await["event"], "connect");
+        s.post(
+            "/project",
+            Some(&token),
+            json!({"name": "p", "sourceId": format!("src-{round}"), "vmId": format!("vm-{round}")}),
+        )
+        .await
+        .expect(201);
+        assert_eq!(frame().await["event"], "project.update");
+
+        s.running.stop().await.unwrap();
+        let _ = ws.close(None).await;
+        let reopened = SqliteStore::open(&dir.url(), SqliteOptions::default()).await;
+        let store = reopened.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(store.list_users(None, 100).await.unwrap().len(), round + 1);
+        store.close().await;
+        drop(store);
+    }
+}

@@ -141,6 +141,25 @@ impl Hub {
         }
     }
 
+    /// Stops the hub's task when no subscriber is left, and returns once it
+    /// has ended (with its event stream and its handle of the store). A
+    /// later registration starts it again; a subscriber still registered
+    /// keeps it running.
+    pub(crate) async fn stop_if_idle(&self) {
+        let task = {
+            let mut st = self.lock();
+            if !st.by_owner.is_empty() || !st.all.is_empty() {
+                return;
+            }
+            st.position = None;
+            st.task.take()
+        };
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     /// Removes a subscriber.
     fn unregister(&self, owner: Option<&str>, id: u64) {
         let mut st = self.lock();

@@ -193,6 +193,26 @@ impl EventFeed {
         }
     }
 
+    /// [`EventFeed::stop`], but only when no stream follows the feed: the
+    /// tail then ends now instead of at its next wake-up, and lets go of the
+    /// store before this returns. A stream still open keeps it running.
+    /// Stores call it from [`Store::stop_idle_tasks`].
+    pub async fn stop_if_idle(&self) {
+        let task = {
+            let mut task = self.inner.task.lock().unwrap_or_else(|p| p.into_inner());
+            // Checked under the task's lock: a subscriber that comes after
+            // the check starts a new tail once the lock is free.
+            if self.inner.sender.receiver_count() > 0 {
+                return;
+            }
+            task.take()
+        };
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     /// Starts the tail task unless it runs.
     fn start_tail(&self, store: &Arc<dyn Store>) {
         let mut task = self.inner.task.lock().unwrap_or_else(|p| p.into_inner());
@@ -391,5 +411,59 @@ impl Subscriber {
                 self.backoff.wait().await;
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::model::RoleGate;
+    use crate::testing::cases::{audit, new_project, new_user, next_item};
+    use crate::testing::CoreProjectWrites as _;
+    use crate::MemoryStore;
+
+    /// Writes a project (one event); its event id.
+    async fn write(store: &Arc<dyn Store>) -> u64 {
+        let user = store
+            .create_user(new_user("ada"), RoleGate::FirstUserAdmin, &audit())
+            .await
+            .unwrap();
+        store
+            .core_create_project(new_project(&user.id), &audit())
+            .await
+            .unwrap();
+        store.last_event_id().await.unwrap()
+    }
+
+    async fn next_event(stream: &mut EventStream) -> u64 {
+        match next_item(stream).await {
+            FeedItem::Event(e) => e.id,
+            FeedItem::Resync => panic!("nothing was lost"),
+        }
+    }
+
+    /// `stop_if_idle` leaves a followed feed running, and once the last
+    /// stream is gone ends the tail before returning: nothing of the feed
+    /// holds the store any more. A later subscription starts it again.
+    #[tokio::test]
+    async fn stop_if_idle_ends_the_tail_only_when_nothing_follows() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let feed = EventFeed::default();
+        let mut stream = feed.subscribe(store.clone(), None).await.unwrap();
+        let id = write(&store).await;
+        assert_eq!(next_event(&mut stream).await, id);
+
+        feed.stop_if_idle().await;
+        let id = write(&store).await;
+        assert_eq!(next_event(&mut stream).await, id, "still followed");
+
+        drop(stream);
+        assert!(Arc::strong_count(&store) > 1, "the tail holds the store");
+        feed.stop_if_idle().await;
+        assert_eq!(Arc::strong_count(&store), 1, "the tail let go");
+
+        let mut again = feed.subscribe(store.clone(), None).await.unwrap();
+        let id = write(&store).await;
+        assert_eq!(next_event(&mut again).await, id, "started again");
     }
 }

@@ -956,6 +956,10 @@ impl Store for MemoryStore {
             .subscribe(Arc::new(self.clone()), since)
             .await
     }
+
+    async fn stop_idle_tasks(&self) {
+        self.inner.feed.stop_if_idle().await;
+    }
 }
 
 #[cfg(all(test, feature = "testing"))]

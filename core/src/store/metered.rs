@@ -714,4 +714,8 @@ impl Store for Metered {
     async fn events(&self, since: Option<u64>) -> StoreResult<EventStream> {
         timed(crate::metrics::store_op!("events"), self.0.events(since)).await
     }
+
+    async fn stop_idle_tasks(&self) {
+        self.0.stop_idle_tasks().await;
+    }
 }

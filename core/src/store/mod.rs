@@ -614,6 +614,17 @@ pub trait Store: Send + Sync + 'static {
     /// `self.feed.subscribe(Arc::new(self.clone()), since).await`, so every
     /// store follows its log the same way.
     async fn events(&self, since: Option<u64>) -> StoreResult<EventStream>;
+
+    /// Stops the store's background tasks that nothing uses any more (the
+    /// [`EventFeed`]'s tail once no stream follows it) and returns when they
+    /// have ended, so none of them holds the store: dropping the last handle
+    /// then frees it at once (an embedded store's file lock included).
+    /// A later [`Store::events`] starts the tail again.
+    ///
+    /// [`Slipway::shutdown`](crate::Slipway::shutdown) calls it. Implement it
+    /// with `self.feed.stop_if_idle().await`; the default, for a store with
+    /// no background task, does nothing.
+    async fn stop_idle_tasks(&self) {}
 }
 
 /// One counter of [`Store::hit_counters`]: its key, window and limit, as

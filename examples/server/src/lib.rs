@@ -532,7 +532,9 @@ pub async fn serve(
 
 /// [`serve`] with the given options (time limits, connection cap, CORS).
 /// When `shutdown` resolves it stops accepting, closes WebSockets with 1001,
-/// and returns once in-flight requests and WebSockets are done.
+/// and returns once in-flight requests and WebSockets are done and the
+/// instance's background tasks have ended ([`Slipway::shutdown`]): the
+/// store is then held only by the host's handles.
 ///
 /// Each connection's requests carry its peer address as
 /// `ConnectInfo<SocketAddr>`, as with axum's
@@ -557,7 +559,7 @@ pub async fn serve_with(
     };
     let stop = close_websockets_on(slipway.clone(), shutdown);
     conn::serve(listener, opts.conn_limits(), make, stop).await?;
-    slipway.shutdown_websockets().await;
+    slipway.shutdown().await;
     Ok(())
 }
 
@@ -590,7 +592,10 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, waits for in-flight requests.
+    /// Stops accepting, waits for in-flight requests, closes WebSockets and
+    /// returns once the instance's background tasks have ended
+    /// ([`Slipway::shutdown`]): dropping this value's [`Running::slipway`]
+    /// (and the caller's own handles) then frees the store at once.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -650,7 +655,7 @@ pub async fn serve_on_with(
         Adapter::Warp => {
             let stop = close_websockets_on(slipway.clone(), shutdown);
             host_warp::serve_with(listener, slipway.clone(), opts, stop).await?;
-            slipway.shutdown_websockets().await;
+            slipway.shutdown().await;
             Ok(())
         }
         #[allow(unreachable_patterns)]
