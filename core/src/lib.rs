@@ -64,6 +64,8 @@ struct Shared {
     core: Core,
     authenticator: Arc<dyn Authenticator>,
     ws_registry: ws::Registry,
+    /// The node's rechecks of its WebSockets' access.
+    ws_checks: Arc<ws::Checks>,
     webhook_worker: webhooks::WorkerHandle,
     #[cfg(feature = "testing")]
     testing_jwt_key: Vec<u8>,
@@ -375,6 +377,7 @@ impl SlipwayBuilder {
                 },
                 authenticator,
                 ws_registry: ws::Registry::default(),
+                ws_checks: Arc::default(),
                 webhook_worker,
                 #[cfg(feature = "testing")]
                 testing_jwt_key: secret.jwt_key().to_vec(),
@@ -404,8 +407,8 @@ impl Slipway {
 
     /// Shuts the instance down: [`Slipway::shutdown_websockets`] (WebSockets
     /// closed with 1001, the webhook worker and the audit retention stopped),
-    /// then the event hub and the store's idle background tasks
-    /// ([`Store::stop_idle_tasks`]). Resolves when all of them have ended, so
+    /// then the WebSockets' access rechecks, the event hub and the store's
+    /// idle background tasks ([`Store::stop_idle_tasks`]). Resolves when all of them have ended, so
     /// no task of the instance holds the store any more: once the host drops
     /// its handles, the store is freed at once (an embedded SQLite file's
     /// lock included) and can be opened again.
@@ -421,10 +424,12 @@ impl Slipway {
     /// of its store, until it resolves), so it can be spawned.
     pub fn shutdown(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let websockets = self.shutdown_websockets();
+        let checks = self.inner.ws_checks.clone();
         let hub = self.inner.core.hub.clone();
         let store = self.inner.core.store.clone();
         async move {
             websockets.await;
+            checks.stop_if_idle().await;
             hub.stop_if_idle().await;
             store.stop_idle_tasks().await;
         }

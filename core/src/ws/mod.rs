@@ -106,6 +106,7 @@ use crate::model::UserId;
 use crate::services::Subscription;
 use crate::Slipway;
 
+mod checks;
 mod feed;
 mod frames;
 mod registry;
@@ -124,6 +125,7 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code sent when a client's message is over the size limit (reason `message too big`).
 pub const CLOSE_TOO_BIG: u16 = 1009;
 
+pub(crate) use checks::Checks;
 pub(crate) use registry::Registry;
 
 /// The answer to an authenticated `GET /ws` that is not a WebSocket upgrade

@@ -39,16 +39,18 @@ impl WsSession {
             mut events,
             slot: _slot,
         } = self;
-        let core = &slipway.inner.core;
-        let revocations = core.sessions.revocations();
-        let mut every = tokio::time::interval_at(
-            Instant::now() + core.sessions.interval(),
-            core.sessions.interval(),
+        // The node's task rechecks the access (user, epoch, API token) of
+        // every socket and wakes this one only when it ended. Principals a
+        // host built carry no epoch: only the user's existence and disabled
+        // flag count for them.
+        let watched = super::Checks::watch(
+            &slipway.inner,
+            super::checks::Key {
+                user_id: user_id.clone(),
+                epoch: epoch.unwrap_or(u32::MAX),
+                api_token,
+            },
         );
-        every.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // Principals a host built carry no epoch: only the user's existence
-        // and disabled flag count for them.
-        let epoch = epoch.unwrap_or(u32::MAX);
         let config = slipway.config();
         let max_message = config.ws_max_message_size;
         let shutdown = slipway.inner.ws_registry.shutdown_signal();
@@ -83,13 +85,12 @@ impl WsSession {
         let mut awaiting_pong = false;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // The token's expiry, the node's shutdown, the periodic (or
-        // revocation-triggered) recheck and the ping timer, as one stream
-        // that, like `rx`, polls only what woke the task: they fire seldom,
-        // and each pass of the loop would otherwise poll all four. The
-        // shutdown and revocation signals are node-wide watch channels, so
-        // their futures are made once (each new one registers with, and
-        // leaves, a list shared by every session).
+        // The token's expiry, the node's shutdown, the end of the access and
+        // the ping timer, as one stream that, like `rx`, polls only what woke
+        // the task: they fire seldom, and each pass of the loop would
+        // otherwise poll all four. The shutdown signal is a node-wide watch
+        // channel, so its future is made once (each new one registers with,
+        // and leaves, a list shared by every session).
         let expires_in = until_epoch_secs(expires_at);
         let mut ticks = futures::stream::select_all([
             futures::stream::once(tokio::time::sleep(expires_in))
@@ -98,10 +99,9 @@ impl WsSession {
             futures::stream::once(going_away(shutdown))
                 .map(|()| Tick::GoingAway)
                 .boxed(),
-            futures::stream::unfold((every, Some(revocations)), |(every, revocations)| async {
-                Some((Tick::Recheck, recheck_due(every, revocations).await))
-            })
-            .boxed(),
+            futures::stream::once(watched.revoked())
+                .map(|()| Tick::Revoked)
+                .boxed(),
             futures::stream::unfold(ping, |mut ping| async {
                 ping.tick().await;
                 Some((Tick::Ping, ping))
@@ -115,19 +115,7 @@ impl WsSession {
                 Some(tick) = ticks.next() => match tick {
                     Tick::Expired => break Some((CLOSE_TOKEN_EXPIRED, "token expired")),
                     Tick::GoingAway => break Some((CLOSE_GOING_AWAY, "server shutting down")),
-                    Tick::Recheck => {
-                        // A store that cannot answer now does not end the feed.
-                        if let Err(crate::services::Error::Unauthenticated(_)) =
-                            slipway.accounts().check_session(&user_id, epoch).await
-                        {
-                            break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
-                        }
-                        if let Some(hash) = &api_token {
-                            if let Ok(false) = slipway.tokens().still_valid(hash).await {
-                                break Some((CLOSE_TOKEN_EXPIRED, "token revoked"));
-                            }
-                        }
-                    }
+                    Tick::Revoked => break Some((CLOSE_TOKEN_EXPIRED, "token revoked")),
                     Tick::Ping => {
                         if !send(&mut tx, WsMessage::Ping(Vec::new()), send_timeout).await {
                             break None;
@@ -242,8 +230,8 @@ enum Tick {
     Expired,
     /// The node is shutting down.
     GoingAway,
-    /// Time (or a revocation on this node) to check the user again.
-    Recheck,
+    /// The node's check found the socket's access ended.
+    Revoked,
     /// Time to ping the peer.
     Ping,
 }
@@ -326,36 +314,6 @@ where
         }
         *unflushed = true;
         progress = true;
-    }
-}
-
-/// Resolves when the session's user must be checked again: periodically, or
-/// at once when sessions ended on this node; hands its timer and signal back
-/// for the next wait. A revocation signal that is gone (the instance is being
-/// dropped) is let go, and the timer alone is waited on.
-async fn recheck_due(
-    mut every: tokio::time::Interval,
-    mut revocations: Option<tokio::sync::watch::Receiver<u64>>,
-) -> (
-    tokio::time::Interval,
-    Option<tokio::sync::watch::Receiver<u64>>,
-) {
-    loop {
-        let changed = async {
-            match revocations.as_mut() {
-                Some(r) => r.changed().await.is_ok(),
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = every.tick() => return (every, revocations),
-            ok = changed => {
-                if ok {
-                    return (every, revocations);
-                }
-                revocations = None;
-            }
-        }
     }
 }
 

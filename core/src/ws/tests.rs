@@ -679,3 +679,123 @@ async fn ws_feed_stays_ordered_under_concurrent_writers() {
         w.await.unwrap();
     }
 }
+
+/// A client that has read its `connect` frame.
+async fn connected(e: &Env, token: &str) -> Client {
+    let mut c = e.connect_with(token, "", 16).await;
+    assert_eq!(c.frame().await["event"], "connect");
+    c
+}
+
+/// The next message is the 4001 close of a revoked access.
+async fn closed_as_revoked(c: &mut Client) {
+    let close = c.next().await.expect("a close frame");
+    assert_eq!(
+        close,
+        WsMessage::Close(Some((CLOSE_TOKEN_EXPIRED, "token revoked".into())))
+    );
+}
+
+/// Sockets holding the same access (user, token epoch, API token) share one
+/// check per interval, made by the node's task: twenty sockets of one API
+/// token cost one check a round, not twenty. When the store says the token
+/// is gone (deleted on another node), every one of them closes with 4001
+/// within two intervals; a socket of the same user opened with an access
+/// token stays open.
+#[tokio::test(start_paused = true)]
+async fn ws_sockets_of_one_access_share_one_check_per_interval() {
+    use crate::model::Scope;
+    let every = Duration::from_secs(2);
+    let e = env(100, |c| {
+        c.session_check_interval = every;
+        c.ws_ping_interval = Duration::from_secs(3600);
+        c.ws_max_connections_per_user = 64;
+    });
+    let ada = e.user("ada").await;
+    let principal = crate::services::Principal::user(ada.clone());
+    let created = e
+        .slipway
+        .tokens()
+        .create(
+            &principal,
+            crate::services::NewApiToken::new("ci", &[Scope::EventsRead]),
+        )
+        .await
+        .unwrap();
+    let mut sockets = Vec::new();
+    for _ in 0..20 {
+        sockets.push(connected(&e, &created.secret).await);
+    }
+    let mut other = connected(&e, &e.slipway.issue_token(&ada, None)).await;
+    let checks = &e.slipway.inner.ws_checks;
+    let before = checks.checks_made();
+    tokio::time::sleep(every * 3 + every / 2).await;
+    assert_eq!(
+        checks.checks_made() - before,
+        3 * 2,
+        "three rounds of one check per access (the API token, the access token)"
+    );
+
+    // Another node deletes the API token: only the store knows.
+    let audit =
+        crate::model::AuditEntry::new(crate::model::AuditAction::ProjectCreate, chrono::Utc::now());
+    e.store
+        .delete_api_token(&ada.id, &created.token.id, &audit)
+        .await
+        .unwrap();
+    let revoked_at = tokio::time::Instant::now();
+    for c in &mut sockets {
+        closed_as_revoked(c).await;
+    }
+    assert!(
+        revoked_at.elapsed() <= every * 2,
+        "{:?}",
+        revoked_at.elapsed()
+    );
+    for c in sockets {
+        c.send(WsMessage::Close(None));
+        c.session.await.unwrap();
+    }
+    let project = e.project(&ada).await;
+    let frame = other.frame().await;
+    assert_eq!(frame["data"]["projectId"], project.id.as_str(), "{frame}");
+}
+
+/// A revocation made on this node closes the sockets it ends at once,
+/// without waiting for the next round; with no socket left, the node's task
+/// ends, and a new socket starts it again.
+#[tokio::test(start_paused = true)]
+async fn ws_a_local_revocation_closes_at_once_and_the_task_stops_when_idle() {
+    let e = env(100, |c| {
+        c.session_check_interval = Duration::from_secs(3600);
+        c.ws_ping_interval = Duration::from_secs(3600);
+    });
+    let ada = e.user("ada").await;
+    let token = e.slipway.issue_token(&ada, None);
+    let mut a = connected(&e, &token).await;
+    let mut b = connected(&e, &token).await;
+    let start = tokio::time::Instant::now();
+    let principal = crate::services::Principal::user(ada.clone());
+    e.slipway.accounts().signout_all(&principal).await.unwrap();
+    closed_as_revoked(&mut a).await;
+    closed_as_revoked(&mut b).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    for c in [a, b] {
+        c.send(WsMessage::Close(None));
+        c.session.await.unwrap();
+    }
+
+    // No socket left: shutting the checks down waits for nothing, and a
+    // new socket (with a token issued after the sign-out) is checked again.
+    e.slipway.inner.ws_checks.stop_if_idle().await;
+    let ada = e.store.get_user(&ada.id).await.unwrap();
+    let fresh = e.slipway.issue_token(&ada, None);
+    let _c = connected(&e, &fresh).await;
+    let before = e.slipway.inner.ws_checks.checks_made();
+    tokio::time::sleep(Duration::from_secs(3600) + Duration::from_secs(1)).await;
+    assert_eq!(e.slipway.inner.ws_checks.checks_made() - before, 1);
+}
