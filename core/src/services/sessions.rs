@@ -39,8 +39,8 @@ struct State {
 pub(crate) struct Sessions {
     ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
-    /// Bumped whenever a user's sessions end on this node; WebSockets
-    /// re-check their user when it moves.
+    /// Bumped whenever a user's sessions end on this node; the node's
+    /// WebSocket checks run at once when it moves.
     revoked: watch::Sender<u64>,
 }
 
@@ -154,7 +154,7 @@ impl Sessions {
         self.revoked.subscribe()
     }
 
-    /// How often WebSockets re-check their user.
+    /// How often the node rechecks its WebSockets' access.
     pub(crate) fn interval(&self) -> Duration {
         self.ttl
     }
