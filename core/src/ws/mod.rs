@@ -189,6 +189,8 @@ pub struct WsSession {
     api_token: Option<String>,
     last_event_id: u64,
     events: Subscription,
+    /// Declared last, so a session dropped unrun gives its slot back after
+    /// its subscription (`Slipway::shutdown` relies on that order).
     slot: Slot,
 }
 

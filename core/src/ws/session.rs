@@ -29,7 +29,12 @@ impl WsSession {
     where
         S: Stream<Item = Result<WsMessage, E>> + Sink<WsMessage> + Send + Unpin,
     {
+        // The slot comes first: bindings are dropped in reverse order, so it
+        // is given back last, once the event subscription and the instance
+        // handle are gone. `Slipway::shutdown` waits for the slots, then
+        // stops the hub only if no subscription is left.
         let WsSession {
+            slot: _slot,
             slipway,
             user_id,
             expires_at,
@@ -37,7 +42,6 @@ impl WsSession {
             api_token,
             last_event_id,
             mut events,
-            slot: _slot,
         } = self;
         // The node's task rechecks the access (user, epoch, API token) of
         // every socket and wakes this one only when it ended. Principals a

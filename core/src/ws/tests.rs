@@ -799,3 +799,39 @@ async fn ws_a_local_revocation_closes_at_once_and_the_task_stops_when_idle() {
     tokio::time::sleep(Duration::from_secs(3600) + Duration::from_secs(1)).await;
     assert_eq!(e.slipway.inner.ws_checks.checks_made() - before, 1);
 }
+
+/// `Slipway::shutdown` closes the sockets with 1001 and returns once
+/// nothing of the instance follows the log any more: the sessions, the
+/// node's checks and the hub have let go of the store, which only the
+/// instance holds then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_shutdown_closes_the_sockets_and_lets_go_of_the_store() {
+    let e = env(100, |_| {});
+    let ada = e.user("ada").await;
+    let token = e.slipway.issue_token(&ada, None);
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(connected(&e, &token).await);
+    }
+    assert!(
+        std::sync::Arc::strong_count(e.slipway.store()) > 1,
+        "the hub and the sessions hold the store"
+    );
+    let shutdown = tokio::spawn(e.slipway.shutdown());
+    for c in &mut clients {
+        let close = c.next().await.expect("a close frame");
+        assert_eq!(
+            close,
+            WsMessage::Close(Some((
+                super::CLOSE_GOING_AWAY,
+                "server shutting down".into()
+            )))
+        );
+        c.send(WsMessage::Close(None));
+    }
+    shutdown.await.unwrap();
+    assert_eq!(std::sync::Arc::strong_count(e.slipway.store()), 1);
+    for c in clients {
+        c.session.await.unwrap();
+    }
+}
