@@ -160,6 +160,12 @@ impl Hub {
         }
     }
 
+    /// Whether the hub's task runs.
+    #[cfg(test)]
+    pub(crate) fn is_running(&self) -> bool {
+        self.lock().task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Removes a subscriber.
     fn unregister(&self, owner: Option<&str>, id: u64) {
         let mut st = self.lock();

@@ -170,6 +170,12 @@ impl Checks {
         }
     }
 
+    /// Whether the node's task runs.
+    #[cfg(test)]
+    pub(crate) fn is_running(&self) -> bool {
+        self.lock().task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Checks made so far (one per key and round).
     #[cfg(test)]
     pub(crate) fn checks_made(&self) -> usize {

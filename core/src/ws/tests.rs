@@ -801,9 +801,9 @@ async fn ws_a_local_revocation_closes_at_once_and_the_task_stops_when_idle() {
 }
 
 /// `Slipway::shutdown` closes the sockets with 1001 and returns once
-/// nothing of the instance follows the log any more: the sessions, the
-/// node's checks and the hub have let go of the store, which only the
-/// instance holds then.
+/// nothing of the instance follows the log any more: the sessions have
+/// ended, and so have the tasks of the node's checks and of the hub (each
+/// holds the instance or its store while it runs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_shutdown_closes_the_sockets_and_lets_go_of_the_store() {
     let e = env(100, |_| {});
@@ -813,10 +813,8 @@ async fn ws_shutdown_closes_the_sockets_and_lets_go_of_the_store() {
     for _ in 0..8 {
         clients.push(connected(&e, &token).await);
     }
-    assert!(
-        std::sync::Arc::strong_count(e.slipway.store()) > 1,
-        "the hub and the sessions hold the store"
-    );
+    let (hub, checks) = (&e.slipway.inner.core.hub, &e.slipway.inner.ws_checks);
+    assert!(hub.is_running() && checks.is_running());
     let shutdown = tokio::spawn(e.slipway.shutdown());
     for c in &mut clients {
         let close = c.next().await.expect("a close frame");
@@ -830,7 +828,8 @@ async fn ws_shutdown_closes_the_sockets_and_lets_go_of_the_store() {
         c.send(WsMessage::Close(None));
     }
     shutdown.await.unwrap();
-    assert_eq!(std::sync::Arc::strong_count(e.slipway.store()), 1);
+    assert!(!hub.is_running(), "the hub's task ended");
+    assert!(!checks.is_running(), "the checks' task ended");
     for c in clients {
         c.session.await.unwrap();
     }
