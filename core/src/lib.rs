@@ -408,10 +408,10 @@ impl Slipway {
     /// Shuts the instance down: [`Slipway::shutdown_websockets`] (WebSockets
     /// closed with 1001, the webhook worker and the audit retention stopped),
     /// then the WebSockets' access rechecks, the event hub and the store's
-    /// idle background tasks ([`Store::stop_idle_tasks`]). Resolves when all of them have ended, so
-    /// no task of the instance holds the store any more: once the host drops
-    /// its handles, the store is freed at once (an embedded SQLite file's
-    /// lock included) and can be opened again.
+    /// idle background tasks ([`Store::stop_idle_tasks`]). Resolves when all
+    /// of them have ended, so no task of the instance holds the store any
+    /// more: once the host drops its handles, the store is freed at once (an
+    /// embedded SQLite file's lock included) and can be opened again.
     ///
     /// The services keep answering after it, but WebSockets are refused and
     /// webhooks no longer delivered: call it when the host stops serving.

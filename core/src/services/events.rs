@@ -154,10 +154,7 @@ impl Hub {
             st.position = None;
             st.task.take()
         };
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
+        crate::store::end_task(task).await;
     }
 
     /// Whether the hub's task runs.

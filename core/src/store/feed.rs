@@ -187,10 +187,7 @@ impl EventFeed {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
+        end_task(task).await;
     }
 
     /// [`EventFeed::stop`], but only when no stream follows the feed: the
@@ -207,10 +204,7 @@ impl EventFeed {
             }
             task.take()
         };
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
+        end_task(task).await;
     }
 
     /// Starts the tail task unless it runs.
@@ -224,6 +218,16 @@ impl EventFeed {
             store.clone(),
             Arc::downgrade(&self.inner),
         )));
+    }
+}
+
+/// Aborts a background task taken out of its owner (if any) and returns
+/// once it has ended, so whatever it held (a store handle, the instance) is
+/// let go. Shared by the feed's tail, the event hub and the WebSocket checks.
+pub(crate) async fn end_task(task: Option<JoinHandle<()>>) {
+    if let Some(task) = task {
+        task.abort();
+        let _ = task.await;
     }
 }
 

@@ -31,6 +31,7 @@ mod metered;
 pub(crate) use metered::Metered;
 #[cfg(feature = "memory")]
 mod memory;
+pub(crate) use feed::end_task;
 pub use feed::{EventFeed, FeedOptions};
 #[cfg(feature = "memory")]
 pub use memory::{MemoryStore, MemoryStoreOptions};

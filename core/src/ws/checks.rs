@@ -164,10 +164,7 @@ impl Checks {
             }
             st.task.take()
         };
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
+        crate::store::end_task(task).await;
     }
 
     /// Whether the node's task runs.
