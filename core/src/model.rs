@@ -45,6 +45,9 @@ pub(crate) mod rfc3339 {
     /// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z`, or `None` for a
     /// year outside 0000-9999.
     pub(crate) fn format<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 32]) -> Option<&'a str> {
+        // Read off the naive UTC time once: each accessor of `DateTime`
+        // would convert it to local time first (an offset addition each).
+        let t = t.naive_utc();
         let year = t.year();
         if !(0..=9999).contains(&year) {
             return None;

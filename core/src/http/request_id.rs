@@ -164,21 +164,25 @@ where
 {
     // Built here, not in an `async fn`: an async fn would keep `answer` as
     // its argument and again inside the scope it awaits (twice the size).
-    let (id, span) = match scope {
-        // The host's scope holds the id already; scoping it again is the same.
-        RequestScope::Scoped(id) => (id, tracing::Span::none()),
+    match scope {
+        // The host's scope holds the id already and is entered whenever
+        // `answer` runs: scoping it again would only repeat it.
+        RequestScope::Scoped(id) => futures::future::Either::Left(answer.map(move |mut resp| {
+            resp.headers_mut()
+                .insert(X_REQUEST_ID.clone(), id.header_value());
+            resp
+        })),
         RequestScope::New(id) => {
             let span = tracing::info_span!("request", request_id = %id);
-            (id, span)
+            // The header is added inside the scope, from the scoped id (no
+            // copy of it is kept beside the answer).
+            let answer = answer.map(|mut resp| {
+                RequestId::set_header(&mut resp);
+                resp
+            });
+            futures::future::Either::Right(id.scoped(answer).instrument(span))
         }
-    };
-    // The header is added inside the scope, from the scoped id (no copy of
-    // it is kept beside the answer).
-    let answer = answer.map(|mut resp| {
-        RequestId::set_header(&mut resp);
-        resp
-    });
-    id.scoped(answer).instrument(span)
+    }
 }
 
 #[cfg(test)]

@@ -221,3 +221,105 @@ where
         id.scoped(self.inner.call(req).map(with_header))
     }
 }
+
+/// Logs every request: a span `request` (method, path and request id; never
+/// the query string, which may carry a token) around its answer, and an
+/// event `served` (status and latency) once the response is ready.
+///
+/// Hand-written instead of tower-http's `TraceLayer`, on a measurement
+/// (BENCHMARKS.md, twenty-third run): that layer also wraps the response
+/// body, reads the clock at every body frame and at its end, and classifies
+/// each answer, on every request, whether or not a subscriber listens. This
+/// one reads the clock only when `served` would be recorded, and leaves the
+/// body alone; the span and the event are the same as before (target
+/// `slipway_server`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestLogLayer;
+
+impl<S> tower::Layer<S> for RequestLogLayer {
+    type Service = RequestLog<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestLog { inner }
+    }
+}
+
+/// The service of [`RequestLogLayer`].
+#[derive(Debug, Clone)]
+pub(crate) struct RequestLog<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RequestLog<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = RequestLogFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let span = tracing::info_span!(
+            target: "slipway_server",
+            "request",
+            method = %req.method(),
+            path = %req.uri().path(),
+            request_id = req.extensions().get::<RequestId>().map(tracing::field::display),
+        );
+        // The clock is read only when `served` would be recorded.
+        let started = served_enabled().then(std::time::Instant::now);
+        let inner = span.in_scope(|| self.inner.call(req));
+        RequestLogFuture {
+            inner,
+            span,
+            started,
+        }
+    }
+}
+
+/// Whether a `served` event would be recorded by the current subscriber.
+fn served_enabled() -> bool {
+    tracing::enabled!(target: "slipway_server", tracing::Level::INFO)
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RequestLog`]: the inner answer, polled inside the
+    /// request's span, logged as `served` when ready.
+    pub(crate) struct RequestLogFuture<F> {
+        #[pin]
+        inner: F,
+        span: tracing::Span,
+        started: Option<std::time::Instant>,
+    }
+}
+
+impl<F, R, E> std::future::Future for RequestLogFuture<F>
+where
+    F: std::future::Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let answered = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(resp), Some(started)) = (&answered, this.started.take()) {
+            tracing::info!(
+                target: "slipway_server",
+                status = resp.status().as_u16(),
+                latency_ms = crate::latency_ms(started.elapsed()),
+                "served"
+            );
+        }
+        std::task::Poll::Ready(answered)
+    }
+}

@@ -466,7 +466,7 @@ impl<B, S> AppService<B> for S where
 
 /// [`app`] with the given time limit and CORS settings.
 ///
-/// The host's layers (request id, request tracing, CORS, the time limit and
+/// The host's layers (request id, the request log, CORS, the time limit and
 /// its JSON answer) wrap [`slipway_axum::service`]: core routes the API
 /// itself, so no axum router matches, boxes or annotates a request first.
 #[cfg(feature = "axum")]
@@ -476,34 +476,11 @@ where
     B::Error: Into<axum::BoxError>,
 {
     use tower::ServiceBuilder;
-    use tower_http::trace::TraceLayer;
     let limit = opts.request_timeout;
-    let trace = TraceLayer::new_for_http()
-        // Only method and path: query strings may carry tokens (`/ws?token=`).
-        .make_span_with(|req: &http::Request<_>| {
-            let id = req.extensions().get::<slipway_core::http::RequestId>();
-            tracing::info_span!(
-                "request",
-                method = %req.method(),
-                path = %req.uri().path(),
-                request_id = id.map(tracing::field::display),
-            )
-        })
-        .on_request(())
-        .on_response(
-            |resp: &http::Response<_>, latency: Duration, _span: &tracing::Span| {
-                tracing::info!(
-                    status = resp.status().as_u16(),
-                    latency_ms = latency_ms(latency),
-                    "served"
-                );
-            },
-        )
-        .on_failure(());
     ServiceBuilder::new()
         .map_response(|resp: http::Response<_>| resp.map(axum::body::Body::new))
         .layer(layers::RequestIdLayer)
-        .layer(trace)
+        .layer(layers::RequestLogLayer)
         .option_layer(layers::cors(&opts.cors_origins))
         // A plain function on the response: no future is boxed for it.
         .map_response(move |resp: axum::response::Response| layers::timeout_as_json(resp, limit))

@@ -1,7 +1,7 @@
 #![cfg(feature = "axum")]
 //! Heap allocations per authenticated read (`GET /project/{id}` on the memory
 //! store), through the standalone server's whole stack (`app_with`: request
-//! id, trace, time limit, core's routing and endpoint), counted by dhat's global allocator
+//! id, request log, time limit, core's routing and endpoint), counted by dhat's global allocator
 //! (`DHAT_SITES=1` also writes where they come from to `dhat-heap.json`).
 //!
 //! Throughput on this shared machine is noisy; an allocation count is not.
@@ -28,7 +28,8 @@ fn allocated() -> (u64, u64) {
 
 /// The most allocations one authenticated read may make in the server's
 /// stack (hyper's own parsing and writing excluded). 25 were measured
-/// (BENCHMARKS.md, sixteenth run): the trace and time-limit layers, core's
+/// (BENCHMARKS.md, sixteenth run), 24 since the request log replaced
+/// tower-http's trace layer (twenty-third run): the time-limit layer, core's
 /// boxed endpoint and handler futures, the `Authenticator` and store calls
 /// (boxed by `async_trait`), the project read out of the memory store, the
 /// JSON body and the response headers. Before core routed the server's
