@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
-use slipway_core::http::{ClientAddr, RequestId};
+use slipway_core::http::ClientAddr;
 use slipway_core::Slipway;
 use tokio::net::TcpListener;
 use tower::Layer as _;
@@ -100,16 +100,7 @@ where
         let service = service.clone();
         let timed = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ClientAddr(peer.ip()));
-            // Only method and path: query strings may carry tokens.
-            let span = tracing::info_span!(
-                "request",
-                method = %req.method(),
-                path = %req.uri().path(),
-                request_id = req
-                    .extensions()
-                    .get::<RequestId>()
-                    .map(tracing::field::display),
-            );
+            let span = crate::layers::request_span(&req);
             let answer = service.clone().oneshot(req);
             async move {
                 match tokio::time::timeout(limit, answer).await {

@@ -265,13 +265,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let span = tracing::info_span!(
-            target: "slipway_server",
-            "request",
-            method = %req.method(),
-            path = %req.uri().path(),
-            request_id = req.extensions().get::<RequestId>().map(tracing::field::display),
-        );
+        let span = request_span(&req);
         // The clock is read only when `served` would be recorded.
         let started = served_enabled().then(std::time::Instant::now);
         let inner = span.in_scope(|| self.inner.call(req));
@@ -281,6 +275,19 @@ where
             started,
         }
     }
+}
+
+/// The span `request` of a request, on both hosts: its method, path and
+/// request id (from [`RequestIdLayer`]). Only method and path: query
+/// strings may carry tokens (`/ws?token=`).
+pub(crate) fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
+    tracing::info_span!(
+        target: "slipway_server",
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = req.extensions().get::<RequestId>().map(tracing::field::display),
+    )
 }
 
 /// Whether a `served` event would be recorded by the current subscriber.
