@@ -88,6 +88,9 @@ enum Command {
         /// store call of `GET /project` and `POST /project`.
         #[arg(long)]
         no_core_reads: bool,
+        /// PostgreSQL pool size (default: PgStore's).
+        #[arg(long)]
+        pg_max_connections: Option<u32>,
     },
 }
 
@@ -186,10 +189,12 @@ fn main() -> anyhow::Result<()> {
             secret,
             database_url,
             no_core_reads,
+            pg_max_connections,
         }) => rt.block_on(servers::serve_store_baseline_child(
             &secret,
             &database_url,
             !no_core_reads,
+            pg_max_connections,
         )),
         None => rt.block_on(run(cli.run)),
     }

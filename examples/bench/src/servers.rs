@@ -165,8 +165,21 @@ impl Server {
         database_url: &str,
         core_reads: bool,
     ) -> anyhow::Result<Self> {
+        Self::store_baseline_with_pool(mode, secret, database_url, core_reads, None).await
+    }
+
+    /// [`Server::store_baseline`] whose PostgreSQL pool has `pg_pool`
+    /// connections (`None`: PgStore's default).
+    pub(crate) async fn store_baseline_with_pool(
+        mode: Mode,
+        secret: &str,
+        database_url: &str,
+        core_reads: bool,
+        pg_pool: Option<u32>,
+    ) -> anyhow::Result<Self> {
         match mode {
             Mode::Child => {
+                let pool = pg_pool.map(|n| n.to_string());
                 let mut args = vec![
                     "serve-store-baseline",
                     "--secret",
@@ -177,10 +190,13 @@ impl Server {
                 if !core_reads {
                     args.push("--no-core-reads");
                 }
+                if let Some(pool) = &pool {
+                    args.extend(["--pg-max-connections", pool.as_str()]);
+                }
                 Self::child(&args).await
             }
             Mode::InProcess => {
-                let app = crate::stack::app(secret, database_url, core_reads).await?;
+                let app = crate::stack::app(secret, database_url, core_reads, pg_pool).await?;
                 Self::in_process(app).await
             }
         }
@@ -416,8 +432,9 @@ pub(crate) async fn serve_store_baseline_child(
     secret: &str,
     database_url: &str,
     core_reads: bool,
+    pg_pool: Option<u32>,
 ) -> anyhow::Result<()> {
-    let app = crate::stack::app(secret, database_url, core_reads).await?;
+    let app = crate::stack::app(secret, database_url, core_reads, pg_pool).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });

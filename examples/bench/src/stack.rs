@@ -416,7 +416,9 @@ fn is_unique_violation(e: &dyn std::error::Error) -> bool {
 }
 
 impl Backend {
-    async fn open(database_url: &str) -> anyhow::Result<Self> {
+    /// The connections of the store at `database_url`; on PostgreSQL a pool
+    /// of `pg_pool` connections (`None`: PgStore's default).
+    async fn open(database_url: &str, pg_pool: Option<u32>) -> anyhow::Result<Self> {
         let scheme = database_url.split(':').next().unwrap_or("");
         match scheme {
             "postgres" | "postgresql" => {
@@ -432,8 +434,8 @@ impl Backend {
                         ("idle_in_transaction_session_timeout", idle_ms.as_str()),
                     ]);
                 let pool = PgPoolOptions::new()
-                    .max_connections(o.max_connections)
-                    .min_connections(o.min_connections)
+                    .max_connections(pg_pool.unwrap_or(o.max_connections))
+                    .min_connections(o.min_connections.min(pg_pool.unwrap_or(u32::MAX)))
                     .acquire_timeout(o.acquire_timeout)
                     .idle_timeout(o.idle_timeout)
                     .test_before_acquire(false)
@@ -869,8 +871,9 @@ pub(crate) async fn app(
     secret: &str,
     database_url: &str,
     core_reads: bool,
+    pg_pool: Option<u32>,
 ) -> anyhow::Result<axum::Router> {
-    let backend = Backend::open(database_url)
+    let backend = Backend::open(database_url, pg_pool)
         .await
         .with_context(|| "opening the same-store baseline's connections")?;
     let app = Arc::new(App {
