@@ -129,7 +129,7 @@ impl Ctx {
             row
         };
         let interleaved = format!(
-            "interleaved with the other pool and with baseline (h) on both pools, in {SLICES} \
+            "Slipway's and baseline (h)'s pools of {SMALL} and {LARGE} interleaved, {SLICES} \
              slices each"
         );
         let mut one_row = row(ONE, &one, 0);
