@@ -233,9 +233,11 @@ where
 /// one reads the clock only when `served` would be recorded, and leaves the
 /// body alone; the span and the event are the same as before (target
 /// `slipway_server`).
+#[cfg(feature = "axum")]
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RequestLogLayer;
 
+#[cfg(feature = "axum")]
 impl<S> tower::Layer<S> for RequestLogLayer {
     type Service = RequestLog<S>;
     fn layer(&self, inner: S) -> Self::Service {
@@ -244,11 +246,13 @@ impl<S> tower::Layer<S> for RequestLogLayer {
 }
 
 /// The service of [`RequestLogLayer`].
+#[cfg(feature = "axum")]
 #[derive(Debug, Clone)]
 pub(crate) struct RequestLog<S> {
     inner: S,
 }
 
+#[cfg(feature = "axum")]
 impl<S, B, R> tower::Service<http::Request<B>> for RequestLog<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
@@ -291,10 +295,12 @@ pub(crate) fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
 }
 
 /// Whether a `served` event would be recorded by the current subscriber.
+#[cfg(feature = "axum")]
 fn served_enabled() -> bool {
     tracing::enabled!(target: "slipway_server", tracing::Level::INFO)
 }
 
+#[cfg(feature = "axum")]
 pin_project_lite::pin_project! {
     /// The future of [`RequestLog`]: the inner answer, polled inside the
     /// request's span, logged as `served` when ready.
@@ -306,6 +312,7 @@ pin_project_lite::pin_project! {
     }
 }
 
+#[cfg(feature = "axum")]
 impl<F, R, E> std::future::Future for RequestLogFuture<F>
 where
     F: std::future::Future<Output = Result<http::Response<R>, E>>,

@@ -7,6 +7,9 @@ use slipway_core::Store;
 /// Opens the store `url` names; `migrate` applies the embedded migrations
 /// of SQLite and PostgreSQL (the other stores have no schema).
 pub(crate) async fn open(url: &str, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
+    // Built without SQLite and PostgreSQL, no store reads it.
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+    let _ = migrate;
     let scheme = url.split(':').next().unwrap_or("");
     match scheme {
         "memory" => Ok(Arc::new(slipway_core::MemoryStore::new())),
