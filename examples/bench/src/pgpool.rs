@@ -46,24 +46,16 @@ impl Ctx {
         let db = scenarios::resolve(db);
         let small = Server::slipway_with_pool(self.mode, &self.secret, &db, Some(SMALL)).await?;
         let large = Server::slipway_with_pool(self.mode, &self.secret, &db, Some(LARGE)).await?;
-        let (h_small, h_large) = (
+        let h_server = |pool| {
             Server::store_baseline_with_pool(
                 self.mode,
                 &self.secret,
                 &db,
                 self.core_reads,
-                Some(SMALL),
+                Some(pool),
             )
-            .await?,
-            Server::store_baseline_with_pool(
-                self.mode,
-                &self.secret,
-                &db,
-                self.core_reads,
-                Some(LARGE),
-            )
-            .await?,
-        );
+        };
+        let (h_small, h_large) = (h_server(SMALL).await?, h_server(LARGE).await?);
         // One user for Slipway's two servers and another for (h)'s (the
         // servers share the database and the secret, so a token works on
         // all four): each create counts its owner's projects, and that
