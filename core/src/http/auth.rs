@@ -6,8 +6,9 @@ use http::HeaderMap;
 use crate::services::{Error, Principal};
 use crate::Slipway;
 
-/// What an [`Authenticator`] sees of a request.
-#[derive(Debug, Clone, Copy)]
+/// What an [`Authenticator`] sees of a request. Its `Debug` lists header
+/// names only and redacts the query token, so logging it leaks no credential.
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct AuthRequest<'a> {
     /// The request's headers (cookies, `Authorization`, ...).
@@ -15,6 +16,16 @@ pub struct AuthRequest<'a> {
     /// The `token` query parameter of a WebSocket request (`GET /ws?token=`),
     /// which wins over the `Authorization` header; `None` on other requests.
     pub query_token: Option<&'a str>,
+}
+
+impl std::fmt::Debug for AuthRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.keys().map(|k| k.as_str()).collect();
+        f.debug_struct("AuthRequest")
+            .field("header_names", &names)
+            .field("query_token", &self.query_token.map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl<'a> AuthRequest<'a> {
@@ -81,4 +92,28 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     }
     let token = token.trim();
     (!token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuthRequest;
+    use http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn debug_shows_header_names_never_credentials() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer eyJsecret.jwt.value"),
+        );
+        headers.insert("cookie", HeaderValue::from_static("session=cookiesecret"));
+        let mut request = AuthRequest::new(&headers);
+        request.query_token = Some("querysecret");
+        let shown = format!("{request:?}");
+        for secret in ["eyJsecret", "cookiesecret", "querysecret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("authorization"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
 }

@@ -136,14 +136,23 @@ impl Signin {
     }
 }
 
-/// A signed-in user with a fresh access token.
-#[derive(Debug, Clone)]
+/// A signed-in user with a fresh access token. Its `Debug` redacts the token.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct SignedIn {
     /// The user.
     pub user: User,
     /// A JWT for `Authorization: Bearer`.
     pub access_token: String,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("user", &self.user)
+            .field("access_token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// An account created by host code for one of its own users (no password:
@@ -1120,5 +1129,33 @@ mod bounded_work_tests {
             matches!(limited, Err(Error::TooManyAttempts { .. })),
             "{limited:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::SignedIn;
+    use crate::model::{Role, User};
+
+    #[test]
+    fn signed_in_debug_redacts_the_access_token() {
+        let signed_in = SignedIn {
+            user: User {
+                id: "u1".into(),
+                name: "Ada".into(),
+                email: "ada@example.com".into(),
+                role: Role::Member,
+                password_hash: None,
+                github_id: None,
+                created_at: chrono::Utc::now(),
+                disabled: false,
+                session_epoch: 0,
+            },
+            access_token: "eyJhbGciOiJIUzI1NiJ9.secretpayload.sig".into(),
+        };
+        let shown = format!("{signed_in:?}");
+        assert!(!shown.contains("secretpayload"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(shown.contains("ada@example.com"), "{shown}");
     }
 }

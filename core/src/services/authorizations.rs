@@ -16,8 +16,9 @@ use crate::StoreError;
 /// The scope a classic personal access token must carry.
 const REQUIRED_SCOPE: &str = "repo";
 
-/// An authorization to store.
-#[derive(Debug, Clone)]
+/// An authorization to store. Its `Debug` shows the keys of `data`, never
+/// their values (the token, code or private key).
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct NewAuthorization {
     /// The kind's wire name: `oauth`, `personal_access_token` or `deploy_key`.
@@ -27,6 +28,20 @@ pub struct NewAuthorization {
     /// `{"code"}` for `oauth`, `{"token"}` for `personal_access_token`,
     /// `{"key"}` for `deploy_key`.
     pub data: Value,
+}
+
+impl std::fmt::Debug for NewAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = match &self.data {
+            Value::Object(map) => map.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        f.debug_struct("NewAuthorization")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("data_keys", &keys)
+            .finish()
+    }
 }
 
 impl NewAuthorization {
@@ -538,5 +553,24 @@ mod sealing_tests {
             .await
             .unwrap();
         assert_eq!(opened.expose(), "gho_second");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NewAuthorization;
+
+    #[test]
+    fn debug_shows_the_data_keys_never_the_credential() {
+        let input = NewAuthorization::new(
+            "personal_access_token",
+            "ci",
+            serde_json::json!({"token": "ghp_secretsecretsecret"}),
+        );
+        for shown in [format!("{input:?}"), format!("{input:#?}")] {
+            assert!(!shown.contains("ghp_secret"), "{shown}");
+            assert!(shown.contains("token"), "{shown}");
+            assert!(shown.contains("personal_access_token"), "{shown}");
+        }
     }
 }
