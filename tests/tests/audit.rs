@@ -597,6 +597,15 @@ async fn members_see_their_own_entries_admins_all_with_filters_and_pages() {
         .expect(200)
         .clone();
     assert_eq!(bob_creates.as_array().unwrap().len(), 2);
+    // An actor that is no issued id names nobody: an empty page, not an error.
+    for actor in [
+        format!("{bob_id}:x"),
+        "*".to_string(),
+        bob_id.to_uppercase(),
+    ] {
+        let none = s.get(&format!("/audit?actor={actor}"), Some(&ada)).await;
+        assert_eq!(none.expect(200), &json!([]), "{actor}");
+    }
 
     // Pages of 4, linked, give every entry once in order.
     let mut seen = Vec::new();
