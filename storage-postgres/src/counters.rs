@@ -81,14 +81,21 @@ impl PgStore {
         }
         if rand_sweep() {
             // Rows another attempt holds are left for a later sweep:
-            // waiting for them could deadlock with that attempt.
-            sqlx::query(
+            // waiting for them could deadlock with that attempt. A bounded
+            // batch (more rows than the 256 attempts since the last sweep
+            // can have added), so a backlog costs no attempt more than one
+            // batch; a failed sweep is logged, the attempt goes on.
+            if let Err(e) = sqlx::query(
                 "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits \
-                 WHERE expires_at < now() - interval '1 minute' FOR UPDATE SKIP LOCKED)",
+                 WHERE expires_at < now() - interval '1 minute' \
+                 LIMIT $1 FOR UPDATE SKIP LOCKED)",
             )
+            .bind(SWEEP_BATCH)
             .execute(&self.inner.pool)
             .await
-            .db()?;
+            {
+                tracing::warn!(error = %e, "could not sweep expired rate-limit counters");
+            }
         }
         let windows: Vec<i64> = counters
             .iter()
@@ -205,6 +212,9 @@ impl PgStore {
 }
 
 /// About one hit in 256 sweeps expired counters.
+/// The most expired counters one sweep deletes.
+const SWEEP_BATCH: i64 = 2_000;
+
 fn rand_sweep() -> bool {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);

@@ -49,11 +49,21 @@ impl SqliteStore {
         let now = now_ms();
         let mut conn = self.writer().await?;
         if sweep_now() {
-            sqlx::query("DELETE FROM rate_limits WHERE expires_ms < ?1")
-                .bind(now)
-                .execute(&mut *conn)
-                .await
-                .db()?;
+            // A bounded batch (more rows than the 256 attempts since the
+            // last sweep can have added), so a backlog holds the writer for
+            // no longer than one batch; a failed sweep is logged, the
+            // attempt goes on.
+            if let Err(e) = sqlx::query(
+                "DELETE FROM rate_limits WHERE rowid IN \
+                 (SELECT rowid FROM rate_limits WHERE expires_ms < ?1 LIMIT ?2)",
+            )
+            .bind(now)
+            .bind(SWEEP_BATCH)
+            .execute(&mut *conn)
+            .await
+            {
+                tracing::warn!(error = %e, "could not sweep expired rate-limit counters");
+            }
         }
         let mut tx = Connection::begin(&mut *conn).await.db()?;
         for (i, c) in counters.iter().enumerate() {
@@ -111,6 +121,9 @@ impl SqliteStore {
 }
 
 /// About one hit in 256 sweeps expired counters.
+/// The most expired counters one sweep deletes.
+const SWEEP_BATCH: i64 = 2_000;
+
 fn sweep_now() -> bool {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);

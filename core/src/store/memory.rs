@@ -68,11 +68,24 @@ struct Counter {
     window: std::time::Duration,
 }
 
+/// The rate-limit counters and when to sweep the expired ones.
+#[derive(Default)]
+struct Counters {
+    map: std::collections::HashMap<String, Counter>,
+    /// Sweep when the map grows past this: at least [`COUNTERS_SWEPT_ABOVE`],
+    /// and twice what the last sweep left, so live counters beyond it cost
+    /// each hit amortized O(1), not a scan.
+    sweep_above: usize,
+}
+
+/// The fewest counters worth a sweep.
+const COUNTERS_SWEPT_ABOVE: usize = 100_000;
+
 struct Inner {
     state: Mutex<State>,
     /// Rate-limit counters: key → (count, pending, window start). Kept in
     /// this process (a memory store serves one node).
-    counters: Mutex<std::collections::HashMap<String, Counter>>,
+    counters: Mutex<Counters>,
     /// The newest event id, sent after each write that appended events.
     signal: watch::Sender<u64>,
     feed: EventFeed,
@@ -556,9 +569,15 @@ impl Store for MemoryStore {
             if st.user(&auth.user_id).is_none() {
                 return Err(StoreError::NotFound);
             }
-            if let Some((_, existing)) = st.auths.values_mut().find(|(_, a)| {
-                a.user_id == auth.user_id && a.kind == auth.kind && a.name == auth.name
-            }) {
+            // The oldest match, as the other stores pick it.
+            if let Some((_, existing)) = st
+                .auths
+                .values_mut()
+                .filter(|(_, a)| {
+                    a.user_id == auth.user_id && a.kind == auth.kind && a.name == auth.name
+                })
+                .min_by_key(|(seq, _)| *seq)
+            {
                 existing.secret = auth.secret;
                 existing.info = auth.info;
                 return Ok(existing.clone());
@@ -854,11 +873,14 @@ impl Store for MemoryStore {
             return Ok(CounterHit::Limited(window));
         }
         let now = std::time::Instant::now();
-        let mut map = lock_ignoring_poison(&self.inner.counters);
-        if map.len() > 100_000 {
-            map.retain(|_, c| now.duration_since(c.start) < c.window);
+        let mut counters = lock_ignoring_poison(&self.inner.counters);
+        if counters.map.len() > counters.sweep_above.max(COUNTERS_SWEPT_ABOVE) {
+            counters
+                .map
+                .retain(|_, c| now.duration_since(c.start) < c.window);
+            counters.sweep_above = counters.map.len().saturating_mul(2);
         }
-        let c = map.entry(key.to_string()).or_insert(Counter {
+        let c = counters.map.entry(key.to_string()).or_insert(Counter {
             count: 0,
             pending: 0,
             start: now,
@@ -886,8 +908,8 @@ impl Store for MemoryStore {
 
     async fn settle_counter(&self, key: &str, keep: bool) -> StoreResult<()> {
         let now = std::time::Instant::now();
-        let mut map = lock_ignoring_poison(&self.inner.counters);
-        if let Some(c) = map.get_mut(key) {
+        let mut counters = lock_ignoring_poison(&self.inner.counters);
+        if let Some(c) = counters.map.get_mut(key) {
             if now.duration_since(c.start) < c.window {
                 c.pending = c.pending.saturating_sub(1);
                 if !keep {
