@@ -42,6 +42,9 @@ pub enum Failure {
     Hang,
     /// Answers 200 `application/json` with a truncated JSON body.
     Malformed,
+    /// Answers as usual, but with 2 MiB of whitespace before the JSON, sent
+    /// in chunks with no `Content-Length`.
+    Huge,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +111,10 @@ impl FakeGitHub {
             .route("/login/oauth/access_token", post(token))
             .route("/user", get(user))
             .route("/user/emails", get(emails))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                handlers::pad_huge,
+            ))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -5,6 +5,14 @@ use http::HeaderMap;
 
 use super::{GitHub, GitHubError};
 
+/// The largest reply read from GitHub (its user, email and token replies
+/// are a few KiB): a bigger one is refused as malformed, not buffered.
+pub(super) const MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+fn too_large() -> GitHubError {
+    GitHubError::Malformed(format!("reply larger than {MAX_REPLY_BYTES} bytes"))
+}
+
 /// A reply as read: status, headers, body. The body is never logged.
 pub(super) struct Reply {
     pub(super) status: http::StatusCode,
@@ -24,7 +32,21 @@ impl GitHub {
             .map_err(|e| self.transport(e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| self.transport(e))?;
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_REPLY_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut resp = resp;
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(e))? {
+            if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
         if status.is_server_error() {
             return Err(GitHubError::Status(status.as_u16()));
         }

@@ -38,7 +38,39 @@ async fn gate(state: &Shared, endpoint: Endpoint) -> Option<Response> {
             )
                 .into_response(),
         ),
+        // The normal reply, padded by `pad_huge`.
+        Failure::Huge => None,
     }
+}
+
+/// With [`Failure::Huge`] set for the endpoint: its normal reply with 2 MiB
+/// of JSON whitespace in front, in chunks, with no `Content-Length` (a
+/// client that read it whole would parse it fine).
+pub(super) async fn pad_huge(
+    State(state): State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use futures::StreamExt as _;
+    let endpoint = match req.uri().path() {
+        "/login/oauth/access_token" => Endpoint::Token,
+        "/user" => Endpoint::User,
+        "/user/emails" => Endpoint::Emails,
+        _ => return next.run(req).await,
+    };
+    let huge = state.lock().unwrap().failures.get(&endpoint) == Some(&Failure::Huge);
+    let resp = next.run(req).await;
+    if !huge {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let padding = futures::stream::iter(
+        std::iter::repeat_n(axum::body::Bytes::from(vec![b' '; 64 * 1024]), 32)
+            .map(Ok::<_, axum::Error>),
+    );
+    let body = padding.chain(body.into_data_stream());
+    Response::from_parts(parts, axum::body::Body::from_stream(body))
 }
 
 fn oauth_error(name: &str, description: &str, anchor: &str, as_json: bool) -> Response {

@@ -9,7 +9,7 @@ use crate::{Gh, SHORT_TIMEOUT};
 
 fn expected(failure: Failure) -> u16 {
     match failure {
-        Failure::ServerError | Failure::Malformed => 502,
+        Failure::ServerError | Failure::Malformed | Failure::Huge => 502,
         Failure::Hang => 504,
     }
 }
@@ -61,6 +61,11 @@ async fn signin_when_github_is_too_slow_is_504() {
 #[tokio::test]
 async fn signin_when_github_replies_malformed_json_is_502() {
     signin_fails(Failure::Malformed).await;
+}
+
+#[tokio::test]
+async fn signin_when_github_replies_too_much_is_502() {
+    signin_fails(Failure::Huge).await;
 }
 
 #[tokio::test]
