@@ -157,14 +157,33 @@ pub(crate) async fn resolve_target(
     let port = parsed
         .port_or_known_default()
         .ok_or_else(|| "url must name a port".to_string())?;
-    let addrs: Vec<std::net::SocketAddr> = match tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        tokio::net::lookup_host((host.as_str(), port)),
-    )
-    .await
-    {
-        Ok(Ok(addrs)) => addrs.collect(),
-        Ok(Err(_)) | Err(_) => return Err(format!("the host {host} of url does not resolve")),
+    // The system resolver blocks a thread of the blocking pool, which a
+    // timeout cannot take back: at most LOOKUPS lookups run at once (each
+    // holds its permit until its thread is done), so slow DNS cannot fill
+    // the pool. Waiting for a permit counts in the 5 s.
+    static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+    let addrs: Vec<std::net::SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+        Err(_) => {
+            let lookup = async {
+                let permit = LOOKUPS.acquire().await.map_err(|_| ())?;
+                let target = (host.clone(), port);
+                tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    std::net::ToSocketAddrs::to_socket_addrs(&target)
+                        .map(|addrs| addrs.collect::<Vec<_>>())
+                })
+                .await
+                .map_err(|_| ())?
+                .map_err(|_| ())
+            };
+            match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+                Ok(Ok(addrs)) => addrs,
+                Ok(Err(())) | Err(_) => {
+                    return Err(format!("the host {host} of url does not resolve"))
+                }
+            }
+        }
     };
     if addrs.is_empty() {
         return Err(format!("the host {host} of url does not resolve"));
