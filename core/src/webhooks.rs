@@ -3,18 +3,26 @@
 //! [`Slipway::shutdown_websockets`](crate::Slipway::shutdown_websockets) or
 //! when the last handle of the instance is dropped.
 //!
-//! Each round it lists every webhook, takes (or renews) the lease of each in
-//! the store so only one node delivers a given webhook, and POSTs the events
-//! after the webhook's stored cursor, in order: a 2xx moves the cursor on; a
-//! failure is retried with exponential backoff and given up after
+//! Every poll it lists the webhooks and starts serving each one not being
+//! served already: it takes (or renews) the webhook's lease in the store so
+//! only one node delivers a given webhook, and POSTs the events after the
+//! webhook's stored cursor, in order: a 2xx moves the cursor on; a failure is
+//! retried with exponential backoff and given up after
 //! [`Config::webhook_give_up_after`](crate::Config::webhook_give_up_after),
 //! when the cursor moves on too. A cursor behind the retained log records a
 //! `resync` failure and jumps to the newest event.
+//!
+//! Webhooks are served independently of each other: at most one serve per
+//! webhook and 64 in all run at once, and a poll does not wait for the
+//! serves under way, so a slow receiver only delays its own webhook. A serve
+//! stops starting attempts after 30 s (the lease) and a later poll continues
+//! where it stopped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::{watch, Notify};
@@ -23,8 +31,14 @@ use crate::model::{Event, Timestamp, Webhook, WebhookDelivery, WebhookId};
 use crate::services::Core;
 use crate::Shared;
 
-/// How long a lease lasts; renewed every round and before each attempt.
+/// How long a lease lasts; renewed when a serve starts and before each
+/// attempt.
 const LEASE: Duration = Duration::from_secs(30);
+/// How long one serve of a webhook keeps starting attempts; the next poll
+/// continues with the events left.
+const SERVE_BUDGET: Duration = LEASE;
+/// Most webhooks served at once by one node.
+const MAX_IN_FLIGHT: usize = 64;
 /// How long one attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest wait between two retries.
@@ -36,7 +50,7 @@ const BUSY_POLL: Duration = Duration::from_millis(500);
 const IDLE_POLL: Duration = Duration::from_secs(5);
 /// How long giving the leases back on shutdown may take.
 const LEASE_RELEASE: Duration = Duration::from_secs(2);
-/// Events read per round and webhook.
+/// Events read per serve of a webhook.
 const BATCH: usize = 100;
 
 /// A delivery being retried.
@@ -70,8 +84,11 @@ impl Default for WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Tells the worker to stop and waits until it has (it finishes the
-    /// delivery attempts under way, at most about 10 s).
+    /// Tells the worker to stop and waits until it has: the delivery
+    /// attempts under way are abandoned at once (not recorded; their events
+    /// stay due and are delivered again later), the store calls under way
+    /// finish, and the leases are given back (at most 2 s). A purge of old
+    /// audit entries under way is waited for too.
     pub(crate) fn shut_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.stop.send_replace(true);
         let mut stopped = self.stopped.subscribe();
@@ -145,31 +162,158 @@ async fn run(
     weak: Weak<Shared>,
     mut stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
-    _running: Arc<Running>,
+    running: Arc<Running>,
 ) {
     let node = crate::services::new_node_id();
     let mut retries: HashMap<WebhookId, Retry> = HashMap::new();
+    let mut last_served: HashMap<WebhookId, Instant> = HashMap::new();
+    let mut next = Instant::now();
     loop {
-        if *stop.borrow() {
-            return;
-        }
-        let wait = {
-            let Some(shared) = weak.upgrade() else {
-                return;
-            };
-            round(&shared.core, &node, &mut retries, &stop).await
-        };
+        // Nothing is being served here, and no handle of the instance is
+        // held: dropping the last one ends the worker.
         tokio::select! {
-            _ = stop.changed() => {
+            () = stopping(stop.clone()) => {
                 if let Some(shared) = weak.upgrade() {
                     let _ = tokio::time::timeout(LEASE_RELEASE, release(&shared.core, &node)).await;
                 }
-                return;
+                break;
             }
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep_until(next.into()) => {}
+        }
+        let Some(shared) = weak.upgrade() else {
+            break;
+        };
+        let book = Book {
+            retries: &mut retries,
+            last_served: &mut last_served,
+        };
+        match deliver(&shared, &node, book, &mut stop, &wake).await {
+            Some(at) => next = at,
+            None => break,
         }
     }
+    drop(running);
+}
+
+/// What the worker keeps between polls.
+struct Book<'a> {
+    /// The deliveries being retried, by webhook.
+    retries: &'a mut HashMap<WebhookId, Retry>,
+    /// When each webhook's last serve started.
+    last_served: &'a mut HashMap<WebhookId, Instant>,
+}
+
+/// Polls and serves the webhooks until none is being served: answers when
+/// to poll next, or `None` once the worker has stopped (its serves ended
+/// and its leases given back).
+///
+/// It holds the instance while serves run; when that is the only handle
+/// left, the instance is shutting down and the worker stops.
+async fn deliver(
+    shared: &Arc<Shared>,
+    node: &str,
+    book: Book<'_>,
+    stop: &mut watch::Receiver<bool>,
+    wake: &Notify,
+) -> Option<Instant> {
+    let Book {
+        retries,
+        last_served,
+    } = book;
+    let core = &shared.core;
+    let mut serving = FuturesUnordered::new();
+    let mut busy: HashSet<WebhookId> = HashSet::new();
+    loop {
+        // One poll: list the webhooks (serves under way keep going
+        // meanwhile) and start serving those not served yet.
+        let wait = {
+            let list = core.store.all_webhooks();
+            tokio::pin!(list);
+            let listed = loop {
+                tokio::select! {
+                    listed = &mut list => break listed,
+                    Some((id, retry)) = serving.next() => {
+                        finished(retries, &mut busy, id, retry);
+                    }
+                }
+            };
+            match listed {
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook worker: cannot list webhooks");
+                    IDLE_POLL
+                }
+                Ok(hooks) if hooks.is_empty() => {
+                    retries.clear();
+                    last_served.clear();
+                    IDLE_POLL
+                }
+                Ok(mut hooks) => {
+                    retries.retain(|id, _| hooks.iter().any(|h| h.id == *id));
+                    last_served.retain(|id, _| hooks.iter().any(|h| h.id == *id));
+                    hooks.retain(|h| !busy.contains(&h.id));
+                    // The webhooks served longest ago first, so none waits
+                    // for long while every slot is taken.
+                    hooks.sort_by_key(|h| last_served.get(&h.id).copied());
+                    for hook in hooks {
+                        if busy.len() >= MAX_IN_FLIGHT || *stop.borrow() {
+                            break;
+                        }
+                        let retry = retries.get(&hook.id).cloned();
+                        busy.insert(hook.id.clone());
+                        last_served.insert(hook.id.clone(), Instant::now());
+                        serving.push(serve_one(core, node, hook, retry, stop.clone()));
+                    }
+                    BUSY_POLL
+                }
+            }
+        };
+        let next = Instant::now() + wait;
+        if serving.is_empty() && !*stop.borrow() {
+            return Some(next);
+        }
+        // Collect the serves as they finish until the next poll is due.
+        loop {
+            if Arc::strong_count(shared) == 1 {
+                // The host dropped its last handle: stop as on shutdown.
+                shared.webhook_worker.stop.send_replace(true);
+            }
+            if *stop.borrow() {
+                // Every serve sees the stop too: it abandons its attempt
+                // and ends after the store call under way.
+                while let Some((id, retry)) = serving.next().await {
+                    finished(retries, &mut busy, id, retry);
+                }
+                let _ = tokio::time::timeout(LEASE_RELEASE, release(core, node)).await;
+                return None;
+            }
+            tokio::select! {
+                _ = stop.changed() => {}
+                Some((id, retry)) = serving.next() => {
+                    finished(retries, &mut busy, id, retry);
+                    if serving.is_empty() {
+                        return Some(next);
+                    }
+                }
+                _ = wake.notified() => break,
+                _ = tokio::time::sleep_until(next.into()) => break,
+            }
+        }
+    }
+}
+
+/// Notes the retry a finished serve left pending.
+fn finished(
+    retries: &mut HashMap<WebhookId, Retry>,
+    busy: &mut HashSet<WebhookId>,
+    id: WebhookId,
+    retry: Option<Retry>,
+) {
+    busy.remove(&id);
+    match retry {
+        Some(r) => retries.insert(id, r),
+        None => retries.remove(&id),
+    };
 }
 
 /// Gives the leases this node holds back (they expire at once), so another
@@ -186,39 +330,21 @@ async fn release(core: &Core, node: &str) {
     }
 }
 
-/// One pass over every webhook; answers how long to wait before the next.
-async fn round(
+/// [`serve`], answering the webhook's id with the retry left pending.
+async fn serve_one(
     core: &Core,
     node: &str,
-    retries: &mut HashMap<WebhookId, Retry>,
-    stop: &watch::Receiver<bool>,
-) -> Duration {
-    let hooks = match core.store.all_webhooks().await {
-        Ok(hooks) => hooks,
-        Err(e) => {
-            tracing::warn!(error = %e, "webhook worker: cannot list webhooks");
-            return IDLE_POLL;
-        }
-    };
-    if hooks.is_empty() {
-        retries.clear();
-        return IDLE_POLL;
-    }
-    retries.retain(|id, _| hooks.iter().any(|h| h.id == *id));
-    let work = hooks.into_iter().map(|hook| {
-        let retry = retries.get(&hook.id).cloned();
-        async move {
-            let id = hook.id.clone();
-            (id, serve(core, node, hook, retry, stop).await)
-        }
-    });
-    for (id, retry) in futures::future::join_all(work).await {
-        match retry {
-            Some(r) => retries.insert(id, r),
-            None => retries.remove(&id),
-        };
-    }
-    BUSY_POLL
+    hook: Webhook,
+    retry: Option<Retry>,
+    stop: watch::Receiver<bool>,
+) -> (WebhookId, Option<Retry>) {
+    let id = hook.id.clone();
+    (id, serve(core, node, hook, retry, stop).await)
+}
+
+/// Resolves once the worker is told to stop.
+async fn stopping(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 fn lease_until() -> Timestamp {
@@ -234,14 +360,18 @@ fn matches(hook: &Webhook, event: &Event) -> bool {
             .is_none_or(|ids| ids.iter().any(|p| p == &event.project_id))
 }
 
-/// Delivers what is due for one webhook; answers the retry still pending.
+/// Delivers what is due for one webhook, starting attempts for at most
+/// [`SERVE_BUDGET`]; answers the retry still pending. An attempt under way
+/// when the worker is told to stop is abandoned (not recorded: its event
+/// stays due).
 async fn serve(
     core: &Core,
     node: &str,
     hook: Webhook,
     retry: Option<Retry>,
-    stop: &watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Option<Retry> {
+    let budget_end = Instant::now() + SERVE_BUDGET;
     match core
         .store
         .lease_webhook(&hook.id, node, lease_until())
@@ -314,7 +444,7 @@ async fn serve(
     let mut retry = retry;
     let mut cursor = hook.cursor;
     for event in events {
-        if *stop.borrow() {
+        if *stop.borrow() || Instant::now() >= budget_end {
             break;
         }
         if !matches(&hook, &event) {
@@ -342,8 +472,13 @@ async fn serve(
                 next_at: Instant::now(),
             },
         };
+        let outcome = tokio::select! {
+            outcome = attempt(core, &hook, &event, secret.expose()) => outcome,
+            () = stopping(stop.clone()) => {
+                return (state.attempts > 0).then_some(state);
+            }
+        };
         state.attempts += 1;
-        let outcome = attempt(core, &hook, &event, secret.expose()).await;
         let now = chrono::Utc::now();
         let (delivered, status_code, last_error) = match outcome {
             Ok(code) => (true, Some(code), None),
@@ -389,7 +524,8 @@ async fn serve(
     if cursor != hook.cursor {
         advance(core, &hook, node, cursor).await;
     }
-    None
+    // Still pending when the serve stopped before reaching its event.
+    retry
 }
 
 /// Stores the cursor; `false` when the lease was lost (or the store failed).

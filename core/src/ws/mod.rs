@@ -220,8 +220,9 @@ impl Slipway {
     /// (1001) and resolves when all have ended; new ones are refused with
     /// 503 from then on. Hosts call it on shutdown, next to stopping their
     /// HTTP server, and bound it with their grace period. The webhook
-    /// delivery worker of this instance stops too (after the attempts under
-    /// way) and gives its leases back.
+    /// delivery worker of this instance stops too (abandoning the attempts
+    /// under way, whose events are delivered again later, and finishing the
+    /// store calls under way) and gives its leases back.
     ///
     /// Everything is told to stop when this is called; the returned future
     /// only waits (it holds no handle of the instance, so it can be spawned).
