@@ -1,7 +1,8 @@
 //! Signed webhooks (`/webhooks`): CRUD with validation and ownership, the
 //! private-address rule, signed deliveries in order, retries after failures,
-//! and delivery resumed by a new server on the same database — on the store
-//! and adapter under test, with a receiving HTTP server on 127.0.0.1.
+//! delivery resumed by a new server on the same database, a slow receiver
+//! delaying no other webhook, and a prompt shutdown — on the store and
+//! adapter under test, with a receiving HTTP server on 127.0.0.1.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +23,8 @@ struct Received {
 }
 
 /// A receiving server: answers each request with the next status of
-/// `script` (200 once it is used up) and hands every request to the test.
+/// `script` (200 once it is used up), after `delay`, and hands every
+/// request to the test as it arrives.
 struct Receiver {
     url: String,
     script: Arc<Mutex<Vec<u16>>>,
@@ -34,6 +36,7 @@ struct Receiver {
 struct Rs {
     tx: mpsc::UnboundedSender<Received>,
     script: Arc<Mutex<Vec<u16>>>,
+    delay: Duration,
 }
 
 async fn receive(State(rs): State<Rs>, headers: HeaderMap, body: String) -> StatusCode {
@@ -46,16 +49,23 @@ async fn receive(State(rs): State<Rs>, headers: HeaderMap, body: String) -> Stat
         }
     };
     let _ = rs.tx.send(Received { headers, body });
+    tokio::time::sleep(rs.delay).await;
     StatusCode::from_u16(status).unwrap()
 }
 
 impl Receiver {
     async fn start(script: Vec<u16>) -> Self {
+        Self::slow(script, Duration::ZERO).await
+    }
+
+    /// A receiver that answers each request after `delay`.
+    async fn slow(script: Vec<u16>, delay: Duration) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let script = Arc::new(Mutex::new(script));
         let rs = Rs {
             tx,
             script: script.clone(),
+            delay,
         };
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
@@ -106,6 +116,19 @@ async fn project(s: &TestServer, token: &str) -> Value {
         "/project",
         Some(token),
         json!({"name": "p", "sourceId": format!("src-{n}"), "vmId": format!("vm-{n}")}),
+    )
+    .await
+    .expect(201)
+    .clone()
+}
+
+/// Creates a webhook of `token`'s user for `project.update` events to
+/// `url`; answers the 201 body (with the secret).
+async fn webhook(s: &TestServer, token: &str, url: &str) -> Value {
+    s.post(
+        "/webhooks",
+        Some(token),
+        json!({"url": url, "events": ["project.update"]}),
     )
     .await
     .expect(201)
@@ -318,15 +341,7 @@ async fn deliveries_are_signed_in_order_and_retried() {
     let bob = s.signup("bob").await;
     // The receiver fails the first two attempts.
     let mut rx = Receiver::start(vec![500, 500]).await;
-    let created = s
-        .post(
-            "/webhooks",
-            Some(&ada),
-            json!({"url": rx.url, "events": ["project.update"]}),
-        )
-        .await
-        .expect(201)
-        .clone();
+    let created = webhook(&s, &ada, &rx.url).await;
     let id = created["id"].as_str().unwrap().to_string();
     let secret = created["secret"].as_str().unwrap().to_string();
 
@@ -402,15 +417,7 @@ async fn delivery_resumes_on_a_new_server_after_a_restart() {
     let mut rx = Receiver::start(vec![503; 100_000]).await;
     let s = start(url.clone()).await;
     let ada = s.signup("ada").await;
-    let created = s
-        .post(
-            "/webhooks",
-            Some(&ada),
-            json!({"url": rx.url, "events": ["project.update"]}),
-        )
-        .await
-        .expect(201)
-        .clone();
+    let created = webhook(&s, &ada, &rx.url).await;
     let secret = created["secret"].as_str().unwrap().to_string();
     let p = project(&s, &ada).await;
     let missed = verified(&rx.next().await, &secret);
@@ -462,15 +469,7 @@ async fn two_nodes_deliver_each_event_once_in_order() {
     let b = node(url).await;
     let mut rx = Receiver::start(vec![]).await;
     let ada = a.signup("ada").await;
-    let created = a
-        .post(
-            "/webhooks",
-            Some(&ada),
-            json!({"url": rx.url, "events": ["project.update"]}),
-        )
-        .await
-        .expect(201)
-        .clone();
+    let created = webhook(&a, &ada, &rx.url).await;
     let secret = created["secret"].as_str().unwrap().to_string();
     // Events written on both nodes; both nodes run a delivery worker.
     for i in 0..6 {
@@ -534,4 +533,72 @@ async fn project_ids_restrict_deliveries_and_a_redirect_is_a_failure() {
         .clone();
     assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
     assert_eq!(history[0]["eventId"], first["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_delays_no_other_webhook() {
+    let s = server_allowing_private().await;
+    let ada = s.signup("ada").await;
+    let bob = s.signup("bob").await;
+    // Ada's receiver takes 3 s per delivery, with four events queued: 12 s
+    // delivered one after the other.
+    let mut slow = Receiver::slow(vec![], Duration::from_secs(3)).await;
+    webhook(&s, &ada, &slow.url).await;
+    for _ in 0..4 {
+        project(&s, &ada).await;
+    }
+    // Her first delivery is under way.
+    slow.next().await;
+
+    // Bob's webhook gets his event meanwhile, within 2 s, not after hers.
+    let mut fast = Receiver::start(vec![]).await;
+    let created = webhook(&s, &bob, &fast.url).await;
+    let secret = created["secret"].as_str().unwrap().to_string();
+    let p = project(&s, &bob).await;
+    let sent = std::time::Instant::now();
+    let got = tokio::time::timeout(Duration::from_secs(20), fast.rx.recv())
+        .await
+        .expect("bob's delivery arrives")
+        .expect("receiver running");
+    let took = sent.elapsed();
+    assert_eq!(verified(&got, &secret)["data"]["projectId"], p["id"]);
+    assert!(
+        took < Duration::from_secs(2),
+        "bob's delivery waited {took:?} for ada's slow receiver"
+    );
+    // Ada's queue was still being delivered.
+    let mut hers = 1;
+    while slow.rx.try_recv().is_ok() {
+        hers += 1;
+    }
+    assert!(hers < 4, "ada's {hers} deliveries all arrived first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_abandons_the_attempt_under_way() {
+    let s = server_allowing_private().await;
+    let ada = s.signup("ada").await;
+    // A receiver that does not answer for 30 s.
+    let mut rx = Receiver::slow(vec![], Duration::from_secs(30)).await;
+    let created = webhook(&s, &ada, &rx.url).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    project(&s, &ada).await;
+    rx.next().await;
+    // The worker stops without waiting for the answer (the attempt would
+    // time out after 10 s) …
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(8),
+        s.running.slipway.shutdown_websockets(),
+    )
+    .await
+    .expect("the worker stops promptly");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // … and records nothing for it: the event stays due.
+    let history = s
+        .get(&format!("/webhooks/{id}/deliveries"), Some(&ada))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(history, json!([]));
 }
