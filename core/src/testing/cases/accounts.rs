@@ -312,17 +312,7 @@ pub async fn concurrent_authorization_creates_respect_the_quota(store: std::sync
         (0..16).map(|i| store.create_authorization(new_auth(&a.id, &format!("k{i}")), 3, &entry)),
     )
     .await;
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        3,
-        "{results:?}"
-    );
-    assert!(
-        results
-            .iter()
-            .all(|r| r.is_ok() || matches!(r, Err(StoreError::Refused))),
-        "{results:?}"
-    );
+    assert_quota_held(&results, 3, |e| matches!(e, StoreError::Refused));
     assert_eq!(store.list_authorizations(&a.id).await.unwrap().len(), 3);
 }
 

@@ -117,6 +117,26 @@ fn conflict_rule(r: Result<impl std::fmt::Debug, StoreError>) -> Unique {
     }
 }
 
+/// Checks the results of racing creates against a quota: exactly `made`
+/// succeeded, and every other failed as `refused` expects.
+fn assert_quota_held<T: std::fmt::Debug, E: std::fmt::Debug>(
+    results: &[Result<T, E>],
+    made: usize,
+    refused: impl Fn(&E) -> bool,
+) {
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        made,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().err().is_none_or(&refused)),
+        "{results:?}"
+    );
+}
+
 fn is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::NotFound))
 }

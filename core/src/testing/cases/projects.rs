@@ -439,18 +439,10 @@ pub async fn concurrent_project_creates_respect_the_quota(store: std::sync::Arc<
         )
     });
     let results = futures::future::join_all(creates).await;
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
+    assert_quota_held(
+        &results,
         3,
-        "{results:?}"
-    );
-    assert!(
-        results.iter().all(|r| match r {
-            Ok(_) => true,
-            Err(Error::Forbidden(m)) => m.contains("max_projects_per_user"),
-            Err(_) => false,
-        }),
-        "{results:?}"
+        |e| matches!(e, Error::Forbidden(m) if m.contains("max_projects_per_user")),
     );
     assert_eq!(store.count_projects(&a.id).await.unwrap(), 3);
     assert_eq!(store.list_projects(&a.id).await.unwrap().len(), 3);
