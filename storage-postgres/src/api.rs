@@ -159,8 +159,14 @@ impl Store for PgStore {
         self.run(self.pg_touch_api_token(id, at)).await
     }
 
-    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
-        self.run(self.pg_create_webhook(webhook, audit)).await
+    async fn create_webhook_limited(
+        &self,
+        webhook: Webhook,
+        max_kept: usize,
+        audit: &AuditEntry,
+    ) -> StoreResult<Webhook> {
+        self.run(self.pg_create_webhook(webhook, max_kept, audit))
+            .await
     }
 
     async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>> {

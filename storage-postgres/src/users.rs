@@ -92,6 +92,44 @@ async fn other_user(conn: &mut PgConnection, id: &str) -> StoreResult<bool> {
         .db()
 }
 
+/// A create's exact per-user quota check, in the create's transaction:
+/// locks the user's row, then runs `count` (one `$1`, the user). Concurrent
+/// creates of one user wait for each other at the lock, so each counts the
+/// rows the ones before it committed. `FOR NO KEY UPDATE` rather than
+/// `FOR UPDATE`: the foreign key checks of other inserts naming the user
+/// (a project create) take `FOR KEY SHARE`, which it does not block, while
+/// deleting the user waits for it. `NotFound` when the user does not exist,
+/// `Refused` when they have `max` rows or more; `usize::MAX` locks and
+/// counts nothing (the insert's foreign key still finds a missing user).
+pub(crate) async fn lock_user_within_quota(
+    conn: &mut PgConnection,
+    count: &'static str,
+    user_id: &str,
+    max: usize,
+) -> StoreResult<()> {
+    if max == usize::MAX {
+        return Ok(());
+    }
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .db()?;
+    if found.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let n: i64 = sqlx::query_scalar(count)
+        .bind(user_id)
+        .fetch_one(&mut *conn)
+        .await
+        .db()?;
+    if usize::try_from(n).unwrap_or(0) >= max {
+        return Err(StoreError::Refused);
+    }
+    Ok(())
+}
+
 impl PgStore {
     pub(crate) async fn pg_create_user(
         &self,

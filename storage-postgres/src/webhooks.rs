@@ -8,6 +8,7 @@ use slipway_core::StoreError;
 
 use crate::audit::{self, bind_audit};
 use crate::store::{micros, Db, PgStore};
+use crate::users::lock_user_within_quota;
 
 const WEBHOOK_COLS: &str =
     "id, user_id, url, events, project_ids, secret, created_at, last_event_id";
@@ -67,13 +68,26 @@ impl From<DeliveryRow> for WebhookDelivery {
 }
 
 impl PgStore {
+    /// One transaction: the user's row locked and their webhooks counted
+    /// against `max_kept` ([`lock_user_within_quota`]: exact under
+    /// concurrent creates; webhooks are created rarely), then the insert
+    /// with its audit entry.
     pub(crate) async fn pg_create_webhook(
         &self,
         hook: Webhook,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<Webhook> {
         let mut hook = hook;
         hook.created_at = micros(hook.created_at);
+        let mut tx = self.inner.pool.begin().await.db()?;
+        lock_user_within_quota(
+            &mut tx,
+            "SELECT count(*) FROM webhooks WHERE user_id = $1",
+            &hook.user_id,
+            max_kept,
+        )
+        .await?;
         // The foreign key makes "the user exists" atomic with the insert;
         // a failed insert fails the statement, audit entry included.
         bind_audit!(
@@ -92,9 +106,10 @@ impl PgStore {
             .bind(hook.cursor as i64),
             audit
         )
-        .execute(&self.inner.pool)
+        .execute(&mut *tx)
         .await
         .db()?;
+        tx.commit().await.db()?;
         Ok(hook)
     }
 

@@ -368,6 +368,16 @@ fn conflict(name: &str) -> StoreError {
     StoreError::conflict(unique)
 }
 
+/// A create's quota as its script takes it: the most records the user may
+/// keep, `""` for none (`usize::MAX`).
+pub(crate) fn quota_arg(max: usize) -> String {
+    if max == usize::MAX {
+        String::new()
+    } else {
+        max.to_string()
+    }
+}
+
 /// Turns a refused write into its store error.
 pub(crate) fn refused<T>(reply: Reply) -> StoreResult<T> {
     match reply {

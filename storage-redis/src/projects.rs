@@ -16,7 +16,7 @@ use slipway_core::store::StoreResult;
 use crate::audit::AuditArgs;
 use crate::records::{from_json, to_json, NetworkRec, ProjectRec};
 use crate::scripts::*;
-use crate::{refused, RedisStore, Reply};
+use crate::{quota_arg, refused, RedisStore, Reply};
 
 /// A project as read in one snapshot, with its version.
 struct Snapshot {
@@ -79,11 +79,7 @@ pub(crate) async fn create_project(
     let data = to_json(&event.data)?;
     let (has_path, path) = path_args(&project.path);
     // The script counts the owner's projects and writes in one step.
-    let max_owned = if max_owned == usize::MAX {
-        String::new()
-    } else {
-        max_owned.to_string()
-    };
+    let max_owned = quota_arg(max_owned);
     let reply = s
         .write_audited(
             &CREATE_PROJECT,

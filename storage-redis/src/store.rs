@@ -87,8 +87,13 @@ impl Store for RedisStore {
         users::list_users(self, after, limit).await
     }
 
-    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
-        webhooks::create_webhook(self, webhook, audit).await
+    async fn create_webhook_limited(
+        &self,
+        webhook: Webhook,
+        max_kept: usize,
+        audit: &AuditEntry,
+    ) -> StoreResult<Webhook> {
+        webhooks::create_webhook(self, webhook, max_kept, audit).await
     }
 
     async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>> {

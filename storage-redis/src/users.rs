@@ -13,7 +13,7 @@ use crate::records::{
     auth_index_field, from_json, to_json, ApiTokenRec, AuthRec, DomainRec, InvitationRec, UserRec,
 };
 use crate::scripts::*;
-use crate::{refused, RedisStore, Reply, MAX_ATTEMPTS};
+use crate::{quota_arg, refused, RedisStore, Reply, MAX_ATTEMPTS};
 
 pub(crate) async fn create_user(
     s: &RedisStore,
@@ -366,11 +366,7 @@ pub(crate) async fn create_authorization(
     let rec = to_json(&AuthRec::from_auth(&auth))?;
     let field = auth_index_field(auth.kind, &auth.name);
     // The script counts the user's authorizations and writes in one step.
-    let max_kept = if max_kept == usize::MAX {
-        String::new()
-    } else {
-        max_kept.to_string()
-    };
+    let max_kept = quota_arg(max_kept);
     match s
         .write_audited(
             &PUT_AUTH,

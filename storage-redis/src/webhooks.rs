@@ -16,7 +16,7 @@ use crate::records::{from_json, to_json};
 use crate::scripts::{
     CREATE_WEBHOOK, DELETE_WEBHOOK, LEASE_WEBHOOK, RECORD_WEBHOOK_DELIVERY, SET_WEBHOOK_CURSOR,
 };
-use crate::{refused, RedisStore, Reply};
+use crate::{quota_arg, refused, RedisStore, Reply};
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,6 +80,7 @@ async fn with_cursors(s: &RedisStore, raws: Vec<String>) -> StoreResult<Vec<Webh
 pub(crate) async fn create_webhook(
     s: &RedisStore,
     hook: Webhook,
+    max_kept: usize,
     audit: &AuditEntry,
 ) -> StoreResult<Webhook> {
     let audit = AuditArgs::new(audit)?;
@@ -93,10 +94,12 @@ pub(crate) async fn create_webhook(
         created_at: hook.created_at,
     })?;
     let cursor = hook.cursor.to_string();
+    // The script counts the user's webhooks and writes in one step.
+    let max_kept = quota_arg(max_kept);
     match s
         .write_audited(
             &CREATE_WEBHOOK,
-            &[&hook.user_id, &hook.id, &rec, &cursor],
+            &[&hook.user_id, &hook.id, &rec, &cursor, &max_kept],
             &audit,
         )
         .await?

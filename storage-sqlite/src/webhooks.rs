@@ -9,6 +9,7 @@ use slipway_core::StoreError;
 use sqlx::Connection as _;
 
 use crate::audit;
+use crate::projects::within_quota;
 use crate::store::{Db, SqliteStore};
 
 const WEBHOOK_COLS: &str =
@@ -74,9 +75,13 @@ impl From<DeliveryRow> for WebhookDelivery {
 }
 
 impl SqliteStore {
+    /// On the writer, in one transaction: the user's webhooks counted
+    /// against `max_kept`, the insert and the audit entry (exact: writes
+    /// are serialized).
     pub(crate) async fn lite_create_webhook(
         &self,
         hook: Webhook,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<Webhook> {
         let events = serde_json::to_string(&hook.events).map_err(StoreError::other)?;
@@ -88,6 +93,13 @@ impl SqliteStore {
             .map_err(StoreError::other)?;
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
+        within_quota(
+            &mut tx,
+            "SELECT count(*) FROM webhooks WHERE user_id = ?1",
+            &hook.user_id,
+            max_kept,
+        )
+        .await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO webhooks ({WEBHOOK_COLS}) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \

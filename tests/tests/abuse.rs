@@ -372,6 +372,40 @@ async fn authorizations_per_user_are_limited() {
     );
 }
 
+/// Webhooks per user are capped at 20 (400 on `url`), checked before the
+/// URL's host is resolved: at the cap, a host that cannot resolve gets the
+/// cap's answer, not the resolver's.
+#[tokio::test]
+async fn webhooks_per_user_are_capped_before_the_url_is_resolved() {
+    let s = TestServer::start_with(|a| a.webhook_allow_private = true, |b| b).await;
+    let ada = s.signup("ada").await;
+    let hook = |url: &str| json!({"url": url, "events": ["project.update"]});
+    let unresolvable = "http://no-such-host.invalid/hook";
+    let msg = s
+        .post("/webhooks", Some(&ada), hook(unresolvable))
+        .await
+        .expect_error(400);
+    assert!(msg.contains("does not resolve"), "{msg}");
+    for i in 0..20 {
+        s.post(
+            "/webhooks",
+            Some(&ada),
+            hook(&format!("http://127.0.0.1:9/hook-{i}")),
+        )
+        .await
+        .expect(201);
+    }
+    for url in ["http://127.0.0.1:9/hook-20", unresolvable] {
+        let msg = s
+            .post("/webhooks", Some(&ada), hook(url))
+            .await
+            .expect_error(400);
+        assert!(msg.contains("at most 20 webhooks"), "{url}: {msg}");
+    }
+    let listed = s.get("/webhooks", Some(&ada)).await;
+    assert_eq!(listed.expect(200).as_array().unwrap().len(), 20);
+}
+
 /// WebSocket connects per user per minute are limited
 /// (`SLIPWAY_WS_CONNECTS_PER_MINUTE`): 429 on the upgrade request, before
 /// the upgrade; another user is not affected.

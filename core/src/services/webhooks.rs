@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use super::{issued, new_id, Core, Error, Principal, Resource, Result};
 use crate::model::{AuditAction, Sealed, Webhook, WebhookDelivery};
+use crate::StoreError;
 
 /// The events a webhook may receive.
 pub const WEBHOOK_EVENTS: &[&str] = &["project.update"];
@@ -19,6 +20,14 @@ pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
 
 /// Most webhooks per user.
 const MAX_WEBHOOKS_PER_USER: usize = 20;
+
+/// The answer to a user who has [`MAX_WEBHOOKS_PER_USER`] webhooks already.
+fn limit_reached() -> Error {
+    Error::invalid(
+        "url",
+        format!("a user may have at most {MAX_WEBHOOKS_PER_USER} webhooks; delete one first"),
+    )
+}
 
 /// A webhook to create (`POST /webhooks`).
 #[derive(Debug, Clone)]
@@ -231,23 +240,21 @@ impl Webhooks<'_> {
             None => None,
             Some(ids) => Some(self.core.own_project_ids(&user.id, ids).await?),
         };
-        let (url, _) = resolve_target(input.url.trim(), self.core.config.webhook_allow_private)
-            .await
-            .map_err(|m| Error::invalid("url", m))?;
-        let existing = self
+        // Checked before the URL's host is resolved (a user at the cap
+        // makes no DNS lookup), and exactly by the store in the write.
+        let kept = self
             .core
             .store
             .list_webhooks(&user.id)
             .await
-            .map_err(|e| Error::store(Resource::Webhook, e))?;
-        if existing.len() >= MAX_WEBHOOKS_PER_USER {
-            return Err(Error::invalid(
-                "url",
-                format!(
-                    "a user may have at most {MAX_WEBHOOKS_PER_USER} webhooks; delete one first"
-                ),
-            ));
+            .map_err(|e| Error::store(Resource::Webhook, e))?
+            .len();
+        if kept >= MAX_WEBHOOKS_PER_USER {
+            return Err(limit_reached());
         }
+        let (url, _) = resolve_target(input.url.trim(), self.core.config.webhook_allow_private)
+            .await
+            .map_err(|m| Error::invalid("url", m))?;
         let cursor = self
             .core
             .store
@@ -273,9 +280,12 @@ impl Webhooks<'_> {
         let webhook = self
             .core
             .store
-            .create_webhook(webhook, &audit)
+            .create_webhook_limited(webhook, MAX_WEBHOOKS_PER_USER, &audit)
             .await
-            .map_err(|e| Error::store(Resource::Webhook, e))?;
+            .map_err(|e| match e {
+                StoreError::Refused => limit_reached(),
+                e => Error::store(Resource::Webhook, e),
+            })?;
         self.core.webhooks_changed.notify_one();
         tracing::info!(user_id = %user.id, webhook_id = %webhook.id, "webhook created");
         Ok(CreatedWebhook { webhook, secret })

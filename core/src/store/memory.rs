@@ -361,10 +361,25 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
+    async fn create_webhook_limited(
+        &self,
+        webhook: Webhook,
+        max_kept: usize,
+        audit: &AuditEntry,
+    ) -> StoreResult<Webhook> {
         self.write(audit, |st| -> StoreResult<Webhook> {
             if st.user(&webhook.user_id).is_none() {
                 return Err(StoreError::NotFound);
+            }
+            if max_kept != usize::MAX
+                && st
+                    .webhooks
+                    .values()
+                    .filter(|(_, w, _)| w.user_id == webhook.user_id)
+                    .count()
+                    >= max_kept
+            {
+                return Err(StoreError::Refused);
             }
             if st.webhooks.contains_key(&webhook.id) {
                 return Err(StoreError::conflict(Unique::Id));

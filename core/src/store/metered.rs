@@ -191,10 +191,15 @@ impl Store for Metered {
         .await
     }
 
-    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
+    async fn create_webhook_limited(
+        &self,
+        webhook: Webhook,
+        max_kept: usize,
+        audit: &AuditEntry,
+    ) -> StoreResult<Webhook> {
         timed(
             crate::metrics::store_op!("create_webhook"),
-            self.0.create_webhook(webhook, audit),
+            self.0.create_webhook_limited(webhook, max_kept, audit),
         )
         .await
     }

@@ -166,10 +166,28 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- webhooks ----------------------------------------------------------
 
-    /// Stores a webhook of an existing user (`NotFound` when the user is
-    /// gone; `Conflict(Unique::Id)` on an id clash). Deleting the user
+    /// Stores a webhook of an existing user while the user has fewer than
+    /// `max_kept` webhooks: `Refused` (nothing written) otherwise,
+    /// `NotFound` when the user is gone, `Conflict(Unique::Id)` on an id
+    /// clash. The count is made in the write and is exact under concurrent
+    /// creates on every store (the memory store's lock, SQLite's one
+    /// writer, a Redis script; PgStore locks the user's row first: webhooks
+    /// are created rarely). `usize::MAX` is no quota. Deleting the user
     /// deletes their webhooks and deliveries.
-    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook>;
+    async fn create_webhook_limited(
+        &self,
+        webhook: Webhook,
+        max_kept: usize,
+        audit: &AuditEntry,
+    ) -> StoreResult<Webhook>;
+
+    /// [`Store::create_webhook_limited`] without a quota (`usize::MAX`),
+    /// for writes that are not a user's create (tests, imports); stores
+    /// implement only the limited one.
+    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
+        self.create_webhook_limited(webhook, usize::MAX, audit)
+            .await
+    }
 
     /// The user's webhooks, oldest first.
     async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>>;

@@ -201,6 +201,7 @@ macro_rules! store_conformance {
             invitations_work_once,
             api_tokens_roundtrip_and_scope,
             webhooks_roundtrip_lease_and_deliveries,
+            webhook_quota_refuses_at_the_limit,
             project_create_read_list,
             count_projects_follows_creates_and_deletes,
             project_quota_refuses_at_the_limit,
@@ -237,6 +238,8 @@ macro_rules! store_conformance {
             concurrent_service_updates_lose_nothing,
             concurrent_service_network_writes_lose_nothing,
             concurrent_network_creates_respect_the_quota,
+            concurrent_webhook_creates_respect_the_quota,
+            concurrent_service_webhook_creates_respect_the_cap,
             concurrent_attempts_on_shared_counters_never_fail,
         );
     };

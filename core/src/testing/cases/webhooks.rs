@@ -146,3 +146,69 @@ pub async fn webhooks_roundtrip_lease_and_deliveries(store: &dyn Store) {
     assert_eq!(store.all_webhooks().await.unwrap(), vec![wb.clone()]);
     assert!(store.list_webhooks(&a.id).await.unwrap().is_empty());
 }
+
+/// `create_webhook_limited` with a quota: `Refused`, writing nothing, once
+/// the user keeps `max_kept` webhooks; counted per user; a delete makes
+/// room again; a missing user is still `NotFound`.
+pub async fn webhook_quota_refuses_at_the_limit(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let b = user(store, "b").await;
+    let entry = audit();
+    let create =
+        |user: &UserId, max: usize| store.create_webhook_limited(webhook(user, None), max, &entry);
+    assert!(matches!(create(&a.id, 0).await, Err(StoreError::Refused)));
+    let first = create(&a.id, 2).await.unwrap();
+    create(&a.id, 2).await.unwrap();
+    let refused = create(&a.id, 2).await;
+    assert!(matches!(refused, Err(StoreError::Refused)), "{refused:?}");
+    assert_eq!(store.list_webhooks(&a.id).await.unwrap().len(), 2);
+    assert_eq!(store.all_webhooks().await.unwrap().len(), 2);
+    // Another user's quota is their own.
+    create(&b.id, 2).await.unwrap();
+    store
+        .delete_webhook(&a.id, &first.id, &audit())
+        .await
+        .unwrap();
+    create(&a.id, 2).await.unwrap();
+    assert!(matches!(create(&a.id, 2).await, Err(StoreError::Refused)));
+    assert_eq!(store.list_webhooks(&a.id).await.unwrap().len(), 2);
+    assert!(is_not_found(create(&uid(), 1).await));
+}
+
+/// Sixteen racing creates of one user's webhooks with a quota of 3:
+/// exactly three are stored, the others are `Refused`. Exact on every
+/// store: [`Store::create_webhook_limited`] counts in the write.
+pub async fn concurrent_webhook_creates_respect_the_quota(store: std::sync::Arc<dyn Store>) {
+    let a = user(&*store, "a").await;
+    let entry = audit();
+    let results = futures::future::join_all(
+        (0..16).map(|_| store.create_webhook_limited(webhook(&a.id, None), 3, &entry)),
+    )
+    .await;
+    assert_quota_held(&results, 3, |e| matches!(e, StoreError::Refused));
+    assert_eq!(store.list_webhooks(&a.id).await.unwrap().len(), 3);
+    assert_eq!(store.all_webhooks().await.unwrap().len(), 3);
+}
+
+/// Service level: racing `POST /webhooks` of one user past the cap of 20
+/// webhooks per user: exactly 20 are made, the others answer the cap's
+/// 400 (on `url`), and the user keeps 20.
+pub async fn concurrent_service_webhook_creates_respect_the_cap(store: std::sync::Arc<dyn Store>) {
+    use crate::services::{Error, NewWebhook};
+    let slipway = slipway_on(&store, |b| b.webhook_allow_private(true));
+    let a = user(&*store, "a").await;
+    let actor = crate::Principal::user_id(a.id.clone(), None);
+    let webhooks = slipway.webhooks();
+    let creates = (0..28).map(|i| {
+        webhooks.create(
+            &actor,
+            NewWebhook::new(format!("http://127.0.0.1:9/hook-{i}")),
+        )
+    });
+    let results = futures::future::join_all(creates).await;
+    assert_quota_held(&results, 20, |e| {
+        matches!(e, Error::Invalid { field, message }
+            if field == "url" && message.contains("at most 20 webhooks"))
+    });
+    assert_eq!(store.list_webhooks(&a.id).await.unwrap().len(), 20);
+}
