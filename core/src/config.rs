@@ -88,6 +88,8 @@ pub struct Config {
     pub max_networks_per_project: usize,
     /// Most authorizations one user may keep (403 beyond; default 100).
     pub max_authorizations_per_user: usize,
+    /// Most API tokens one user may keep (403 beyond; default 100).
+    pub max_api_tokens_per_user: usize,
     /// DNS servers used to verify domains (queried over UDP); empty means the
     /// system's resolver configuration (default).
     pub dns_servers: Vec<SocketAddr>,
@@ -179,6 +181,7 @@ impl Default for Config {
             max_projects_per_user: 1000,
             max_networks_per_project: 100,
             max_authorizations_per_user: 100,
+            max_api_tokens_per_user: 100,
             max_header_bytes: 16 * 1024,
             json_max_depth: 32,
             json_max_string_length: 8192,

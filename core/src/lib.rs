@@ -246,6 +246,11 @@ impl SlipwayBuilder {
         self.config.max_authorizations_per_user = n;
         self
     }
+    /// Most API tokens one user may keep (default 100; 403 beyond).
+    pub fn max_api_tokens_per_user(mut self, n: usize) -> Self {
+        self.config.max_api_tokens_per_user = n;
+        self
+    }
     /// How requests are mapped to principals (default:
     /// [`BearerAuthenticator`](crate::http::BearerAuthenticator), Slipway's
     /// own access tokens).

@@ -7,6 +7,7 @@ use slipway_core::StoreError;
 
 use crate::audit::{self, bind_audit};
 use crate::store::{micros, Db, PgStore};
+use crate::users::lock_user_within_quota;
 
 /// Columns of an API token, in [`ApiTokenRow`] order.
 const API_TOKEN_COLS: &str =
@@ -50,9 +51,14 @@ impl TryFrom<ApiTokenRow> for ApiToken {
 }
 
 impl PgStore {
+    /// One transaction: the user's row locked and their tokens counted
+    /// against `max_kept` ([`lock_user_within_quota`]: exact under
+    /// concurrent creates; tokens are created rarely), then the insert with
+    /// its audit entry.
     pub(crate) async fn pg_create_api_token(
         &self,
         token: ApiToken,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<ApiToken> {
         let mut token = token;
@@ -60,6 +66,14 @@ impl PgStore {
         token.expires_at = token.expires_at.map(micros);
         token.last_used_at = token.last_used_at.map(micros);
         let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
+        let mut tx = self.inner.pool.begin().await.db()?;
+        lock_user_within_quota(
+            &mut tx,
+            "SELECT count(*) FROM api_tokens WHERE user_id = $1",
+            &token.user_id,
+            max_kept,
+        )
+        .await?;
         // The foreign key makes "the user exists" atomic with the insert;
         // a failed insert fails the statement, audit entry included.
         bind_audit!(
@@ -79,9 +93,10 @@ impl PgStore {
             .bind(token.last_used_at),
             audit
         )
-        .execute(&self.inner.pool)
+        .execute(&mut *tx)
         .await
         .db()?;
+        tx.commit().await.db()?;
         Ok(token)
     }
 

@@ -146,8 +146,13 @@ impl Store for RedisStore {
         webhooks::list_webhook_deliveries(self, webhook_id).await
     }
 
-    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
-        users::create_api_token(self, token, audit).await
+    async fn create_api_token(
+        &self,
+        token: ApiToken,
+        max_kept: usize,
+        audit: &AuditEntry,
+    ) -> StoreResult<ApiToken> {
+        users::create_api_token(self, token, max_kept, audit).await
     }
 
     async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>> {

@@ -208,14 +208,23 @@ pub(crate) async fn delete_user(
 pub(crate) async fn create_api_token(
     s: &RedisStore,
     token: ApiToken,
+    max_kept: usize,
     audit: &AuditEntry,
 ) -> StoreResult<ApiToken> {
     let audit = AuditArgs::new(audit)?;
     let rec = to_json(&ApiTokenRec::from(&token))?;
+    // The script counts the user's tokens and writes in one step.
+    let max_kept = quota_arg(max_kept);
     match s
         .write_audited(
             &CREATE_API_TOKEN,
-            &[&token.user_id, &token.id, &token.token_hash, &rec],
+            &[
+                &token.user_id,
+                &token.id,
+                &token.token_hash,
+                &rec,
+                &max_kept,
+            ],
             &audit,
         )
         .await?

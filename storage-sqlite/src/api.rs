@@ -132,8 +132,14 @@ impl Store for SqliteStore {
         self.run(self.lite_list_users(after, limit)).await
     }
 
-    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
-        self.run(self.lite_create_api_token(token, audit)).await
+    async fn create_api_token(
+        &self,
+        token: ApiToken,
+        max_kept: usize,
+        audit: &AuditEntry,
+    ) -> StoreResult<ApiToken> {
+        self.run(self.lite_create_api_token(token, max_kept, audit))
+            .await
     }
 
     async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>> {

@@ -8,6 +8,7 @@ use sqlx::Connection as _;
 
 use crate::audit;
 use crate::error::{write_failed, Probe, Value};
+use crate::projects::within_quota;
 use crate::store::{Db, SqliteStore};
 
 /// Columns of an API token, in [`ApiTokenRow`] order.
@@ -59,9 +60,13 @@ impl TryFrom<ApiTokenRow> for ApiToken {
 }
 
 impl SqliteStore {
+    /// On the writer, in one transaction: the user's tokens counted
+    /// against `max_kept`, the insert and the audit entry (exact: writes
+    /// are serialized).
     pub(crate) async fn lite_create_api_token(
         &self,
         token: ApiToken,
+        max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<ApiToken> {
         let names: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
@@ -74,6 +79,13 @@ impl SqliteStore {
             .map_err(StoreError::other)?;
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await.db()?;
+        within_quota(
+            &mut tx,
+            "SELECT count(*) FROM api_tokens WHERE user_id = ?1",
+            &token.user_id,
+            max_kept,
+        )
+        .await?;
         // The foreign key makes "the user exists" atomic with the insert.
         let inserted = sqlx::query(&format!(
             "INSERT INTO api_tokens ({API_TOKEN_COLS}) \

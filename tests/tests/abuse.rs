@@ -372,6 +372,41 @@ async fn authorizations_per_user_are_limited() {
     );
 }
 
+/// API tokens per user are limited (`SLIPWAY_MAX_API_TOKENS_PER_USER`):
+/// 403 naming the limit; another user is not affected; revoking one makes
+/// room again.
+#[tokio::test]
+async fn api_tokens_per_user_are_limited() {
+    let s = TestServer::start_with(|a| a.max_api_tokens_per_user = 2, |b| b).await;
+    let ada = s.signup("ada").await;
+    let bob = s.signup("bob").await;
+    let token = |name: &str| json!({"name": name, "scopes": ["projects:read"]});
+    let first = s.post("/tokens", Some(&ada), token("one")).await;
+    let first_id = first.expect(201)["id"].as_str().unwrap().to_string();
+    s.post("/tokens", Some(&ada), token("two"))
+        .await
+        .expect(201);
+    let msg = s
+        .post("/tokens", Some(&ada), token("three"))
+        .await
+        .expect_error(403);
+    assert!(
+        msg.contains("at most 2 API tokens") && msg.contains("max_api_tokens_per_user"),
+        "{msg}"
+    );
+    let listed = s.get("/tokens", Some(&ada)).await;
+    assert_eq!(listed.expect(200).as_array().unwrap().len(), 2);
+    s.post("/tokens", Some(&bob), token("bobs"))
+        .await
+        .expect(201);
+    s.delete(&format!("/tokens/{first_id}"), Some(&ada))
+        .await
+        .expect(204);
+    s.post("/tokens", Some(&ada), token("three"))
+        .await
+        .expect(201);
+}
+
 /// Webhooks per user are capped at 20 (400 on `url`), checked before the
 /// URL's host is resolved: at the cap, a host that cannot resolve gets the
 /// cap's answer, not the resolver's.

@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::invitations::token_hash;
 use super::{issued, new_id, validate, Core, Error, Principal, Resource, Result};
 use crate::model::{ApiToken, AuditAction, Scope};
+use crate::StoreError;
 
 /// The prefix of every API token.
 pub const API_TOKEN_PREFIX: &str = "slw_";
@@ -142,12 +143,21 @@ impl ApiTokens<'_> {
             .core
             .audit(actor, AuditAction::TokenCreate)
             .target("token", &token.id);
+        // The store counts the user's tokens in the write itself, exactly
+        // on every store (see `Store::create_api_token`).
+        let max = self.core.config.max_api_tokens_per_user;
         let token = self
             .core
             .store
-            .create_api_token(token, &audit)
+            .create_api_token(token, max, &audit)
             .await
-            .map_err(|e| Error::store(Resource::ApiToken, e))?;
+            .map_err(|e| match e {
+                StoreError::Refused => Error::Forbidden(format!(
+                    "API token limit reached: a user may keep at most {max} API tokens \
+                     (max_api_tokens_per_user); delete one first"
+                )),
+                e => Error::store(Resource::ApiToken, e),
+            })?;
         tracing::info!(user_id = %user.id, token_id = %token.id, "API token created");
         Ok(CreatedApiToken { token, secret })
     }

@@ -299,10 +299,25 @@ impl Store for MemoryStore {
         self.lock().list_users(after, limit)
     }
 
-    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
+    async fn create_api_token(
+        &self,
+        token: ApiToken,
+        max_kept: usize,
+        audit: &AuditEntry,
+    ) -> StoreResult<ApiToken> {
         self.write(audit, |st| -> StoreResult<ApiToken> {
             if st.user(&token.user_id).is_none() {
                 return Err(StoreError::NotFound);
+            }
+            if max_kept != usize::MAX
+                && st
+                    .api_tokens
+                    .values()
+                    .filter(|(_, t)| t.user_id == token.user_id)
+                    .count()
+                    >= max_kept
+            {
+                return Err(StoreError::Refused);
             }
             if st.api_tokens.contains_key(&token.id)
                 || st

@@ -146,10 +146,15 @@ impl Store for Metered {
         .await
     }
 
-    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken> {
+    async fn create_api_token(
+        &self,
+        token: ApiToken,
+        max_kept: usize,
+        audit: &AuditEntry,
+    ) -> StoreResult<ApiToken> {
         timed(
             crate::metrics::store_op!("create_api_token"),
-            self.0.create_api_token(token, audit),
+            self.0.create_api_token(token, max_kept, audit),
         )
         .await
     }

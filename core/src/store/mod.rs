@@ -142,10 +142,20 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- API tokens --------------------------------------------------------
 
-    /// Stores an API token of an existing user (`NotFound` when the user is
-    /// gone; `Conflict(Unique::Id)` on an id or hash clash). Deleting the
+    /// Stores an API token of an existing user while the user has fewer
+    /// than `max_kept` API tokens: `Refused` (nothing written) otherwise,
+    /// `NotFound` when the user is gone, `Conflict(Unique::Id)` on an id or
+    /// hash clash. The count is made in the write and is exact under
+    /// concurrent creates on every store (the memory store's lock, SQLite's
+    /// one writer, a Redis script; PgStore locks the user's row first:
+    /// tokens are created rarely). `usize::MAX` is no quota. Deleting the
     /// user deletes their tokens.
-    async fn create_api_token(&self, token: ApiToken, audit: &AuditEntry) -> StoreResult<ApiToken>;
+    async fn create_api_token(
+        &self,
+        token: ApiToken,
+        max_kept: usize,
+        audit: &AuditEntry,
+    ) -> StoreResult<ApiToken>;
 
     /// The user's API tokens, oldest first.
     async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>>;

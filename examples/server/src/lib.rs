@@ -293,6 +293,10 @@ pub struct Args {
     )]
     pub max_authorizations_per_user: usize,
 
+    /// Most API tokens one user may keep (403 beyond).
+    #[arg(long, env = "SLIPWAY_MAX_API_TOKENS_PER_USER", default_value_t = 100)]
+    pub max_api_tokens_per_user: usize,
+
     /// Failed sign-ins per client address before 429.
     #[arg(
         long,
@@ -416,6 +420,7 @@ pub async fn build(
             c.max_projects_per_user = args.max_projects_per_user;
             c.max_networks_per_project = args.max_networks_per_project;
             c.max_authorizations_per_user = args.max_authorizations_per_user;
+            c.max_api_tokens_per_user = args.max_api_tokens_per_user;
             c.signin_max_failures_per_addr = args.signin_max_failures_per_addr;
             c.signin_window = args.signin_window;
             c.ws_max_message_size = args.ws_max_message_size;

@@ -49,7 +49,7 @@ pub(crate) struct CreatedToken {
         (status = 201, description = "Created; the token is shown this once", body = CreatedToken),
         (status = 400, description = "Invalid input (an unknown scope, a project that is not yours)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Called with an API token (tokens cannot manage tokens)", body = ErrorBody),
+        (status = 403, description = "Called with an API token (tokens cannot manage tokens), or the caller keeps max_api_tokens_per_user API tokens already (the message names the limit)", body = ErrorBody),
     )
 )]
 pub(crate) async fn create(slipway: Slipway, req: ApiRequest) -> Result<Response, ApiError> {

@@ -651,19 +651,26 @@ pub async fn api_tokens_roundtrip_and_scope(store: &dyn Store) {
     let tb = api_token(&b.id, Scope::ALL.to_vec(), Some(vec![]));
     for t in [&t1, &t2, &tb] {
         assert_eq!(
-            &store.create_api_token(t.clone(), &audit()).await.unwrap(),
+            &store
+                .create_api_token(t.clone(), usize::MAX, &audit())
+                .await
+                .unwrap(),
             t
         );
     }
     assert!(is_not_found(
         store
-            .create_api_token(api_token(&uid::<UserId>(), vec![], None), &audit())
+            .create_api_token(
+                api_token(&uid::<UserId>(), vec![], None),
+                usize::MAX,
+                &audit()
+            )
             .await
     ));
     let mut clash = api_token(&a.id, vec![], None);
     clash.token_hash = t1.token_hash.clone();
     assert_eq!(
-        conflict_field(store.create_api_token(clash, &audit()).await),
+        conflict_field(store.create_api_token(clash, usize::MAX, &audit()).await),
         "id"
     );
     assert_eq!(
@@ -696,6 +703,60 @@ pub async fn api_tokens_roundtrip_and_scope(store: &dyn Store) {
     store.core_delete_user(&a.id, &audit()).await.unwrap();
     assert_eq!(store.find_api_token(&t2.token_hash).await.unwrap(), None);
     assert_eq!(store.list_api_tokens(&b.id).await.unwrap(), vec![tb]);
+}
+
+/// `create_api_token` with a quota: `Refused`, writing nothing, once the
+/// user keeps `max_kept` tokens; counted per user; a delete makes room
+/// again; a missing user is still `NotFound`.
+pub async fn api_token_quota_refuses_at_the_limit(store: &dyn Store) {
+    let a = user(store, "a").await;
+    let b = user(store, "b").await;
+    let entry = audit();
+    let create = |user: &UserId, max: usize| {
+        let token = api_token(user, vec![Scope::ProjectsRead], None);
+        store.create_api_token(token, max, &entry)
+    };
+    assert!(matches!(create(&a.id, 0).await, Err(StoreError::Refused)));
+    let first = create(&a.id, 2).await.unwrap();
+    create(&a.id, 2).await.unwrap();
+    let refused = create(&a.id, 2).await;
+    assert!(matches!(refused, Err(StoreError::Refused)), "{refused:?}");
+    assert_eq!(store.list_api_tokens(&a.id).await.unwrap().len(), 2);
+    // Another user's quota is their own.
+    create(&b.id, 2).await.unwrap();
+    store
+        .delete_api_token(&a.id, &first.id, &audit())
+        .await
+        .unwrap();
+    create(&a.id, 2).await.unwrap();
+    assert!(matches!(create(&a.id, 2).await, Err(StoreError::Refused)));
+    assert_eq!(store.list_api_tokens(&a.id).await.unwrap().len(), 2);
+    assert!(is_not_found(create(&uid(), 1).await));
+}
+
+/// Sixteen racing creates of one user's API tokens through the service,
+/// whose quota is 3 (`max_api_tokens_per_user`): exactly three are made,
+/// the others are 403 naming the limit, and the user keeps three tokens.
+/// Exact on every store: [`Store::create_api_token`] counts in the write.
+pub async fn concurrent_api_token_creates_respect_the_quota(store: std::sync::Arc<dyn Store>) {
+    use crate::services::{Error, NewApiToken};
+    let slipway = slipway_on(&store, |b| b.max_api_tokens_per_user(3));
+    let a = user(&*store, "a").await;
+    let actor = crate::Principal::user_id(a.id.clone(), None);
+    let tokens = slipway.tokens();
+    let creates = (0..16).map(|i| {
+        tokens.create(
+            &actor,
+            NewApiToken::new(format!("t{i}"), &[Scope::ProjectsRead]),
+        )
+    });
+    let results = futures::future::join_all(creates).await;
+    assert_quota_held(
+        &results,
+        3,
+        |e| matches!(e, Error::Forbidden(m) if m.contains("max_api_tokens_per_user")),
+    );
+    assert_eq!(store.list_api_tokens(&a.id).await.unwrap().len(), 3);
 }
 
 /// `all_authorizations` lists every user's; `reseal_authorization` replaces

@@ -65,8 +65,13 @@ pub async fn every_write_stores_its_audit_entry(store: &dyn Store) {
     fails!(store.update_user(&uid(), update, &e), e);
 
     let token = api_token(&a.id, vec![Scope::ProjectsRead], None);
-    ok!(store.create_api_token(token.clone(), &e), e);
-    fails!(store.create_api_token(token.clone(), &e), e);
+    ok!(store.create_api_token(token.clone(), usize::MAX, &e), e);
+    fails!(store.create_api_token(token.clone(), usize::MAX, &e), e);
+    // Refused by its quota.
+    fails!(
+        store.create_api_token(api_token(&a.id, vec![Scope::ProjectsRead], None), 1, &e),
+        e
+    );
     ok!(store.delete_api_token(&a.id, &token.id, &e), e);
     fails!(store.delete_api_token(&a.id, &token.id, &e), e);
 
