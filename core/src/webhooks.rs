@@ -670,6 +670,7 @@ mod tests {
         store
             .create_webhook(
                 hook.clone(),
+                usize::MAX,
                 &crate::model::AuditEntry::new(
                     crate::model::AuditAction::ProjectCreate,
                     chrono::Utc::now(),

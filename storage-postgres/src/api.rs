@@ -165,7 +165,7 @@ impl Store for PgStore {
         self.run(self.pg_touch_api_token(id, at)).await
     }
 
-    async fn create_webhook_limited(
+    async fn create_webhook(
         &self,
         webhook: Webhook,
         max_kept: usize,

@@ -87,7 +87,7 @@ impl Store for RedisStore {
         users::list_users(self, after, limit).await
     }
 
-    async fn create_webhook_limited(
+    async fn create_webhook(
         &self,
         webhook: Webhook,
         max_kept: usize,

@@ -164,7 +164,7 @@ impl Store for SqliteStore {
         self.run(self.lite_touch_api_token(id, at)).await
     }
 
-    async fn create_webhook_limited(
+    async fn create_webhook(
         &self,
         webhook: Webhook,
         max_kept: usize,

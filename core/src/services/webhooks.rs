@@ -280,7 +280,7 @@ impl Webhooks<'_> {
         let webhook = self
             .core
             .store
-            .create_webhook_limited(webhook, MAX_WEBHOOKS_PER_USER, &audit)
+            .create_webhook(webhook, MAX_WEBHOOKS_PER_USER, &audit)
             .await
             .map_err(|e| match e {
                 StoreError::Refused => limit_reached(),

@@ -376,7 +376,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn create_webhook_limited(
+    async fn create_webhook(
         &self,
         webhook: Webhook,
         max_kept: usize,

@@ -196,7 +196,7 @@ impl Store for Metered {
         .await
     }
 
-    async fn create_webhook_limited(
+    async fn create_webhook(
         &self,
         webhook: Webhook,
         max_kept: usize,
@@ -204,7 +204,7 @@ impl Store for Metered {
     ) -> StoreResult<Webhook> {
         timed(
             crate::metrics::store_op!("create_webhook"),
-            self.0.create_webhook_limited(webhook, max_kept, audit),
+            self.0.create_webhook(webhook, max_kept, audit),
         )
         .await
     }

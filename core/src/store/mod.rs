@@ -184,20 +184,12 @@ pub trait Store: Send + Sync + 'static {
     /// writer, a Redis script; PgStore locks the user's row first: webhooks
     /// are created rarely). `usize::MAX` is no quota. Deleting the user
     /// deletes their webhooks and deliveries.
-    async fn create_webhook_limited(
+    async fn create_webhook(
         &self,
         webhook: Webhook,
         max_kept: usize,
         audit: &AuditEntry,
     ) -> StoreResult<Webhook>;
-
-    /// [`Store::create_webhook_limited`] without a quota (`usize::MAX`),
-    /// for writes that are not a user's create (tests, imports); stores
-    /// implement only the limited one.
-    async fn create_webhook(&self, webhook: Webhook, audit: &AuditEntry) -> StoreResult<Webhook> {
-        self.create_webhook_limited(webhook, usize::MAX, audit)
-            .await
-    }
 
     /// The user's webhooks, oldest first.
     async fn list_webhooks(&self, user_id: &UserId) -> StoreResult<Vec<Webhook>>;

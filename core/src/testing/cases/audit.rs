@@ -76,16 +76,10 @@ pub async fn every_write_stores_its_audit_entry(store: &dyn Store) {
     fails!(store.delete_api_token(&a.id, &token.id, &e), e);
 
     let hook = webhook(&a.id, None);
-    ok!(
-        store.create_webhook_limited(hook.clone(), usize::MAX, &e),
-        e
-    );
-    fails!(
-        store.create_webhook_limited(hook.clone(), usize::MAX, &e),
-        e
-    );
+    ok!(store.create_webhook(hook.clone(), usize::MAX, &e), e);
+    fails!(store.create_webhook(hook.clone(), usize::MAX, &e), e);
     // Refused by its quota.
-    fails!(store.create_webhook_limited(webhook(&a.id, None), 1, &e), e);
+    fails!(store.create_webhook(webhook(&a.id, None), 1, &e), e);
     ok!(store.delete_webhook(&a.id, &hook.id, &e), e);
     fails!(store.delete_webhook(&a.id, &hook.id, &e), e);
 

@@ -47,17 +47,23 @@ pub async fn webhooks_roundtrip_lease_and_deliveries(store: &dyn Store) {
     let w2 = webhook(&a.id, Some(vec![uid()]));
     let wb = webhook(&b.id, None);
     for w in [&w1, &w2, &wb] {
-        assert_eq!(&store.create_webhook(w.clone(), &audit()).await.unwrap(), w);
+        assert_eq!(
+            &store
+                .create_webhook(w.clone(), usize::MAX, &audit())
+                .await
+                .unwrap(),
+            w
+        );
     }
     assert!(is_not_found(
         store
-            .create_webhook(webhook(&uid::<UserId>(), None), &audit())
+            .create_webhook(webhook(&uid::<UserId>(), None), usize::MAX, &audit())
             .await
     ));
     let mut clash = webhook(&a.id, None);
     clash.id = w1.id.clone();
     assert_eq!(
-        conflict_field(store.create_webhook(clash, &audit()).await),
+        conflict_field(store.create_webhook(clash, usize::MAX, &audit()).await),
         "id"
     );
     assert_eq!(
@@ -147,15 +153,14 @@ pub async fn webhooks_roundtrip_lease_and_deliveries(store: &dyn Store) {
     assert!(store.list_webhooks(&a.id).await.unwrap().is_empty());
 }
 
-/// `create_webhook_limited` with a quota: `Refused`, writing nothing, once
+/// `create_webhook` with a quota: `Refused`, writing nothing, once
 /// the user keeps `max_kept` webhooks; counted per user; a delete makes
 /// room again; a missing user is still `NotFound`.
 pub async fn webhook_quota_refuses_at_the_limit(store: &dyn Store) {
     let a = user(store, "a").await;
     let b = user(store, "b").await;
     let entry = audit();
-    let create =
-        |user: &UserId, max: usize| store.create_webhook_limited(webhook(user, None), max, &entry);
+    let create = |user: &UserId, max: usize| store.create_webhook(webhook(user, None), max, &entry);
     assert!(matches!(create(&a.id, 0).await, Err(StoreError::Refused)));
     let first = create(&a.id, 2).await.unwrap();
     create(&a.id, 2).await.unwrap();
@@ -177,12 +182,12 @@ pub async fn webhook_quota_refuses_at_the_limit(store: &dyn Store) {
 
 /// Sixteen racing creates of one user's webhooks with a quota of 3:
 /// exactly three are stored, the others are `Refused`. Exact on every
-/// store: [`Store::create_webhook_limited`] counts in the write.
+/// store: [`Store::create_webhook`] counts in the write.
 pub async fn concurrent_webhook_creates_respect_the_quota(store: std::sync::Arc<dyn Store>) {
     let a = user(&*store, "a").await;
     let entry = audit();
     let results = futures::future::join_all(
-        (0..16).map(|_| store.create_webhook_limited(webhook(&a.id, None), 3, &entry)),
+        (0..16).map(|_| store.create_webhook(webhook(&a.id, None), 3, &entry)),
     )
     .await;
     assert_quota_held(&results, 3, |e| matches!(e, StoreError::Refused));
