@@ -309,47 +309,20 @@ impl Store for MemoryStore {
             if st.user(&token.user_id).is_none() {
                 return Err(StoreError::NotFound);
             }
-            if max_kept != usize::MAX
-                && st
-                    .api_tokens
-                    .values()
-                    .filter(|(_, t)| t.user_id == token.user_id)
-                    .count()
-                    >= max_kept
-            {
+            if max_kept != usize::MAX && st.count_api_tokens(&token.user_id) >= max_kept {
                 return Err(StoreError::Refused);
             }
-            if st.api_tokens.contains_key(&token.id)
-                || st
-                    .api_tokens
-                    .values()
-                    .any(|(_, t)| t.token_hash == token.token_hash)
-            {
-                return Err(StoreError::conflict(Unique::Id));
-            }
-            let seq = st.next_seq();
-            st.api_tokens.insert(token.id.clone(), (seq, token.clone()));
+            st.insert_api_token(token.clone())?;
             Ok(token)
         })
     }
 
     async fn list_api_tokens(&self, user_id: &UserId) -> StoreResult<Vec<ApiToken>> {
-        let st = self.lock();
-        Ok(sorted(
-            st.api_tokens
-                .values()
-                .filter(|(_, t)| t.user_id == user_id)
-                .cloned(),
-        ))
+        Ok(self.lock().api_tokens_of(user_id))
     }
 
     async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
-        let st = self.lock();
-        Ok(st
-            .api_tokens
-            .values()
-            .find(|(_, t)| t.token_hash == token_hash)
-            .map(|(_, t)| t.clone()))
+        Ok(self.lock().api_token_by_hash(token_hash).cloned())
     }
 
     async fn delete_api_token(
@@ -359,9 +332,9 @@ impl Store for MemoryStore {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         self.write(audit, |st| -> StoreResult<()> {
-            match st.api_tokens.get(id) {
-                Some((_, t)) if t.user_id == user_id => {
-                    st.api_tokens.remove(id);
+            match st.api_token(id) {
+                Some(t) if t.user_id == user_id => {
+                    st.remove_api_token(id);
                     Ok(())
                 }
                 _ => Err(StoreError::NotFound),
@@ -370,7 +343,7 @@ impl Store for MemoryStore {
     }
 
     async fn touch_api_token(&self, id: &ApiTokenId, at: Timestamp) -> StoreResult<()> {
-        if let Some((_, t)) = self.lock().api_tokens.get_mut(id) {
+        if let Some(t) = self.lock().api_token_mut(id) {
             t.last_used_at = Some(at);
         }
         Ok(())

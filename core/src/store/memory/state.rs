@@ -22,7 +22,10 @@ pub(super) struct State {
     users: HashMap<UserId, (u64, User)>,
     user_order: Ordered<UserId>,
     pub(super) invitations: BTreeMap<InvitationId, (u64, Invitation)>,
-    pub(super) api_tokens: BTreeMap<ApiTokenId, (u64, ApiToken)>,
+    api_tokens: HashMap<ApiTokenId, (u64, ApiToken)>,
+    /// Token hash → token id: every request with an API token looks one up.
+    token_hashes: HashMap<String, ApiTokenId>,
+    user_tokens: HashMap<UserId, Ordered<ApiTokenId>>,
     /// Webhooks with their lease (node, until).
     pub(super) webhooks: BTreeMap<WebhookId, (u64, Webhook, Option<Lease>)>,
     /// Deliveries per webhook, by event id.
@@ -88,6 +91,66 @@ impl State {
     pub(super) fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
+    }
+
+    // ---- API tokens ----------------------------------------------------
+
+    /// The user's API tokens, oldest first.
+    pub(super) fn api_tokens_of(&self, user_id: &UserId) -> Vec<ApiToken> {
+        self.user_tokens
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, id)| self.api_tokens.get(id).map(|(_, t)| t.clone()))
+            .collect()
+    }
+
+    pub(super) fn count_api_tokens(&self, user_id: &UserId) -> usize {
+        self.user_tokens.get(user_id).map_or(0, |set| set.len())
+    }
+
+    pub(super) fn api_token(&self, id: &ApiTokenId) -> Option<&ApiToken> {
+        self.api_tokens.get(id).map(|(_, t)| t)
+    }
+
+    pub(super) fn api_token_mut(&mut self, id: &ApiTokenId) -> Option<&mut ApiToken> {
+        self.api_tokens.get_mut(id).map(|(_, t)| t)
+    }
+
+    pub(super) fn api_token_by_hash(&self, token_hash: &str) -> Option<&ApiToken> {
+        self.token_hashes
+            .get(token_hash)
+            .and_then(|id| self.api_token(id))
+    }
+
+    /// Inserts a token, unless its id or hash is taken.
+    pub(super) fn insert_api_token(&mut self, token: ApiToken) -> StoreResult<()> {
+        if self.api_tokens.contains_key(&token.id)
+            || self.token_hashes.contains_key(&token.token_hash)
+        {
+            return Err(StoreError::conflict(Unique::Id));
+        }
+        let seq = self.next_seq();
+        self.token_hashes
+            .insert(token.token_hash.clone(), token.id.clone());
+        self.user_tokens
+            .entry(token.user_id.clone())
+            .or_default()
+            .insert((seq, token.id.clone()));
+        self.api_tokens.insert(token.id.clone(), (seq, token));
+        Ok(())
+    }
+
+    pub(super) fn remove_api_token(&mut self, id: &ApiTokenId) {
+        if let Some((seq, t)) = self.api_tokens.remove(id) {
+            self.token_hashes.remove(&t.token_hash);
+            if let Some(set) = self.user_tokens.get_mut(&t.user_id) {
+                set.remove(&(seq, id.clone()));
+                if set.is_empty() {
+                    self.user_tokens.remove(&t.user_id);
+                }
+            }
+        }
     }
 
     // ---- users ---------------------------------------------------------
@@ -215,7 +278,11 @@ impl State {
             self.github_ids.remove(&gid);
         }
         self.auths.retain(|_, (_, a)| a.user_id != id);
-        self.api_tokens.retain(|_, (_, t)| t.user_id != id);
+        for (_, token_id) in self.user_tokens.remove(id).unwrap_or_default() {
+            if let Some((_, t)) = self.api_tokens.remove(&token_id) {
+                self.token_hashes.remove(&t.token_hash);
+            }
+        }
         let gone: Vec<WebhookId> = self
             .webhooks
             .values()
