@@ -314,6 +314,22 @@ async fn private_addresses_are_refused_unless_allowed() {
             .expect_error(400);
         assert!(m.contains("url"), "{url}: {m}");
     }
+    // A name that does not resolve and a name that resolves to a private
+    // address get the same answer: members cannot probe internal names.
+    let mut answers = Vec::new();
+    for host in ["no-such-host.invalid", "localhost"] {
+        let m = s
+            .post(
+                "/webhooks",
+                Some(&ada),
+                json!({"url": format!("http://{host}:9/hook"), "events": ["project.update"]}),
+            )
+            .await
+            .expect_error(400);
+        answers.push(m.replace(host, "HOST"));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(answers[0].contains("public addresses"), "{}", answers[0]);
     assert!(s
         .get("/webhooks", Some(&ada))
         .await

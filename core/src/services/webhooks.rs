@@ -143,6 +143,29 @@ pub(crate) fn is_global(ip: IpAddr) -> bool {
     }
 }
 
+/// How many system DNS lookups for webhook URLs run at once in the process.
+const MAX_LOOKUPS: usize = 16;
+
+/// Runs `lookup` (the system resolver, which blocks) on the blocking pool,
+/// at most [`MAX_LOOKUPS`] at once. A timeout around this cannot take back
+/// a thread the resolver holds, so each lookup keeps its permit until its
+/// thread is done: slow DNS cannot fill the pool. Waiting for a permit
+/// counts in the caller's timeout.
+async fn limited_lookup<F>(lookup: F) -> std::result::Result<Vec<std::net::SocketAddr>, ()>
+where
+    F: FnOnce() -> std::io::Result<Vec<std::net::SocketAddr>> + Send + 'static,
+{
+    static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LOOKUPS);
+    let permit = LOOKUPS.acquire().await.map_err(|_| ())?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        lookup()
+    })
+    .await
+    .map_err(|_| ())?
+    .map_err(|_| ())
+}
+
 /// A URL a webhook may use, resolved: its host, port and the addresses
 /// checked. `Err` is a sentence for the caller.
 pub(crate) async fn resolve_target(
@@ -166,42 +189,34 @@ pub(crate) async fn resolve_target(
     let port = parsed
         .port_or_known_default()
         .ok_or_else(|| "url must name a port".to_string())?;
-    // The system resolver blocks a thread of the blocking pool, which a
-    // timeout cannot take back: at most LOOKUPS lookups run at once (each
-    // holds its permit until its thread is done), so slow DNS cannot fill
-    // the pool. Waiting for a permit counts in the 5 s.
-    static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+    // Without the operator's leave to call private addresses, a name that
+    // does not resolve and a name that resolves to a private address get the
+    // same answer, so a member cannot probe which internal names exist.
+    let refused = || {
+        if allow_private {
+            format!("the host {host} of url does not resolve")
+        } else {
+            format!(
+                "the host {host} of url does not resolve to public addresses only; webhooks \
+                 may only call public addresses (not loopback, private or otherwise non-public)"
+            )
+        }
+    };
     let addrs: Vec<std::net::SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
         Err(_) => {
-            let lookup = async {
-                let permit = LOOKUPS.acquire().await.map_err(|_| ())?;
-                let target = (host.clone(), port);
-                tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    std::net::ToSocketAddrs::to_socket_addrs(&target)
-                        .map(|addrs| addrs.collect::<Vec<_>>())
-                })
-                .await
-                .map_err(|_| ())?
-                .map_err(|_| ())
-            };
+            let target = (host.clone(), port);
+            let lookup = limited_lookup(move || {
+                std::net::ToSocketAddrs::to_socket_addrs(&target).map(|addrs| addrs.collect())
+            });
             match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
                 Ok(Ok(addrs)) => addrs,
-                Ok(Err(())) | Err(_) => {
-                    return Err(format!("the host {host} of url does not resolve"))
-                }
+                Ok(Err(())) | Err(_) => return Err(refused()),
             }
         }
     };
-    if addrs.is_empty() {
-        return Err(format!("the host {host} of url does not resolve"));
-    }
-    if !allow_private && addrs.iter().any(|a| !is_global(a.ip())) {
-        return Err(format!(
-            "the host {host} of url resolves to a loopback, private or otherwise non-public \
-             address; webhooks may only call public addresses"
-        ));
+    if addrs.is_empty() || (!allow_private && addrs.iter().any(|a| !is_global(a.ip()))) {
+        return Err(refused());
     }
     Ok((parsed, addrs))
 }
@@ -351,6 +366,33 @@ impl Webhooks<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// However many lookups are asked for at once, at most MAX_LOOKUPS
+    /// run on the blocking pool, and the others still finish.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_lookups_run_at_most_max_lookups_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut lookups = Vec::new();
+        for _ in 0..3 * MAX_LOOKUPS {
+            let (running, most) = (running.clone(), most.clone());
+            lookups.push(tokio::spawn(limited_lookup(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(vec![std::net::SocketAddr::from(([192, 0, 2, 1], 443))])
+            })));
+        }
+        for lookup in lookups {
+            assert_eq!(lookup.await.unwrap().unwrap().len(), 1);
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(most <= MAX_LOOKUPS, "{most} lookups ran at once");
+        assert!(most > 1, "the lookups never overlapped: {most}");
+    }
 
     #[test]
     fn only_global_addresses_pass() {
