@@ -82,6 +82,16 @@ pub(crate) fn map(err: sqlx::Error) -> StoreError {
     }
 }
 
+/// Whether `err` is a unique violation of `constraint`.
+pub(crate) fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some(UNIQUE_VIOLATION) && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}
+
 /// Whether `err` is a foreign key violation of `constraint`.
 pub(crate) fn is_fk_violation(err: &sqlx::Error, constraint: &str) -> bool {
     match err {

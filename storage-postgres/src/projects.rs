@@ -129,6 +129,98 @@ fn into_networks(networks: Vec<NetworkJson>, project_id: &str) -> Vec<Network> {
         .collect()
 }
 
+/// The unique index of `(owner_id, slot)` (migration `project_slots`).
+const SLOT_CONSTRAINT: &str = "projects_owner_slot_unique";
+
+/// How often a create starts again after its slot was taken.
+const SLOT_TRIES: u32 = 8;
+
+/// The slot a new project of `owner_id` takes in its owner's quota of
+/// `max` projects (`None`: no quota, or one too large for a slot), in the
+/// create's transaction; `Refused` when the owner has `max` projects.
+///
+/// The quota is exact because slots are unique per owner and below `max`
+/// (`migrations/20261203000001_project_slots.sql`). While the owner holds
+/// fewer than half of `max` and every project has a slot below it, the
+/// slot is drawn at random without a lock: concurrent creates of one owner
+/// rarely draw the same one, and do not wait for each other. Otherwise
+/// (a later attempt, an owner near the quota, or a project without a slot
+/// below `max`) the owner's row is locked, so the owner's locked creates
+/// run one at a time, and the count is taken again under the lock.
+async fn pick_slot(
+    conn: &mut PgConnection,
+    owner_id: &str,
+    max: usize,
+    attempt: u32,
+) -> StoreResult<Option<i32>> {
+    let Ok(max_slots) = i32::try_from(max) else {
+        if max != usize::MAX {
+            // A quota beyond any slot: counted without a lock.
+            let owned: i64 = sqlx::query_scalar(COUNT_PROJECTS)
+                .bind(owner_id)
+                .fetch_one(&mut *conn)
+                .await
+                .db()?;
+            if usize::try_from(owned).unwrap_or(0) >= max {
+                return Err(StoreError::Refused);
+            }
+        }
+        return Ok(None);
+    };
+    let (owned, outside): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE slot IS NULL OR slot >= $2) \
+         FROM projects WHERE owner_id = $1",
+    )
+    .bind(owner_id)
+    .bind(max_slots)
+    .fetch_one(&mut *conn)
+    .await
+    .db()?;
+    if owned >= i64::from(max_slots) {
+        return Err(StoreError::Refused);
+    }
+    if outside == 0 && owned * 2 < i64::from(max_slots) && attempt < SLOT_TRIES / 2 {
+        let drawn = uuid::Uuid::new_v4().as_u128() % u128::from(max_slots.unsigned_abs());
+        return Ok(Some(i32::try_from(drawn).unwrap_or(0)));
+    }
+    crate::users::lock_user_for_quota(conn, owner_id).await?;
+    let (owned, taken): (i64, Vec<i32>) = sqlx::query_as(
+        "SELECT count(*), coalesce(array_agg(slot ORDER BY slot) \
+         FILTER (WHERE slot >= 0 AND slot < $2), '{}') FROM projects WHERE owner_id = $1",
+    )
+    .bind(owner_id)
+    .bind(max_slots)
+    .fetch_one(&mut *conn)
+    .await
+    .db()?;
+    if owned >= i64::from(max_slots) {
+        return Err(StoreError::Refused);
+    }
+    free_slot(&taken, max_slots)
+        .map(Some)
+        .ok_or(StoreError::Refused)
+}
+
+/// A free slot below `max`, given the taken ones in ascending order: a
+/// random one of the free slots, so that unlocked creates drawing at the
+/// same time rarely collide with it.
+fn free_slot(taken: &[i32], max: i32) -> Option<i32> {
+    let free = i64::from(max) - i64::try_from(taken.len()).ok()?;
+    if free <= 0 {
+        return None;
+    }
+    // The n-th free slot is n plus the number of taken slots at or below it.
+    let mut slot = i64::try_from(uuid::Uuid::new_v4().as_u128() % free as u128).ok()?;
+    for &t in taken {
+        if i64::from(t) <= slot {
+            slot += 1;
+        } else {
+            break;
+        }
+    }
+    i32::try_from(slot).ok().filter(|s| *s < max)
+}
+
 /// An owner's projects: `Store::count_projects` and a create's quota.
 const COUNT_PROJECTS: &str = "SELECT count(*) FROM projects WHERE owner_id = $1";
 
@@ -189,12 +281,11 @@ impl PgStore {
         self.commit_events(tx).await
     }
 
-    /// One transaction: the owner's quota, counted on the transaction's
-    /// connection, then the project row, the audit row and the event. The
-    /// count takes no lock: a lock on the owner would put one user's
-    /// concurrent creates in single file (measured: BENCHMARKS.md,
-    /// eighteenth run), so creates of one owner running at once may each
-    /// pass it.
+    /// One transaction: the owner's quota and the project's slot in it
+    /// ([`pick_slot`]), then the project row, the audit row and the event.
+    /// A create whose slot another create of the same owner took first
+    /// starts again (at most [`SLOT_TRIES`] times; after half of them it
+    /// locks the owner's row and takes a free slot).
     pub(crate) async fn pg_create_project(
         &self,
         project: Project,
@@ -206,39 +297,39 @@ impl PgStore {
         project.networks.clear();
         project.created_at = micros(project.created_at);
         project.updated_at = micros(project.updated_at);
-        let mut tx = self.inner.pool.begin().await.db()?;
-        if max_owned != usize::MAX {
-            let owned: i64 = sqlx::query_scalar(COUNT_PROJECTS)
-                .bind(&project.owner_id)
-                .fetch_one(&mut *tx)
+        for attempt in 0..SLOT_TRIES {
+            let mut tx = self.inner.pool.begin().await.db()?;
+            let slot = pick_slot(&mut tx, &project.owner_id, max_owned, attempt).await?;
+            let inserted = sqlx::query(
+                "INSERT INTO projects (id, owner_id, name, description, path, source_id, vm_id, \
+                 created_at, updated_at, slot) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&project.id)
+            .bind(&project.owner_id)
+            .bind(&project.name)
+            .bind(&project.description)
+            .bind(&project.path)
+            .bind(&project.source_id)
+            .bind(&project.vm_id)
+            .bind(project.created_at)
+            .bind(project.updated_at)
+            .bind(slot)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Err(e) if crate::error::is_unique_violation(&e, SLOT_CONSTRAINT) => continue,
+                other => other.db()?,
+            };
+            audit::insert(&mut *tx, audit).await?;
+            events::append(&mut tx, event, self.inner.options.event_retention)
                 .await
                 .db()?;
-            if usize::try_from(owned).unwrap_or(0) >= max_owned {
-                return Err(StoreError::Refused);
-            }
+            self.commit_events(tx).await?;
+            return Ok(project);
         }
-        sqlx::query(
-            "INSERT INTO projects (id, owner_id, name, description, path, source_id, vm_id, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&project.id)
-        .bind(&project.owner_id)
-        .bind(&project.name)
-        .bind(&project.description)
-        .bind(&project.path)
-        .bind(&project.source_id)
-        .bind(&project.vm_id)
-        .bind(project.created_at)
-        .bind(project.updated_at)
-        .execute(&mut *tx)
-        .await
-        .db()?;
-        audit::insert(&mut *tx, audit).await?;
-        events::append(&mut tx, event, self.inner.options.event_retention)
-            .await
-            .db()?;
-        self.commit_events(tx).await?;
-        Ok(project)
+        Err(StoreError::unavailable(
+            "too many concurrent creates of this user's projects took the same quota slots",
+        ))
     }
 
     pub(crate) async fn pg_count_projects(&self, owner_id: &UserId) -> StoreResult<usize> {
@@ -498,5 +589,35 @@ impl PgStore {
         }
         self.finish_network_write(tx, &before.id, event, audit)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_slot;
+
+    #[test]
+    fn a_free_slot_is_below_max_and_not_taken() {
+        for taken in [
+            vec![],
+            vec![0],
+            vec![1, 2],
+            vec![0, 1, 2, 3, 5, 8],
+            vec![0, 2, 4, 6, 7],
+        ] {
+            for _ in 0..200 {
+                let slot = free_slot(&taken, 9).unwrap();
+                assert!((0..9).contains(&slot), "{slot}");
+                assert!(!taken.contains(&slot), "{slot} of {taken:?}");
+            }
+        }
+        // Every free slot comes up.
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..500 {
+            seen.insert(free_slot(&[1, 3], 6).unwrap());
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![0, 2, 4, 5]);
+        assert_eq!(free_slot(&[0, 1, 2], 3), None);
+        assert_eq!(free_slot(&[], 0), None);
     }
 }

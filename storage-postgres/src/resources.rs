@@ -161,9 +161,10 @@ impl PgStore {
         }
     }
 
-    /// One statement: the insert, made only while the user keeps fewer
-    /// than `max_kept` authorizations (counted without a lock: concurrent
-    /// creates of one user may each pass), and its audit entry.
+    /// One transaction: the user's row locked and their authorizations
+    /// counted against `max_kept` (`lock_user_within_quota`: exact under
+    /// concurrent creates; authorizations are created rarely), then the
+    /// insert with its audit entry.
     pub(crate) async fn pg_create_authorization(
         &self,
         auth: Authorization,
@@ -172,6 +173,14 @@ impl PgStore {
     ) -> StoreResult<Authorization> {
         let mut auth = auth;
         auth.created_at = micros(auth.created_at);
+        let mut tx = self.inner.pool.begin().await.db()?;
+        crate::users::lock_user_within_quota(
+            &mut tx,
+            "SELECT count(*) FROM authorizations WHERE user_id = $1",
+            &auth.user_id,
+            max_kept,
+        )
+        .await?;
         // A missing user is `NotFound` (foreign key); a failed insert fails
         // the statement, audit entry included.
         let created: bool = bind_audit!(
@@ -195,12 +204,13 @@ impl PgStore {
             audit
         )
         .bind(i64::try_from(max_kept).unwrap_or(i64::MAX))
-        .fetch_one(&self.inner.pool)
+        .fetch_one(&mut *tx)
         .await
         .db()?;
         if !created {
             return Err(StoreError::Refused);
         }
+        tx.commit().await.db()?;
         Ok(auth)
     }
 

@@ -92,6 +92,18 @@ async fn other_user(conn: &mut PgConnection, id: &str) -> StoreResult<bool> {
         .db()
 }
 
+/// Locks the user's row (`FOR NO KEY UPDATE`, as [`lock_user_within_quota`]
+/// explains) until the transaction ends; `NotFound` when there is none.
+pub(crate) async fn lock_user_for_quota(conn: &mut PgConnection, user_id: &str) -> StoreResult<()> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .db()?;
+    found.map(|_| ()).ok_or(StoreError::NotFound)
+}
+
 /// A create's exact per-user quota check, in the create's transaction:
 /// locks the user's row, then runs `count` (one `$1`, the user). Concurrent
 /// creates of one user wait for each other at the lock, so each counts the
@@ -110,15 +122,7 @@ pub(crate) async fn lock_user_within_quota(
     if max == usize::MAX {
         return Ok(());
     }
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(user_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .db()?;
-    if found.is_none() {
-        return Err(StoreError::NotFound);
-    }
+    lock_user_for_quota(conn, user_id).await?;
     let n: i64 = sqlx::query_scalar(count)
         .bind(user_id)
         .fetch_one(&mut *conn)

@@ -31,3 +31,7 @@ async fn setup() -> Option<Arc<dyn Store>> {
 }
 
 slipway_core::store_conformance!(setup);
+
+// Project quotas are exact through slots, authorization quotas by locking
+// the user's row (storage-postgres/src/projects.rs, resources.rs).
+slipway_core::store_exact_quota_conformance!(setup);

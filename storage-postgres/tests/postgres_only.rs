@@ -396,6 +396,14 @@ async fn upgrade_copies_existing_networks_onto_projects() {
         .is_empty());
     let listed = store.list_projects(&"u1".into()).await.unwrap();
     assert_eq!(listed[0].networks, p1.networks);
+    // Existing projects get their owner's quota slots in creation order.
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let slots: Vec<Option<i32>> =
+        sqlx::query_scalar("SELECT slot FROM projects WHERE owner_id = 'u1' ORDER BY seq")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(slots, [Some(0), Some(1)]);
 }
 
 /// A database restored from an older backup has a log that ends before the
@@ -625,4 +633,72 @@ async fn expired_counters_are_swept_in_bounded_batches() {
         vec![5000, 3000, 1000, 0],
         "rows left after each sweep"
     );
+}
+
+/// Project quotas are exact through slots (migration `project_slots`):
+/// many racing creates of one owner, with a quota large enough that the
+/// first half draw their slots without a lock, make exactly the quota; an
+/// owner whose projects predate the slots (no slot: the migration's
+/// backfill missed them, or the quota was off) is counted under a lock, and
+/// racing creates fill exactly the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_project_creates_make_exactly_the_quota() {
+    use slipway_core::model::{EventKind, NewEvent};
+    use slipway_core::StoreError;
+    use slipway_postgres::sqlx::{self, Connection as _};
+    let Some(url) = fresh_url().await else { return };
+    let store = PgStore::connect(&url, PgOptions::default().max_connections(32))
+        .await
+        .unwrap();
+    let race = |owner: slipway_core::model::UserId, n: usize, max: usize| {
+        let store = store.clone();
+        async move {
+            let creates = (0..n).map(|_| {
+                let store = store.clone();
+                let project = new_project(&owner);
+                tokio::spawn(async move {
+                    let event = NewEvent::for_project(EventKind::Create, &project);
+                    store.create_project(project, max, event, &audit()).await
+                })
+            });
+            let mut made = 0;
+            for result in futures::future::join_all(creates).await {
+                match result.unwrap() {
+                    Ok(_) => made += 1,
+                    Err(StoreError::Refused) => {}
+                    Err(e) => panic!("a create failed otherwise: {e:?}"),
+                }
+            }
+            made
+        }
+    };
+
+    let a = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
+        .await
+        .unwrap();
+    assert_eq!(race(a.id.clone(), 96, 40).await, 40);
+    assert_eq!(store.count_projects(&a.id).await.unwrap(), 40);
+
+    let b = store
+        .create_user(new_user("b"), RoleGate::FirstUserAdmin, &audit())
+        .await
+        .unwrap();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    for i in 0..5 {
+        sqlx::query(
+            "INSERT INTO projects (id, owner_id, name, source_id, vm_id, created_at, updated_at) \
+             VALUES ($1, $2, 'old', $1, $1, now(), now())",
+        )
+        .bind(format!("legacy-{i}"))
+        .bind(&b.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
+    assert_eq!(race(b.id.clone(), 32, 12).await, 7);
+    assert_eq!(store.count_projects(&b.id).await.unwrap(), 12);
+    // Without a quota no slot is needed, and nothing is refused.
+    assert_eq!(race(b.id.clone(), 8, usize::MAX).await, 8);
 }

@@ -326,12 +326,12 @@ pub trait Store: Send + Sync + 'static {
     /// Core builds both records and decides the quota: the store only
     /// writes them (the event is [`NewEvent::for_project`] with
     /// [`EventKind::Create`]) and counts the owner's projects in the write.
-    /// Where writes are serialized (the memory store's lock, SQLite's one
-    /// writer, a Redis script) the count and the insert are one step, and
-    /// concurrent creates of one owner never pass the quota; PgStore counts
-    /// in the write's transaction without locking the owner (a lock would
-    /// put one owner's concurrent creates in single file), so those may
-    /// pass it together. Errors: `NotFound` when the owner does not exist;
+    /// Concurrent creates of one owner must never pass the quota together
+    /// ([`store_exact_quota_conformance!`](crate::store_exact_quota_conformance)
+    /// checks it). Where writes are serialized (the memory store's lock,
+    /// SQLite's one writer, a Redis script) the count and the insert are one
+    /// step; PgStore gives each project a slot below the quota, unique per
+    /// owner, so one owner's creates need not wait for each other. Errors: `NotFound` when the owner does not exist;
     /// `Refused` when the owner owns `max_owned` projects or more (nothing
     /// is written); conflicts `Unique::SourceId`, `Unique::VmId`,
     /// `Unique::ProjectPath`. `usize::MAX` is no quota (nothing counted).

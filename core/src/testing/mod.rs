@@ -271,12 +271,13 @@ macro_rules! store_conformance {
     };
 }
 
-/// Expands to the cases for a store whose quota counts are exact under
-/// concurrent creates (the count and the write are one serialized step, as
-/// in the memory store, SQLite and Redis): racing creates of one user's
-/// projects and authorizations never pass the quota. Not part of
-/// [`store_conformance!`], since [`Store::create_project`](crate::Store::create_project)
-/// lets a store count without a lock. Same `setup` as there:
+/// Expands to the cases that race creates of one user's projects and
+/// authorizations against their quotas: they never pass it together (every
+/// store of this workspace: the memory store, SQLite, Redis and
+/// PostgreSQL). Kept apart from [`store_conformance!`] so that a store
+/// written elsewhere can adopt the rule of
+/// [`Store::create_project`](crate::Store::create_project) on its own
+/// schedule. Same `setup` as there:
 ///
 /// ```ignore
 /// slipway_core::store_exact_quota_conformance!(setup);

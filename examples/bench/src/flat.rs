@@ -230,6 +230,15 @@ impl Seed {
             .execute(pool)
             .await?;
         }
+        // Each owner's quota slots, as PgStore's migration gives existing
+        // projects (`project_slots`) and its creates keep them.
+        sqlx::query(
+            "UPDATE projects p SET slot = n.slot FROM (SELECT id, \
+             (row_number() OVER (PARTITION BY owner_id ORDER BY seq) - 1)::INTEGER AS slot \
+             FROM projects) n WHERE p.id = n.id",
+        )
+        .execute(pool)
+        .await?;
         sqlx::query("ANALYZE users, projects").execute(pool).await?;
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
             .fetch_one(pool)

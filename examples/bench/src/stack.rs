@@ -172,9 +172,13 @@ mod pg {
          vm_id, created_at, updated_at, networks FROM projects WHERE owner_id = $1 ORDER BY seq";
     pub(super) const USER: &str = "SELECT id, name, email, role, password_hash, github_id, \
          created_at, disabled, session_epoch FROM users WHERE id = $1";
-    pub(super) const COUNT: &str = "SELECT count(*) FROM projects WHERE owner_id = $1";
+    /// The quota count, and the projects without a slot below the quota.
+    pub(super) const COUNT: &str = "SELECT count(*), count(*) FILTER (WHERE slot IS NULL OR \
+         slot >= $2) FROM projects WHERE owner_id = $1";
+    /// With the project's quota slot (a random one: far below the quota).
     pub(super) const INSERT: &str = "INSERT INTO projects (id, owner_id, name, description, \
-         path, source_id, vm_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+         path, source_id, vm_id, created_at, updated_at, slot) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     pub(super) const AUDIT: &str = "INSERT INTO audit_log (id, at, actor_id, action, entry) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
     /// The store's events::append: the event row without an id (assigning
@@ -587,14 +591,17 @@ impl Backend {
         match self {
             Backend::Pg(pool) => {
                 let mut tx = pool.begin().await?;
-                // The quota check.
-                let owned: i64 = pgsqlx::query_scalar(pg::COUNT)
+                // The quota check and the project's slot (PgStore's
+                // `pick_slot`, far below the quota: drawn without a lock).
+                let (owned, _outside): (i64, i64) = pgsqlx::query_as(pg::COUNT)
                     .bind(&project.owner_id)
+                    .bind(MAX_PROJECTS as i32)
                     .fetch_one(&mut *tx)
                     .await?;
                 if owned >= MAX_PROJECTS as i64 {
                     return Err(Fail::Other("over the quota".into()));
                 }
+                let slot = (uuid::Uuid::new_v4().as_u128() % MAX_PROJECTS as u128) as i32;
                 let inserted = pgsqlx::query(pg::INSERT)
                     .bind(&project.id)
                     .bind(&project.owner_id)
@@ -605,6 +612,7 @@ impl Backend {
                     .bind(&project.vm_id)
                     .bind(project.created_at)
                     .bind(project.updated_at)
+                    .bind(slot)
                     .execute(&mut *tx)
                     .await;
                 if let Err(e) = inserted {

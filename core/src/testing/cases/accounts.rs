@@ -302,8 +302,7 @@ pub async fn authorization_quota_refuses_at_the_limit(store: &dyn Store) {
 }
 
 /// Sixteen racing creates of one user's authorizations with a quota of 3:
-/// exactly three are stored, the others are `Refused`. For stores whose
-/// count is exact (the memory store, SQLite, Redis):
+/// exactly three are stored, the others are `Refused`:
 /// [`store_exact_quota_conformance!`](crate::store_exact_quota_conformance).
 pub async fn concurrent_authorization_creates_respect_the_quota(store: std::sync::Arc<dyn Store>) {
     let a = user(&*store, "a").await;

@@ -422,9 +422,8 @@ pub async fn stale_project_update_writes_nothing(store: &dyn Store) {
 
 /// Sixteen racing creates of one user through the service, whose quota is
 /// 3: exactly three are made, the others are 403 naming the limit, and the
-/// user owns three projects. For stores whose quota check is exact (the
-/// count and the write are one serialized step: the memory store, SQLite,
-/// Redis): [`store_exact_quota_conformance!`](crate::store_exact_quota_conformance).
+/// user owns three projects:
+/// [`store_exact_quota_conformance!`](crate::store_exact_quota_conformance).
 pub async fn concurrent_project_creates_respect_the_quota(store: std::sync::Arc<dyn Store>) {
     use crate::services::{Error, NewProject};
     let slipway = slipway_on(&store, |b| b.max_projects_per_user(3));
