@@ -21,6 +21,17 @@
 //! gets `seen + 2`, the gap before it resyncs every subscriber, and the
 //! event itself is delivered. Once [`last_event_id`] has reported the log
 //! gone back (the feed resyncs to that id), ids continue right after it.
+//!
+//! A failover to a replica that lagged is a loss the counter alone does not
+//! show: another node, whose floor is behind, can write the lost ids again
+//! until the counter is back past every cursor, and a feed at such a cursor
+//! would skip those events. So the store also remembers the last event it
+//! read (its id and a fingerprint of its fields) and checks that entry is
+//! still the same one: [`read_events`] when it reads on from that id, and
+//! [`last_event_id`], which the feed asks on every poll. An entry with other
+//! fields under that id, or none though the stream still reaches back to
+//! it, means the log was replaced from there: [`last_event_id`] then reports
+//! the id before it, so the feed resyncs and reads the new entries.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -51,9 +62,15 @@ struct Seen {
     newest: u64,
     /// How often `newest` was lowered.
     lowered: u64,
+    /// The newest event read: its id and [`fingerprint`].
+    read: Option<(u64, u64)>,
+    /// An id under which the log was found to hold another event than the
+    /// one read: the log was replaced from there.
+    replaced: Option<u64>,
 }
 
 /// An observation under way: see [`SeenEvents::observing`].
+#[derive(Clone, Copy)]
 pub(crate) struct Observing(u64);
 
 impl SeenEvents {
@@ -72,12 +89,34 @@ impl SeenEvents {
         Observing(self.lock().lowered)
     }
 
-    /// Event `id` exists in Redis.
-    pub(crate) fn saw(&self, since: Observing, id: u64) {
+    /// Event `id`, whose fields have fingerprint `print`, exists in Redis.
+    pub(crate) fn saw(&self, since: Observing, id: u64, print: u64) {
         let mut seen = self.lock();
         if seen.lowered == since.0 {
             seen.newest = seen.newest.max(id);
+            if seen.read.is_none_or(|(read, _)| read <= id) {
+                seen.read = Some((id, print));
+            }
         }
+    }
+
+    /// The newest event read, to check it is still there: (id, fingerprint).
+    fn read(&self) -> Option<(u64, u64)> {
+        self.lock().read
+    }
+
+    /// Redis holds an entry with fingerprint `print` under `id`: when this
+    /// store read another one there, the log was replaced from `id` on.
+    fn check(&self, since: Observing, id: u64, print: u64) {
+        let mut seen = self.lock();
+        if seen.lowered == since.0 && seen.read.is_some_and(|(read, p)| read == id && p != print) {
+            seen.replaced = Some(seen.replaced.map_or(id, |r| r.min(id)));
+        }
+    }
+
+    /// Where the log was found replaced, if it was (see [`check`](Self::check)).
+    fn replaced(&self) -> Option<u64> {
+        self.lock().replaced
     }
 
     /// [`last_event_id`] answers `newest`: behind the floor, the log went
@@ -87,6 +126,12 @@ impl SeenEvents {
         if newest < seen.newest {
             seen.newest = newest;
             seen.lowered += 1;
+            if seen.read.is_some_and(|(read, _)| read > newest) {
+                seen.read = None;
+            }
+            if seen.replaced.is_some_and(|at| at > newest) {
+                seen.replaced = None;
+            }
         } else if seen.lowered == since.0 {
             seen.newest = newest;
         }
@@ -95,13 +140,66 @@ impl SeenEvents {
 
 pub(crate) async fn last_event_id(s: &RedisStore) -> StoreResult<u64> {
     let since = s.seen_events().observing();
-    let newest = s
-        .get_raw("eventid")
-        .await?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let Some((read, print)) = s.seen_events().read() else {
+        // Nothing read yet, so nothing found replaced either.
+        let newest = parse_counter(s.get_raw("eventid").await?);
+        s.seen_events().reported(since, newest);
+        return Ok(newest);
+    };
+    // The counter, the entry last read and the stream's oldest entry, in
+    // one round trip.
+    let (counter_key, key) = (s.key("eventid"), s.key("events"));
+    let at = format!("{read}-0");
+    let mut conn = s.conn();
+    let (counter, entry, oldest): (Option<String>, StreamRangeReply, StreamRangeReply) = s
+        .timed(async {
+            redis::pipe()
+                .get(&counter_key)
+                .xrange(&key, &at, &at)
+                .xrange_count(&key, "-", "+", 1)
+                .query_async(&mut conn)
+                .await
+        })
+        .await?;
+    let mut newest = parse_counter(counter);
+    if let Some(at) = s.seen_events().replaced() {
+        newest = newest.min(at - 1);
+    } else if newest >= read {
+        let replaced = match entry.ids.first() {
+            Some(entry) => fingerprint(entry) != print,
+            // Gone: trimmed when the stream now starts after it, else lost.
+            None => oldest
+                .ids
+                .first()
+                .and_then(entry_id)
+                .is_none_or(|first| first <= read),
+        };
+        if replaced {
+            tracing::warn!(
+                id = read,
+                "the Redis event log no longer holds the event last read (a failover or \
+                 restore replaced it): subscribers resync"
+            );
+            newest = read - 1;
+        }
+    }
     s.seen_events().reported(since, newest);
     Ok(newest)
+}
+
+fn parse_counter(value: Option<String>) -> u64 {
+    value.and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// A fingerprint of an event entry's fields: the same event read twice has
+/// the same one; another event written under the same id almost surely not.
+fn fingerprint(entry: &StreamId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for name in ["owner", "project", "kind", "data"] {
+        entry.get::<String>(name).hash(&mut h);
+    }
+    h.finish()
 }
 
 /// Up to `limit` events after `after`, in id order.
@@ -111,13 +209,27 @@ pub(crate) async fn read_events(
     limit: usize,
 ) -> StoreResult<Vec<Event>> {
     let since = s.seen_events().observing();
-    let start = format!("{}-0", after.saturating_add(1));
+    // Reading on from the event read last: that entry too, to check it.
+    let check = after > 0
+        && s.seen_events()
+            .read()
+            .is_some_and(|(read, _)| read == after);
+    let start = format!(
+        "{}-0",
+        if check {
+            after
+        } else {
+            after.saturating_add(1)
+        }
+    );
     let key = s.key("events");
     let mut conn = s.conn();
+    let count = limit.max(1) + usize::from(check);
     let reply: StreamRangeReply = s
-        .timed(async { conn.xrange_count(key, start, "+", limit.max(1)).await })
+        .timed(async { conn.xrange_count(key, start, "+", count).await })
         .await?;
     let mut events = Vec::with_capacity(reply.ids.len());
+    let mut last_print = 0;
     for entry in reply.ids {
         let Some(id) = entry_id(&entry) else {
             tracing::error!(id = %entry.id, "unexpected entry id in the Redis event stream");
@@ -125,10 +237,13 @@ pub(crate) async fn read_events(
         };
         if id > after {
             events.push(parse(id, &entry)?);
+            last_print = fingerprint(&entry);
+        } else if check && id == after {
+            s.seen_events().check(since, id, fingerprint(&entry));
         }
     }
     if let Some(last) = events.last() {
-        s.seen_events().saw(since, last.id);
+        s.seen_events().saw(since, last.id, last_print);
     }
     Ok(events)
 }

@@ -315,6 +315,94 @@ async fn events_written_before_anyone_noticed_a_data_loss_do_not_reuse_ids() {
     let _ = std::fs::remove_dir_all(&redis.dir);
 }
 
+/// A failover to a replica that lagged: the counter and the stream go back
+/// to an earlier state, and another node (which never saw the lost events)
+/// writes the lost ids again until the counter is back where it was. A
+/// subscriber of the first node, whose cursor is at the last lost id, would
+/// skip those events for good: it gets `Resync` within the poll interval
+/// (the node's poll finds another event under the id it read last), then
+/// the events after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failover_to_a_lagging_replica_subscribers_resync() {
+    let Some(redis) = support::start_fresh("lagging_replica") else {
+        return;
+    };
+    let audit = slipway_core::testing::cases::audit;
+    let a = RedisStore::connect(&redis.url(), options()).await.unwrap();
+    let user = a
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        a.core_create_project(new_project(&user.id), &audit())
+            .await
+            .unwrap();
+    }
+    // The replica's copy: events 1..=3.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys = ["recovery:eventid", "recovery:events"];
+    let mut copies: Vec<Vec<u8>> = Vec::new();
+    for key in keys {
+        copies.push(
+            redis::cmd("DUMP")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut feed = a.events(None).await.unwrap();
+    for _ in 0..3 {
+        a.core_create_project(new_project(&user.id), &audit())
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        next_id(&mut feed).await;
+    }
+    assert_eq!(a.last_event_id().await.unwrap(), 6);
+
+    // The failover: events 4..=6 are gone, and node B writes 4..=6 again.
+    for (key, copy) in keys.iter().zip(&copies) {
+        let _: () = redis::cmd("RESTORE")
+            .arg(key)
+            .arg(0)
+            .arg(copy.as_slice())
+            .arg("REPLACE")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let b = RedisStore::connect(&redis.url(), options()).await.unwrap();
+    let mut written = Vec::new();
+    for _ in 0..4 {
+        written.push(
+            b.core_create_project(new_project(&user.id), &audit())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    assert_eq!(b.last_event_id().await.unwrap(), 7);
+    // Event 7 may come first (B's write wakes A's feed at once); within A's
+    // poll interval comes the `Resync`, then the events after the resync
+    // point, B's last among them.
+    let mut before = 0;
+    while next_item(&mut feed).await != FeedItem::Resync {
+        before += 1;
+        assert!(before <= 1, "only event 7 may come before the resync");
+    }
+    let mut seen = Vec::new();
+    while seen.last() != written.last() {
+        match next_item(&mut feed).await {
+            FeedItem::Event(e) => seen.push(e.project_id),
+            FeedItem::Resync => panic!("one resync only"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&redis.dir);
+}
+
 /// A peer on Redis's address that does not speak Redis (another service took
 /// the port after a crash, or the URL names the wrong service) is a store
 /// that cannot serve: `Unavailable` (503), not an internal error.
