@@ -236,6 +236,11 @@ pub(crate) async fn read_events(
             continue;
         };
         if id > after {
+            // One more entry was asked for the check: never more than `limit`
+            // events, also when the entry checked is gone.
+            if events.len() >= limit.max(1) {
+                break;
+            }
             events.push(parse(id, &entry)?);
             last_print = fingerprint(&entry);
         } else if check && id == after {

@@ -403,6 +403,48 @@ async fn after_a_failover_to_a_lagging_replica_subscribers_resync() {
     let _ = std::fs::remove_dir_all(&redis.dir);
 }
 
+/// Reading on from the event read last asks Redis for that entry too (to
+/// check it is still the same); when it was trimmed meanwhile, the read
+/// still answers at most `limit` events, in order, from the oldest retained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_on_from_a_trimmed_event_answers_at_most_the_limit() {
+    let Some(redis) = support::start_fresh("trimmed_read") else {
+        return;
+    };
+    let audit = slipway_core::testing::cases::audit;
+    let options = RedisOptions {
+        event_retention: 5,
+        ..options()
+    };
+    let store = RedisStore::connect(&redis.url(), options).await.unwrap();
+    let user = store
+        .create_user(new_user("a"), RoleGate::FirstUserAdmin, &audit())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        store
+            .core_create_project(new_project(&user.id), &audit())
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.read_events(0, 10).await.unwrap().len(), 3);
+    for _ in 0..10 {
+        store
+            .core_create_project(new_project(&user.id), &audit())
+            .await
+            .unwrap();
+    }
+    let ids: Vec<u64> = store
+        .read_events(3, 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, [9, 10, 11]);
+    let _ = std::fs::remove_dir_all(&redis.dir);
+}
+
 /// A peer on Redis's address that does not speak Redis (another service took
 /// the port after a crash, or the URL names the wrong service) is a store
 /// that cannot serve: `Unavailable` (503), not an internal error.
