@@ -265,10 +265,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new authorization while its user keeps fewer than
     /// `max_kept` authorizations: `Refused` (nothing written) otherwise,
     /// `NotFound` when the user does not exist. The count is made in the
-    /// write, as [`Store::create_project`]'s: exact under concurrent creates
-    /// where writes are serialized (the memory store, SQLite, Redis);
-    /// PgStore counts in the insert's statement without locking the user.
-    /// `usize::MAX` is no quota.
+    /// write, as [`Store::create_project`]'s, and holds under concurrent
+    /// creates (the memory store, SQLite and Redis serialize their writes;
+    /// PgStore locks the user's row first). `usize::MAX` is no quota.
     async fn create_authorization(
         &self,
         auth: Authorization,
