@@ -249,8 +249,11 @@ async fn deliver(
                     IDLE_POLL
                 }
                 Ok(mut hooks) => {
-                    retries.retain(|id, _| hooks.iter().any(|h| h.id == *id));
-                    last_served.retain(|id, _| hooks.iter().any(|h| h.id == *id));
+                    // Forget the webhooks that are gone (a set: one pass
+                    // over each map, not one over the list per entry).
+                    let listed: HashSet<&WebhookId> = hooks.iter().map(|h| &h.id).collect();
+                    retries.retain(|id, _| listed.contains(id));
+                    last_served.retain(|id, _| listed.contains(id));
                     hooks.retain(|h| !busy.contains(&h.id));
                     // The webhooks served longest ago first, so none waits
                     // for long while every slot is taken.
