@@ -305,7 +305,7 @@ struct Reader {
 impl Reader {
     async fn counter(&mut self) -> StoreResult<u64> {
         let v: Option<String> = self.conn.get(&self.counter_key).await.map_err(map_err)?;
-        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+        Ok(parse_counter(v))
     }
 
     /// Resolves when events were appended after the cursor, or the log went

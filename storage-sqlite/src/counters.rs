@@ -120,10 +120,10 @@ impl SqliteStore {
     }
 }
 
-/// About one hit in 256 sweeps expired counters.
 /// The most expired counters one sweep deletes.
 const SWEEP_BATCH: i64 = 2_000;
 
+/// About one hit in 256 sweeps expired counters.
 fn sweep_now() -> bool {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
